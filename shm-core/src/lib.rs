@@ -1,0 +1,48 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(not(any(test, feature = "std", shm_loom)), no_std)]
+#![deny(missing_docs, unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
+
+#[cfg(any(test, feature = "std"))]
+extern crate std;
+
+mod error;
+mod sync;
+
+pub mod layout;
+pub mod queue;
+pub mod semaphore;
+pub mod wait;
+
+#[cfg(any(shm_loom, target_has_atomic = "32"))]
+pub mod mailbox;
+
+#[cfg(not(shm_loom))]
+mod region;
+#[cfg(not(shm_loom))]
+mod segment;
+
+#[cfg(all(feature = "mock", not(shm_loom)))]
+pub mod conformance;
+#[cfg(all(feature = "mock", not(shm_loom)))]
+pub mod mock;
+
+pub use error::{
+    CallError, ClaimError, Corruption, CreateError, Error, ErrorKind, LayoutError, OpenError, RecvError,
+    SemaphoreError, SendError, ServeError,
+};
+pub use layout::{ChannelInfo, ChannelKind, Layout};
+pub use semaphore::Semaphore;
+pub use wait::Wait;
+
+#[cfg(any(shm_loom, target_has_atomic = "32"))]
+pub use semaphore::CountingSemaphore;
+
+#[cfg(not(shm_loom))]
+pub use region::{Misaligned, Region};
+#[cfg(not(shm_loom))]
+pub use segment::{Segment, SegmentInfo};
+
+/// The atomic type of the words in the segment (`core`'s, or loom's in
+/// model-checking builds); what [`Wait`] implementations sleep on.
+pub use sync::AtomicU32;

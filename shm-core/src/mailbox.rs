@@ -1,0 +1,819 @@
+//! The request/response mailbox: several clients, one server, each request
+//! written in place, modified in place, answered in place.
+//!
+//! ```
+//! use core::time::Duration;
+//! use shm_core::mock::{MockRegion, ThreadWait};
+//! use shm_core::{Layout, Segment};
+//!
+//! let layout = Layout::new().mailbox("rpc", 2, 64).unwrap();
+//! let region = MockRegion::new(layout.size());
+//! let segment = Segment::create(region.region(), &layout, 1, 0).unwrap();
+//! let server = segment.server("rpc", ThreadWait::new(1)).unwrap();
+//! let client = segment.client("rpc", ThreadWait::new(2)).unwrap();
+//!
+//! std::thread::scope(|s| {
+//!     s.spawn(|| {
+//!         // Upper-case the request in place and send it back.
+//!         server.serve_timeout(Duration::from_secs(5), |buf, len| {
+//!             buf[..len].make_ascii_uppercase();
+//!             len
+//!         }).unwrap();
+//!     });
+//!     let mut response = [0u8; 64];
+//!     let n = client.call_timeout(b"hello", &mut response, Duration::from_secs(5)).unwrap();
+//!     assert_eq!(&response[..n], b"HELLO");
+//! });
+//! ```
+//!
+//! # Byte layout of a mailbox area
+//!
+//! | offset | word | written by |
+//! |---|---|---|
+//! | 0 | `server`: id of the serving side, 0 if none | server |
+//! | 4 | `served`: responses posted (wrapping) | server |
+//! | 64 | `requests.count`, 68 `requests.waiters`: the request semaphore | both |
+//! | 128 | `free_epoch`: bumped each time a slot is freed | clients |
+//! | 132 | `free_waiters`: clients sleeping for a free slot | clients |
+//! | 192 | slot 0, then one slot every [`slot_stride`] bytes | |
+//!
+//! A slot: `state` (+0), `len` (+4), `client` (+8), `client_waiting` (+12),
+//! then the payload at +64. `state` holds a 24-bit request id in its upper
+//! bits and the slot state in its low byte:
+//!
+//! | state | meaning | next |
+//! |---|---|---|
+//! | 0 FREE | nobody's | CLAIMED (client, new id) |
+//! | 1 CLAIMED | a client writes its request | REQUEST, or FREE |
+//! | 2 REQUEST | posted, the server may take it | SERVING (server), or FREE (client withdraws) |
+//! | 3 SERVING | the server reads and modifies it | RESPONSE, FAILED, or ABANDONED (client gives up) |
+//! | 4 RESPONSE | answered | FREE (client) |
+//! | 5 ABANDONED | client gave up while served | FREE (server) |
+//! | 6 FAILED | server dropped it or died | FREE (client) |
+//!
+//! # Design
+//!
+//! Every transition that two sides may race for is a compare-and-swap on
+//! the whole word, request id included, so a response can only complete the
+//! request it was made for: a client that timed out and a client that
+//! claimed the slot afterwards can never receive each other's answer. The
+//! client claims the slot by CAS (one slot, one holder), writes the request,
+//! publishes it with a Release store and posts the request semaphore; the
+//! server waits on that semaphore and scans for a REQUEST slot. The client
+//! spins, then sleeps, on its slot's `state` word; the server wakes it only if
+//! `client_waiting` says it sleeps.
+//!
+//! Clients that die are found by [`Server::reclaim`]; a server that dies is
+//! found by a client whose wait ran out ([`CallError::PeerDied`]), and a new
+//! server that claims the role fails the dead one's in-flight requests.
+
+use core::marker::PhantomData;
+use core::ops::{Deref, DerefMut};
+use core::ptr::NonNull;
+use core::time::Duration;
+
+use crate::error::{CallError, ClaimError, Corruption, ServeError};
+use crate::semaphore::{CountingSemaphore, Semaphore, SemaphoreWords};
+use crate::sync::{AtomicU32, Ordering};
+use crate::wait::{notify, wait_for, Announce, Wait};
+
+pub use crate::layout::{
+    mailbox_slot_stride as slot_stride, MAILBOX_PAYLOAD_OFFSET as SLOT_PAYLOAD_OFFSET,
+    MAILBOX_SLOTS_OFFSET as SLOTS_OFFSET,
+};
+
+/// Slot states (low byte of a slot's `state` word).
+pub mod slot {
+    /// Nobody's.
+    pub const FREE: u32 = 0;
+    /// A client is writing its request.
+    pub const CLAIMED: u32 = 1;
+    /// Posted; the server may take it.
+    pub const REQUEST: u32 = 2;
+    /// The server holds it.
+    pub const SERVING: u32 = 3;
+    /// Answered; the client may read it.
+    pub const RESPONSE: u32 = 4;
+    /// The client gave up while it was being served.
+    pub const ABANDONED: u32 = 5;
+    /// The server dropped it, or died holding it.
+    pub const FAILED: u32 = 6;
+}
+
+const ID_MASK: u32 = 0x00ff_ffff;
+
+const fn word(id: u32, state: u32) -> u32 {
+    (id << 8) | state
+}
+
+/// A mailbox's shared control words (three cache lines).
+#[repr(C)]
+pub struct MailboxControl {
+    server: AtomicU32,
+    served: AtomicU32,
+    #[cfg(not(shm_loom))]
+    _pad0: [AtomicU32; 14],
+    requests: SemaphoreWords,
+    #[cfg(not(shm_loom))]
+    _pad1: [AtomicU32; 14],
+    free_epoch: AtomicU32,
+    free_waiters: AtomicU32,
+    #[cfg(not(shm_loom))]
+    _pad2: [AtomicU32; 14],
+}
+
+/// One slot's control words (a cache line; the payload follows).
+#[repr(C)]
+pub struct SlotControl {
+    state: AtomicU32,
+    len: AtomicU32,
+    client: AtomicU32,
+    client_waiting: AtomicU32,
+    #[cfg(not(shm_loom))]
+    _pad: [AtomicU32; 12],
+}
+
+#[cfg(not(shm_loom))]
+const _: () = {
+    use core::mem::{offset_of, size_of};
+    assert!(size_of::<MailboxControl>() == SLOTS_OFFSET);
+    assert!(offset_of!(MailboxControl, requests) == 64);
+    assert!(offset_of!(MailboxControl, free_epoch) == 128);
+    assert!(size_of::<SlotControl>() == SLOT_PAYLOAD_OFFSET);
+};
+
+#[cfg(shm_loom)]
+impl MailboxControl {
+    /// Fresh control words, for model checking.
+    pub fn new() -> Self {
+        Self {
+            server: AtomicU32::new(0),
+            served: AtomicU32::new(0),
+            requests: SemaphoreWords::new(0),
+            free_epoch: AtomicU32::new(0),
+            free_waiters: AtomicU32::new(0),
+        }
+    }
+}
+
+#[cfg(shm_loom)]
+impl SlotControl {
+    /// Fresh slot words, for model checking.
+    pub fn new() -> Self {
+        Self {
+            state: AtomicU32::new(0),
+            len: AtomicU32::new(0),
+            client: AtomicU32::new(0),
+            client_waiting: AtomicU32::new(0),
+        }
+    }
+}
+
+/// Counters and slot states of a mailbox, as read (not validated).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct MailboxStats {
+    /// Server id, 0 if none.
+    pub server: u32,
+    /// Responses posted.
+    pub served: u32,
+    /// Requests posted but not yet taken, per the semaphore.
+    pub pending: u32,
+    /// Slots per state (index = state value; 7 counts unknown values).
+    pub slots_by_state: [u32; 8],
+}
+
+/// Where a mailbox's words and slots are; the geometry this side validated.
+#[derive(Clone, Copy)]
+pub struct MailboxView<'a> {
+    ctl: &'a MailboxControl,
+    slots: NonNull<u8>,
+    stride: usize,
+    payload_offset: usize,
+    slot_count: u32,
+    slot_size: u32,
+    index: u8,
+    _mem: PhantomData<&'a [u8]>,
+}
+
+// SAFETY: all access goes through atomics or through the slot protocol.
+unsafe impl Send for MailboxView<'_> {}
+// SAFETY: as above.
+unsafe impl Sync for MailboxView<'_> {}
+
+impl<'a> MailboxView<'a> {
+    /// A view over `ctl` and `slot_count` slots starting at `slots`.
+    ///
+    /// # Safety
+    ///
+    /// For `'a`: slot `i < slot_count` starts at `slots + i * stride`,
+    /// 4-byte aligned, with a [`SlotControl`] there and `slot_size` payload
+    /// bytes at `+ payload_offset`, all valid for reads and writes and never
+    /// accessed through Rust references by anyone else. `index` is the
+    /// channel's index in its segment (for errors).
+    pub unsafe fn new(
+        ctl: &'a MailboxControl,
+        slots: NonNull<u8>,
+        stride: usize,
+        payload_offset: usize,
+        slot_count: u32,
+        slot_size: u32,
+        index: u8,
+    ) -> Self {
+        Self { ctl, slots, stride, payload_offset, slot_count, slot_size, index, _mem: PhantomData }
+    }
+
+    fn slot(&self, i: u32) -> &'a SlotControl {
+        assert!(i < self.slot_count);
+        // SAFETY: `i < slot_count`, and per `new` a SlotControl lives at
+        // `slots + i * stride` for `'a`. It consists of atomics only.
+        unsafe { &*self.slots.as_ptr().add(i as usize * self.stride).cast::<SlotControl>() }
+    }
+
+    fn payload(&self, i: u32) -> *mut u8 {
+        assert!(i < self.slot_count);
+        // SAFETY: in bounds of slot `i`, per `new`.
+        unsafe { self.slots.as_ptr().add(i as usize * self.stride + self.payload_offset) }
+    }
+
+    fn corrupt(&self, word: &'static str) -> Corruption {
+        Corruption::channel(self.index, word)
+    }
+
+    /// Slot payload capacity in bytes.
+    pub fn slot_size(&self) -> usize {
+        self.slot_size as usize
+    }
+
+    /// A snapshot of the counters and slot states, for inspection tools.
+    pub fn stats(&self) -> MailboxStats {
+        let mut by_state = [0u32; 8];
+        for i in 0..self.slot_count {
+            let st = self.slot(i).state.load(Ordering::Relaxed) & 0xff;
+            by_state[(st as usize).min(7)] += 1;
+        }
+        MailboxStats {
+            server: self.ctl.server.load(Ordering::Relaxed),
+            served: self.ctl.served.load(Ordering::Relaxed),
+            pending: self.ctl.requests.count(),
+            slots_by_state: by_state,
+        }
+    }
+
+    /// Frees slot `i` (we hold it as `id`) and wakes clients waiting for one.
+    fn free_slot<W: Wait>(&self, wait: &W, i: u32, id: u32) {
+        let s = self.slot(i);
+        s.client.store(0, Ordering::Relaxed);
+        // SYNC POINT: Release pairs with the Acquire CAS in `try_claim`: our
+        // reads of the payload are done before the next holder writes it.
+        s.state.store(word(id, slot::FREE), Ordering::Release);
+        self.ctl.free_epoch.fetch_add(1, Ordering::Release);
+        notify(wait, &self.ctl.free_epoch, &self.ctl.free_waiters, u32::MAX);
+    }
+}
+
+/// The client side: any number of threads may call through one `Client`;
+/// each call holds its own slot.
+pub struct Client<'a, W: Wait> {
+    view: MailboxView<'a>,
+    wait: W,
+    id: u32,
+}
+
+impl<'a, W: Wait> Client<'a, W> {
+    /// A client of the mailbox in `view`.
+    pub fn new(view: MailboxView<'a>, wait: W) -> Self {
+        let id = wait.self_id();
+        Self { view, wait, id }
+    }
+
+    /// Slot payload capacity: the largest request or response.
+    pub fn slot_size(&self) -> usize {
+        self.view.slot_size()
+    }
+
+    /// Claims a free slot without blocking.
+    pub fn try_claim(&self) -> Result<SlotGuard<'_, 'a, W>, CallError> {
+        for i in 0..self.view.slot_count {
+            let s = self.view.slot(i);
+            let cur = s.state.load(Ordering::Relaxed);
+            if cur & 0xff != slot::FREE {
+                continue;
+            }
+            let id = ((cur >> 8) + 1) & ID_MASK;
+            // SYNC POINT: Acquire pairs with the Release store of FREE in
+            // `free_slot`: the previous holder is done with the payload.
+            if s.state.compare_exchange(cur, word(id, slot::CLAIMED), Ordering::Acquire, Ordering::Relaxed).is_ok() {
+                s.client.store(self.id, Ordering::Relaxed);
+                return Ok(SlotGuard { client: self, index: i, id, sent: false });
+            }
+        }
+        Err(CallError::NoFreeSlot)
+    }
+
+    fn claim_deadline(&self, deadline: &mut W::Deadline) -> Result<SlotGuard<'_, 'a, W>, CallError> {
+        let ctl = self.view.ctl;
+        loop {
+            // SYNC POINT: Acquire pairs with the Release increment in
+            // `free_slot`.
+            let epoch = ctl.free_epoch.load(Ordering::Acquire);
+            match self.try_claim() {
+                Err(CallError::NoFreeSlot) => {}
+                other => return other,
+            }
+            if wait_for(&self.wait, &ctl.free_epoch, &ctl.free_waiters, Announce::Counted, deadline, |e| {
+                (e != epoch).then_some(())
+            })
+            .is_none()
+            {
+                return Err(CallError::Timeout);
+            }
+        }
+    }
+
+    /// Claims a free slot, waiting at most `timeout` for one.
+    pub fn claim_timeout(&self, timeout: Duration) -> Result<SlotGuard<'_, 'a, W>, CallError> {
+        self.claim_deadline(&mut self.wait.deadline(Some(timeout)))
+    }
+
+    /// Copies `request` into a slot, waits for the response and copies it
+    /// into `response`; returns the response length. The whole call takes at
+    /// most `timeout`.
+    pub fn call_timeout(&self, request: &[u8], response: &mut [u8], timeout: Duration) -> Result<usize, CallError> {
+        self.call_deadline(request, response, &mut self.wait.deadline(Some(timeout)))
+    }
+
+    /// As [`call_timeout`](Self::call_timeout), waiting as long as it takes.
+    pub fn call(&self, request: &[u8], response: &mut [u8]) -> Result<usize, CallError> {
+        self.call_deadline(request, response, &mut self.wait.deadline(None))
+    }
+
+    fn call_deadline(
+        &self,
+        request: &[u8],
+        response: &mut [u8],
+        deadline: &mut W::Deadline,
+    ) -> Result<usize, CallError> {
+        let max = self.slot_size();
+        if request.len() > max {
+            return Err(CallError::TooLarge { len: request.len(), max });
+        }
+        let mut slot = self.claim_deadline(deadline)?;
+        slot[..request.len()].copy_from_slice(request);
+        let answer = slot.send(request.len())?.wait_deadline(deadline)?;
+        let n = answer.len();
+        if n > response.len() {
+            return Err(CallError::TooLarge { len: n, max: response.len() });
+        }
+        response[..n].copy_from_slice(&answer);
+        Ok(n)
+    }
+
+    /// Whether the server recorded in the mailbox is alive (`false` when no
+    /// server is attached).
+    pub fn server_alive(&self) -> bool {
+        let id = self.view.ctl.server.load(Ordering::Relaxed);
+        id != 0 && self.wait.is_alive(id)
+    }
+}
+
+/// A claimed slot: write the request into it, then [`send`](Self::send).
+/// Dropping it frees the slot.
+pub struct SlotGuard<'c, 'a, W: Wait> {
+    client: &'c Client<'a, W>,
+    index: u32,
+    id: u32,
+    sent: bool,
+}
+
+impl<'c, 'a, W: Wait> SlotGuard<'c, 'a, W> {
+    /// Posts the first `len` bytes as the request.
+    pub fn send(mut self, len: usize) -> Result<Pending<'c, 'a, W>, CallError> {
+        let c = self.client;
+        let max = c.slot_size();
+        if len > max {
+            return Err(CallError::TooLarge { len, max });
+        }
+        let s = c.view.slot(self.index);
+        s.len.store(len as u32, Ordering::Relaxed);
+        // SYNC POINT: Release pairs with the server's Acquire CAS in `take`:
+        // the request bytes are visible before the slot reads REQUEST.
+        s.state.store(word(self.id, slot::REQUEST), Ordering::Release);
+        self.sent = true;
+        let pending = Pending { client: c, index: self.index, id: self.id, done: false };
+        CountingSemaphore::new(&c.view.ctl.requests, &c.wait)
+            .post()
+            .map_err(|_| CallError::Corrupted(c.view.corrupt("requests.count")))?;
+        Ok(pending)
+    }
+}
+
+impl<W: Wait> Deref for SlotGuard<'_, '_, W> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        // SAFETY: the slot is CLAIMED by us (CAS in `try_claim`), which the
+        // protocol grants to its client alone; the payload has `slot_size`
+        // bytes per `MailboxView::new`.
+        unsafe { core::slice::from_raw_parts(self.client.view.payload(self.index), self.client.slot_size()) }
+    }
+}
+
+impl<W: Wait> DerefMut for SlotGuard<'_, '_, W> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `deref`; `&mut self` makes the borrow unique here.
+        unsafe { core::slice::from_raw_parts_mut(self.client.view.payload(self.index), self.client.slot_size()) }
+    }
+}
+
+impl<W: Wait> Drop for SlotGuard<'_, '_, W> {
+    fn drop(&mut self) {
+        if !self.sent {
+            self.client.view.free_slot(&self.client.wait, self.index, self.id);
+        }
+    }
+}
+
+/// A posted request awaiting its response. Dropping it withdraws the
+/// request (or abandons it if the server already holds it).
+pub struct Pending<'c, 'a, W: Wait> {
+    client: &'c Client<'a, W>,
+    index: u32,
+    id: u32,
+    done: bool,
+}
+
+impl<'c, 'a, W: Wait> Pending<'c, 'a, W> {
+    /// Waits at most `timeout` for the response.
+    pub fn wait_timeout(self, timeout: Duration) -> Result<Response<'c, 'a, W>, CallError> {
+        let mut deadline = self.client.wait.deadline(Some(timeout));
+        self.wait_deadline(&mut deadline)
+    }
+
+    /// Waits as long as it takes for the response.
+    pub fn wait(self) -> Result<Response<'c, 'a, W>, CallError> {
+        let mut deadline = self.client.wait.deadline(None);
+        self.wait_deadline(&mut deadline)
+    }
+
+    fn classify(&self, state: u32) -> Option<Result<(), CallError>> {
+        let (id, st) = (state >> 8, state & 0xff);
+        if id != self.id {
+            return Some(Err(CallError::Corrupted(self.client.view.corrupt("slot.state"))));
+        }
+        match st {
+            slot::REQUEST | slot::SERVING => None,
+            slot::RESPONSE => Some(Ok(())),
+            slot::FAILED => Some(Err(CallError::Dropped)),
+            _ => Some(Err(CallError::Corrupted(self.client.view.corrupt("slot.state")))),
+        }
+    }
+
+    fn finish(mut self, outcome: Result<(), CallError>) -> Result<Response<'c, 'a, W>, CallError> {
+        self.done = true;
+        let c = self.client;
+        if let Err(e) = outcome {
+            c.view.free_slot(&c.wait, self.index, self.id);
+            return Err(e);
+        }
+        let len = c.view.slot(self.index).len.load(Ordering::Relaxed);
+        if len > c.view.slot_size {
+            c.view.free_slot(&c.wait, self.index, self.id);
+            return Err(CallError::Corrupted(c.view.corrupt("slot.len")));
+        }
+        Ok(Response { client: c, index: self.index, id: self.id, len: len as usize })
+    }
+
+    fn wait_deadline(self, deadline: &mut W::Deadline) -> Result<Response<'c, 'a, W>, CallError> {
+        let c = self.client;
+        let s = c.view.slot(self.index);
+        // SYNC POINT: the Acquire loads in `wait_for` pair with the server's
+        // Release CAS to RESPONSE in `Request::respond`.
+        match wait_for(&c.wait, &s.state, &s.client_waiting, Announce::Single, deadline, |st| self.classify(st)) {
+            Some(outcome) => self.finish(outcome),
+            None => {
+                let why = if c.server_alive() { CallError::Timeout } else { CallError::PeerDied };
+                match self.withdraw() {
+                    Some(outcome) => self.finish(outcome),
+                    None => {
+                        let mut this = self;
+                        this.done = true;
+                        Err(why)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Takes the request back: REQUEST becomes FREE, SERVING becomes
+    /// ABANDONED (the server frees it). Returns the outcome instead when the
+    /// response (or a failure) arrived meanwhile.
+    fn withdraw(&self) -> Option<Result<(), CallError>> {
+        let c = self.client;
+        let s = c.view.slot(self.index);
+        loop {
+            let cur = s.state.load(Ordering::Acquire);
+            let next = match self.classify(cur) {
+                Some(outcome) => return Some(outcome),
+                None if cur & 0xff == slot::REQUEST => word(self.id, slot::FREE),
+                None => word(self.id, slot::ABANDONED),
+            };
+            // SYNC POINT: Release pairs with the Acquire CAS in `try_claim`
+            // (FREE) or the server's CAS in `respond` (ABANDONED).
+            if s.state.compare_exchange(cur, next, Ordering::Release, Ordering::Relaxed).is_ok() {
+                if next & 0xff == slot::FREE {
+                    s.client.store(0, Ordering::Relaxed);
+                    c.view.ctl.free_epoch.fetch_add(1, Ordering::Release);
+                    notify(&c.wait, &c.view.ctl.free_epoch, &c.view.ctl.free_waiters, u32::MAX);
+                }
+                return None;
+            }
+        }
+    }
+}
+
+impl<W: Wait> Drop for Pending<'_, '_, W> {
+    fn drop(&mut self) {
+        if !self.done {
+            if let Some(outcome) = self.withdraw() {
+                let _ = outcome;
+                self.client.view.free_slot(&self.client.wait, self.index, self.id);
+            }
+        }
+    }
+}
+
+/// The response, in place in the slot. Dropping it frees the slot.
+pub struct Response<'c, 'a, W: Wait> {
+    client: &'c Client<'a, W>,
+    index: u32,
+    id: u32,
+    len: usize,
+}
+
+impl<W: Wait> Deref for Response<'_, '_, W> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        // SAFETY: the slot reads RESPONSE with our id, which the protocol
+        // grants to the client alone until it frees the slot (in `drop`);
+        // `len <= slot_size` was checked in `finish`.
+        unsafe { core::slice::from_raw_parts(self.client.view.payload(self.index), self.len) }
+    }
+}
+
+impl<W: Wait> Drop for Response<'_, '_, W> {
+    fn drop(&mut self) {
+        self.client.view.free_slot(&self.client.wait, self.index, self.id);
+    }
+}
+
+/// The serving side; one per mailbox at a time (claimed in the segment).
+pub struct Server<'a, W: Wait> {
+    view: MailboxView<'a>,
+    wait: W,
+    id: u32,
+    cursor: core::cell::Cell<u32>,
+}
+
+impl<'a, W: Wait> Server<'a, W> {
+    /// Claims the server role of the mailbox in `view`.
+    ///
+    /// The role is free if unheld or its holder is dead; taking over from a
+    /// dead server fails the requests it held (their clients get
+    /// [`CallError::Dropped`]) and frees the slots abandoned to it.
+    pub fn claim(view: MailboxView<'a>, wait: W) -> Result<Self, ClaimError> {
+        let id = wait.self_id();
+        crate::queue::claim_role(&view.ctl.server, &wait, id).map_err(|holder| ClaimError::Busy { holder })?;
+        let server = Self { view, wait, id, cursor: core::cell::Cell::new(0) };
+        server.recover();
+        Ok(server)
+    }
+
+    /// Fails SERVING slots and frees ABANDONED ones left by a previous
+    /// server. Returns how many slots it touched.
+    fn recover(&self) -> u32 {
+        let mut touched = 0;
+        for i in 0..self.view.slot_count {
+            let s = self.view.slot(i);
+            let cur = s.state.load(Ordering::Acquire);
+            let id = cur >> 8;
+            match cur & 0xff {
+                slot::SERVING => {
+                    if s.state
+                        .compare_exchange(cur, word(id, slot::FAILED), Ordering::Release, Ordering::Relaxed)
+                        .is_ok()
+                    {
+                        notify(&self.wait, &s.state, &s.client_waiting, 1);
+                        touched += 1;
+                    }
+                }
+                slot::ABANDONED => {
+                    if s.state.compare_exchange(cur, word(id, slot::FREE), Ordering::Release, Ordering::Relaxed).is_ok()
+                    {
+                        self.view.free_slot(&self.wait, i, id);
+                        touched += 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+        touched
+    }
+
+    /// Frees the slots held by clients that died (per [`Wait::is_alive`]).
+    /// Returns how many it freed. Call it when idle, e.g. after a receive
+    /// timed out.
+    pub fn reclaim(&self) -> u32 {
+        let mut freed = 0;
+        for i in 0..self.view.slot_count {
+            let s = self.view.slot(i);
+            let cur = s.state.load(Ordering::Acquire);
+            let st = cur & 0xff;
+            if !matches!(st, slot::CLAIMED | slot::REQUEST | slot::RESPONSE | slot::FAILED | slot::ABANDONED) {
+                continue;
+            }
+            let holder = s.client.load(Ordering::Relaxed);
+            if holder == 0 || self.wait.is_alive(holder) {
+                continue;
+            }
+            if s.state.compare_exchange(cur, word(cur >> 8, slot::FREE), Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+                self.view.free_slot(&self.wait, i, cur >> 8);
+                freed += 1;
+            }
+        }
+        freed
+    }
+
+    /// Slot payload capacity: the largest request or response.
+    pub fn slot_size(&self) -> usize {
+        self.view.slot_size()
+    }
+
+    /// A snapshot of the mailbox's counters.
+    pub fn stats(&self) -> MailboxStats {
+        self.view.stats()
+    }
+
+    /// Takes one REQUEST slot, if any.
+    fn take(&self) -> Option<Result<Request<'_, 'a, W>, ServeError>> {
+        let n = self.view.slot_count;
+        let start = self.cursor.get();
+        for k in 0..n {
+            let i = (start + k) % n;
+            let s = self.view.slot(i);
+            let cur = s.state.load(Ordering::Relaxed);
+            if cur & 0xff != slot::REQUEST {
+                continue;
+            }
+            // SYNC POINT: Acquire pairs with the client's Release store of
+            // REQUEST in `SlotGuard::send`: the request bytes are visible.
+            if s.state
+                .compare_exchange(cur, word(cur >> 8, slot::SERVING), Ordering::Acquire, Ordering::Relaxed)
+                .is_err()
+            {
+                continue;
+            }
+            self.cursor.set((i + 1) % n);
+            let mut req = Request { server: self, index: i, id: cur >> 8, len: 0, done: false };
+            let len = s.len.load(Ordering::Relaxed);
+            if len > self.view.slot_size {
+                drop(req); // fails the slot: the client gets `Dropped`
+                return Some(Err(ServeError::Corrupted(self.view.corrupt("slot.len"))));
+            }
+            req.len = len as usize;
+            return Some(Ok(req));
+        }
+        None
+    }
+
+    fn recv_deadline(&self, deadline: &mut W::Deadline) -> Result<Request<'_, 'a, W>, ServeError> {
+        let sem = CountingSemaphore::new(&self.view.ctl.requests, &self.wait);
+        loop {
+            if self.view.ctl.server.load(Ordering::Relaxed) != self.id {
+                return Err(ServeError::Replaced);
+            }
+            match sem.wait_deadline(deadline) {
+                Ok(()) => {}
+                Err(crate::SemaphoreError::Timeout) => return self.take().unwrap_or(Err(ServeError::Timeout)),
+                Err(_) => return Err(ServeError::Corrupted(self.view.corrupt("requests.count"))),
+            }
+            if let Some(r) = self.take() {
+                return r;
+            }
+        }
+    }
+
+    /// Takes the next request without blocking.
+    pub fn try_recv(&self) -> Result<Request<'_, 'a, W>, ServeError> {
+        self.take().unwrap_or(Err(ServeError::Empty))
+    }
+
+    /// Waits at most `timeout` for the next request.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Request<'_, 'a, W>, ServeError> {
+        self.recv_deadline(&mut self.wait.deadline(Some(timeout)))
+    }
+
+    /// Waits as long as it takes for the next request.
+    pub fn recv(&self) -> Result<Request<'_, 'a, W>, ServeError> {
+        self.recv_deadline(&mut self.wait.deadline(None))
+    }
+
+    /// Serves one request in place: `f` gets the whole slot and the request
+    /// length and returns the response length. Waits at most `timeout`.
+    pub fn serve_timeout(
+        &self,
+        timeout: Duration,
+        f: impl FnOnce(&mut [u8], usize) -> usize,
+    ) -> Result<(), ServeError> {
+        let mut req = self.recv_timeout(timeout)?;
+        let len = req.len();
+        let n = f(req.buf_mut(), len);
+        req.respond(n)
+    }
+}
+
+impl<W: Wait> Drop for Server<'_, W> {
+    fn drop(&mut self) {
+        crate::queue::release_role(&self.view.ctl.server, self.id);
+    }
+}
+
+/// A request the server holds: read it, modify it in place, then
+/// [`respond`](Self::respond). Dropping it fails the call
+/// ([`CallError::Dropped`] for the client).
+pub struct Request<'s, 'a, W: Wait> {
+    server: &'s Server<'a, W>,
+    index: u32,
+    id: u32,
+    len: usize,
+    done: bool,
+}
+
+impl<'s, 'a, W: Wait> Request<'s, 'a, W> {
+    /// Length of the request.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the request is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The request bytes.
+    pub fn data(&self) -> &[u8] {
+        // SAFETY: the slot is SERVING with our id, which the protocol grants
+        // to the server alone; `len <= slot_size` was checked in `take`.
+        unsafe { core::slice::from_raw_parts(self.server.view.payload(self.index), self.len) }
+    }
+
+    /// The whole slot, to write the response in place.
+    pub fn buf_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `data`; `&mut self` makes the borrow unique here.
+        unsafe { core::slice::from_raw_parts_mut(self.server.view.payload(self.index), self.server.view.slot_size()) }
+    }
+
+    /// Posts the first `len` bytes of the slot as the response.
+    pub fn respond(mut self, len: usize) -> Result<(), ServeError> {
+        let max = self.server.slot_size();
+        if len > max {
+            return Err(ServeError::TooLarge { len, max });
+        }
+        self.done = true;
+        self.finish(len as u32, slot::RESPONSE)
+    }
+
+    fn finish(&self, len: u32, to: u32) -> Result<(), ServeError> {
+        let v = &self.server.view;
+        let s = v.slot(self.index);
+        s.len.store(len, Ordering::Relaxed);
+        // SYNC POINT: Release pairs with the client's Acquire load of `state`
+        // in `Pending::wait_deadline`: the response bytes come first.
+        match s.state.compare_exchange(
+            word(self.id, slot::SERVING),
+            word(self.id, to),
+            Ordering::Release,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => {
+                if to == slot::RESPONSE {
+                    v.ctl.served.store(v.ctl.served.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+                }
+                notify(&self.server.wait, &s.state, &s.client_waiting, 1);
+                Ok(())
+            }
+            Err(cur) if cur == word(self.id, slot::ABANDONED) => {
+                v.free_slot(&self.server.wait, self.index, self.id);
+                Err(ServeError::Abandoned)
+            }
+            Err(_) => Err(ServeError::Corrupted(v.corrupt("slot.state"))),
+        }
+    }
+}
+
+impl<W: Wait> Drop for Request<'_, '_, W> {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = self.finish(0, slot::FAILED);
+        }
+    }
+}

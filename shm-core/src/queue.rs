@@ -1,0 +1,647 @@
+//! A single-producer single-consumer queue of variable-length messages in a
+//! byte ring, with zero-copy grants on both sides.
+//!
+//! ```
+//! use shm_core::mock::{MockRegion, ThreadWait};
+//! use shm_core::{Layout, Segment};
+//!
+//! let layout = Layout::new().queue("events", 1024).unwrap();
+//! let region = MockRegion::new(layout.size());
+//! let segment = Segment::create(region.region(), &layout, 1, 0).unwrap();
+//! let mut tx = segment.producer("events", ThreadWait::new(1)).unwrap();
+//! let mut rx = segment.consumer("events", ThreadWait::new(2)).unwrap();
+//!
+//! tx.try_send(b"hello").unwrap();
+//! let mut grant = tx.try_grant(3).unwrap(); // write in place
+//! grant.copy_from_slice(b"abc");
+//! grant.commit();
+//!
+//! let mut buf = [0u8; 16];
+//! let n = rx.try_recv(&mut buf).unwrap();
+//! assert_eq!(&buf[..n], b"hello");
+//! let msg = rx.try_read().unwrap();          // read in place
+//! assert_eq!(&msg[..], b"abc");
+//! msg.release();
+//! ```
+//!
+//! # Byte layout of a queue area
+//!
+//! | offset | word | written by |
+//! |---|---|---|
+//! | 0 | `head`: bytes ever committed (wrapping u32) | producer |
+//! | 4 | `producer`: id of the producer, 0 if none | producer |
+//! | 8 | `producer_waiting`: 1 while the producer sleeps | producer |
+//! | 12 | `sent`: messages committed (wrapping) | producer |
+//! | 64 | `tail`: bytes ever released (wrapping u32) | consumer |
+//! | 68 | `consumer`: id of the consumer, 0 if none | consumer |
+//! | 72 | `consumer_waiting`: 1 while the consumer sleeps | consumer |
+//! | 76 | `received`: messages released (wrapping) | consumer |
+//! | 128 | the ring, `capacity` bytes | both |
+//!
+//! A message is a frame at an 8-byte aligned ring offset: a `len` word, a
+//! reserved word, then `len` payload bytes padded to 8. A frame never wraps:
+//! when one does not fit before the end of the ring, the producer writes the
+//! `len` value `0xFFFF_FFFF` (a wrap marker) and starts the frame at ring
+//! offset 0. The largest message is [`max_message`]`(capacity)`, which makes
+//! every message fit once the ring is empty.
+//!
+//! # Design
+//!
+//! The data path uses loads and stores only (no compare-and-swap), so the
+//! queue works on thumbv6m. `head` and `tail` live on separate cache lines.
+//! Each side keeps its own position locally and reads the other's once per
+//! operation, checking `head - tail <= capacity`, alignment and frame bounds
+//! against the capacity it validated when the segment was opened; a bad
+//! value is [`Corruption`], never an out-of-bounds access.
+
+use core::marker::PhantomData;
+use core::ops::{Deref, DerefMut};
+use core::ptr::NonNull;
+use core::time::Duration;
+
+use crate::error::{ClaimError, Corruption, RecvError, SendError};
+use crate::sync::{AtomicU32, Ordering};
+use crate::wait::{notify, wait_for, Announce, Wait};
+
+/// Offset of the ring inside a queue area.
+pub const RING_OFFSET: usize = 128;
+/// Bytes before each message's payload.
+pub const FRAME_HEADER: u32 = 8;
+/// The `len` value that marks "continue at ring offset 0".
+pub const WRAP_MARKER: u32 = u32::MAX;
+
+/// The largest message a ring of `capacity` bytes carries.
+pub const fn max_message(capacity: u32) -> u32 {
+    capacity / 2 - FRAME_HEADER
+}
+
+const fn frame_size(len: u32) -> u32 {
+    FRAME_HEADER + ((len + 7) & !7)
+}
+
+/// The queue's control words (see the layout table), two cache lines.
+#[repr(C)]
+pub struct QueueControl {
+    head: AtomicU32,
+    producer: AtomicU32,
+    producer_waiting: AtomicU32,
+    sent: AtomicU32,
+    #[cfg(not(shm_loom))]
+    _pad0: [AtomicU32; 12],
+    tail: AtomicU32,
+    consumer: AtomicU32,
+    consumer_waiting: AtomicU32,
+    received: AtomicU32,
+    #[cfg(not(shm_loom))]
+    _pad1: [AtomicU32; 12],
+}
+
+#[cfg(not(shm_loom))]
+const _: () = {
+    assert!(core::mem::size_of::<QueueControl>() == RING_OFFSET);
+    assert!(core::mem::offset_of!(QueueControl, tail) == 64);
+};
+
+impl QueueControl {
+    /// Fresh control words, for model checking on the heap.
+    #[cfg(shm_loom)]
+    pub fn new() -> Self {
+        Self {
+            head: AtomicU32::new(0),
+            producer: AtomicU32::new(0),
+            producer_waiting: AtomicU32::new(0),
+            sent: AtomicU32::new(0),
+            tail: AtomicU32::new(0),
+            consumer: AtomicU32::new(0),
+            consumer_waiting: AtomicU32::new(0),
+            received: AtomicU32::new(0),
+        }
+    }
+
+    /// A snapshot of the counters, for inspection tools.
+    pub fn snapshot(&self) -> QueueStats {
+        QueueStats {
+            head: self.head.load(Ordering::Relaxed),
+            tail: self.tail.load(Ordering::Relaxed),
+            sent: self.sent.load(Ordering::Relaxed),
+            received: self.received.load(Ordering::Relaxed),
+            producer: self.producer.load(Ordering::Relaxed),
+            consumer: self.consumer.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Counters of a queue, as read (not validated) from its control words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct QueueStats {
+    /// Bytes ever committed.
+    pub head: u32,
+    /// Bytes ever released.
+    pub tail: u32,
+    /// Messages committed.
+    pub sent: u32,
+    /// Messages released.
+    pub received: u32,
+    /// Producer id, 0 if none.
+    pub producer: u32,
+    /// Consumer id, 0 if none.
+    pub consumer: u32,
+}
+
+/// Where a queue's words and ring are; the geometry this side validated.
+#[derive(Clone, Copy)]
+pub struct QueueView<'a> {
+    ctl: &'a QueueControl,
+    ring: NonNull<u8>,
+    capacity: u32,
+    index: u8,
+    _ring: PhantomData<&'a [u8]>,
+}
+
+// SAFETY: the view only hands out access through atomics and through the
+// grant protocol, which is safe to drive from any thread.
+unsafe impl Send for QueueView<'_> {}
+// SAFETY: as above; shared use from several threads only reads the view.
+unsafe impl Sync for QueueView<'_> {}
+
+impl<'a> QueueView<'a> {
+    /// A view over `ctl` and a ring of `capacity` bytes at `ring`.
+    ///
+    /// # Safety
+    ///
+    /// - `ring` is valid for reads and writes of `capacity` bytes for `'a`,
+    ///   8-byte aligned, and not accessed through Rust references by anyone
+    ///   else (other processes may write it at any time);
+    /// - `capacity` is a power of two from 64 to 2^30;
+    /// - `index` is the channel's index in its segment (used in errors).
+    pub unsafe fn new(ctl: &'a QueueControl, ring: NonNull<u8>, capacity: u32, index: u8) -> Self {
+        Self { ctl, ring, capacity, index, _ring: PhantomData }
+    }
+
+    /// The control words.
+    pub fn control(&self) -> &'a QueueControl {
+        self.ctl
+    }
+
+    /// The largest message this queue carries.
+    pub fn max_message(&self) -> u32 {
+        max_message(self.capacity)
+    }
+
+    fn corrupt(&self, word: &'static str) -> Corruption {
+        Corruption::channel(self.index, word)
+    }
+
+    /// Reads the frame word at ring offset `off` (8-aligned, < capacity).
+    fn read_len(&self, off: u32) -> u32 {
+        debug_assert!(off % 8 == 0 && off < self.capacity);
+        // SAFETY: `off` is below the capacity and 8-aligned (callers derive
+        // it from a position checked to be 8-aligned, masked by capacity-1),
+        // and `ring` is valid for `capacity` bytes per `QueueView::new`. A
+        // volatile copy into a local never forms a reference to shared bytes.
+        unsafe { self.ring.as_ptr().add(off as usize).cast::<u32>().read_volatile() }
+    }
+
+    fn write_len(&self, off: u32, len: u32) {
+        debug_assert!(off % 8 == 0 && off + FRAME_HEADER <= self.capacity);
+        // SAFETY: as in `read_len`; the producer owns [head, tail+capacity),
+        // which contains this frame header (checked in `reserve`).
+        unsafe {
+            let p = self.ring.as_ptr().add(off as usize).cast::<u32>();
+            p.write_volatile(len);
+            p.add(1).write_volatile(0);
+        }
+    }
+
+    /// Checks `head - tail` against the capacity and alignment.
+    fn used(&self, head: u32, tail: u32) -> Result<u32, Corruption> {
+        let used = head.wrapping_sub(tail);
+        if used > self.capacity {
+            return Err(self.corrupt("head"));
+        }
+        Ok(used)
+    }
+}
+
+/// Claims a role word: 0 (free) or a dead holder's id becomes `me`.
+pub(crate) fn claim_role<W: Wait>(word: &AtomicU32, wait: &W, me: u32) -> Result<(), u32> {
+    let holder = word.load(Ordering::Acquire);
+    if holder != 0 && holder != me && wait.is_alive(holder) {
+        return Err(holder);
+    }
+    #[cfg(any(shm_loom, target_has_atomic = "32"))]
+    {
+        // SYNC POINT: Acquire pairs with the Release store of 0 when the
+        // previous holder let go, so its last writes are visible.
+        crate::sync::cas(word, holder, me, Ordering::Acquire).map(|_| ()).map_err(|now| now)
+    }
+    #[cfg(not(any(shm_loom, target_has_atomic = "32")))]
+    {
+        // No compare-and-swap here: two sides racing for one role at the same
+        // instant is not detected. On such targets roles are fixed per core.
+        word.store(me, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// Lets a role go if this side still holds it.
+pub(crate) fn release_role(word: &AtomicU32, me: u32) {
+    // SYNC POINT: the Release stores pair with the Acquire in `claim_role`
+    // of the next holder.
+    #[cfg(any(shm_loom, target_has_atomic = "32"))]
+    let _ = word.compare_exchange(me, 0, Ordering::Release, Ordering::Relaxed);
+    #[cfg(not(any(shm_loom, target_has_atomic = "32")))]
+    if word.load(Ordering::Relaxed) == me {
+        word.store(0, Ordering::Release);
+    }
+}
+
+/// The writing end of a queue. One per queue at a time (claimed in the
+/// segment); dropping it lets the role go.
+pub struct Producer<'a, W: Wait> {
+    view: QueueView<'a>,
+    wait: W,
+    head: u32,
+    id: u32,
+}
+
+impl<'a, W: Wait> Producer<'a, W> {
+    /// Claims the producer role of the queue in `view`.
+    ///
+    /// The role is free if its word is 0 or its holder is dead
+    /// ([`Wait::is_alive`]); a restarted producer resumes at the committed
+    /// head.
+    pub fn claim(view: QueueView<'a>, wait: W) -> Result<Self, ClaimError> {
+        let id = wait.self_id();
+        claim_role(&view.ctl.producer, &wait, id).map_err(|holder| ClaimError::Busy { holder })?;
+        let head = view.ctl.head.load(Ordering::Relaxed);
+        let tail = view.ctl.tail.load(Ordering::Acquire);
+        let release = |e| {
+            view.ctl.producer.store(0, Ordering::Release);
+            ClaimError::Corrupted(e)
+        };
+        if head % 8 != 0 {
+            return Err(release(view.corrupt("head")));
+        }
+        view.used(head, tail).map_err(release)?;
+        Ok(Self { view, wait, head, id })
+    }
+
+    /// The largest message this queue carries.
+    pub fn max_message(&self) -> usize {
+        self.view.max_message() as usize
+    }
+
+    /// The consumer id recorded in the segment, 0 if none.
+    pub fn peer(&self) -> u32 {
+        self.view.ctl.consumer.load(Ordering::Relaxed)
+    }
+
+    /// Where a frame for `len` bytes goes, if it fits given `tail`.
+    /// Returns (frame start, bytes skipped by a wrap).
+    fn reserve(&self, len: u32, tail: u32) -> Result<Option<(u32, u32)>, SendError> {
+        let v = &self.view;
+        if tail % 8 != 0 {
+            return Err(SendError::Corrupted(v.corrupt("tail")));
+        }
+        let used = v.used(self.head, tail).map_err(|_| SendError::Corrupted(v.corrupt("tail")))?;
+        let frame = frame_size(len);
+        let off = self.head & (v.capacity - 1);
+        let skip = if v.capacity - off < frame { v.capacity - off } else { 0 };
+        if v.capacity - used < skip + frame {
+            return Ok(None);
+        }
+        Ok(Some((self.head.wrapping_add(skip), skip)))
+    }
+
+    fn grant_deadline(
+        &mut self,
+        len: usize,
+        deadline: Option<&mut W::Deadline>,
+    ) -> Result<WriteGrant<'_, 'a, W>, SendError> {
+        let max = self.view.max_message() as usize;
+        if len > max {
+            return Err(SendError::TooLarge { len, max });
+        }
+        let len32 = len as u32;
+        let ctl = self.view.ctl;
+        // SYNC POINT: Acquire loads of `tail` pair with the Release store of
+        // `tail` in `ReadGrant::release`: the consumer is done with the bytes.
+        let blocking = deadline.is_some();
+        let found = match deadline {
+            None => self.reserve(len32, ctl.tail.load(Ordering::Acquire))?,
+            Some(deadline) => {
+                wait_for(&self.wait, &ctl.tail, &ctl.producer_waiting, Announce::Single, deadline, |tail| {
+                    match self.reserve(len32, tail) {
+                        Ok(None) => None,
+                        other => Some(other),
+                    }
+                })
+                .transpose()?
+                .flatten()
+            }
+        };
+        let Some((start, skip)) = found else {
+            let peer = self.peer();
+            return Err(match blocking {
+                false => SendError::Full,
+                true if peer != 0 && !self.wait.is_alive(peer) => SendError::PeerDied,
+                true => SendError::Timeout,
+            });
+        };
+        if skip != 0 {
+            self.view.write_len(self.head & (self.view.capacity - 1), WRAP_MARKER);
+        }
+        Ok(WriteGrant { producer: self, start, len: len32 })
+    }
+
+    /// Reserves `len` contiguous bytes in the ring without blocking.
+    pub fn try_grant(&mut self, len: usize) -> Result<WriteGrant<'_, 'a, W>, SendError> {
+        self.grant_deadline(len, None)
+    }
+
+    /// Reserves `len` contiguous bytes, waiting at most `timeout` for room.
+    pub fn grant_timeout(&mut self, len: usize, timeout: Duration) -> Result<WriteGrant<'_, 'a, W>, SendError> {
+        let mut deadline = self.wait.deadline(Some(timeout));
+        self.grant_deadline(len, Some(&mut deadline))
+    }
+
+    /// Reserves `len` contiguous bytes, waiting as long as it takes.
+    pub fn grant(&mut self, len: usize) -> Result<WriteGrant<'_, 'a, W>, SendError> {
+        let mut deadline = self.wait.deadline(None);
+        self.grant_deadline(len, Some(&mut deadline))
+    }
+
+    /// Copies `msg` into the queue without blocking.
+    pub fn try_send(&mut self, msg: &[u8]) -> Result<(), SendError> {
+        let mut g = self.try_grant(msg.len())?;
+        g.copy_from_slice(msg);
+        g.commit();
+        Ok(())
+    }
+
+    /// Copies `msg` into the queue, waiting at most `timeout` for room.
+    pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), SendError> {
+        let mut g = self.grant_timeout(msg.len(), timeout)?;
+        g.copy_from_slice(msg);
+        g.commit();
+        Ok(())
+    }
+
+    /// Copies `msg` into the queue, waiting as long as it takes for room.
+    pub fn send(&mut self, msg: &[u8]) -> Result<(), SendError> {
+        let mut g = self.grant(msg.len())?;
+        g.copy_from_slice(msg);
+        g.commit();
+        Ok(())
+    }
+}
+
+impl<W: Wait> Drop for Producer<'_, W> {
+    fn drop(&mut self) {
+        release_role(&self.view.ctl.producer, self.id);
+    }
+}
+
+/// Contiguous ring bytes reserved for one message. Write them, then
+/// [`commit`](WriteGrant::commit); dropping the grant sends nothing.
+pub struct WriteGrant<'p, 'a, W: Wait> {
+    producer: &'p mut Producer<'a, W>,
+    start: u32,
+    len: u32,
+}
+
+impl<W: Wait> WriteGrant<'_, '_, W> {
+    fn payload(&self) -> *mut u8 {
+        let off = (self.start & (self.producer.view.capacity - 1)) + FRAME_HEADER;
+        // SAFETY: `reserve` placed the whole frame inside the ring.
+        unsafe { self.producer.view.ring.as_ptr().add(off as usize) }
+    }
+
+    /// Publishes the whole grant as one message.
+    pub fn commit(self) {
+        let len = self.len;
+        self.commit_len(len as usize);
+    }
+
+    /// Publishes the first `len` bytes (at most the granted length) as one
+    /// message.
+    pub fn commit_len(self, len: usize) {
+        let len = (len as u32).min(self.len);
+        let p = self.producer;
+        let v = &p.view;
+        v.write_len(self.start & (v.capacity - 1), len);
+        p.head = self.start.wrapping_add(frame_size(len));
+        // SYNC POINT: Release pairs with the consumer's Acquire load of
+        // `head`: the frame (header and payload) is visible before the head.
+        v.ctl.head.store(p.head, Ordering::Release);
+        v.ctl.sent.store(v.ctl.sent.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+        notify(&p.wait, &v.ctl.head, &v.ctl.consumer_waiting, 1);
+    }
+}
+
+impl<W: Wait> Deref for WriteGrant<'_, '_, W> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        // SAFETY: the protocol grants [head, tail + capacity) to the producer
+        // alone; this frame lies in it (checked by `reserve`) and stays ours
+        // until `commit` publishes it. `&mut self.producer` makes the grant
+        // unique on this side.
+        unsafe { core::slice::from_raw_parts(self.payload(), self.len as usize) }
+    }
+}
+
+impl<W: Wait> DerefMut for WriteGrant<'_, '_, W> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `deref`.
+        unsafe { core::slice::from_raw_parts_mut(self.payload(), self.len as usize) }
+    }
+}
+
+/// The reading end of a queue. One per queue at a time (claimed in the
+/// segment); dropping it lets the role go.
+pub struct Consumer<'a, W: Wait> {
+    view: QueueView<'a>,
+    wait: W,
+    tail: u32,
+    id: u32,
+}
+
+impl<'a, W: Wait> Consumer<'a, W> {
+    /// Claims the consumer role of the queue in `view`; a restarted consumer
+    /// resumes at the released tail.
+    pub fn claim(view: QueueView<'a>, wait: W) -> Result<Self, ClaimError> {
+        let id = wait.self_id();
+        claim_role(&view.ctl.consumer, &wait, id).map_err(|holder| ClaimError::Busy { holder })?;
+        let tail = view.ctl.tail.load(Ordering::Relaxed);
+        if tail % 8 != 0 {
+            view.ctl.consumer.store(0, Ordering::Release);
+            return Err(ClaimError::Corrupted(view.corrupt("tail")));
+        }
+        Ok(Self { view, wait, tail, id })
+    }
+
+    /// The producer id recorded in the segment, 0 if none.
+    pub fn peer(&self) -> u32 {
+        self.view.ctl.producer.load(Ordering::Relaxed)
+    }
+
+    /// Locates the next message given `head`: (payload offset, len, frame
+    /// start), skipping a wrap marker. `None` when the queue is empty.
+    fn locate(&self, head: u32) -> Result<Option<(u32, u32, u32)>, RecvError> {
+        let v = &self.view;
+        let corrupt = |w| RecvError::Corrupted(v.corrupt(w));
+        if head % 8 != 0 {
+            return Err(corrupt("head"));
+        }
+        let mut used = v.used(head, self.tail).map_err(RecvError::Corrupted)?;
+        let mut start = self.tail;
+        if used == 0 {
+            return Ok(None);
+        }
+        let mut off = start & (v.capacity - 1);
+        let mut len = v.read_len(off);
+        if len == WRAP_MARKER {
+            let skip = v.capacity - off;
+            if skip >= used {
+                return Err(corrupt("frame"));
+            }
+            used -= skip;
+            start = start.wrapping_add(skip);
+            off = 0;
+            len = v.read_len(0);
+        }
+        if len > v.max_message() || frame_size(len) > used || off + frame_size(len) > v.capacity {
+            return Err(corrupt("frame"));
+        }
+        Ok(Some((off + FRAME_HEADER, len, start)))
+    }
+
+    fn read_deadline(&mut self, deadline: Option<&mut W::Deadline>) -> Result<ReadGrant<'_, 'a, W>, RecvError> {
+        let ctl = self.view.ctl;
+        // SYNC POINT: Acquire loads of `head` pair with the Release store in
+        // `WriteGrant::commit_len`: the frame is visible once head covers it.
+        let blocking = deadline.is_some();
+        let found = match deadline {
+            None => self.locate(ctl.head.load(Ordering::Acquire))?,
+            Some(deadline) => {
+                wait_for(&self.wait, &ctl.head, &ctl.consumer_waiting, Announce::Single, deadline, |head| {
+                    match self.locate(head) {
+                        Ok(None) => None,
+                        other => Some(other),
+                    }
+                })
+                .transpose()?
+                .flatten()
+            }
+        };
+        let Some((payload, len, start)) = found else {
+            let peer = self.peer();
+            return Err(match blocking {
+                false => RecvError::Empty,
+                true if peer != 0 && !self.wait.is_alive(peer) => RecvError::PeerDied,
+                true => RecvError::Timeout,
+            });
+        };
+        Ok(ReadGrant { consumer: self, payload, len, start })
+    }
+
+    /// The next message in place, without blocking.
+    pub fn try_read(&mut self) -> Result<ReadGrant<'_, 'a, W>, RecvError> {
+        self.read_deadline(None)
+    }
+
+    /// The next message in place, waiting at most `timeout`.
+    pub fn read_timeout(&mut self, timeout: Duration) -> Result<ReadGrant<'_, 'a, W>, RecvError> {
+        let mut deadline = self.wait.deadline(Some(timeout));
+        self.read_deadline(Some(&mut deadline))
+    }
+
+    /// The next message in place, waiting as long as it takes.
+    pub fn read(&mut self) -> Result<ReadGrant<'_, 'a, W>, RecvError> {
+        let mut deadline = self.wait.deadline(None);
+        self.read_deadline(Some(&mut deadline))
+    }
+
+    fn copy_out(grant: ReadGrant<'_, '_, W>, buf: &mut [u8]) -> Result<usize, RecvError> {
+        let n = grant.len();
+        if n > buf.len() {
+            grant.keep();
+            return Err(RecvError::BufferTooSmall { needed: n });
+        }
+        buf[..n].copy_from_slice(&grant);
+        grant.release();
+        Ok(n)
+    }
+
+    /// Copies the next message into `buf` without blocking; returns its
+    /// length. A message longer than `buf` stays in the queue.
+    pub fn try_recv(&mut self, buf: &mut [u8]) -> Result<usize, RecvError> {
+        Self::copy_out(self.try_read()?, buf)
+    }
+
+    /// Copies the next message into `buf`, waiting at most `timeout`.
+    pub fn recv_timeout(&mut self, buf: &mut [u8], timeout: Duration) -> Result<usize, RecvError> {
+        Self::copy_out(self.read_timeout(timeout)?, buf)
+    }
+
+    /// Copies the next message into `buf`, waiting as long as it takes.
+    pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, RecvError> {
+        Self::copy_out(self.read()?, buf)
+    }
+}
+
+impl<W: Wait> Drop for Consumer<'_, W> {
+    fn drop(&mut self) {
+        release_role(&self.view.ctl.consumer, self.id);
+    }
+}
+
+/// One message, in place in the ring. Dropping it (or calling
+/// [`release`](ReadGrant::release)) consumes it; [`keep`](ReadGrant::keep)
+/// leaves it for the next read.
+pub struct ReadGrant<'c, 'a, W: Wait> {
+    consumer: &'c mut Consumer<'a, W>,
+    payload: u32,
+    len: u32,
+    start: u32,
+}
+
+impl<W: Wait> ReadGrant<'_, '_, W> {
+    /// Consumes the message and hands its bytes back to the producer.
+    pub fn release(self) {
+        drop(self)
+    }
+
+    /// Leaves the message in the queue.
+    pub fn keep(self) {
+        core::mem::forget(self)
+    }
+}
+
+impl<W: Wait> Drop for ReadGrant<'_, '_, W> {
+    fn drop(&mut self) {
+        let c = &mut *self.consumer;
+        let ctl = c.view.ctl;
+        c.tail = self.start.wrapping_add(frame_size(self.len));
+        // SYNC POINT: Release pairs with the producer's Acquire load of
+        // `tail`: we are done reading these bytes before it reuses them.
+        ctl.tail.store(c.tail, Ordering::Release);
+        ctl.received.store(ctl.received.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+        notify(&c.wait, &ctl.tail, &ctl.producer_waiting, 1);
+    }
+}
+
+impl<W: Wait> Deref for ReadGrant<'_, '_, W> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        // SAFETY: `locate` checked the frame lies inside the ring and inside
+        // [tail, head), which the protocol grants to the consumer alone until
+        // it stores a new tail (in `drop`). A peer breaking the protocol can
+        // change these bytes' content, never their bounds.
+        unsafe {
+            core::slice::from_raw_parts(self.consumer.view.ring.as_ptr().add(self.payload as usize), self.len as usize)
+        }
+    }
+}

@@ -1,0 +1,393 @@
+//! Creating and opening a segment: the handshake and the validation.
+//!
+//! ```
+//! use core::time::Duration;
+//! use shm_core::mock::{MockRegion, ThreadWait};
+//! use shm_core::{Layout, Segment, OpenError};
+//!
+//! let layout = Layout::new().queue("q", 256).unwrap();
+//! let memory = MockRegion::new(layout.size());
+//! let created = Segment::create(memory.region(), &layout, 7, 0).unwrap();
+//! let opened = Segment::open(memory.region(), &ThreadWait::new(8), Duration::from_millis(10)).unwrap();
+//! assert_eq!(opened.channels(), created.channels());
+//!
+//! memory.write_u32(0, 0xdead_beef); // a hostile peer scribbles on the magic
+//! let err = Segment::open(memory.region(), &ThreadWait::new(8), Duration::ZERO).unwrap_err();
+//! assert_eq!(err, OpenError::BadMagic);
+//! ```
+//!
+//! # Design
+//!
+//! The creator stores INITIALIZING, writes every word, then publishes READY
+//! with a Release store; an opener polls (within its budget) for READY with
+//! an Acquire load, then checks everything it will later rely on, in this
+//! order: magic, endianness, major version, recorded size against the region,
+//! channel count, each table entry (kind, name, offset, parameters, size,
+//! no overlap), and last the layout hash. The checked geometry is copied into
+//! the `Segment`; channel handles only ever use that copy, never the table
+//! again.
+
+use core::time::Duration;
+
+use crate::error::{ClaimError, CreateError, OpenError};
+use crate::layout::{
+    self, align_line, channel_size, check_params, layout_hash, state, ChannelInfo, ChannelKind, Descriptor, Header,
+    Layout, AREAS_OFFSET, DESCRIPTOR_SIZE, EMPTY_INFO, HEADER_SIZE, MAX_CHANNELS,
+};
+use crate::queue::{Consumer, Producer, QueueControl, QueueView, RING_OFFSET};
+use crate::region::Region;
+use crate::sync::{fence, spin_hint, AtomicU32, Ordering};
+use crate::wait::Wait;
+use crate::Corruption;
+
+#[cfg(target_has_atomic = "32")]
+use crate::mailbox::{Client, MailboxControl, MailboxView, Server, SLOTS_OFFSET, SLOT_PAYLOAD_OFFSET};
+#[cfg(target_has_atomic = "32")]
+use crate::semaphore::{CountingSemaphore, SemaphoreWords};
+
+/// What the header says, for inspection tools (read once, not validated
+/// beyond what [`Segment::open`] checked).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct SegmentInfo {
+    /// Format version (major, minor).
+    pub version: (u16, u16),
+    /// Total size in bytes.
+    pub size: u32,
+    /// The state word now.
+    pub state: u32,
+    /// The generation this handle opened.
+    pub generation: u32,
+    /// Creator id (PID on Linux).
+    pub creator: u32,
+    /// Creator's session id.
+    pub session: u32,
+    /// The layout hash.
+    pub layout_hash: u64,
+}
+
+/// An initialized, validated segment over a [`Region`].
+#[derive(Debug)]
+pub struct Segment<'r> {
+    region: Region<'r>,
+    size: u32,
+    generation: u32,
+    channels: [ChannelInfo; MAX_CHANNELS],
+    count: usize,
+}
+
+impl<'r> Segment<'r> {
+    fn header(&self) -> &Header {
+        header(&self.region)
+    }
+
+    /// Initializes `region` as a segment of `layout` and publishes it READY.
+    ///
+    /// `creator` is recorded for liveness checks (a PID, a core number);
+    /// `session` tells a restarted creator from its previous life. The
+    /// generation word is bumped, so handles to a previous incarnation of
+    /// the same memory see that it was re-initialized.
+    pub fn create(region: Region<'r>, layout: &Layout, creator: u32, session: u32) -> Result<Self, CreateError> {
+        let needed = layout.size();
+        if region.len() < needed.max(HEADER_SIZE) {
+            return Err(CreateError::RegionTooSmall { needed, actual: region.len() });
+        }
+        let h = header(&region);
+        h.state.store(state::INITIALIZING, Ordering::Relaxed);
+        // SYNC POINT: pairs with the Acquire fence in `open`: a reader that
+        // sees any of the writes below also sees INITIALIZING on its re-check.
+        fence(Ordering::Release);
+        let generation = h.generation.load(Ordering::Relaxed).wrapping_add(1);
+        for off in (HEADER_SIZE..needed).step_by(4) {
+            // SAFETY: `off + 4 <= needed <= region.len()`, 4-aligned.
+            unsafe { region.at::<AtomicU32>(off) }.store(0, Ordering::Relaxed);
+        }
+        let (infos, count) = layout.infos();
+        for (i, c) in infos[..count].iter().enumerate() {
+            write_descriptor(descriptor(&region, i), c);
+            if c.kind == ChannelKind::Semaphore {
+                // SAFETY: the area lies inside `needed` bytes (Layout computed
+                // it) and starts on a 64-byte line.
+                unsafe { region.at::<AtomicU32>(c.offset as usize) }.store(c.param_a, Ordering::Relaxed);
+            }
+        }
+        let hash = layout.hash();
+        let store = |w: &AtomicU32, v| w.store(v, Ordering::Relaxed);
+        store(&h.magic_lo, layout::MAGIC_LO);
+        store(&h.magic_hi, layout::MAGIC_HI);
+        store(&h.version, (layout::FORMAT_MAJOR as u32) << 16 | layout::FORMAT_MINOR as u32);
+        store(&h.endian, layout::ENDIAN_MARK);
+        store(&h.layout_hash_lo, hash as u32);
+        store(&h.layout_hash_hi, (hash >> 32) as u32);
+        store(&h.total_size, needed as u32);
+        store(&h.channel_count, count as u32);
+        store(&h.generation, generation);
+        store(&h.creator, creator);
+        store(&h.session, session);
+        for r in &h.reserved {
+            store(r, 0);
+        }
+        // SYNC POINT: Release pairs with the Acquire load of `state` in
+        // `open`: everything above is visible to whoever sees READY.
+        h.state.store(state::READY, Ordering::Release);
+        Ok(Self { region, size: needed as u32, generation, channels: infos, count })
+    }
+
+    /// Opens the segment in `region`, polling at most `timeout` for its
+    /// creator to publish READY, then validating it (see the module docs).
+    pub fn open<W: Wait>(region: Region<'r>, wait: &W, timeout: Duration) -> Result<Self, OpenError> {
+        if region.len() < HEADER_SIZE {
+            return Err(OpenError::TooSmall { len: region.len() });
+        }
+        let h = header(&region);
+        let mut deadline = wait.deadline(Some(timeout));
+        loop {
+            // SYNC POINT: Acquire pairs with the Release store of READY in
+            // `create`.
+            match h.state.load(Ordering::Acquire) {
+                state::READY => break,
+                state::POISONED => return Err(OpenError::Poisoned),
+                state::EMPTY | state::INITIALIZING => {
+                    if wait.expired(&mut deadline) {
+                        return Err(OpenError::NotReady);
+                    }
+                    spin_hint();
+                }
+                _ => {
+                    check_identity(h)?;
+                    return Err(OpenError::Corrupted(Corruption::header("state")));
+                }
+            }
+        }
+        check_identity(h)?;
+        let load = |w: &AtomicU32| w.load(Ordering::Relaxed);
+        let size = load(&h.total_size);
+        if size as usize > region.len() || (size as usize) < AREAS_OFFSET {
+            return Err(OpenError::SizeMismatch { recorded: size as u64, actual: region.len() as u64 });
+        }
+        let count = load(&h.channel_count) as usize;
+        if count > MAX_CHANNELS {
+            return Err(OpenError::Corrupted(Corruption::header("channel_count")));
+        }
+        let generation = load(&h.generation);
+        let hash = load(&h.layout_hash_lo) as u64 | (load(&h.layout_hash_hi) as u64) << 32;
+        let mut channels = [EMPTY_INFO; MAX_CHANNELS];
+        let mut end = AREAS_OFFSET as u64;
+        for i in 0..count {
+            let c = read_descriptor(descriptor(&region, i), i as u8, end, size)?;
+            if channels[..i].iter().any(|o| o.name == c.name) {
+                return Err(OpenError::Corrupted(Corruption::channel(i as u8, "name")));
+            }
+            end = c.offset as u64 + align_line(c.size as u64);
+            channels[i] = c;
+        }
+        if layout_hash(size, &channels[..count]) != hash {
+            return Err(OpenError::Corrupted(Corruption::header("layout_hash")));
+        }
+        // SYNC POINT: pairs with the Release fence in `create`: if a
+        // re-initialization started while we read, the re-check sees it.
+        fence(Ordering::Acquire);
+        if h.state.load(Ordering::Relaxed) != state::READY || load(&h.generation) != generation {
+            return Err(OpenError::NotReady);
+        }
+        Ok(Self { region, size, generation, channels, count })
+    }
+
+    /// As [`open`](Self::open), and the segment must have `layout`'s
+    /// geometry ([`OpenError::LayoutMismatch`] otherwise).
+    pub fn open_expecting<W: Wait>(
+        region: Region<'r>,
+        layout: &Layout,
+        wait: &W,
+        timeout: Duration,
+    ) -> Result<Self, OpenError> {
+        let seg = Self::open(region, wait, timeout)?;
+        let found = seg.info().layout_hash;
+        if found != layout.hash() {
+            return Err(OpenError::LayoutMismatch { expected: layout.hash(), found });
+        }
+        Ok(seg)
+    }
+
+    /// The channels, as validated at open.
+    pub fn channels(&self) -> &[ChannelInfo] {
+        &self.channels[..self.count]
+    }
+
+    /// The region this segment lives in.
+    pub fn region(&self) -> &Region<'r> {
+        &self.region
+    }
+
+    /// The header's fields.
+    pub fn info(&self) -> SegmentInfo {
+        let h = self.header();
+        let load = |w: &AtomicU32| w.load(Ordering::Relaxed);
+        let v = load(&h.version);
+        SegmentInfo {
+            version: ((v >> 16) as u16, v as u16),
+            size: self.size,
+            state: load(&h.state),
+            generation: self.generation,
+            creator: load(&h.creator),
+            session: load(&h.session),
+            layout_hash: load(&h.layout_hash_lo) as u64 | (load(&h.layout_hash_hi) as u64) << 32,
+        }
+    }
+
+    /// Whether the segment is still READY and has not been re-initialized
+    /// since this handle was made.
+    pub fn is_current(&self) -> bool {
+        let h = self.header();
+        h.state.load(Ordering::Acquire) == state::READY && h.generation.load(Ordering::Relaxed) == self.generation
+    }
+
+    /// Marks the segment unusable; later opens fail with
+    /// [`OpenError::Poisoned`].
+    pub fn poison(&self) {
+        self.header().state.store(state::POISONED, Ordering::Release);
+    }
+
+    /// The channel named `name` of kind `kind`, with its table index.
+    pub fn find(&self, name: &str, kind: ChannelKind) -> Result<(u8, &ChannelInfo), ClaimError> {
+        let (i, c) = self
+            .channels()
+            .iter()
+            .enumerate()
+            .find(|(_, c)| c.name() == name.as_bytes())
+            .ok_or(ClaimError::NotFound)?;
+        if c.kind != kind {
+            return Err(ClaimError::WrongKind);
+        }
+        Ok((i as u8, c))
+    }
+
+    /// The queue named `name`.
+    pub fn queue_view(&self, name: &str) -> Result<QueueView<'_>, ClaimError> {
+        let (i, c) = self.find(name, ChannelKind::Queue)?;
+        // SAFETY: `open`/`create` checked the area (RING_OFFSET + capacity
+        // bytes at a 64-aligned offset) lies inside the segment, which lies
+        // inside the region; the capacity is a checked power of two.
+        Ok(unsafe {
+            let ctl = self.region.at::<QueueControl>(c.offset as usize);
+            QueueView::new(ctl, self.region.ptr(c.offset as usize + RING_OFFSET), c.param_a, i)
+        })
+    }
+
+    /// Claims the producer role of queue `name`.
+    pub fn producer<W: Wait>(&self, name: &str, wait: W) -> Result<Producer<'_, W>, ClaimError> {
+        Producer::claim(self.queue_view(name)?, wait)
+    }
+
+    /// Claims the consumer role of queue `name`.
+    pub fn consumer<W: Wait>(&self, name: &str, wait: W) -> Result<Consumer<'_, W>, ClaimError> {
+        Consumer::claim(self.queue_view(name)?, wait)
+    }
+
+    /// The mailbox named `name`.
+    #[cfg(target_has_atomic = "32")]
+    pub fn mailbox_view(&self, name: &str) -> Result<MailboxView<'_>, ClaimError> {
+        let (i, c) = self.find(name, ChannelKind::Mailbox)?;
+        // SAFETY: `open`/`create` checked the area (SLOTS_OFFSET + slots *
+        // stride bytes at a 64-aligned offset) lies inside the segment.
+        unsafe {
+            let ctl = self.region.at::<MailboxControl>(c.offset as usize);
+            let slots = self.region.ptr(c.offset as usize + SLOTS_OFFSET);
+            let stride = crate::mailbox::slot_stride(c.param_b) as usize;
+            Ok(MailboxView::new(ctl, slots, stride, SLOT_PAYLOAD_OFFSET, c.param_a, c.param_b, i))
+        }
+    }
+
+    /// Claims the server role of mailbox `name`.
+    #[cfg(target_has_atomic = "32")]
+    pub fn server<W: Wait>(&self, name: &str, wait: W) -> Result<Server<'_, W>, ClaimError> {
+        Server::claim(self.mailbox_view(name)?, wait)
+    }
+
+    /// A client of mailbox `name`.
+    #[cfg(target_has_atomic = "32")]
+    pub fn client<W: Wait>(&self, name: &str, wait: W) -> Result<Client<'_, W>, ClaimError> {
+        Ok(Client::new(self.mailbox_view(name)?, wait))
+    }
+
+    /// The words of semaphore `name`.
+    #[cfg(target_has_atomic = "32")]
+    pub fn semaphore_words(&self, name: &str) -> Result<&SemaphoreWords, ClaimError> {
+        let (_, c) = self.find(name, ChannelKind::Semaphore)?;
+        // SAFETY: the 64-byte area at a checked offset lies in the segment.
+        Ok(unsafe { self.region.at::<SemaphoreWords>(c.offset as usize) })
+    }
+
+    /// Semaphore `name`, blocking through `wait`.
+    #[cfg(target_has_atomic = "32")]
+    pub fn semaphore<W: Wait>(&self, name: &str, wait: W) -> Result<CountingSemaphore<'_, W>, ClaimError> {
+        Ok(CountingSemaphore::new(self.semaphore_words(name)?, wait))
+    }
+}
+
+fn header<'a>(region: &'a Region<'_>) -> &'a Header {
+    // SAFETY: callers checked `region.len() >= HEADER_SIZE`; offset 0 of a
+    // 64-aligned region is aligned; `Header` is all atomics.
+    unsafe { region.at::<Header>(0) }
+}
+
+fn descriptor<'a>(region: &'a Region<'_>, i: usize) -> &'a Descriptor {
+    // SAFETY: callers checked `i < MAX_CHANNELS` and that the region holds
+    // at least AREAS_OFFSET bytes (the whole table); `Descriptor` is all
+    // atomics and 4-aligned offsets are aligned for it.
+    unsafe { region.at::<Descriptor>(HEADER_SIZE + i * DESCRIPTOR_SIZE) }
+}
+
+fn check_identity(h: &Header) -> Result<(), OpenError> {
+    let load = |w: &AtomicU32| w.load(Ordering::Relaxed);
+    if load(&h.magic_lo) != layout::MAGIC_LO || load(&h.magic_hi) != layout::MAGIC_HI {
+        return Err(OpenError::BadMagic);
+    }
+    if load(&h.endian) != layout::ENDIAN_MARK {
+        return Err(OpenError::EndianMismatch);
+    }
+    let v = load(&h.version);
+    if (v >> 16) as u16 != layout::FORMAT_MAJOR {
+        return Err(OpenError::VersionMismatch { major: (v >> 16) as u16, minor: v as u16 });
+    }
+    Ok(())
+}
+
+fn write_descriptor(d: &Descriptor, c: &ChannelInfo) {
+    let store = |w: &AtomicU32, v| w.store(v, Ordering::Relaxed);
+    store(&d.kind, c.kind as u32);
+    store(&d.offset, c.offset);
+    store(&d.size, c.size);
+    store(&d.param_a, c.param_a);
+    store(&d.param_b, c.param_b);
+    for (w, chunk) in d.name.iter().zip(c.name.chunks_exact(4)) {
+        store(w, u32::from_ne_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]));
+    }
+}
+
+/// Reads and checks table entry `i`; `prev_end` is where the previous area
+/// ended, `total` the checked segment size.
+fn read_descriptor(d: &Descriptor, i: u8, prev_end: u64, total: u32) -> Result<ChannelInfo, OpenError> {
+    let bad = |word| OpenError::Corrupted(Corruption::channel(i, word));
+    let load = |w: &AtomicU32| w.load(Ordering::Relaxed);
+    let kind = ChannelKind::from_word(load(&d.kind)).ok_or(bad("kind"))?;
+    let mut name = [0u8; 32];
+    for (chunk, w) in name.chunks_exact_mut(4).zip(&d.name) {
+        chunk.copy_from_slice(&load(w).to_ne_bytes());
+    }
+    let len = name.iter().position(|&b| b == 0).unwrap_or(32);
+    if len == 0 || len > layout::MAX_NAME || name[len..].iter().any(|&b| b != 0) {
+        return Err(bad("name"));
+    }
+    let offset = load(&d.offset);
+    if (offset as u64) < prev_end || offset as usize % layout::CACHE_LINE != 0 || offset >= total {
+        return Err(bad("offset"));
+    }
+    let (a, b) = (load(&d.param_a), load(&d.param_b));
+    check_params(kind, a, b).map_err(|(word, _)| bad(word))?;
+    let size = load(&d.size);
+    if size as u64 != channel_size(kind, a, b) || offset as u64 + size as u64 > total as u64 {
+        return Err(bad("size"));
+    }
+    Ok(ChannelInfo { kind, offset, size, param_a: a, param_b: b, name })
+}

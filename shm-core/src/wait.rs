@@ -1,0 +1,175 @@
+//! How a side sleeps, wakes its peer, keeps time and tells whether a peer is
+//! alive: the one thing each adapter supplies.
+//!
+//! The shape is the futex's: "sleep while this word still holds `expected`"
+//! and "wake up to `n` sleepers on this word". A Linux futex, a WFE loop, a
+//! doorbell interrupt and a thread yielding in a test all fit it.
+//!
+//! # Design
+//!
+//! Channels never sleep without first announcing it in a *waiting* word that
+//! lives beside the word they sleep on, and the notifier only issues a wake
+//! when that word says someone sleeps. The announce is a store, a `SeqCst`
+//! fence and a re-check of the word; the notify is the store of the word, a
+//! `SeqCst` fence and a load of the waiting word (Dekker's pattern), so either
+//! the sleeper sees the new value or the notifier sees the sleeper. On the hot
+//! path (peer spinning) the notifier therefore pays no system call.
+
+use core::time::Duration;
+
+use crate::sync::{fence, spin_hint, AtomicU32, Ordering};
+
+/// Spin iterations before parking, unless the strategy says otherwise.
+pub const DEFAULT_SPIN_LIMIT: u32 = 4096;
+
+/// The adapter's hooks for blocking: sleep on a word, wake a word, keep time,
+/// and say whether a peer is alive.
+///
+/// Implementations: `FutexWait` and `NamedSemaphoreWait` in shm-posix, the
+/// spin, WFE and doorbell strategies in shm-baremetal, and
+/// [`ThreadWait`](crate::mock::ThreadWait) for host tests (feature `mock`).
+///
+/// A wrong implementation can make calls slow or time out early, never cause
+/// memory unsafety: every caller re-checks the word after `park` returns.
+pub trait Wait {
+    /// The state a deadline needs: an instant on a host, a remaining budget
+    /// on a microcontroller.
+    type Deadline;
+
+    /// Starts a deadline `timeout` from now; `None` never expires.
+    fn deadline(&self, timeout: Option<Duration>) -> Self::Deadline;
+
+    /// Whether `deadline` has passed. Takes `&mut` so budget-counting
+    /// strategies can charge the time they spent.
+    fn expired(&self, deadline: &mut Self::Deadline) -> bool;
+
+    /// Sleeps while `word` holds `expected`, until woken, until `deadline`,
+    /// or spuriously. Returning early is always allowed.
+    fn park(&self, word: &AtomicU32, expected: u32, deadline: &mut Self::Deadline);
+
+    /// Wakes up to `count` sleepers parked on `word`.
+    fn wake(&self, word: &AtomicU32, count: u32);
+
+    /// How many times to spin before parking.
+    fn spin_limit(&self) -> u32 {
+        DEFAULT_SPIN_LIMIT
+    }
+
+    /// This side's id, recorded in the segment when it claims a role (a PID
+    /// on Linux, a core number on a microcontroller). Never 0.
+    fn self_id(&self) -> u32;
+
+    /// Whether the peer that recorded `id` is still alive. The default says
+    /// yes, which turns "peer died" into a plain timeout.
+    fn is_alive(&self, id: u32) -> bool {
+        let _ = id;
+        true
+    }
+}
+
+impl<W: Wait + ?Sized> Wait for &W {
+    type Deadline = W::Deadline;
+    fn deadline(&self, timeout: Option<Duration>) -> Self::Deadline {
+        (**self).deadline(timeout)
+    }
+    fn expired(&self, deadline: &mut Self::Deadline) -> bool {
+        (**self).expired(deadline)
+    }
+    fn park(&self, word: &AtomicU32, expected: u32, deadline: &mut Self::Deadline) {
+        (**self).park(word, expected, deadline)
+    }
+    fn wake(&self, word: &AtomicU32, count: u32) {
+        (**self).wake(word, count)
+    }
+    fn spin_limit(&self) -> u32 {
+        (**self).spin_limit()
+    }
+    fn self_id(&self) -> u32 {
+        (**self).self_id()
+    }
+    fn is_alive(&self, id: u32) -> bool {
+        (**self).is_alive(id)
+    }
+}
+
+/// How a sleeper announces itself in the waiting word.
+#[derive(Clone, Copy)]
+pub(crate) enum Announce {
+    /// One sleeper at most (SPSC sides, a mailbox slot's client): a flag.
+    Single,
+    /// Any number of sleepers: a counter (needs read-modify-write).
+    #[cfg(any(shm_loom, target_has_atomic = "32"))]
+    Counted,
+}
+
+impl Announce {
+    fn enter(self, waiting: &AtomicU32) {
+        match self {
+            Self::Single => waiting.store(1, Ordering::Relaxed),
+            #[cfg(any(shm_loom, target_has_atomic = "32"))]
+            Self::Counted => {
+                waiting.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn leave(self, waiting: &AtomicU32) {
+        match self {
+            Self::Single => waiting.store(0, Ordering::Relaxed),
+            #[cfg(any(shm_loom, target_has_atomic = "32"))]
+            Self::Counted => {
+                // A hostile peer may have zeroed the counter: never wrap it.
+                let _ = waiting.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+            }
+        }
+    }
+}
+
+/// Spin, then park, until `check` accepts a value of `word`.
+///
+/// `check` gets each value loaded from `word` (Acquire: pairs with the
+/// Release store the notifier makes before calling [`notify`]) and returns
+/// `Some` to stop. Returns `None` when the deadline passed first.
+pub(crate) fn wait_for<W: Wait, T>(
+    w: &W,
+    word: &AtomicU32,
+    waiting: &AtomicU32,
+    announce: Announce,
+    deadline: &mut W::Deadline,
+    mut check: impl FnMut(u32) -> Option<T>,
+) -> Option<T> {
+    let mut spins = 0u32;
+    loop {
+        let seen = word.load(Ordering::Acquire);
+        if let Some(done) = check(seen) {
+            return Some(done);
+        }
+        if spins < w.spin_limit() {
+            spins += 1;
+            spin_hint();
+            continue;
+        }
+        if w.expired(deadline) {
+            return None;
+        }
+        announce.enter(waiting);
+        // SYNC POINT: pairs with the fence in `notify`. Either the notifier's
+        // load of `waiting` sees our announce, or our re-load below sees its
+        // store of `word`.
+        fence(Ordering::SeqCst);
+        if word.load(Ordering::Relaxed) == seen {
+            w.park(word, seen, deadline);
+        }
+        announce.leave(waiting);
+    }
+}
+
+/// After storing a new value to `word`, wake its sleepers if any announced
+/// themselves in `waiting`.
+pub(crate) fn notify<W: Wait>(w: &W, word: &AtomicU32, waiting: &AtomicU32, count: u32) {
+    // SYNC POINT: pairs with the fence in `wait_for` (see there).
+    fence(Ordering::SeqCst);
+    if waiting.load(Ordering::Relaxed) != 0 {
+        w.wake(word, count);
+    }
+}
