@@ -22,9 +22,9 @@ mod region;
 #[cfg(not(shm_loom))]
 mod segment;
 
-#[cfg(all(feature = "mock", not(shm_loom)))]
+#[cfg(all(any(test, feature = "mock"), not(shm_loom)))]
 pub mod conformance;
-#[cfg(all(feature = "mock", not(shm_loom)))]
+#[cfg(all(any(test, feature = "mock"), not(shm_loom)))]
 pub mod mock;
 
 pub use error::{
@@ -46,3 +46,6 @@ pub use segment::{Segment, SegmentInfo};
 /// The atomic type of the words in the segment (`core`'s, or loom's in
 /// model-checking builds); what [`Wait`] implementations sleep on.
 pub use sync::AtomicU32;
+
+#[cfg(all(test, not(shm_loom)))]
+mod tests;

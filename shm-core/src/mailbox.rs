@@ -571,7 +571,8 @@ pub struct Server<'a, W: Wait> {
     view: MailboxView<'a>,
     wait: W,
     id: u32,
-    cursor: core::cell::Cell<u32>,
+    /// Where the next scan starts (local round-robin state, not shared).
+    cursor: core::sync::atomic::AtomicU32,
 }
 
 impl<'a, W: Wait> Server<'a, W> {
@@ -583,7 +584,7 @@ impl<'a, W: Wait> Server<'a, W> {
     pub fn claim(view: MailboxView<'a>, wait: W) -> Result<Self, ClaimError> {
         let id = wait.self_id();
         crate::queue::claim_role(&view.ctl.server, &wait, id).map_err(|holder| ClaimError::Busy { holder })?;
-        let server = Self { view, wait, id, cursor: core::cell::Cell::new(0) };
+        let server = Self { view, wait, id, cursor: core::sync::atomic::AtomicU32::new(0) };
         server.recover();
         Ok(server)
     }
@@ -656,7 +657,7 @@ impl<'a, W: Wait> Server<'a, W> {
     /// Takes one REQUEST slot, if any.
     fn take(&self) -> Option<Result<Request<'_, 'a, W>, ServeError>> {
         let n = self.view.slot_count;
-        let start = self.cursor.get();
+        let start = self.cursor.load(core::sync::atomic::Ordering::Relaxed);
         for k in 0..n {
             let i = (start + k) % n;
             let s = self.view.slot(i);
@@ -672,7 +673,7 @@ impl<'a, W: Wait> Server<'a, W> {
             {
                 continue;
             }
-            self.cursor.set((i + 1) % n);
+            self.cursor.store((i + 1) % n, core::sync::atomic::Ordering::Relaxed);
             let mut req = Request { server: self, index: i, id: cur >> 8, len: 0, done: false };
             let len = s.len.load(Ordering::Relaxed);
             if len > self.view.slot_size {

@@ -1,0 +1,522 @@
+//! Cross-module tests on mock memory: the hostile-bytes table, channel
+//! behaviour, and thread stress tests.
+
+use core::time::Duration;
+use std::vec::Vec;
+
+use crate::conformance;
+use crate::error::{CallError, ClaimError, Corruption, OpenError, RecvError, SendError, ServeError};
+use crate::layout::{self, AREAS_OFFSET, HEADER_SIZE};
+use crate::mock::{Graveyard, MockRegion, ThreadWait};
+use crate::{Layout, Segment};
+
+const SHORT: Duration = Duration::from_millis(20);
+const LONG: Duration = Duration::from_secs(20);
+
+/// A queue "q" (channel 0, 1024-byte ring) and a mailbox "m" (channel 1,
+/// 2 slots of 64 bytes).
+fn layout() -> Layout {
+    Layout::new().queue("q", 1024).unwrap().mailbox("m", 2, 64).unwrap()
+}
+
+const Q: usize = AREAS_OFFSET; // queue area
+const RING: usize = Q + 128;
+const M: usize = Q + 128 + 1024; // mailbox area
+const SLOT0: usize = M + 192;
+
+fn fresh() -> MockRegion {
+    let memory = MockRegion::new(layout().size());
+    Segment::create(memory.region(), &layout(), 1, 0).unwrap();
+    memory
+}
+
+fn open(memory: &MockRegion) -> Result<Segment<'_>, OpenError> {
+    Segment::open(memory.region(), &ThreadWait::new(9), Duration::ZERO)
+}
+
+fn ch(i: u8, word: &'static str) -> OpenError {
+    OpenError::Corrupted(Corruption::channel(i, word))
+}
+
+fn hdr(word: &'static str) -> OpenError {
+    OpenError::Corrupted(Corruption::header(word))
+}
+
+/// Every word of the header and of a channel table entry, corrupted in turn,
+/// with the exact result `open` must give.
+#[test]
+fn hostile_header_and_table_words() {
+    let d0 = HEADER_SIZE; // channel 0's table entry
+    let d1 = HEADER_SIZE + 64; // channel 1's
+    let size = layout().size() as u32;
+    let cases: Vec<(&str, usize, u32, Result<(), OpenError>)> = std::vec![
+        ("magic_lo", 0, 0, Err(OpenError::BadMagic)),
+        ("magic_hi", 4, 0x1234_5678, Err(OpenError::BadMagic)),
+        ("version: other major", 8, 2 << 16, Err(OpenError::VersionMismatch { major: 2, minor: 0 })),
+        ("version: newer minor is compatible", 8, 1 << 16 | 7, Ok(())),
+        ("endian", 12, 0x0403_0201, Err(OpenError::EndianMismatch)),
+        ("layout_hash_lo", 16, 0, Err(hdr("layout_hash"))),
+        ("layout_hash_hi", 20, 1, Err(hdr("layout_hash"))),
+        ("total_size: larger than region", 24, size + 64, Err(OpenError::SizeMismatch { recorded: size as u64 + 64, actual: size as u64 })),
+        ("total_size: below the table", 24, 64, Err(OpenError::SizeMismatch { recorded: 64, actual: size as u64 })),
+        ("total_size: cuts the last channel", 24, size - 64, Err(ch(1, "size"))),
+        ("channel_count: above the table", 28, 17, Err(hdr("channel_count"))),
+        ("channel_count: drops a channel", 28, 1, Err(hdr("layout_hash"))),
+        ("channel_count: an empty entry", 28, 3, Err(ch(2, "kind"))),
+        ("state: EMPTY", 32, 0, Err(OpenError::NotReady)),
+        ("state: INITIALIZING", 32, 1, Err(OpenError::NotReady)),
+        ("state: POISONED", 32, 3, Err(OpenError::Poisoned)),
+        ("state: garbage", 32, 77, Err(hdr("state"))),
+        ("generation", 36, 0xffff_ffff, Ok(())),
+        ("creator", 40, 4242, Ok(())),
+        ("session", 44, 99, Ok(())),
+        ("reserved 48", 48, 1, Ok(())),
+        ("reserved 60", 60, 1, Ok(())),
+        ("kind: unknown", d0, 9, Err(ch(0, "kind"))),
+        ("kind: another valid kind", d0, 1, Err(ch(0, "param_a"))),
+        ("reserved0", d0 + 4, 5, Ok(())),
+        ("offset: unaligned", d0 + 8, Q as u32 + 4, Err(ch(0, "offset"))),
+        ("offset: inside the table", d0 + 8, 64, Err(ch(0, "offset"))),
+        ("offset: beyond the segment", d0 + 8, u32::MAX - 63, Err(ch(0, "offset"))),
+        ("offset: overlaps the previous channel", d1 + 8, Q as u32, Err(ch(1, "offset"))),
+        ("offset: moved but in bounds", d1 + 8, M as u32 + 64, Err(ch(1, "size"))),
+        ("size", d0 + 12, 128 + 1024 + 1, Err(ch(0, "size"))),
+        ("param_a: queue capacity not a power of two", d0 + 16, 1000, Err(ch(0, "param_a"))),
+        ("param_a: queue capacity huge", d0 + 16, 1 << 31, Err(ch(0, "param_a"))),
+        ("param_a: consistent but different geometry", d0 + 16, 512, Err(ch(0, "size"))),
+        ("param_b: queue", d0 + 20, 1, Err(ch(0, "param_b"))),
+        ("param_a: mailbox slots 0", d1 + 16, 0, Err(ch(1, "param_a"))),
+        ("param_b: mailbox slot size 0", d1 + 20, 0, Err(ch(1, "param_b"))),
+        ("reserved1", d0 + 24, 5, Ok(())),
+        ("reserved1'", d0 + 28, 5, Ok(())),
+        ("name: empty", d0 + 32, 0, Err(ch(0, "name"))),
+        ("name: other valid name", d0 + 32, u32::from_le_bytes(*b"z\0\0\0"), Err(hdr("layout_hash"))),
+        ("name: duplicate of channel 0", d1 + 32, u32::from_le_bytes(*b"q\0\0\0"), Err(ch(1, "name"))),
+        ("name: bytes after the NUL", d0 + 40, 0x41, Err(ch(0, "name"))),
+        ("name: no NUL at all", d0 + 60, 0x4141_4141, Err(ch(0, "name"))),
+    ];
+    for (what, offset, value, expected) in cases {
+        let memory = fresh();
+        memory.write_u32(offset, value);
+        let got = open(&memory).map(|_| ());
+        assert_eq!(got, expected, "corrupting {what} (offset {offset}) with {value:#x}");
+    }
+}
+
+#[test]
+fn regions_too_small_or_truncated_are_refused() {
+    let memory = fresh();
+    let size = layout().size();
+    assert_eq!(
+        Segment::open(memory.truncated(63), &ThreadWait::new(2), SHORT).unwrap_err(),
+        OpenError::TooSmall { len: 63 }
+    );
+    assert_eq!(
+        Segment::open(memory.truncated(size - 64), &ThreadWait::new(2), SHORT).unwrap_err(),
+        OpenError::SizeMismatch { recorded: size as u64, actual: size as u64 - 64 }
+    );
+    let small = MockRegion::new(size - 4);
+    assert_eq!(
+        Segment::create(small.region(), &layout(), 1, 0).unwrap_err(),
+        crate::CreateError::RegionTooSmall { needed: size, actual: size - 4 }
+    );
+    // A larger region (a fixed RAM window, say) is fine.
+    let big = MockRegion::new(size + 4096);
+    Segment::create(big.region(), &layout(), 1, 0).unwrap();
+    assert!(Segment::open(big.region(), &ThreadWait::new(2), SHORT).is_ok());
+}
+
+#[test]
+fn open_waits_for_the_creator_within_its_budget() {
+    let memory = MockRegion::new(layout().size());
+    // Never initialized: NotReady once the budget is spent.
+    assert_eq!(Segment::open(memory.region(), &ThreadWait::new(2), SHORT).unwrap_err(), OpenError::NotReady);
+    std::thread::scope(|s| {
+        let opener = s.spawn(|| Segment::open(memory.region(), &ThreadWait::new(2), LONG).map(|seg| seg.channels().len()));
+        std::thread::sleep(Duration::from_millis(20));
+        Segment::create(memory.region(), &layout(), 1, 0).unwrap();
+        assert_eq!(opener.join().unwrap(), Ok(2));
+    });
+}
+
+#[test]
+fn expected_layout_is_enforced_and_reinit_bumps_generation() {
+    let memory = fresh();
+    let other = Layout::new().queue("q", 2048).unwrap();
+    let err = Segment::open_expecting(memory.region(), &other, &ThreadWait::new(2), SHORT).unwrap_err();
+    assert_eq!(err, OpenError::LayoutMismatch { expected: other.hash(), found: layout().hash() });
+    let old = Segment::open_expecting(memory.region(), &layout(), &ThreadWait::new(2), SHORT).unwrap();
+    assert!(old.is_current());
+    let new = Segment::create(memory.region(), &layout(), 3, 1).unwrap();
+    assert!(!old.is_current(), "a re-initialized segment must look stale to old handles");
+    assert_eq!(new.info().generation, old.info().generation + 1);
+    new.poison();
+    assert_eq!(open(&memory).unwrap_err(), OpenError::Poisoned);
+}
+
+#[test]
+fn channel_lookup_by_name_and_kind() {
+    let memory = fresh();
+    let seg = open(&memory).unwrap();
+    assert_eq!(seg.producer("nope", ThreadWait::new(2)).err(), Some(ClaimError::NotFound));
+    assert_eq!(seg.producer("m", ThreadWait::new(2)).err(), Some(ClaimError::WrongKind));
+    assert_eq!(seg.server("q", ThreadWait::new(2)).err(), Some(ClaimError::WrongKind));
+}
+
+// ---- queue ----
+
+#[test]
+fn queue_roles_are_claimed_once_and_recovered_from_the_dead() {
+    let memory = fresh();
+    let seg = open(&memory).unwrap();
+    let graveyard = Graveyard::new();
+    let tx = seg.producer("q", ThreadWait::with_graveyard(2, &graveyard)).unwrap();
+    assert_eq!(seg.producer("q", ThreadWait::with_graveyard(3, &graveyard)).err(), Some(ClaimError::Busy { holder: 2 }));
+    drop(tx);
+    let mut tx = seg.producer("q", ThreadWait::with_graveyard(3, &graveyard)).unwrap();
+    tx.try_send(b"before the crash").unwrap();
+    core::mem::forget(tx); // the producer process dies without letting go
+    graveyard.bury(3);
+    let mut tx = seg.producer("q", ThreadWait::with_graveyard(4, &graveyard)).unwrap();
+    tx.try_send(b"after").unwrap();
+    let mut rx = seg.consumer("q", ThreadWait::new(5)).unwrap();
+    let mut buf = [0u8; 64];
+    let n = rx.try_recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"before the crash", "a committed message survives its producer");
+    let n = rx.try_recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"after");
+}
+
+#[test]
+fn queue_full_empty_too_large_and_wrap() {
+    let memory = fresh();
+    let seg = open(&memory).unwrap();
+    let mut tx = seg.producer("q", ThreadWait::new(2)).unwrap();
+    let mut rx = seg.consumer("q", ThreadWait::new(3)).unwrap();
+    assert_eq!(tx.max_message(), 504);
+    assert_eq!(tx.try_send(&[0; 505]), Err(SendError::TooLarge { len: 505, max: 504 }));
+    assert_eq!(rx.try_read().err(), Some(RecvError::Empty));
+    assert_eq!(rx.read_timeout(SHORT).err(), Some(RecvError::Timeout));
+    // 100-byte messages take 112-byte frames: nine fit in 1024 bytes.
+    for i in 0..9u8 {
+        tx.try_send(&[i; 100]).unwrap();
+    }
+    assert_eq!(tx.try_send(&[9; 100]), Err(SendError::Full));
+    assert_eq!(tx.send_timeout(&[9; 100], SHORT), Err(SendError::Timeout));
+    let mut small = [0u8; 10];
+    assert_eq!(rx.try_recv(&mut small), Err(RecvError::BufferTooSmall { needed: 100 }));
+    // Many laps around the ring, with wrap markers, keep order and content.
+    let mut buf = [0u8; 600];
+    let (mut next_recv, mut next_send) = (0u32, 9u32);
+    while next_recv < 2000 {
+        match tx.try_send(&[(next_send % 256) as u8; 100]) {
+            Ok(()) => next_send += 1,
+            Err(SendError::Full) => {
+                assert_eq!(rx.try_recv(&mut buf), Ok(100));
+                assert!(buf[..100].iter().all(|&b| b == (next_recv % 256) as u8), "message {next_recv}");
+                next_recv += 1;
+            }
+            Err(e) => panic!("send {next_send}: {e}"),
+        }
+    }
+    // A grant dropped without commit sends nothing.
+    drop(rx);
+    let before = memory.read_u32(Q);
+    let g = tx.try_grant(8).unwrap();
+    drop(g);
+    assert_eq!(memory.read_u32(Q), before);
+}
+
+#[test]
+fn queue_consumer_reports_a_dead_producer() {
+    let memory = fresh();
+    let seg = open(&memory).unwrap();
+    let graveyard = Graveyard::new();
+    let tx = seg.producer("q", ThreadWait::with_graveyard(2, &graveyard)).unwrap();
+    let mut rx = seg.consumer("q", ThreadWait::with_graveyard(3, &graveyard)).unwrap();
+    core::mem::forget(tx);
+    graveyard.bury(2);
+    assert_eq!(rx.read_timeout(SHORT).err(), Some(RecvError::PeerDied));
+}
+
+/// Each control word of a queue, corrupted while the queue is in use, with
+/// the error the honest side gets.
+#[test]
+fn hostile_queue_words() {
+    type Case = (&'static str, usize, u32, &'static str);
+    // (what, offset, value, which side errs and how: "recv:<word>", "send:<word>", "ok")
+    let cases: [Case; 11] = [
+        ("head unaligned", Q, 13, "recv:head"),
+        ("head beyond tail + capacity", Q, 2048, "recv:head"),
+        ("head behind tail", Q, u32::MAX - 7, "recv:head"),
+        ("producer_waiting", Q + 8, 0xffff_ffff, "ok"),
+        ("sent", Q + 12, 12345, "ok"),
+        ("tail unaligned", Q + 64, 3, "send:tail"),
+        ("tail ahead of head", Q + 64, 512, "send:tail"),
+        ("consumer_waiting", Q + 72, 7, "ok"),
+        ("received", Q + 76, 99, "ok"),
+        ("frame len huge", RING, 0x7fff_0000, "recv:frame"),
+        ("frame len beyond head", RING, 200, "recv:frame"),
+    ];
+    for (what, offset, value, expect) in cases {
+        let memory = fresh();
+        let seg = open(&memory).unwrap();
+        let mut tx = seg.producer("q", ThreadWait::new(2)).unwrap();
+        let mut rx = seg.consumer("q", ThreadWait::new(3)).unwrap();
+        tx.try_send(&[7; 20]).unwrap();
+        memory.write_u32(offset, value);
+        let mut buf = [0u8; 600];
+        match expect.split_once(':') {
+            Some(("recv", word)) => {
+                assert_eq!(rx.try_recv(&mut buf), Err(RecvError::Corrupted(Corruption::channel(0, word))), "{what}");
+                assert_eq!(rx.recv_timeout(&mut buf, SHORT), Err(RecvError::Corrupted(Corruption::channel(0, word))), "{what}");
+            }
+            Some(("send", word)) => {
+                assert_eq!(tx.try_send(&[1; 8]), Err(SendError::Corrupted(Corruption::channel(0, word))), "{what}");
+                assert_eq!(tx.send_timeout(&[1; 8], SHORT), Err(SendError::Corrupted(Corruption::channel(0, word))), "{what}");
+            }
+            _ => {
+                tx.try_send(&[8; 20]).unwrap();
+                assert_eq!(rx.try_recv(&mut buf), Ok(20), "{what}");
+                assert_eq!(rx.try_recv(&mut buf), Ok(20), "{what}");
+            }
+        }
+    }
+    // A wrap marker where no wrap is due.
+    let memory = fresh();
+    let seg = open(&memory).unwrap();
+    let mut tx = seg.producer("q", ThreadWait::new(2)).unwrap();
+    let mut rx = seg.consumer("q", ThreadWait::new(3)).unwrap();
+    tx.try_send(&[7; 20]).unwrap();
+    memory.write_u32(RING, u32::MAX);
+    assert_eq!(rx.try_read().err(), Some(RecvError::Corrupted(Corruption::channel(0, "frame"))));
+    // A restarted side refuses a corrupted position instead of using it.
+    drop(tx);
+    memory.write_u32(Q, 5);
+    assert_eq!(seg.producer("q", ThreadWait::new(4)).err(), Some(ClaimError::Corrupted(Corruption::channel(0, "head"))));
+    drop(rx);
+    memory.write_u32(Q + 64, 6);
+    assert_eq!(seg.consumer("q", ThreadWait::new(4)).err(), Some(ClaimError::Corrupted(Corruption::channel(0, "tail"))));
+}
+
+#[test]
+fn queue_stress_across_threads() {
+    let count = if cfg!(miri) { 300 } else { 200_000 };
+    let memory = fresh();
+    let seg = open(&memory).unwrap();
+    let mut tx = seg.producer("q", ThreadWait::new(2)).unwrap();
+    let mut rx = seg.consumer("q", ThreadWait::new(3)).unwrap();
+    let max = tx.max_message();
+    std::thread::scope(|s| {
+        s.spawn(move || conformance::queue_send(&mut tx, count, 42));
+        conformance::queue_receive(&mut rx, count, 42, max).unwrap();
+    });
+}
+
+// ---- mailbox ----
+
+#[test]
+fn mailbox_call_and_serve_with_grants() {
+    let memory = fresh();
+    let seg = open(&memory).unwrap();
+    let server = seg.server("m", ThreadWait::new(2)).unwrap();
+    let client = seg.client("m", ThreadWait::new(3)).unwrap();
+    assert_eq!(seg.server("m", ThreadWait::new(4)).err(), Some(ClaimError::Busy { holder: 2 }));
+    assert_eq!(server.try_recv().err(), Some(ServeError::Empty));
+    let mut slot = client.try_claim().unwrap();
+    slot[..3].copy_from_slice(b"abc");
+    let pending = slot.send(3).unwrap();
+    let mut req = server.try_recv().unwrap();
+    assert_eq!(req.data(), b"abc");
+    req.buf_mut()[..4].copy_from_slice(b"ABCD");
+    req.respond(4).unwrap();
+    let resp = pending.wait_timeout(SHORT).unwrap();
+    assert_eq!(&resp[..], b"ABCD");
+    drop(resp);
+    assert_eq!(server.stats().served, 1);
+    assert_eq!(server.stats().slots_by_state[0], 2, "both slots free again");
+    // Sizes.
+    assert_eq!(client.call_timeout(&[0; 65], &mut [0; 64], SHORT), Err(CallError::TooLarge { len: 65, max: 64 }));
+}
+
+#[test]
+fn mailbox_slots_run_out_and_come_back() {
+    let memory = fresh();
+    let seg = open(&memory).unwrap();
+    let client = seg.client("m", ThreadWait::new(3)).unwrap();
+    let a = client.try_claim().unwrap();
+    let b = client.try_claim().unwrap();
+    assert_eq!(client.try_claim().err(), Some(CallError::NoFreeSlot));
+    assert_eq!(client.claim_timeout(SHORT).err(), Some(CallError::Timeout));
+    std::thread::scope(|s| {
+        let waiter = s.spawn(|| client.claim_timeout(LONG).map(|_| ()));
+        std::thread::sleep(Duration::from_millis(10));
+        drop(a);
+        assert_eq!(waiter.join().unwrap(), Ok(()));
+    });
+    drop(b);
+}
+
+#[test]
+fn late_response_never_reaches_the_next_call() {
+    let memory = fresh();
+    let seg = open(&memory).unwrap();
+    let server = seg.server("m", ThreadWait::new(2)).unwrap();
+    let client = seg.client("m", ThreadWait::new(3)).unwrap();
+    let mut resp = [0u8; 64];
+    // The server takes the request but is slow: the client gives up.
+    std::thread::scope(|s| {
+        let caller = s.spawn(|| client.call_timeout(b"first", &mut [0u8; 64], Duration::from_millis(30)));
+        let req = loop {
+            match server.try_recv() {
+                Ok(r) => break r,
+                Err(ServeError::Empty) => std::thread::yield_now(),
+                Err(e) => panic!("{e}"),
+            }
+        };
+        assert_eq!(caller.join().unwrap(), Err(CallError::Timeout));
+        // The late response finds the request abandoned and frees the slot.
+        assert_eq!(req.respond(5), Err(ServeError::Abandoned));
+    });
+    // The next call gets its own response, not the late one.
+    std::thread::scope(|s| {
+        s.spawn(|| server.serve_timeout(LONG, |buf, len| conformance::transform(&buf[..len].to_vec(), 7, buf)).unwrap());
+        let n = client.call_timeout(b"second", &mut resp, LONG).unwrap();
+        assert_eq!(&resp[..6], b"SECOND");
+        assert_eq!(n, 14);
+    });
+    // Withdrawn before the server looked: the server never sees it.
+    let pending = client.try_claim().unwrap().send(1).unwrap();
+    drop(pending);
+    assert_eq!(server.try_recv().err(), Some(ServeError::Empty));
+}
+
+#[test]
+fn mailbox_dead_server_dead_client_and_takeover() {
+    let memory = fresh();
+    let seg = open(&memory).unwrap();
+    let graveyard = Graveyard::new();
+    let server = seg.server("m", ThreadWait::with_graveyard(2, &graveyard)).unwrap();
+    let client = seg.client("m", ThreadWait::with_graveyard(3, &graveyard)).unwrap();
+    // The server takes a request, then dies.
+    let pending = client.try_claim().unwrap().send(2).unwrap();
+    let req = server.try_recv().unwrap();
+    core::mem::forget(req);
+    core::mem::forget(server);
+    graveyard.bury(2);
+    assert_eq!(pending.wait_timeout(SHORT).err(), Some(CallError::PeerDied));
+    // A new server takes over and frees the abandoned slot.
+    let server = seg.server("m", ThreadWait::with_graveyard(4, &graveyard)).unwrap();
+    assert_eq!(server.stats().slots_by_state[0], 2);
+    // Another request held when the server died is failed for its client.
+    let pending = client.try_claim().unwrap().send(1).unwrap();
+    core::mem::forget(server.try_recv().unwrap());
+    core::mem::forget(server);
+    graveyard.bury(4);
+    let server = seg.server("m", ThreadWait::with_graveyard(5, &graveyard)).unwrap();
+    assert_eq!(pending.wait_timeout(SHORT).err(), Some(CallError::Dropped));
+    // A client dies holding both slots; the server reclaims them.
+    let other = seg.client("m", ThreadWait::with_graveyard(6, &graveyard)).unwrap();
+    core::mem::forget(other.try_claim().unwrap());
+    core::mem::forget(other.try_claim().unwrap().send(0).unwrap());
+    assert_eq!(client.try_claim().err(), Some(CallError::NoFreeSlot));
+    assert_eq!(server.reclaim(), 0, "a live client keeps its slots");
+    graveyard.bury(6);
+    assert_eq!(server.reclaim(), 2);
+    assert!(client.try_claim().is_ok());
+}
+
+#[test]
+fn hostile_mailbox_words() {
+    let memory = fresh();
+    let seg = open(&memory).unwrap();
+    let server = seg.server("m", ThreadWait::new(2)).unwrap();
+    let client = seg.client("m", ThreadWait::new(3)).unwrap();
+    let corrupted = |w| Corruption::channel(1, w);
+
+    // requests.count beyond the maximum.
+    memory.write_u32(M + 64, u32::MAX);
+    assert_eq!(server.recv_timeout(SHORT).err(), Some(ServeError::Corrupted(corrupted("requests.count"))));
+    assert_eq!(client.try_claim().unwrap().send(1).err(), Some(CallError::Corrupted(corrupted("requests.count"))));
+    memory.write_u32(M + 64, 0);
+    server.reclaim();
+    let _ = server.try_recv();
+
+    // slot.len beyond the slot while the server takes it: the client is told.
+    let memory = fresh();
+    let seg = open(&memory).unwrap();
+    let server = seg.server("m", ThreadWait::new(2)).unwrap();
+    let client = seg.client("m", ThreadWait::new(3)).unwrap();
+    let pending = client.try_claim().unwrap().send(4).unwrap();
+    memory.write_u32(SLOT0 + 4, 1 << 20);
+    assert_eq!(server.try_recv().err(), Some(ServeError::Corrupted(corrupted("slot.len"))));
+    assert_eq!(pending.wait_timeout(SHORT).err(), Some(CallError::Dropped));
+
+    // slot.len beyond the slot in the response.
+    let pending = client.try_claim().unwrap().send(4).unwrap();
+    let req = server.try_recv().unwrap();
+    req.respond(4).unwrap();
+    let slot = if memory.read_u32(SLOT0) & 0xff == 4 { SLOT0 } else { SLOT0 + 128 };
+    memory.write_u32(slot + 4, 65);
+    assert_eq!(pending.wait_timeout(SHORT).err(), Some(CallError::Corrupted(corrupted("slot.len"))));
+
+    // slot.state garbage (other id, unknown state) while the client waits.
+    for garbage in [0xffff_ff09u32, 0x0000_0102] {
+        let pending = client.try_claim().unwrap().send(4).unwrap();
+        let slot = if memory.read_u32(SLOT0) & 0xff == 2 { SLOT0 } else { SLOT0 + 128 };
+        memory.write_u32(slot, garbage);
+        assert_eq!(pending.wait_timeout(SHORT).err(), Some(CallError::Corrupted(corrupted("slot.state"))));
+    }
+    // ...and the server only ever answers what it took.
+    assert_eq!(server.try_recv().err(), Some(ServeError::Empty));
+
+    // Waiting words and counters: no effect on correctness.
+    for (offset, value) in [(M + 4, 77), (M + 68, 5), (M + 128, 1234), (M + 132, 9), (SLOT0 + 12, 1)] {
+        memory.write_u32(offset, value);
+        std::thread::scope(|s| {
+            s.spawn(|| server.serve_timeout(LONG, |_, len| len).unwrap());
+            assert_eq!(client.call_timeout(b"ok", &mut [0; 64], LONG), Ok(2), "after corrupting offset {offset}");
+        });
+    }
+    // A foreign live server id in the role word.
+    drop(server);
+    memory.write_u32(M, 12345);
+    assert_eq!(seg.server("m", ThreadWait::new(2)).err(), Some(ClaimError::Busy { holder: 12345 }));
+}
+
+#[test]
+fn mailbox_stress_many_clients() {
+    let (clients, calls) = if cfg!(miri) { (2, 20) } else { (4, 5_000) };
+    let layout = Layout::new().mailbox("m", 3, 600).unwrap();
+    let memory = MockRegion::new(layout.size());
+    let seg = Segment::create(memory.region(), &layout, 1, 0).unwrap();
+    let server = seg.server("m", ThreadWait::new(1)).unwrap();
+    let mut seqs: Vec<u64> = std::thread::scope(|s| {
+        s.spawn(|| conformance::mailbox_serve(&server, clients * calls));
+        let handles: Vec<_> = (0..clients)
+            .map(|c| {
+                let seg = &seg;
+                s.spawn(move || {
+                    let client = seg.client("m", ThreadWait::new(10 + c as u32)).unwrap();
+                    conformance::mailbox_call(&client, calls, c).unwrap()
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    seqs.sort_unstable();
+    let want: Vec<u64> = (0..clients * calls).collect();
+    assert_eq!(seqs, want, "every call answered exactly once");
+}
+
+#[test]
+fn semaphore_channel_in_a_segment() {
+    let layout = Layout::new().semaphore("s", 0).unwrap();
+    let memory = MockRegion::new(layout.size());
+    let seg = Segment::create(memory.region(), &layout, 1, 0).unwrap();
+    conformance::semaphore_basics(&seg.semaphore("s", ThreadWait::new(1)).unwrap());
+    let layout = Layout::new().semaphore("s", 5).unwrap();
+    let seg = Segment::create(memory.region(), &layout, 1, 0).unwrap();
+    assert_eq!(seg.semaphore_words("s").unwrap().count(), 5);
+    let _ = layout::MAX_NAME;
+}
