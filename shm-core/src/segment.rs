@@ -66,6 +66,35 @@ pub struct SegmentInfo {
     pub layout_hash: u64,
 }
 
+/// What the first words of a region say, before any validation: enough to
+/// tell whose it is and whether its creator finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Peek {
+    /// The magic number is this library's.
+    pub ours: bool,
+    /// The `state` word.
+    pub state: u32,
+    /// The `creator` word (meaningful when `ours`; written first by a
+    /// creator, so also while INITIALIZING).
+    pub creator: u32,
+}
+
+/// Reads the identity words of `region` without validating anything.
+/// `None` if the region is smaller than a header.
+pub fn peek(region: &Region<'_>) -> Option<Peek> {
+    if region.len() < HEADER_SIZE {
+        return None;
+    }
+    let h = header(region);
+    let load = |w: &AtomicU32| w.load(Ordering::Acquire);
+    // The magic is written last: a creator that died early has none yet, but
+    // its `state` is INITIALIZING with its id in `creator`.
+    let st = load(&h.state);
+    let magic = load(&h.magic_lo) == layout::MAGIC_LO && load(&h.magic_hi) == layout::MAGIC_HI;
+    Some(Peek { ours: magic || st == state::INITIALIZING, state: st, creator: load(&h.creator) })
+}
+
 /// An initialized, validated segment over a [`Region`].
 #[derive(Debug)]
 pub struct Segment<'r> {
@@ -93,6 +122,8 @@ impl<'r> Segment<'r> {
             return Err(CreateError::RegionTooSmall { needed, actual: region.len() });
         }
         let h = header(&region);
+        // The creator first, so a creator that dies mid-way is identifiable.
+        h.creator.store(creator, Ordering::Relaxed);
         h.state.store(state::INITIALIZING, Ordering::Relaxed);
         // SYNC POINT: pairs with the Acquire fence in `open`: a reader that
         // sees any of the writes below also sees INITIALIZING on its re-check.
@@ -122,7 +153,6 @@ impl<'r> Segment<'r> {
         store(&h.total_size, needed as u32);
         store(&h.channel_count, count as u32);
         store(&h.generation, generation);
-        store(&h.creator, creator);
         store(&h.session, session);
         for r in &h.reserved {
             store(r, 0);

@@ -57,7 +57,12 @@ fn hostile_header_and_table_words() {
         ("endian", 12, 0x0403_0201, Err(OpenError::EndianMismatch)),
         ("layout_hash_lo", 16, 0, Err(hdr("layout_hash"))),
         ("layout_hash_hi", 20, 1, Err(hdr("layout_hash"))),
-        ("total_size: larger than region", 24, size + 64, Err(OpenError::SizeMismatch { recorded: size as u64 + 64, actual: size as u64 })),
+        (
+            "total_size: larger than region",
+            24,
+            size + 64,
+            Err(OpenError::SizeMismatch { recorded: size as u64 + 64, actual: size as u64 })
+        ),
         ("total_size: below the table", 24, 64, Err(OpenError::SizeMismatch { recorded: 64, actual: size as u64 })),
         ("total_size: cuts the last channel", 24, size - 64, Err(ch(1, "size"))),
         ("channel_count: above the table", 28, 17, Err(hdr("channel_count"))),
@@ -132,7 +137,8 @@ fn open_waits_for_the_creator_within_its_budget() {
     // Never initialized: NotReady once the budget is spent.
     assert_eq!(Segment::open(memory.region(), &ThreadWait::new(2), SHORT).unwrap_err(), OpenError::NotReady);
     std::thread::scope(|s| {
-        let opener = s.spawn(|| Segment::open(memory.region(), &ThreadWait::new(2), LONG).map(|seg| seg.channels().len()));
+        let opener =
+            s.spawn(|| Segment::open(memory.region(), &ThreadWait::new(2), LONG).map(|seg| seg.channels().len()));
         std::thread::sleep(Duration::from_millis(20));
         Segment::create(memory.region(), &layout(), 1, 0).unwrap();
         assert_eq!(opener.join().unwrap(), Ok(2));
@@ -171,9 +177,13 @@ fn queue_roles_are_claimed_once_and_recovered_from_the_dead() {
     let seg = open(&memory).unwrap();
     let graveyard = Graveyard::new();
     let tx = seg.producer("q", ThreadWait::with_graveyard(2, &graveyard)).unwrap();
-    assert_eq!(seg.producer("q", ThreadWait::with_graveyard(3, &graveyard)).err(), Some(ClaimError::Busy { holder: 2 }));
+    assert_eq!(
+        seg.producer("q", ThreadWait::with_graveyard(3, &graveyard)).err(),
+        Some(ClaimError::Busy { holder: 2 })
+    );
     drop(tx);
-    let mut tx = seg.producer("q", ThreadWait::with_graveyard(3, &graveyard)).unwrap();
+    let w3 = ThreadWait::with_graveyard(3, &graveyard);
+    let mut tx = seg.producer("q", &w3).unwrap();
     tx.try_send(b"before the crash").unwrap();
     core::mem::forget(tx); // the producer process dies without letting go
     graveyard.bury(3);
@@ -232,7 +242,8 @@ fn queue_consumer_reports_a_dead_producer() {
     let memory = fresh();
     let seg = open(&memory).unwrap();
     let graveyard = Graveyard::new();
-    let tx = seg.producer("q", ThreadWait::with_graveyard(2, &graveyard)).unwrap();
+    let w2 = ThreadWait::with_graveyard(2, &graveyard);
+    let tx = seg.producer("q", &w2).unwrap();
     let mut rx = seg.consumer("q", ThreadWait::with_graveyard(3, &graveyard)).unwrap();
     core::mem::forget(tx);
     graveyard.bury(2);
@@ -269,11 +280,19 @@ fn hostile_queue_words() {
         match expect.split_once(':') {
             Some(("recv", word)) => {
                 assert_eq!(rx.try_recv(&mut buf), Err(RecvError::Corrupted(Corruption::channel(0, word))), "{what}");
-                assert_eq!(rx.recv_timeout(&mut buf, SHORT), Err(RecvError::Corrupted(Corruption::channel(0, word))), "{what}");
+                assert_eq!(
+                    rx.recv_timeout(&mut buf, SHORT),
+                    Err(RecvError::Corrupted(Corruption::channel(0, word))),
+                    "{what}"
+                );
             }
             Some(("send", word)) => {
                 assert_eq!(tx.try_send(&[1; 8]), Err(SendError::Corrupted(Corruption::channel(0, word))), "{what}");
-                assert_eq!(tx.send_timeout(&[1; 8], SHORT), Err(SendError::Corrupted(Corruption::channel(0, word))), "{what}");
+                assert_eq!(
+                    tx.send_timeout(&[1; 8], SHORT),
+                    Err(SendError::Corrupted(Corruption::channel(0, word))),
+                    "{what}"
+                );
             }
             _ => {
                 tx.try_send(&[8; 20]).unwrap();
@@ -293,10 +312,16 @@ fn hostile_queue_words() {
     // A restarted side refuses a corrupted position instead of using it.
     drop(tx);
     memory.write_u32(Q, 5);
-    assert_eq!(seg.producer("q", ThreadWait::new(4)).err(), Some(ClaimError::Corrupted(Corruption::channel(0, "head"))));
+    assert_eq!(
+        seg.producer("q", ThreadWait::new(4)).err(),
+        Some(ClaimError::Corrupted(Corruption::channel(0, "head")))
+    );
     drop(rx);
     memory.write_u32(Q + 64, 6);
-    assert_eq!(seg.consumer("q", ThreadWait::new(4)).err(), Some(ClaimError::Corrupted(Corruption::channel(0, "tail"))));
+    assert_eq!(
+        seg.consumer("q", ThreadWait::new(4)).err(),
+        Some(ClaimError::Corrupted(Corruption::channel(0, "tail")))
+    );
 }
 
 #[test]
@@ -380,7 +405,9 @@ fn late_response_never_reaches_the_next_call() {
     });
     // The next call gets its own response, not the late one.
     std::thread::scope(|s| {
-        s.spawn(|| server.serve_timeout(LONG, |buf, len| conformance::transform(&buf[..len].to_vec(), 7, buf)).unwrap());
+        s.spawn(|| {
+            server.serve_timeout(LONG, |buf, len| conformance::transform(&buf[..len].to_vec(), 7, buf)).unwrap()
+        });
         let n = client.call_timeout(b"second", &mut resp, LONG).unwrap();
         assert_eq!(&resp[..6], b"SECOND");
         assert_eq!(n, 14);
@@ -396,7 +423,8 @@ fn mailbox_dead_server_dead_client_and_takeover() {
     let memory = fresh();
     let seg = open(&memory).unwrap();
     let graveyard = Graveyard::new();
-    let server = seg.server("m", ThreadWait::with_graveyard(2, &graveyard)).unwrap();
+    let w2 = ThreadWait::with_graveyard(2, &graveyard);
+    let server = seg.server("m", &w2).unwrap();
     let client = seg.client("m", ThreadWait::with_graveyard(3, &graveyard)).unwrap();
     // The server takes a request, then dies.
     let pending = client.try_claim().unwrap().send(2).unwrap();
@@ -406,7 +434,8 @@ fn mailbox_dead_server_dead_client_and_takeover() {
     graveyard.bury(2);
     assert_eq!(pending.wait_timeout(SHORT).err(), Some(CallError::PeerDied));
     // A new server takes over and frees the abandoned slot.
-    let server = seg.server("m", ThreadWait::with_graveyard(4, &graveyard)).unwrap();
+    let w4 = ThreadWait::with_graveyard(4, &graveyard);
+    let server = seg.server("m", &w4).unwrap();
     assert_eq!(server.stats().slots_by_state[0], 2);
     // Another request held when the server died is failed for its client.
     let pending = client.try_claim().unwrap().send(1).unwrap();
@@ -417,6 +446,7 @@ fn mailbox_dead_server_dead_client_and_takeover() {
     assert_eq!(pending.wait_timeout(SHORT).err(), Some(CallError::Dropped));
     // A client dies holding both slots; the server reclaims them.
     let other = seg.client("m", ThreadWait::with_graveyard(6, &graveyard)).unwrap();
+    let other = &other;
     core::mem::forget(other.try_claim().unwrap());
     core::mem::forget(other.try_claim().unwrap().send(0).unwrap());
     assert_eq!(client.try_claim().err(), Some(CallError::NoFreeSlot));

@@ -1,1 +1,18 @@
-//! Work in progress.
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs, unsafe_code)]
+#![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
+
+mod futex;
+mod name;
+mod named;
+mod segment;
+
+pub mod list;
+
+pub use futex::{pid_alive, FutexSemaphore, FutexWait};
+pub use name::{canonical_name, NameError, MAX_NAME_LEN};
+pub use named::{word_semaphore_name, NamedSemaphore, NamedSemaphoreWait};
+pub use segment::{remove, CreateError, CreateOptions, OpenError, Segment};
+
+/// Re-exported so users need only this crate.
+pub use shm_core;

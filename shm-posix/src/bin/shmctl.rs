@@ -1,0 +1,154 @@
+//! `shmctl`: list, inspect and remove the shared-memory segments made by shm.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use shm_posix::list::{self, Listed, SegmentReport};
+
+#[derive(Parser)]
+#[command(name = "shmctl", version, about = "List, inspect and remove shm segments in /dev/shm")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the segments made by this library, with size, channels, creator
+    /// PID and whether it is alive.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a segment's header, every channel's geometry and counters, and
+    /// whether its peers are alive.
+    Inspect {
+        /// Segment name (`name` or `/name`).
+        name: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a segment by name, or every stale one (creator dead).
+    Rm {
+        /// Segment name (`name` or `/name`).
+        #[arg(required_unless_present = "stale", conflicts_with = "stale")]
+        name: Option<String>,
+        /// Remove every segment of this library whose creator is dead.
+        #[arg(long)]
+        stale: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("shmctl: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> Result<(), String> {
+    match command {
+        Command::List { json } => {
+            let found = list::list().map_err(|e| format!("cannot read {}: {e}", list::SHM_DIR))?;
+            if json {
+                let good: Vec<&SegmentReport> = found
+                    .iter()
+                    .filter_map(|l| match l {
+                        Listed::Segment(r) => Some(&**r),
+                        Listed::Broken { .. } => None,
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&good).map_err(|e| e.to_string())?);
+                return Ok(());
+            }
+            println!("{:<32} {:>10} {:>9} {:>8} {:<6} CHANNELS", "NAME", "SIZE", "STATE", "CREATOR", "ALIVE");
+            for entry in &found {
+                match entry {
+                    Listed::Segment(r) => {
+                        let channels: Vec<String> =
+                            r.channels.iter().map(|c| format!("{}:{}", c.kind, c.name)).collect();
+                        println!(
+                            "{:<32} {:>10} {:>9} {:>8} {:<6} {}",
+                            r.name,
+                            r.size,
+                            r.state,
+                            r.creator,
+                            yes_no(r.creator_alive),
+                            channels.join(",")
+                        );
+                    }
+                    Listed::Broken { name, error, creator } => {
+                        let (pid, alive) = creator.map_or(("-".into(), "-"), |(p, a)| (p.to_string(), yes_no(a)));
+                        println!("{name:<32} {:>10} {:>9} {pid:>8} {alive:<6} ({error})", "?", "broken");
+                    }
+                }
+            }
+            Ok(())
+        }
+        Command::Inspect { name, json } => {
+            let report = list::inspect(&name).map_err(|e| format!("{name}: {e}"))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
+            } else {
+                print_report(&report);
+            }
+            Ok(())
+        }
+        Command::Rm { name: Some(name), .. } => shm_posix::remove(&name).map_err(|e| format!("{name}: {e}")),
+        Command::Rm { name: None, .. } => {
+            let found = list::list().map_err(|e| format!("cannot read {}: {e}", list::SHM_DIR))?;
+            let mut removed = 0;
+            for entry in found {
+                let (name, dead) = match entry {
+                    Listed::Segment(r) => (r.name.clone(), !r.creator_alive),
+                    Listed::Broken { name, creator: Some((_, alive)), .. } => (name, !alive),
+                    Listed::Broken { .. } => continue,
+                };
+                if dead {
+                    shm_posix::remove(&name).map_err(|e| format!("{name}: {e}"))?;
+                    println!("removed {name}");
+                    removed += 1;
+                }
+            }
+            println!("{removed} stale segment(s) removed");
+            Ok(())
+        }
+    }
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+fn print_report(r: &SegmentReport) {
+    println!("segment    {}", r.name);
+    println!("size       {} bytes", r.size);
+    println!("format     {}", r.version);
+    println!("state      {}", r.state);
+    println!("generation {}", r.generation);
+    println!("creator    pid {} ({})", r.creator, if r.creator_alive { "alive" } else { "dead" });
+    println!("layout     {}", r.layout_hash);
+    for c in &r.channels {
+        println!("channel {:?}: {} at {} ({} bytes), {}", c.name, c.kind, c.offset, c.size, c.geometry);
+        let counters: Vec<String> = c.counters.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        println!("  {}", counters.join(" "));
+        for (role, id, alive) in &c.peers {
+            let status = match (id, alive) {
+                (0, _) => "none".to_string(),
+                (id, true) => format!("pid {id} alive"),
+                (id, false) => format!("pid {id} dead"),
+            };
+            println!("  {role}: {status}");
+        }
+    }
+}

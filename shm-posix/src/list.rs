@@ -1,0 +1,184 @@
+//! Finding and describing the segments in `/dev/shm` (what `shmctl` shows).
+
+use std::path::Path;
+use std::time::Duration;
+
+use shm_core::layout::state;
+use shm_core::ChannelKind;
+
+use crate::futex::pid_alive;
+use crate::segment::{OpenError, Segment};
+
+/// Where POSIX shared-memory objects live on Linux.
+pub const SHM_DIR: &str = "/dev/shm";
+
+/// One channel of a segment, with its counters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(serde::Serialize))]
+pub struct ChannelReport {
+    /// Channel name.
+    pub name: String,
+    /// `mailbox`, `queue` or `semaphore`.
+    pub kind: &'static str,
+    /// Offset of its area.
+    pub offset: u32,
+    /// Bytes of its area.
+    pub size: u32,
+    /// Geometry: `slots=4 slot_size=256`, `capacity=4096 max_message=2040`,
+    /// `initial=1`.
+    pub geometry: String,
+    /// Counters and roles, as `key=value` pairs.
+    pub counters: Vec<(String, u64)>,
+    /// The ids (PIDs) recorded in role words, with whether each is alive.
+    pub peers: Vec<(String, u32, bool)>,
+}
+
+/// A segment of this library, as read from its header and channel table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(serde::Serialize))]
+pub struct SegmentReport {
+    /// Canonical name.
+    pub name: String,
+    /// Total size in bytes.
+    pub size: u32,
+    /// Format version `major.minor`.
+    pub version: String,
+    /// `ready`, `poisoned`, ...
+    pub state: &'static str,
+    /// Generation counter.
+    pub generation: u32,
+    /// Creator PID.
+    pub creator: u32,
+    /// Whether the creator is alive.
+    pub creator_alive: bool,
+    /// Layout hash.
+    pub layout_hash: String,
+    /// The channels.
+    pub channels: Vec<ChannelReport>,
+}
+
+fn state_name(s: u32) -> &'static str {
+    match s {
+        state::EMPTY => "empty",
+        state::INITIALIZING => "initializing",
+        state::READY => "ready",
+        state::POISONED => "poisoned",
+        _ => "corrupt",
+    }
+}
+
+/// Opens segment `name` (without waiting) and describes it.
+pub fn inspect(name: &str) -> Result<SegmentReport, OpenError> {
+    let seg = Segment::open(name, Duration::ZERO)?;
+    Ok(report(&seg))
+}
+
+/// Describes an open segment.
+pub fn report(seg: &Segment) -> SegmentReport {
+    let info = seg.info();
+    let peer = |role: &str, id: u32| (role.to_owned(), id, id != 0 && pid_alive(id));
+    let channels = seg
+        .channels()
+        .iter()
+        .map(|c| {
+            let name = String::from_utf8_lossy(c.name()).into_owned();
+            let (kind, geometry, counters, peers) = match c.kind {
+                ChannelKind::Queue => {
+                    let s = seg.queue_view(&name).expect("validated channel").control().snapshot();
+                    (
+                        "queue",
+                        format!("capacity={} max_message={}", c.param_a, shm_core::queue::max_message(c.param_a)),
+                        vec![
+                            ("sent".into(), s.sent as u64),
+                            ("received".into(), s.received as u64),
+                            ("bytes_queued".into(), s.head.wrapping_sub(s.tail) as u64),
+                        ],
+                        vec![peer("producer", s.producer), peer("consumer", s.consumer)],
+                    )
+                }
+                ChannelKind::Mailbox => {
+                    let s = seg.mailbox_view(&name).expect("validated channel").stats();
+                    let states =
+                        ["free", "claimed", "request", "serving", "response", "abandoned", "failed", "unknown"];
+                    let mut counters = vec![("served".into(), s.served as u64), ("pending".into(), s.pending as u64)];
+                    counters.extend(states.iter().zip(s.slots_by_state).map(|(n, v)| (format!("slots_{n}"), v as u64)));
+                    (
+                        "mailbox",
+                        format!("slots={} slot_size={}", c.param_a, c.param_b),
+                        counters,
+                        vec![peer("server", s.server)],
+                    )
+                }
+                ChannelKind::Semaphore => {
+                    let w = seg.semaphore_words(&name).expect("validated channel");
+                    (
+                        "semaphore",
+                        format!("initial={}", c.param_a),
+                        vec![("count".into(), w.count() as u64), ("waiters".into(), w.waiters() as u64)],
+                        vec![],
+                    )
+                }
+            };
+            ChannelReport { name, kind, offset: c.offset, size: c.size, geometry, counters, peers }
+        })
+        .collect();
+    SegmentReport {
+        name: seg.name().to_owned(),
+        size: info.size,
+        version: format!("{}.{}", info.version.0, info.version.1),
+        state: state_name(info.state),
+        generation: info.generation,
+        creator: info.creator,
+        creator_alive: pid_alive(info.creator),
+        layout_hash: format!("{:#018x}", info.layout_hash),
+        channels,
+    }
+}
+
+/// What [`list`] found under one name.
+#[derive(Debug)]
+pub enum Listed {
+    /// A valid segment.
+    Segment(Box<SegmentReport>),
+    /// One of ours (by its magic or state) that does not open: stale
+    /// initialization, corruption, truncation.
+    Broken {
+        /// Canonical name.
+        name: String,
+        /// Why it does not open.
+        error: OpenError,
+        /// The creator PID if readable, and whether it is alive.
+        creator: Option<(u32, bool)>,
+    },
+}
+
+/// Lists the segments of this library in [`SHM_DIR`]. Files that are not
+/// ours (other programs' objects, named semaphores) are skipped.
+pub fn list() -> std::io::Result<Vec<Listed>> {
+    list_in(Path::new(SHM_DIR))
+}
+
+fn list_in(dir: &Path) -> std::io::Result<Vec<Listed>> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| !n.starts_with("sem."))
+        .collect();
+    names.sort();
+    let mut out = Vec::new();
+    for bare in names {
+        let name = format!("/{bare}");
+        match Segment::open(&name, Duration::ZERO) {
+            Ok(seg) => out.push(Listed::Segment(Box::new(report(&seg)))),
+            Err(error) => {
+                if let Some(creator) = crate::segment::peek_creator(&name) {
+                    out.push(Listed::Broken { name, error, creator: Some((creator, pid_alive(creator))) });
+                } else if matches!(error, OpenError::Core(shm_core::OpenError::SizeMismatch { .. })) {
+                    out.push(Listed::Broken { name, error, creator: None });
+                }
+            }
+        }
+    }
+    Ok(out)
+}
