@@ -75,7 +75,7 @@ use core::time::Duration;
 use crate::error::{CallError, ClaimError, Corruption, ServeError};
 use crate::semaphore::{CountingSemaphore, Semaphore, SemaphoreWords};
 use crate::sync::{AtomicU32, Ordering};
-use crate::wait::{notify, wait_for, Announce, Wait};
+use crate::wait::{notify, wait_for, Announce, Stop, Wait};
 
 pub use crate::layout::{
     mailbox_slot_stride as slot_stride, MAILBOX_PAYLOAD_OFFSET as SLOT_PAYLOAD_OFFSET,
@@ -321,10 +321,10 @@ impl<'a, W: Wait> Client<'a, W> {
                 Err(CallError::NoFreeSlot) => {}
                 other => return other,
             }
-            if wait_for(&self.wait, &ctl.free_epoch, &ctl.free_waiters, Announce::Counted, deadline, |e| {
+            if wait_for(&self.wait, &ctl.free_epoch, &ctl.free_waiters, Announce::Counted, None, deadline, |e| {
                 (e != epoch).then_some(())
             })
-            .is_none()
+            .is_err()
             {
                 return Err(CallError::Timeout);
             }
@@ -488,10 +488,15 @@ impl<'c, 'a, W: Wait> Pending<'c, 'a, W> {
         let s = c.view.slot(self.index);
         // SYNC POINT: the Acquire loads in `wait_for` pair with the server's
         // Release CAS to RESPONSE in `Request::respond`.
-        match wait_for(&c.wait, &s.state, &s.client_waiting, Announce::Single, deadline, |st| self.classify(st)) {
-            Some(outcome) => self.finish(outcome),
-            None => {
-                let why = if c.server_alive() { CallError::Timeout } else { CallError::PeerDied };
+        let server = Some(&c.view.ctl.server);
+        match wait_for(&c.wait, &s.state, &s.client_waiting, Announce::Single, server, deadline, |st| self.classify(st)) {
+            Ok(outcome) => self.finish(outcome),
+            Err(stop) => {
+                let why = match stop {
+                    Stop::PeerGone => CallError::PeerDied,
+                    Stop::Timeout if c.server_alive() => CallError::Timeout,
+                    Stop::Timeout => CallError::PeerDied,
+                };
                 match self.withdraw() {
                     Some(outcome) => self.finish(outcome),
                     None => {

@@ -61,7 +61,7 @@ use core::time::Duration;
 
 use crate::error::{ClaimError, Corruption, RecvError, SendError};
 use crate::sync::{AtomicU32, Ordering};
-use crate::wait::{notify, wait_for, Announce, Wait};
+use crate::wait::{notify, wait_for, Announce, Stop, Wait};
 
 /// Offset of the ring inside a queue area.
 pub const RING_OFFSET: usize = 128;
@@ -328,28 +328,30 @@ impl<'a, W: Wait> Producer<'a, W> {
         let ctl = self.view.ctl;
         // SYNC POINT: Acquire loads of `tail` pair with the Release store of
         // `tail` in `ReadGrant::release`: the consumer is done with the bytes.
-        let blocking = deadline.is_some();
         let found = match deadline {
-            None => self.reserve(len32, ctl.tail.load(Ordering::Acquire))?,
+            None => self.reserve(len32, ctl.tail.load(Ordering::Acquire))?.ok_or(SendError::Full)?,
             Some(deadline) => {
-                wait_for(&self.wait, &ctl.tail, &ctl.producer_waiting, Announce::Single, deadline, |tail| {
-                    match self.reserve(len32, tail) {
-                        Ok(None) => None,
-                        other => Some(other),
+                let room = wait_for(
+                    &self.wait,
+                    &ctl.tail,
+                    &ctl.producer_waiting,
+                    Announce::Single,
+                    Some(&ctl.consumer),
+                    deadline,
+                    |tail| self.reserve(len32, tail).transpose(),
+                );
+                match room {
+                    Ok(found) => found?,
+                    Err(Stop::PeerGone) => return Err(SendError::PeerDied),
+                    Err(Stop::Timeout) => {
+                        let peer = self.peer();
+                        let dead = peer != 0 && !self.wait.is_alive(peer);
+                        return Err(if dead { SendError::PeerDied } else { SendError::Timeout });
                     }
-                })
-                .transpose()?
-                .flatten()
+                }
             }
         };
-        let Some((start, skip)) = found else {
-            let peer = self.peer();
-            return Err(match blocking {
-                false => SendError::Full,
-                true if peer != 0 && !self.wait.is_alive(peer) => SendError::PeerDied,
-                true => SendError::Timeout,
-            });
-        };
+        let (start, skip) = found;
         if skip != 0 {
             self.view.write_len(self.head & (self.view.capacity - 1), WRAP_MARKER);
         }
@@ -522,28 +524,30 @@ impl<'a, W: Wait> Consumer<'a, W> {
         let ctl = self.view.ctl;
         // SYNC POINT: Acquire loads of `head` pair with the Release store in
         // `WriteGrant::commit_len`: the frame is visible once head covers it.
-        let blocking = deadline.is_some();
         let found = match deadline {
-            None => self.locate(ctl.head.load(Ordering::Acquire))?,
+            None => self.locate(ctl.head.load(Ordering::Acquire))?.ok_or(RecvError::Empty)?,
             Some(deadline) => {
-                wait_for(&self.wait, &ctl.head, &ctl.consumer_waiting, Announce::Single, deadline, |head| {
-                    match self.locate(head) {
-                        Ok(None) => None,
-                        other => Some(other),
+                let message = wait_for(
+                    &self.wait,
+                    &ctl.head,
+                    &ctl.consumer_waiting,
+                    Announce::Single,
+                    Some(&ctl.producer),
+                    deadline,
+                    |head| self.locate(head).transpose(),
+                );
+                match message {
+                    Ok(found) => found?,
+                    Err(Stop::PeerGone) => return Err(RecvError::PeerDied),
+                    Err(Stop::Timeout) => {
+                        let peer = self.peer();
+                        let dead = peer != 0 && !self.wait.is_alive(peer);
+                        return Err(if dead { RecvError::PeerDied } else { RecvError::Timeout });
                     }
-                })
-                .transpose()?
-                .flatten()
+                }
             }
         };
-        let Some((payload, len, start)) = found else {
-            let peer = self.peer();
-            return Err(match blocking {
-                false => RecvError::Empty,
-                true if peer != 0 && !self.wait.is_alive(peer) => RecvError::PeerDied,
-                true => RecvError::Timeout,
-            });
-        };
+        let (payload, len, start) = found;
         Ok(ReadGrant { consumer: self, payload, len, start })
     }
 

@@ -158,16 +158,16 @@ mod counting {
         /// Blocks until a unit is taken or `deadline` passes.
         pub(crate) fn wait_deadline(&self, deadline: &mut W::Deadline) -> Result<(), SemaphoreError> {
             let taken =
-                wait_for(&self.wait, &self.words.count, &self.words.waiters, Announce::Counted, deadline, |seen| {
+                wait_for(&self.wait, &self.words.count, &self.words.waiters, Announce::Counted, None, deadline, |seen| {
                     match self.take(seen) {
                         Ok(false) => None,
                         other => Some(other),
                     }
                 });
             match taken {
-                Some(Ok(_)) => Ok(()),
-                Some(Err(e)) => Err(e),
-                None => Err(SemaphoreError::Timeout),
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(e),
+                Err(_) => Err(SemaphoreError::Timeout),
             }
         }
     }

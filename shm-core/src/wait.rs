@@ -125,24 +125,37 @@ impl Announce {
     }
 }
 
+/// Why [`wait_for`] stopped without its condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// The deadline passed.
+    Timeout,
+    /// The peer recorded in the `peer` word is dead.
+    PeerGone,
+}
+
 /// Spin, then park, until `check` accepts a value of `word`.
 ///
 /// `check` gets each value loaded from `word` (Acquire: pairs with the
 /// Release store the notifier makes before calling [`notify`]) and returns
-/// `Some` to stop. Returns `None` when the deadline passed first.
+/// `Some` to stop. After each park, if `peer` names a peer (non-zero id)
+/// that [`Wait::is_alive`] says is dead, the wait stops with
+/// [`Stop::PeerGone`]: strategies that cap how long one park sleeps thus
+/// bound how late a death is noticed.
 pub(crate) fn wait_for<W: Wait, T>(
     w: &W,
     word: &AtomicU32,
     waiting: &AtomicU32,
     announce: Announce,
+    peer: Option<&AtomicU32>,
     deadline: &mut W::Deadline,
     mut check: impl FnMut(u32) -> Option<T>,
-) -> Option<T> {
+) -> Result<T, Stop> {
     let mut spins = 0u32;
     loop {
         let seen = word.load(Ordering::Acquire);
         if let Some(done) = check(seen) {
-            return Some(done);
+            return Ok(done);
         }
         if spins < w.spin_limit() {
             spins += 1;
@@ -150,7 +163,7 @@ pub(crate) fn wait_for<W: Wait, T>(
             continue;
         }
         if w.expired(deadline) {
-            return None;
+            return Err(Stop::Timeout);
         }
         announce.enter(waiting);
         // SYNC POINT: pairs with the fence in `notify`. Either the notifier's
@@ -161,6 +174,12 @@ pub(crate) fn wait_for<W: Wait, T>(
             w.park(word, seen, deadline);
         }
         announce.leave(waiting);
+        if let Some(peer) = peer {
+            let id = peer.load(Ordering::Relaxed);
+            if id != 0 && !w.is_alive(id) {
+                return Err(Stop::PeerGone);
+            }
+        }
     }
 }
 

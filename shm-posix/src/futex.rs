@@ -6,13 +6,17 @@ use rustix::thread::futex;
 use shm_core::wait::DEFAULT_SPIN_LIMIT;
 use shm_core::{AtomicU32, CountingSemaphore, Wait};
 
+/// How long one futex sleep lasts at most, by default.
+pub const DEFAULT_LIVENESS_INTERVAL: Duration = Duration::from_millis(100);
+
 /// The in-segment counting semaphore, sleeping on a futex.
 pub type FutexSemaphore<'a> = CountingSemaphore<'a, FutexWait>;
 
 /// A [`Wait`] strategy for Linux processes: spin a bounded number of times,
 /// then sleep in `futex(FUTEX_WAIT)` on the shared word (not
 /// `FUTEX_PRIVATE`, so it works across processes); liveness of a peer by
-/// `kill(pid, 0)`.
+/// `kill(pid, 0)`. One sleep lasts at most the liveness interval (100 ms by
+/// default), so a waiter notices a dead peer within about that long.
 ///
 /// ```
 /// use shm_posix::FutexWait;
@@ -22,6 +26,7 @@ pub type FutexSemaphore<'a> = CountingSemaphore<'a, FutexWait>;
 #[derive(Debug, Clone, Copy)]
 pub struct FutexWait {
     spin: u32,
+    slice: Duration,
 }
 
 impl Default for FutexWait {
@@ -33,14 +38,21 @@ impl Default for FutexWait {
 impl FutexWait {
     /// The default strategy: spin [`DEFAULT_SPIN_LIMIT`] times, then sleep.
     pub const fn new() -> Self {
-        Self { spin: DEFAULT_SPIN_LIMIT }
+        Self { spin: DEFAULT_SPIN_LIMIT, slice: DEFAULT_LIVENESS_INTERVAL }
     }
 
     /// A strategy that spins `spin` times before sleeping. 0 sleeps at once
     /// (lowest CPU use); a large value keeps latency low while traffic flows
     /// at the cost of a busy core.
     pub const fn with_spin(spin: u32) -> Self {
-        Self { spin }
+        Self { spin, slice: DEFAULT_LIVENESS_INTERVAL }
+    }
+
+    /// Wake at least every `interval` while sleeping to check that the peer
+    /// is alive (shorter: dead peers found sooner, more idle wake-ups).
+    pub const fn with_liveness_interval(mut self, interval: Duration) -> Self {
+        self.slice = interval;
+        self
     }
 }
 
@@ -56,19 +68,18 @@ impl Wait for FutexWait {
     }
 
     fn park(&self, word: &AtomicU32, expected: u32, deadline: &mut Option<Instant>) {
-        let timeout = match deadline {
-            Some(d) => {
-                let left = d.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return;
-                }
-                Some(rustix::time::Timespec { tv_sec: left.as_secs() as i64, tv_nsec: left.subsec_nanos() as _ })
-            }
-            None => None,
+        let left = match deadline {
+            Some(d) => d.saturating_duration_since(Instant::now()),
+            None => self.slice,
         };
+        if left.is_zero() {
+            return;
+        }
+        let sleep = left.min(self.slice);
+        let timeout = rustix::time::Timespec { tv_sec: sleep.as_secs() as i64, tv_nsec: sleep.subsec_nanos() as _ };
         // EAGAIN (the word changed), ETIMEDOUT and EINTR all mean "look
-        // again"; the caller re-checks the word and the deadline.
-        let _ = futex::wait(word, futex::Flags::empty(), expected, timeout.as_ref());
+        // again"; the caller re-checks the word, the peer and the deadline.
+        let _ = futex::wait(word, futex::Flags::empty(), expected, Some(&timeout));
     }
 
     fn wake(&self, word: &AtomicU32, count: u32) {

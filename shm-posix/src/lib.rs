@@ -9,7 +9,7 @@ mod segment;
 
 pub mod list;
 
-pub use futex::{pid_alive, FutexSemaphore, FutexWait};
+pub use futex::{pid_alive, FutexSemaphore, FutexWait, DEFAULT_LIVENESS_INTERVAL};
 pub use name::{canonical_name, NameError, MAX_NAME_LEN};
 pub use named::{word_semaphore_name, NamedSemaphore, NamedSemaphoreWait};
 pub use segment::{remove, CreateError, CreateOptions, OpenError, Segment};

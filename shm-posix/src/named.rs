@@ -251,8 +251,9 @@ impl Wait for NamedSemaphoreWait {
         }
         let left = match deadline {
             Some(d) => d.saturating_duration_since(Instant::now()),
-            None => Duration::from_secs(3600),
-        };
+            None => crate::futex::DEFAULT_LIVENESS_INTERVAL,
+        }
+        .min(crate::futex::DEFAULT_LIVENESS_INTERVAL);
         if left.is_zero() {
             return;
         }

@@ -1,0 +1,238 @@
+//! Real segments between real processes: the conformance suite across a
+//! process boundary, both wait strategies, and what happens when a peer is
+//! killed.
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::{Duration, Instant};
+
+use shm_core::{conformance, CallError, Layout, OpenError as CoreOpenError, Semaphore};
+use shm_posix::{CreateError, CreateOptions, FutexWait, NameError, NamedSemaphore, NamedSemaphoreWait, OpenError, Segment};
+use shm_tests::{assert_clean, unique, Peer};
+
+const PEER: &str = env!("CARGO_BIN_EXE_peer");
+const WATCHDOG: Duration = Duration::from_secs(120);
+
+fn mailbox_layout() -> Layout {
+    Layout::new().mailbox("m", 4, 256).unwrap()
+}
+
+#[test]
+fn request_response_across_processes_with_a_futex() {
+    let name = unique("rr-futex");
+    {
+        let seg = Segment::create(&name, &mailbox_layout()).unwrap();
+        let server = Peer::spawn(PEER, &["serve", &name, "20000", "futex"]);
+        let client = seg.client("m", FutexWait::new()).unwrap();
+        let seqs = conformance::mailbox_call(&client, 20_000, 1).unwrap();
+        assert_eq!(seqs, (0..20_000).collect::<Vec<u64>>(), "each call answered once, in order");
+        assert!(server.finish(WATCHDOG).success());
+    }
+    assert_clean(&name);
+}
+
+#[test]
+fn request_response_across_processes_with_named_semaphores() {
+    let name = unique("rr-named");
+    {
+        let seg = Segment::create(&name, &mailbox_layout()).unwrap();
+        let server = Peer::spawn(PEER, &["serve", &name, "2000", "named"]);
+        // Sleep at once, so the named semaphores really carry the wake-ups.
+        let wait = NamedSemaphoreWait::new(&seg).with_spin(0);
+        let client = seg.client("m", &wait).unwrap();
+        let seqs = conformance::mailbox_call(&client, 2000, 2).unwrap();
+        assert_eq!(seqs, (0..2000).collect::<Vec<u64>>());
+        assert!(server.finish(WATCHDOG).success());
+    }
+    assert_clean(&name);
+}
+
+#[test]
+fn futex_semaphore_across_processes() {
+    let name = unique("sem-futex");
+    {
+        let seg = Segment::create(&name, &Layout::new().semaphore("s", 0).unwrap()).unwrap();
+        let sem = seg.semaphore("s", FutexWait::with_spin(0)).unwrap();
+        conformance::semaphore_basics(&sem);
+        let poster = Peer::spawn(PEER, &["sem-post", &name, "5000", "futex"]);
+        for i in 0..5000 {
+            sem.wait_timeout(conformance::STEP_TIMEOUT).unwrap_or_else(|e| panic!("unit {i}: {e}"));
+        }
+        assert!(poster.finish(WATCHDOG).success());
+        assert!(!sem.try_wait().unwrap(), "no unit invented");
+    }
+    assert_clean(&name);
+}
+
+#[test]
+fn named_semaphore_across_processes() {
+    let name = unique("sem-named");
+    {
+        let sem = NamedSemaphore::create(&name, 0).unwrap();
+        conformance::semaphore_basics(&sem);
+        let poster = Peer::spawn(PEER, &["sem-post", &name, "5000", "named"]);
+        for i in 0..5000 {
+            sem.wait_timeout(conformance::STEP_TIMEOUT).unwrap_or_else(|e| panic!("unit {i}: {e}"));
+        }
+        assert!(poster.finish(WATCHDOG).success());
+        assert!(!sem.try_wait().unwrap());
+    }
+    assert_clean(&name);
+}
+
+#[test]
+fn a_million_messages_through_the_queue_across_processes() {
+    let name = unique("queue");
+    let count = std::env::var("SHM_QUEUE_MESSAGES").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000u64);
+    {
+        let seg = Segment::create(&name, &Layout::new().queue("q", 1 << 16).unwrap()).unwrap();
+        let mut rx = seg.consumer("q", FutexWait::new()).unwrap();
+        let producer = Peer::spawn(PEER, &["produce", &name, &count.to_string(), "77"]);
+        let max = rx_max(&seg);
+        conformance::queue_receive(&mut rx, count, 77, max).unwrap();
+        assert!(producer.finish(WATCHDOG).success());
+    }
+    assert_clean(&name);
+}
+
+fn rx_max(seg: &Segment) -> usize {
+    seg.queue_view("q").unwrap().max_message() as usize
+}
+
+#[test]
+fn killed_creator_leaves_a_stale_segment_that_is_reported_and_removable() {
+    let name = unique("stale");
+    let mut creator = Peer::spawn(PEER, &["create-and-hang", &name]);
+    creator.expect_line("ready");
+    // While the creator lives, its segment is never replaced.
+    let live = Segment::create_with(&name, &mailbox_layout(), CreateOptions { replace_stale: true, ..Default::default() });
+    assert!(matches!(live, Err(CreateError::Exists { creator: Some(pid), .. }) if pid == creator.pid()), "{live:?}");
+    let pid = creator.pid();
+    creator.kill9();
+    match Segment::create(&name, &mailbox_layout()) {
+        Err(CreateError::Stale { creator, name: n }) => {
+            assert_eq!((creator, n.as_str()), (pid, name.as_str()));
+        }
+        other => panic!("expected a stale segment, got {other:?}"),
+    }
+    // Openers still can (the contents are intact), and it can be removed.
+    assert!(Segment::open(&name, Duration::ZERO).is_ok());
+    shm_posix::remove(&name).unwrap();
+    let fresh = Segment::create(&name, &mailbox_layout()).unwrap();
+    drop(fresh);
+    // Same again, replaced in one step.
+    let mut creator = Peer::spawn(PEER, &["create-and-hang", &name]);
+    creator.expect_line("ready");
+    creator.kill9();
+    let replaced =
+        Segment::create_with(&name, &mailbox_layout(), CreateOptions { replace_stale: true, ..Default::default() }).unwrap();
+    assert_eq!(replaced.info().creator, std::process::id());
+    drop(replaced);
+    assert_clean(&name);
+}
+
+#[test]
+fn server_killed_mid_request_is_reported_as_peer_died() {
+    let name = unique("peer-died");
+    {
+        let seg = Segment::create(&name, &mailbox_layout()).unwrap();
+        let mut server = Peer::spawn(PEER, &["serve-one-and-hang", &name]);
+        let client = seg.client("m", FutexWait::new()).unwrap();
+        let pending = client.claim_timeout(WATCHDOG).unwrap().send(4).unwrap();
+        server.expect_line("holding");
+        server.kill9();
+        let killed = Instant::now();
+        // A generous timeout: the death must be found long before it.
+        let result = pending.wait_timeout(Duration::from_secs(60));
+        let took = killed.elapsed();
+        assert_eq!(result.err(), Some(CallError::PeerDied));
+        println!("PeerDied reported {took:?} after the server was killed");
+        assert!(took < Duration::from_secs(30), "found by the liveness check, not by the timeout ({took:?})");
+        // A restarted server serves again on the same segment.
+        let server = Peer::spawn(PEER, &["serve", &name, "10", "futex"]);
+        let seqs = conformance::mailbox_call(&client, 10, 3).unwrap();
+        assert_eq!(seqs, (0..10).collect::<Vec<u64>>());
+        assert!(server.finish(WATCHDOG).success());
+    }
+    assert_clean(&name);
+}
+
+#[test]
+fn created_segments_are_private_to_their_user() {
+    let name = unique("mode");
+    let seg = Segment::create(&name, &mailbox_layout()).unwrap();
+    let mode = std::fs::metadata(format!("/dev/shm{name}")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    drop(seg);
+    let opts = CreateOptions { mode: 0o640, ..Default::default() };
+    let seg = Segment::create_with(&name, &mailbox_layout(), opts).unwrap();
+    let mode = std::fs::metadata(format!("/dev/shm{name}")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o640, "an explicit mode is applied exactly, umask notwithstanding");
+    drop(seg);
+    assert_clean(&name);
+}
+
+#[test]
+fn bad_names_are_refused_before_any_system_call() {
+    let long = "n".repeat(shm_posix::MAX_NAME_LEN + 1);
+    let cases: [(&str, NameError); 7] = [
+        ("", NameError::Empty),
+        ("/", NameError::Empty),
+        ("a/b", NameError::Slash { at: 1 }),
+        ("../../etc/passwd", NameError::Slash { at: 2 }),
+        ("a\0b", NameError::Nul { at: 1 }),
+        ("..", NameError::Dots),
+        (&long, NameError::TooLong { len: shm_posix::MAX_NAME_LEN + 1 }),
+    ];
+    for (name, want) in cases {
+        match Segment::create(name, &mailbox_layout()) {
+            Err(CreateError::Name(got)) => assert_eq!(got, want, "create {name:?}"),
+            other => panic!("create {name:?}: {other:?}"),
+        }
+        match Segment::open(name, Duration::ZERO) {
+            Err(OpenError::Name(got)) => assert_eq!(got, want, "open {name:?}"),
+            other => panic!("open {name:?}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn bad_sizes_and_contents_are_refused_with_their_error() {
+    let name = unique("sizes");
+    let path = format!("/dev/shm{name}");
+    let mut random = vec![0u8; 4096];
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    for b in &mut random {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+    type Check = fn(&OpenError) -> bool;
+    let cases: [(&str, Vec<u8>, Check); 5] = [
+        ("empty file", vec![], |e| matches!(e, OpenError::TooSmall { size: 0, .. })),
+        ("10 bytes", vec![1; 10], |e| matches!(e, OpenError::TooSmall { size: 10, .. })),
+        ("a zeroed header", vec![0; 64], |e| matches!(e, OpenError::Core(CoreOpenError::NotReady))),
+        ("random bytes", random.clone(), |e| matches!(e, OpenError::Core(CoreOpenError::BadMagic))),
+        ("nothing there", vec![], |e| matches!(e, OpenError::NotFound { .. })),
+    ];
+    for (what, bytes, check) in cases {
+        if what != "nothing there" {
+            std::fs::write(&path, &bytes).unwrap();
+        }
+        let err = Segment::open(&name, Duration::from_millis(20)).expect_err(what);
+        assert!(check(&err), "{what}: got {err:?} ({err})");
+        let _ = std::fs::remove_file(&path);
+    }
+    // A truncated segment.
+    let seg = Segment::create_with(&name, &mailbox_layout(), CreateOptions { persist: true, ..Default::default() }).unwrap();
+    let size = mailbox_layout().size() as u64;
+    std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(size - 64).unwrap();
+    let err = Segment::open(&name, Duration::ZERO).unwrap_err();
+    assert!(
+        matches!(err, OpenError::Core(CoreOpenError::SizeMismatch { recorded, actual }) if recorded == size && actual == size - 64),
+        "{err:?}"
+    );
+    drop(seg);
+    shm_posix::remove(&name).unwrap();
+    assert_clean(&name);
+}
