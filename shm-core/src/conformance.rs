@@ -142,7 +142,7 @@ pub fn mailbox_serve<W: Wait>(server: &Server<'_, W>, count: u64) {
     for seq in 0..count {
         let mut req = server.recv_timeout(STEP_TIMEOUT).unwrap_or_else(|e| panic!("request {seq}: {e}"));
         let len = req.len();
-        let n = transform(&req.data()[..len].to_vec(), seq, &mut scratch);
+        let n = transform(&req.data()[..len], seq, &mut scratch);
         req.buf_mut()[..n].copy_from_slice(&scratch[..n]);
         req.respond(n).unwrap_or_else(|e| panic!("respond {seq}: {e}"));
     }

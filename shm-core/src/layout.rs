@@ -251,7 +251,7 @@ const _: () = {
     assert!(offset_of!(Descriptor, param_b) == 20);
     assert!(offset_of!(Descriptor, name) == 32);
     assert!(AREAS_OFFSET == 1088);
-    assert!(AREAS_OFFSET % CACHE_LINE == 0);
+    assert!(AREAS_OFFSET.is_multiple_of(CACHE_LINE));
 };
 
 /// FNV-1a, 64 bits: small, no tables, same result on every target.

@@ -489,7 +489,8 @@ impl<'c, 'a, W: Wait> Pending<'c, 'a, W> {
         // SYNC POINT: the Acquire loads in `wait_for` pair with the server's
         // Release CAS to RESPONSE in `Request::respond`.
         let server = Some(&c.view.ctl.server);
-        match wait_for(&c.wait, &s.state, &s.client_waiting, Announce::Single, server, deadline, |st| self.classify(st)) {
+        match wait_for(&c.wait, &s.state, &s.client_waiting, Announce::Single, server, deadline, |st| self.classify(st))
+        {
             Ok(outcome) => self.finish(outcome),
             Err(stop) => {
                 let why = match stop {
@@ -603,21 +604,21 @@ impl<'a, W: Wait> Server<'a, W> {
             let cur = s.state.load(Ordering::Acquire);
             let id = cur >> 8;
             match cur & 0xff {
-                slot::SERVING => {
+                slot::SERVING
                     if s.state
                         .compare_exchange(cur, word(id, slot::FAILED), Ordering::Release, Ordering::Relaxed)
-                        .is_ok()
-                    {
-                        notify(&self.wait, &s.state, &s.client_waiting, 1);
-                        touched += 1;
-                    }
+                        .is_ok() =>
+                {
+                    notify(&self.wait, &s.state, &s.client_waiting, 1);
+                    touched += 1;
                 }
-                slot::ABANDONED => {
-                    if s.state.compare_exchange(cur, word(id, slot::FREE), Ordering::Release, Ordering::Relaxed).is_ok()
-                    {
-                        self.view.free_slot(&self.wait, i, id);
-                        touched += 1;
-                    }
+                slot::ABANDONED
+                    if s.state
+                        .compare_exchange(cur, word(id, slot::FREE), Ordering::Release, Ordering::Relaxed)
+                        .is_ok() =>
+                {
+                    self.view.free_slot(&self.wait, i, id);
+                    touched += 1;
                 }
                 _ => {}
             }

@@ -75,7 +75,7 @@ impl MockRegion {
     }
 
     fn word(&self, offset: usize) -> &AtomicU32 {
-        assert!(offset % 4 == 0 && offset + 4 <= self.len, "mock word offset {offset} out of range");
+        assert!(offset.is_multiple_of(4) && offset + 4 <= self.len, "mock word offset {offset} out of range");
         // SAFETY: in bounds and 4-aligned (checked above; base is 64-aligned).
         unsafe { &*self.base.as_ptr().add(offset).cast::<AtomicU32>() }
     }

@@ -195,7 +195,7 @@ impl<'a> QueueView<'a> {
 
     /// Reads the frame word at ring offset `off` (8-aligned, < capacity).
     fn read_len(&self, off: u32) -> u32 {
-        debug_assert!(off % 8 == 0 && off < self.capacity);
+        debug_assert!(off.is_multiple_of(8) && off < self.capacity);
         // SAFETY: `off` is below the capacity and 8-aligned (callers derive
         // it from a position checked to be 8-aligned, masked by capacity-1),
         // and `ring` is valid for `capacity` bytes per `QueueView::new`. A
@@ -204,7 +204,7 @@ impl<'a> QueueView<'a> {
     }
 
     fn write_len(&self, off: u32, len: u32) {
-        debug_assert!(off % 8 == 0 && off + FRAME_HEADER <= self.capacity);
+        debug_assert!(off.is_multiple_of(8) && off + FRAME_HEADER <= self.capacity);
         // SAFETY: as in `read_len`; the producer owns [head, tail+capacity),
         // which contains this frame header (checked in `reserve`).
         unsafe {
@@ -234,7 +234,7 @@ pub(crate) fn claim_role<W: Wait>(word: &AtomicU32, wait: &W, me: u32) -> Result
     {
         // SYNC POINT: Acquire pairs with the Release store of 0 when the
         // previous holder let go, so its last writes are visible.
-        crate::sync::cas(word, holder, me, Ordering::Acquire).map(|_| ()).map_err(|now| now)
+        crate::sync::cas(word, holder, me, Ordering::Acquire).map(|_| ())
     }
     #[cfg(not(any(shm_loom, target_has_atomic = "32")))]
     {
@@ -281,7 +281,7 @@ impl<'a, W: Wait> Producer<'a, W> {
             view.ctl.producer.store(0, Ordering::Release);
             ClaimError::Corrupted(e)
         };
-        if head % 8 != 0 {
+        if !head.is_multiple_of(8) {
             return Err(release(view.corrupt("head")));
         }
         view.used(head, tail).map_err(release)?;
@@ -302,7 +302,7 @@ impl<'a, W: Wait> Producer<'a, W> {
     /// Returns (frame start, bytes skipped by a wrap).
     fn reserve(&self, len: u32, tail: u32) -> Result<Option<(u32, u32)>, SendError> {
         let v = &self.view;
-        if tail % 8 != 0 {
+        if !tail.is_multiple_of(8) {
             return Err(SendError::Corrupted(v.corrupt("tail")));
         }
         let used = v.used(self.head, tail).map_err(|_| SendError::Corrupted(v.corrupt("tail")))?;
@@ -477,7 +477,7 @@ impl<'a, W: Wait> Consumer<'a, W> {
         let id = wait.self_id();
         claim_role(&view.ctl.consumer, &wait, id).map_err(|holder| ClaimError::Busy { holder })?;
         let tail = view.ctl.tail.load(Ordering::Relaxed);
-        if tail % 8 != 0 {
+        if !tail.is_multiple_of(8) {
             view.ctl.consumer.store(0, Ordering::Release);
             return Err(ClaimError::Corrupted(view.corrupt("tail")));
         }
@@ -494,7 +494,7 @@ impl<'a, W: Wait> Consumer<'a, W> {
     fn locate(&self, head: u32) -> Result<Option<(u32, u32, u32)>, RecvError> {
         let v = &self.view;
         let corrupt = |w| RecvError::Corrupted(v.corrupt(w));
-        if head % 8 != 0 {
+        if !head.is_multiple_of(8) {
             return Err(corrupt("head"));
         }
         let mut used = v.used(head, self.tail).map_err(RecvError::Corrupted)?;

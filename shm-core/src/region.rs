@@ -53,7 +53,7 @@ impl<'a> Region<'a> {
     ///
     /// [`Segment`]: crate::Segment
     pub unsafe fn new(base: NonNull<u8>, len: usize) -> Result<Self, Misaligned> {
-        if base.as_ptr() as usize % CACHE_LINE != 0 {
+        if !(base.as_ptr() as usize).is_multiple_of(CACHE_LINE) {
             return Err(Misaligned { addr: base.as_ptr() as usize });
         }
         Ok(Self { base, len: len.min(u32::MAX as usize), _memory: PhantomData })
@@ -83,7 +83,7 @@ impl<'a> Region<'a> {
     /// mutability everywhere, so concurrent writers are not UB).
     pub(crate) unsafe fn at<T>(&self, offset: usize) -> &T {
         debug_assert!(offset + core::mem::size_of::<T>() <= self.len);
-        debug_assert!(offset % core::mem::align_of::<T>() == 0);
+        debug_assert!(offset.is_multiple_of(core::mem::align_of::<T>()));
         // SAFETY: in bounds and aligned per this fn's contract; the base is
         // valid per `Region::new`; `T` is all atomics.
         unsafe { &*self.base.as_ptr().add(offset).cast::<T>() }

@@ -410,7 +410,7 @@ fn read_descriptor(d: &Descriptor, i: u8, prev_end: u64, total: u32) -> Result<C
         return Err(bad("name"));
     }
     let offset = load(&d.offset);
-    if (offset as u64) < prev_end || offset as usize % layout::CACHE_LINE != 0 || offset >= total {
+    if (offset as u64) < prev_end || !(offset as usize).is_multiple_of(layout::CACHE_LINE) || offset >= total {
         return Err(bad("offset"));
     }
     let (a, b) = (load(&d.param_a), load(&d.param_b));

@@ -37,7 +37,7 @@ pub const MAX_COUNT: u32 = i32::MAX as u32;
 /// A counting semaphore.
 ///
 /// `post` adds one; `wait` takes one, blocking while the count is zero.
-/// Implemented in the segment by [`CountingSemaphore`] (over any [`Wait`]
+/// Implemented in the segment by [`CountingSemaphore`] (over any [`Wait`](crate::Wait)
 /// strategy) and in shm-posix by a POSIX named semaphore; one conformance
 /// suite ([`crate::conformance`]) checks every implementation.
 pub trait Semaphore {
@@ -157,13 +157,18 @@ mod counting {
 
         /// Blocks until a unit is taken or `deadline` passes.
         pub(crate) fn wait_deadline(&self, deadline: &mut W::Deadline) -> Result<(), SemaphoreError> {
-            let taken =
-                wait_for(&self.wait, &self.words.count, &self.words.waiters, Announce::Counted, None, deadline, |seen| {
-                    match self.take(seen) {
-                        Ok(false) => None,
-                        other => Some(other),
-                    }
-                });
+            let taken = wait_for(
+                &self.wait,
+                &self.words.count,
+                &self.words.waiters,
+                Announce::Counted,
+                None,
+                deadline,
+                |seen| match self.take(seen) {
+                    Ok(false) => None,
+                    other => Some(other),
+                },
+            );
             match taken {
                 Ok(Ok(_)) => Ok(()),
                 Ok(Err(e)) => Err(e),

@@ -221,9 +221,9 @@ impl NamedSemaphoreWait {
     fn with_sem<R>(&self, word: &AtomicU32, f: impl FnOnce(&NamedSemaphore) -> R) -> Option<R> {
         let offset = (word as *const AtomicU32 as usize).checked_sub(self.base).filter(|&o| o < self.len)?;
         let mut sems = self.sems.lock().unwrap_or_else(|e| e.into_inner());
-        if !sems.contains_key(&offset) {
+        if let std::collections::hash_map::Entry::Vacant(e) = sems.entry(offset) {
             let sem = NamedSemaphore::open_or_create(&word_semaphore_name(&self.segment, offset)).ok()?;
-            sems.insert(offset, sem);
+            e.insert(sem);
         }
         sems.get(&offset).map(f)
     }

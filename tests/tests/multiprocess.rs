@@ -6,7 +6,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
 use shm_core::{conformance, CallError, Layout, OpenError as CoreOpenError, Semaphore};
-use shm_posix::{CreateError, CreateOptions, FutexWait, NameError, NamedSemaphore, NamedSemaphoreWait, OpenError, Segment};
+use shm_posix::{
+    CreateError, CreateOptions, FutexWait, NameError, NamedSemaphore, NamedSemaphoreWait, OpenError, Segment,
+};
 use shm_tests::{assert_clean, unique, Peer};
 
 const PEER: &str = env!("CARGO_BIN_EXE_peer");
@@ -104,7 +106,8 @@ fn killed_creator_leaves_a_stale_segment_that_is_reported_and_removable() {
     let mut creator = Peer::spawn(PEER, &["create-and-hang", &name]);
     creator.expect_line("ready");
     // While the creator lives, its segment is never replaced.
-    let live = Segment::create_with(&name, &mailbox_layout(), CreateOptions { replace_stale: true, ..Default::default() });
+    let live =
+        Segment::create_with(&name, &mailbox_layout(), CreateOptions { replace_stale: true, ..Default::default() });
     assert!(matches!(live, Err(CreateError::Exists { creator: Some(pid), .. }) if pid == creator.pid()), "{live:?}");
     let pid = creator.pid();
     creator.kill9();
@@ -124,7 +127,8 @@ fn killed_creator_leaves_a_stale_segment_that_is_reported_and_removable() {
     creator.expect_line("ready");
     creator.kill9();
     let replaced =
-        Segment::create_with(&name, &mailbox_layout(), CreateOptions { replace_stale: true, ..Default::default() }).unwrap();
+        Segment::create_with(&name, &mailbox_layout(), CreateOptions { replace_stale: true, ..Default::default() })
+            .unwrap();
     assert_eq!(replaced.info().creator, std::process::id());
     drop(replaced);
     assert_clean(&name);
@@ -224,7 +228,8 @@ fn bad_sizes_and_contents_are_refused_with_their_error() {
         let _ = std::fs::remove_file(&path);
     }
     // A truncated segment.
-    let seg = Segment::create_with(&name, &mailbox_layout(), CreateOptions { persist: true, ..Default::default() }).unwrap();
+    let seg =
+        Segment::create_with(&name, &mailbox_layout(), CreateOptions { persist: true, ..Default::default() }).unwrap();
     let size = mailbox_layout().size() as u64;
     std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(size - 64).unwrap();
     let err = Segment::open(&name, Duration::ZERO).unwrap_err();

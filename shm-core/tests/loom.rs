@@ -1,0 +1,167 @@
+//! Loom models of the semaphore, queue and mailbox protocols: every
+//! interleaving (within the preemption bound) of two threads running them.
+//!
+//! Run with:
+//! `RUSTFLAGS="--cfg shm_loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p shm-core --release --test loom`
+//!
+//! The wait strategy here models a futex with loom's mutex and condition
+//! variable: checking the word and going to sleep is atomic with respect to
+//! a wake, as with `FUTEX_WAIT`. A lost wake-up therefore leaves a thread
+//! asleep forever, which loom reports as a deadlock.
+#![cfg(shm_loom)]
+
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+use loom::sync::atomic::Ordering;
+use loom::sync::{Arc, Condvar, Mutex};
+use loom::thread;
+use shm_core::mailbox::{Client, MailboxControl, MailboxView, Server, SlotControl};
+use shm_core::queue::{Consumer, Producer, QueueControl, QueueView};
+use shm_core::semaphore::{CountingSemaphore, SemaphoreWords};
+use shm_core::{AtomicU32, Semaphore, Wait};
+
+/// A futex modelled with a mutex and a condition variable.
+#[derive(Clone)]
+struct LoomWait {
+    id: u32,
+    sleep: Arc<(Mutex<()>, Condvar)>,
+}
+
+impl LoomWait {
+    fn pair() -> (Self, Self) {
+        let sleep = Arc::new((Mutex::new(()), Condvar::new()));
+        (Self { id: 1, sleep: sleep.clone() }, Self { id: 2, sleep })
+    }
+}
+
+impl Wait for LoomWait {
+    type Deadline = ();
+    fn deadline(&self, _: Option<core::time::Duration>) {}
+    fn expired(&self, _: &mut ()) -> bool {
+        false
+    }
+    fn park(&self, word: &AtomicU32, expected: u32, _: &mut ()) {
+        let guard = self.sleep.0.lock().unwrap();
+        if word.load(Ordering::SeqCst) == expected {
+            drop(self.sleep.1.wait(guard).unwrap());
+        }
+    }
+    fn wake(&self, _: &AtomicU32, _: u32) {
+        let _guard = self.sleep.0.lock().unwrap();
+        self.sleep.1.notify_all();
+    }
+    fn spin_limit(&self) -> u32 {
+        0
+    }
+    fn self_id(&self) -> u32 {
+        self.id
+    }
+}
+
+fn model(name: &str, f: impl Fn() + Sync + Send + 'static) {
+    let runs = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = runs.clone();
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = Some(2);
+    }
+    builder.check(move || {
+        counter.fetch_add(1, Relaxed);
+        f();
+    });
+    println!("loom model {name}: {} iterations explored", runs.load(Relaxed));
+}
+
+#[test]
+fn semaphore_post_wakes_a_sleeping_waiter() {
+    model("semaphore", || {
+        let words = Arc::new(SemaphoreWords::new(0));
+        let (a, b) = LoomWait::pair();
+        let w2 = words.clone();
+        let waiter = thread::spawn(move || {
+            let sem = CountingSemaphore::new(&*w2, b);
+            sem.wait().unwrap();
+            sem.wait().unwrap();
+        });
+        let sem = CountingSemaphore::new(&*words, a);
+        sem.post().unwrap();
+        sem.post().unwrap();
+        waiter.join().unwrap();
+        assert_eq!(words.count(), 0);
+    });
+}
+
+/// Heap memory standing in for a queue's ring.
+struct Ring(Box<[u64]>);
+
+#[test]
+fn queue_messages_arrive_in_order_across_a_wrap() {
+    model("queue", || {
+        let ctl = Arc::new(QueueControl::new());
+        // 64-byte ring: 20-byte messages take 32-byte frames, so the third
+        // message wraps.
+        let ring = Arc::new(Ring(vec![0u64; 8].into_boxed_slice()));
+        let (a, b) = LoomWait::pair();
+        let (c2, r2) = (ctl.clone(), ring.clone());
+        let producer = thread::spawn(move || {
+            let ptr = NonNull::new(r2.0.as_ptr() as *mut u8).unwrap();
+            // SAFETY: the ring lives as long as this thread (Arc), has 64
+            // bytes, is 8-aligned and is touched only through the queue.
+            let view = unsafe { QueueView::new(&c2, ptr, 64, 0) };
+            let mut tx = Producer::claim(view, a).unwrap();
+            for i in 1..=3u8 {
+                tx.send(&[i; 20]).unwrap();
+            }
+        });
+        let ptr = NonNull::new(ring.0.as_ptr() as *mut u8).unwrap();
+        // SAFETY: as above.
+        let view = unsafe { QueueView::new(&ctl, ptr, 64, 0) };
+        let mut rx = Consumer::claim(view, b).unwrap();
+        let mut buf = [0u8; 24];
+        for i in 1..=3u8 {
+            let n = rx.recv(&mut buf).unwrap();
+            assert_eq!(&buf[..n], &[i; 20]);
+        }
+        producer.join().unwrap();
+    });
+}
+
+#[repr(C)]
+struct LoomSlot {
+    ctl: SlotControl,
+    payload: [u8; 8],
+}
+
+struct Slots(Vec<LoomSlot>);
+
+#[test]
+fn mailbox_call_gets_its_own_response() {
+    model("mailbox", || {
+        let ctl = Arc::new(MailboxControl::new());
+        let slots = Arc::new(Slots(vec![LoomSlot { ctl: SlotControl::new(), payload: [0; 8] }]));
+        let (a, b) = LoomWait::pair();
+        let (c2, s2) = (ctl.clone(), slots.clone());
+        let server = thread::spawn(move || {
+            let server = Server::claim(view_of(&c2, &s2), a).unwrap();
+            let mut req = server.recv().unwrap();
+            let n = req.len();
+            req.buf_mut()[..n].make_ascii_uppercase();
+            req.respond(n).unwrap();
+        });
+        let client = Client::new(view_of(&ctl, &slots), b);
+        let mut out = [0u8; 8];
+        let n = client.call(b"ab", &mut out).unwrap();
+        assert_eq!(&out[..n], b"AB");
+        server.join().unwrap();
+    });
+}
+
+fn view_of<'a>(ctl: &'a MailboxControl, slots: &'a Slots) -> MailboxView<'a> {
+    let stride = std::mem::size_of::<LoomSlot>();
+    let payload = std::mem::offset_of!(LoomSlot, payload);
+    let ptr = NonNull::new(slots.0.as_ptr() as *mut u8).unwrap();
+    // SAFETY: one LoomSlot (control words, then 8 payload bytes) at `ptr`,
+    // borrowed for `'a`; touched only through the mailbox protocol.
+    unsafe { MailboxView::new(ctl, ptr, stride, payload, 1, 8, 0) }
+}
