@@ -12,6 +12,7 @@ extern crate std;
 mod error;
 mod sync;
 
+pub mod crash;
 pub mod layout;
 pub mod queue;
 pub mod semaphore;

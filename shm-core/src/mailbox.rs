@@ -305,6 +305,7 @@ impl<'a, W: Wait> Client<'a, W> {
             // `free_slot`: the previous holder is done with the payload.
             if s.state.compare_exchange(cur, word(id, slot::CLAIMED), Ordering::Acquire, Ordering::Relaxed).is_ok() {
                 s.client.store(self.id, Ordering::Relaxed);
+                crate::crash::point("mailbox.client.claimed");
                 return Ok(SlotGuard { client: self, index: i, id, sent: false });
             }
         }
@@ -396,10 +397,12 @@ impl<'c, 'a, W: Wait> SlotGuard<'c, 'a, W> {
         }
         let s = c.view.slot(self.index);
         s.len.store(len as u32, Ordering::Relaxed);
+        crate::crash::point("mailbox.client.written");
         // SYNC POINT: Release pairs with the server's Acquire CAS in `take`:
         // the request bytes are visible before the slot reads REQUEST.
         s.state.store(word(self.id, slot::REQUEST), Ordering::Release);
         self.sent = true;
+        crate::crash::point("mailbox.client.published");
         let pending = Pending { client: c, index: self.index, id: self.id, done: false };
         CountingSemaphore::new(&c.view.ctl.requests, &c.wait)
             .post()
@@ -687,6 +690,7 @@ impl<'a, W: Wait> Server<'a, W> {
                 return Some(Err(ServeError::Corrupted(self.view.corrupt("slot.len"))));
             }
             req.len = len as usize;
+            crate::crash::point("mailbox.server.holding");
             return Some(Ok(req));
         }
         None
@@ -804,6 +808,9 @@ impl<'s, 'a, W: Wait> Request<'s, 'a, W> {
             Ok(_) => {
                 if to == slot::RESPONSE {
                     v.ctl.served.store(v.ctl.served.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+                }
+                if to == slot::RESPONSE {
+                    crate::crash::point("mailbox.server.responded");
                 }
                 notify(&self.server.wait, &s.state, &s.client_waiting, 1);
                 Ok(())

@@ -430,6 +430,7 @@ impl<W: Wait> WriteGrant<'_, '_, W> {
     /// Publishes the first `len` bytes (at most the granted length) as one
     /// message.
     pub fn commit_len(self, len: usize) {
+        crate::crash::point("queue.producer.granted");
         let len = (len as u32).min(self.len);
         let p = self.producer;
         let v = &p.view;
@@ -439,6 +440,7 @@ impl<W: Wait> WriteGrant<'_, '_, W> {
         // `head`: the frame (header and payload) is visible before the head.
         v.ctl.head.store(p.head, Ordering::Release);
         v.ctl.sent.store(v.ctl.sent.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+        crate::crash::point("queue.producer.committed");
         notify(&p.wait, &v.ctl.head, &v.ctl.consumer_waiting, 1);
     }
 }

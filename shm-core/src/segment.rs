@@ -142,6 +142,7 @@ impl<'r> Segment<'r> {
                 unsafe { region.at::<AtomicU32>(c.offset as usize) }.store(c.param_a, Ordering::Relaxed);
             }
         }
+        crate::crash::point("segment.initializing");
         let hash = layout.hash();
         let store = |w: &AtomicU32, v| w.store(v, Ordering::Relaxed);
         store(&h.magic_lo, layout::MAGIC_LO);

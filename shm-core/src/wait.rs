@@ -177,7 +177,9 @@ pub(crate) fn wait_for<W: Wait, T>(
         if let Some(peer) = peer {
             let id = peer.load(Ordering::Relaxed);
             if id != 0 && !w.is_alive(id) {
-                return Err(Stop::PeerGone);
+                // What the peer committed before it died is final: one more
+                // look, so nothing it published is reported as lost.
+                return check(word.load(Ordering::Acquire)).ok_or(Stop::PeerGone);
             }
         }
     }

@@ -99,14 +99,21 @@ impl Wait for FutexWait {
     }
 }
 
-/// Whether process `pid` exists (`kill(pid, 0)`; a process of another user
-/// counts as alive). A PID recycled by an unrelated process also reads as
-/// alive: liveness errs on the side of waiting.
+/// Whether process `pid` is alive: it exists (`kill(pid, 0)`; a process of
+/// another user counts) and is not a zombie (a process that exited but was
+/// not yet reaped by its parent, per `/proc/PID/stat`). A PID recycled by an
+/// unrelated process reads as alive: liveness errs on the side of waiting.
 pub fn pid_alive(pid: u32) -> bool {
-    let Some(pid) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) else {
+    let Some(raw) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) else {
         return false;
     };
-    !matches!(rustix::process::test_kill_process(pid), Err(rustix::io::Errno::SRCH))
+    if matches!(rustix::process::test_kill_process(raw), Err(rustix::io::Errno::SRCH)) {
+        return false;
+    }
+    // The state is the field after the command name, which ends at the last ')'.
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat.rfind(')').and_then(|i| stat[i + 1..].trim_start().chars().next());
+    !matches!(state, Some('Z' | 'X'))
 }
 
 #[cfg(test)]
@@ -132,5 +139,13 @@ mod tests {
         let pid = child.id();
         child.wait().unwrap();
         assert!(!pid_alive(pid), "a reaped child is dead");
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        let start = std::time::Instant::now();
+        while pid_alive(pid) {
+            assert!(start.elapsed() < Duration::from_secs(20), "an exited, unreaped child is a zombie: dead");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        child.wait().unwrap();
     }
 }

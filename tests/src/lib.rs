@@ -49,6 +49,31 @@ impl Peer {
         Self { child, lines }
     }
 
+    /// Starts `peer` with `args` and environment variables `env`.
+    pub fn spawn_env(exe: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut child = Command::new(exe)
+            .args(args)
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {exe}: {e}"));
+        let lines = child.stdout.take().map(BufReader::new);
+        Self { child, lines }
+    }
+
+    /// Wraps an already started child.
+    pub fn from_child(mut child: Child) -> Self {
+        let lines = child.stdout.take().map(BufReader::new);
+        Self { child, lines }
+    }
+
+    /// Reads the next line the child printed (empty at end of output).
+    pub fn next_line(&mut self) -> String {
+        let mut got = String::new();
+        let _ = self.lines.as_mut().expect("stdout is piped").read_line(&mut got);
+        got.trim_end().to_owned()
+    }
+
     /// The child's PID.
     pub fn pid(&self) -> u32 {
         self.child.id()

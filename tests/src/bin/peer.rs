@@ -22,7 +22,27 @@ fn hang() -> ! {
     }
 }
 
+/// Kills this process with SIGKILL at crash point `SHM_CRASH_AT`, after
+/// `SHM_CRASH_SKIP` earlier passes through it (default 0).
+fn install_crash_hook() {
+    static AT: std::sync::OnceLock<Option<(String, u64)>> = std::sync::OnceLock::new();
+    static HITS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    AT.get_or_init(|| {
+        let at = std::env::var("SHM_CRASH_AT").ok()?;
+        let skip = std::env::var("SHM_CRASH_SKIP").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+        Some((at, skip))
+    });
+    shm_core::crash::set_hook(|point| {
+        if let Some(Some((at, skip))) = AT.get() {
+            if at == point && HITS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) >= *skip {
+                let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
+            }
+        }
+    });
+}
+
 fn main() {
+    install_crash_hook();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or_else(|| panic!("missing argument {i}: {args:?}"));
     let num = |i: usize| arg(i).parse::<u64>().expect("a number");
@@ -66,6 +86,30 @@ fn main() {
             say("holding");
             hang();
         }
+        "call-once" => {
+            let seg = Segment::open(arg(1), OPEN).expect("open");
+            let client = seg.client("m", FutexWait::new()).expect("client");
+            let mut out = [0u8; 256];
+            client.call_timeout(b"crash test", &mut out, OPEN).expect("call");
+        }
+        "serve-once" => {
+            let seg = Segment::open(arg(1), OPEN).expect("open");
+            let server = seg.server("m", FutexWait::new()).expect("server");
+            conformance::mailbox_serve(&server, 1);
+        }
+        "try-open" => match Segment::open(arg(1), Duration::ZERO) {
+            Err(shm_posix::OpenError::Io { source, .. }) if source.kind() == std::io::ErrorKind::PermissionDenied => {
+                say("denied");
+            }
+            Ok(_) => {
+                say("opened");
+                std::process::exit(3);
+            }
+            Err(e) => {
+                say(&format!("other error: {e}"));
+                std::process::exit(4);
+            }
+        },
         other => panic!("unknown role {other}"),
     }
 }

@@ -1,0 +1,191 @@
+//! A peer killed (SIGKILL) at each named protocol step: the other side gets
+//! an error that names what happened, within its timeout; nothing committed
+//! is lost or duplicated, nothing uncommitted is delivered; and the segment
+//! serves again after recovery.
+
+use std::os::unix::process::ExitStatusExt;
+use std::time::Duration;
+
+use shm_core::{conformance, CallError, Layout, OpenError as CoreOpenError, RecvError, ServeError};
+use shm_posix::{CreateError, FutexWait, OpenError, Segment};
+use shm_tests::{assert_clean, unique, Peer};
+
+const PEER: &str = env!("CARGO_BIN_EXE_peer");
+const WATCHDOG: Duration = Duration::from_secs(60);
+const SHORT: Duration = Duration::from_millis(300);
+
+/// Starts `peer args` set to crash at `point` after `skip` passes.
+fn crashing(point: &str, skip: u64, args: &[&str]) -> Peer {
+    assert!(shm_core::crash::POINTS.contains(&point), "unknown crash point {point}");
+    let skip = skip.to_string();
+    Peer::spawn_env(PEER, args, &[("SHM_CRASH_AT", point), ("SHM_CRASH_SKIP", &skip)])
+}
+
+/// Checks `peer` died of SIGKILL (at its crash point); returns its PID.
+fn assert_killed(peer: Peer) -> u32 {
+    let pid = peer.pid();
+    let status = peer.finish(WATCHDOG);
+    assert_eq!(status.signal(), Some(9), "peer should have been killed at its crash point, exited with {status}");
+    pid
+}
+
+/// Runs `peer args` until it crashes at `point`.
+fn crash_at(point: &str, skip: u64, args: &[&str]) -> u32 {
+    assert_killed(crashing(point, skip, args))
+}
+
+fn one_slot() -> Layout {
+    Layout::new().mailbox("m", 1, 256).unwrap()
+}
+
+/// Serves one call from a live client in this process: the segment works.
+fn assert_serves(seg: &Segment, server: &shm_core::mailbox::Server<'_, FutexWait>) {
+    let client = seg.client("m", FutexWait::new()).unwrap();
+    std::thread::scope(|s| {
+        s.spawn(|| conformance::mailbox_serve(server, 1));
+        assert_eq!(conformance::mailbox_call(&client, 1, 9).unwrap(), vec![0]);
+    });
+}
+
+#[test]
+fn creator_killed_during_initialization() {
+    let name = unique("crash-init");
+    let pid = crash_at("segment.initializing", 0, &["create-and-hang", &name]);
+    let err = Segment::open(&name, SHORT).unwrap_err();
+    assert!(matches!(err, OpenError::Core(CoreOpenError::NotReady)), "{err:?}");
+    match Segment::create(&name, &one_slot()) {
+        Err(CreateError::Stale { creator, .. }) => assert_eq!(creator, pid),
+        other => panic!("an unfinished segment of a dead creator is stale, got {other:?}"),
+    }
+    shm_posix::remove(&name).unwrap();
+    let seg = Segment::create(&name, &one_slot()).unwrap();
+    let server = seg.server("m", FutexWait::new()).unwrap();
+    assert_serves(&seg, &server);
+    drop(server);
+    drop(seg);
+    assert_clean(&name);
+}
+
+#[test]
+fn client_killed_holding_a_slot_before_publishing() {
+    for point in ["mailbox.client.claimed", "mailbox.client.written"] {
+        let name = unique(&format!("crash-{point}"));
+        {
+            let seg = Segment::create(&name, &one_slot()).unwrap();
+            let server = seg.server("m", FutexWait::new()).unwrap();
+            crash_at(point, 0, &["call-once", &name]);
+            // The unpublished request is never delivered...
+            assert_eq!(server.recv_timeout(SHORT).err(), Some(ServeError::Timeout), "{point}");
+            // ...and the slot it held is not lost: the server reclaims it.
+            let client = seg.client("m", FutexWait::new()).unwrap();
+            assert_eq!(client.try_claim().err(), Some(CallError::NoFreeSlot), "{point}");
+            assert_eq!(server.reclaim(), 1, "{point}");
+            assert_serves(&seg, &server);
+        }
+        assert_clean(&name);
+    }
+}
+
+#[test]
+fn client_killed_after_publishing_before_signalling() {
+    let name = unique("crash-published");
+    {
+        let seg = Segment::create(&name, &one_slot()).unwrap();
+        let server = seg.server("m", FutexWait::new()).unwrap();
+        crash_at("mailbox.client.published", 0, &["call-once", &name]);
+        // Published means committed: the server finds it without the signal.
+        let request = server.recv_timeout(SHORT).expect("the published request is served");
+        assert_eq!(request.data(), b"crash test");
+        let n = request.len();
+        request.respond(n).unwrap();
+        assert_eq!(server.reclaim(), 1, "the dead client's answered slot is freed");
+        assert_serves(&seg, &server);
+    }
+    assert_clean(&name);
+}
+
+#[test]
+fn server_killed_holding_a_request() {
+    let name = unique("crash-holding");
+    {
+        let seg = Segment::create(&name, &one_slot()).unwrap();
+        let client = seg.client("m", FutexWait::new()).unwrap();
+        let server = crashing("mailbox.server.holding", 0, &["serve-once", &name]);
+        let result = client.call_timeout(b"hello", &mut [0; 256], Duration::from_secs(20));
+        assert_eq!(result, Err(CallError::PeerDied));
+        assert_killed(server);
+        // A new server takes over the dead one's role and slot.
+        let server = seg.server("m", FutexWait::new()).unwrap();
+        assert_eq!(server.stats().slots_by_state[0], 1, "the slot is free again");
+        assert_serves(&seg, &server);
+    }
+    assert_clean(&name);
+}
+
+#[test]
+fn server_killed_after_responding_before_waking() {
+    let name = unique("crash-responded");
+    {
+        let seg = Segment::create(&name, &one_slot()).unwrap();
+        let client = seg.client("m", FutexWait::with_spin(0)).unwrap();
+        let server = crashing("mailbox.server.responded", 0, &["serve-once", &name]);
+        // The response was committed: the client gets it even without a wake.
+        let seqs = conformance::mailbox_call(&client, 1, 5).unwrap();
+        assert_eq!(seqs, vec![0]);
+        assert_killed(server);
+        let server = seg.server("m", FutexWait::new()).unwrap();
+        assert_serves(&seg, &server);
+    }
+    assert_clean(&name);
+}
+
+fn queue_layout() -> Layout {
+    Layout::new().queue("q", 4096).unwrap()
+}
+
+#[test]
+fn producer_killed_between_grant_and_commit() {
+    let name = unique("crash-granted");
+    {
+        let seg = Segment::create(&name, &queue_layout()).unwrap();
+        let mut rx = seg.consumer("q", FutexWait::new()).unwrap();
+        let max = seg.queue_view("q").unwrap().max_message() as usize;
+        // 100 messages committed, the 101st granted and written, never committed.
+        let producer = crashing("queue.producer.granted", 100, &["produce", &name, "1000", "11"]);
+        conformance::queue_receive(&mut rx, 100, 11, max).expect("all committed messages, nothing more");
+        assert_killed(producer);
+        assert_eq!(rx.read_timeout(SHORT).err(), Some(RecvError::PeerDied));
+        // A new producer takes the dead one's role; the stream goes on.
+        let producer = Peer::spawn(PEER, &["produce", &name, "500", "12"]);
+        conformance::queue_receive(&mut rx, 500, 12, max).expect("the new producer's messages");
+        assert!(producer.finish(WATCHDOG).success());
+    }
+    assert_clean(&name);
+}
+
+#[test]
+fn producer_killed_after_commit_before_waking() {
+    let name = unique("crash-committed");
+    {
+        let seg = Segment::create(&name, &queue_layout()).unwrap();
+        let mut rx = seg.consumer("q", FutexWait::with_spin(0)).unwrap();
+        let max = seg.queue_view("q").unwrap().max_message() as usize;
+        let producer = crashing("queue.producer.committed", 49, &["produce", &name, "1000", "13"]);
+        // The 50th commit happened: 50 messages arrive, not one more.
+        conformance::queue_receive(&mut rx, 50, 13, max).expect("the committed messages");
+        assert_killed(producer);
+        assert_eq!(rx.read_timeout(SHORT).err(), Some(RecvError::PeerDied));
+        let producer = Peer::spawn(PEER, &["produce", &name, "10", "14"]);
+        conformance::queue_receive(&mut rx, 10, 14, max).expect("recovered");
+        assert!(producer.finish(WATCHDOG).success());
+    }
+    assert_clean(&name);
+}
+
+#[test]
+fn every_crash_point_has_a_test() {
+    let source = include_str!("crash.rs");
+    for point in shm_core::crash::POINTS {
+        assert!(source.contains(&format!("\"{point}\"")), "crash point {point} is not exercised here");
+    }
+}
