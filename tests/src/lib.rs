@@ -35,6 +35,7 @@ pub fn assert_clean(name: &str) {
 pub struct Peer {
     child: Child,
     lines: Option<BufReader<std::process::ChildStdout>>,
+    last: String,
 }
 
 impl Peer {
@@ -46,7 +47,7 @@ impl Peer {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {exe}: {e}"));
         let lines = child.stdout.take().map(BufReader::new);
-        Self { child, lines }
+        Self { child, lines, last: String::new() }
     }
 
     /// Starts `peer` with `args` and environment variables `env`.
@@ -58,13 +59,13 @@ impl Peer {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {exe}: {e}"));
         let lines = child.stdout.take().map(BufReader::new);
-        Self { child, lines }
+        Self { child, lines, last: String::new() }
     }
 
     /// Wraps an already started child.
     pub fn from_child(mut child: Child) -> Self {
         let lines = child.stdout.take().map(BufReader::new);
-        Self { child, lines }
+        Self { child, lines, last: String::new() }
     }
 
     /// Reads the next line the child printed (empty at end of output).
@@ -91,6 +92,24 @@ impl Peer {
                 return;
             }
         }
+    }
+
+    /// Waits for a line starting with `prefix` and keeps it (see
+    /// [`last_line`](Self::last_line)).
+    pub fn expect_line_prefix(&mut self, prefix: &str) {
+        loop {
+            let line = self.next_line();
+            assert!(!line.is_empty(), "peer exited before printing a line starting with {prefix:?}");
+            if line.starts_with(prefix) {
+                self.last = line;
+                return;
+            }
+        }
+    }
+
+    /// The line kept by [`expect_line_prefix`](Self::expect_line_prefix).
+    pub fn last_line(&self) -> String {
+        self.last.clone()
     }
 
     /// Sends SIGKILL and reaps the child.

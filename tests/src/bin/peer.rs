@@ -110,6 +110,69 @@ fn main() {
                 std::process::exit(4);
             }
         },
+        "hostile" => hostile(arg(1), Duration::from_secs(num(2)), num(3)),
         other => panic!("unknown role {other}"),
     }
+}
+
+/// Scribbles on the control words of segment `name` for `length`: random and
+/// adversarial values at the words a protocol relies on (and anywhere else
+/// now and then). Prints how many words it overwrote.
+fn hostile(name: &str, length: Duration, seed: u64) {
+    use shm_core::layout::{AREAS_OFFSET, HEADER_SIZE};
+    let seg = Segment::open(name, OPEN).expect("open");
+    let mut targets: Vec<usize> = (0..HEADER_SIZE / 4).map(|w| w * 4).collect();
+    for c in seg.channels() {
+        let base = c.offset as usize;
+        match c.kind {
+            shm_core::ChannelKind::Queue => {
+                targets.extend([0, 4, 8, 12, 64, 68, 72, 76].map(|o| base + o));
+                targets.extend((0..c.param_a as usize).step_by(8).map(|o| base + 128 + o));
+            }
+            shm_core::ChannelKind::Mailbox => {
+                targets.extend([0, 4, 64, 68, 128, 132].map(|o| base + o));
+                let stride = shm_core::layout::mailbox_slot_stride(c.param_b) as usize;
+                for i in 0..c.param_a as usize {
+                    targets.extend([0, 4, 8, 12].map(|o| base + 192 + i * stride + o));
+                }
+            }
+            shm_core::ChannelKind::Semaphore => targets.extend([base, base + 4]),
+        }
+    }
+    targets.extend((HEADER_SIZE..AREAS_OFFSET).step_by(4));
+    let size = seg.info().size as usize;
+    let base = seg.region().as_ptr();
+    let mut x = seed | 1;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let start = std::time::Instant::now();
+    let mut injected = 0u64;
+    while start.elapsed() < length {
+        let r = next();
+        let offset = if r % 16 == 0 { (next() as usize % size) & !3 } else { targets[next() as usize % targets.len()] };
+        let value = match next() % 8 {
+            0 => 0,
+            1 => u32::MAX,
+            2 => 1 << (next() % 32),
+            3 => (next() as u32) & 0xff,                 // a small index or state
+            4 => (next() as u32 & 0x00ff_ffff) << 8 | 3, // a slot state with a random id
+            5 => size as u32 + 8,                        // just past the end
+            _ => next() as u32,
+        };
+        // SAFETY: `offset` is a multiple of 4 below the segment size, which
+        // the mapping covers (validated by `Segment::open`); the word is
+        // written atomically, as any peer may.
+        let word = unsafe { &*base.add(offset).cast::<std::sync::atomic::AtomicU32>() };
+        word.store(value, std::sync::atomic::Ordering::Relaxed);
+        injected += 1;
+        // Bursts with pauses, so honest traffic runs between them.
+        if injected.is_multiple_of(32) {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    say(&format!("injected {injected}"));
 }

@@ -1,0 +1,52 @@
+//! A valid mailbox whose control words and slots are then overwritten with
+//! arbitrary bytes: serving, reclaiming and calling only ever return errors.
+#![no_main]
+
+use std::time::Duration;
+
+use libfuzzer_sys::fuzz_target;
+use shm_core::layout::AREAS_OFFSET;
+use shm_core::mock::{MockRegion, ThreadWait};
+use shm_core::{Layout, Segment};
+
+fuzz_target!(|data: &[u8]| {
+    let layout = Layout::new().mailbox("m", 3, 64).unwrap();
+    let memory = MockRegion::new(layout.size());
+    let segment = Segment::create(memory.region(), &layout, 1, 0).unwrap();
+    let area = AREAS_OFFSET..layout.size();
+    for (i, chunk) in data.chunks(4).take(area.len() / 4).enumerate() {
+        let mut word = [0u8; 4];
+        word[..chunk.len()].copy_from_slice(chunk);
+        memory.write_u32(area.start + i * 4, u32::from_ne_bytes(word));
+    }
+    let client = segment.client("m", ThreadWait::new(2)).unwrap();
+    let server = segment.server("m", ThreadWait::new(3));
+    if let Ok(server) = &server {
+        for _ in 0..4 {
+            match server.try_recv() {
+                Ok(mut request) => {
+                    assert!(request.len() <= 64);
+                    let n = request.len();
+                    request.buf_mut()[..n].make_ascii_uppercase();
+                    let _ = request.respond(n);
+                }
+                Err(_) => break,
+            }
+        }
+        server.reclaim();
+    }
+    for _ in 0..3 {
+        let Ok(mut slot) = client.try_claim() else { break };
+        slot[..2].copy_from_slice(b"hi");
+        if let Ok(pending) = slot.send(2) {
+            if let Ok(server) = &server {
+                if let Ok(request) = server.try_recv() {
+                    let _ = request.respond(2);
+                }
+            }
+            if let Ok(response) = pending.wait_timeout(Duration::ZERO) {
+                assert!(response.len() <= 64);
+            }
+        }
+    }
+});
