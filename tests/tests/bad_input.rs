@@ -10,6 +10,9 @@ use shm_core::semaphore::MAX_COUNT;
 use shm_core::{CallError, CreateError, Layout, LayoutError, OpenError, RecvError, Segment, SendError};
 use shm_posix::{canonical_name, NameError, MAX_NAME_LEN};
 
+/// (what, result, expected result)
+type Case<'a> = (&'a str, Result<(), LayoutError>, Result<(), LayoutError>);
+
 fn range(given: u32, min: u32, max: u32) -> Result<(), LayoutError> {
     Err(LayoutError::BadCapacity { given, min, max })
 }
@@ -18,7 +21,7 @@ fn range(given: u32, min: u32, max: u32) -> Result<(), LayoutError> {
 fn layout_capacities() {
     let q = |c| Layout::new().queue("q", c).map(|_| ());
     let (qmin, qmax) = (QUEUE_MIN_CAPACITY, QUEUE_MAX_CAPACITY);
-    let cases: Vec<(&str, Result<(), LayoutError>, Result<(), LayoutError>)> = vec![
+    let cases: Vec<Case> = vec![
         ("queue 0", q(0), range(0, qmin, qmax)),
         ("queue 1", q(1), range(1, qmin, qmax)),
         ("queue 63", q(63), range(63, qmin, qmax)),
