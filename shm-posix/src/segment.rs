@@ -282,6 +282,11 @@ impl Segment {
         // umask may have cleared bits the caller asked for: set them exactly.
         rustix::fs::fchmod(&fd, Mode::from_raw_mode(options.mode)).map_err(io("fchmod")).map_err(unlink_on_error)?;
         rustix::fs::ftruncate(&fd, layout.size() as u64).map_err(io("ftruncate")).map_err(unlink_on_error)?;
+        // Reserve the pages now: a full /dev/shm is an error here (ENOSPC),
+        // not a SIGBUS on first touch later.
+        rustix::fs::fallocate(&fd, rustix::fs::FallocateFlags::empty(), 0, layout.size() as u64)
+            .map_err(io("fallocate (is /dev/shm full?)"))
+            .map_err(unlink_on_error)?;
         let map = Mapping::new(&fd, layout.size())
             .map_err(|source| CreateError::Io { op: "mmap", source })
             .map_err(unlink_on_error)?;
