@@ -1,0 +1,22 @@
+//! Dual-core firmware for QEMU's `mps2-an521` (two Cortex-M33 cores): the
+//! shm protocol between the cores through `shm-baremetal`.
+//!
+//! Two layers, kept apart on purpose:
+//!
+//! * [`board`]: board support — memory map and the shared window, CPU
+//!   identity, starting (and restarting) core 1, the MHU doorbell driver and
+//!   its `shm_baremetal::Doorbell` implementation, the SysTick clock and
+//!   delay, semihosting exit and fault handlers. Nothing in it knows about
+//!   the message format.
+//! * [`exchange`]: the three exchanges (mailbox, queue, peer reset), through
+//!   shm-baremetal only.
+//!
+//! The two binaries (`src/bin/core0.rs`, `src/bin/core1.rs`) are thin: they
+//! check which core they run on, then call into these modules.
+
+#![no_std]
+#![deny(missing_docs, unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
+
+pub mod board;
+pub mod exchange;

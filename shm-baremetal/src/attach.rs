@@ -1,0 +1,529 @@
+//! Who is on each side of the window, and since when: session numbers, the
+//! attach handshake, and telling a reset peer from a live one.
+//!
+//! ```
+//! # use std::time::Duration;
+//! # use shm_baremetal::{CoreId, Endpoint, SpinWait, Window};
+//! # use shm_core::Layout;
+//! # struct Std;
+//! # impl embedded_hal::delay::DelayNs for Std {
+//! #     fn delay_ns(&mut self, ns: u32) { std::thread::sleep(Duration::from_nanos(ns.into())) }
+//! # }
+//! # let memory: &'static _ = Box::leak(Box::new(shm_core::mock::MockRegion::new(4096)));
+//! # // SAFETY: a leaked heap buffer, only used through this crate.
+//! # let window = unsafe { Window::new(memory.region().as_ptr(), memory.len()) }.unwrap();
+//! // Both images declare the same channels.
+//! let layout = || Layout::new().queue("log", 1024).unwrap();
+//! let opener = std::thread::spawn(move || {
+//!     // Core 1: publishes its session, waits for core 0's, opens.
+//!     let me = Endpoint::new(window, CoreId::CORE1, CoreId::CORE0);
+//!     let wait = SpinWait::<spin::relax::Spin, _>::new(me.session(), Std);
+//!     let link = me.open(&layout(), &wait, Duration::from_secs(5)).unwrap();
+//!     assert_eq!(link.peer_session(), 1);
+//! });
+//! // Core 0: meets core 1 (new sessions on both sides), creates the segment.
+//! let me = Endpoint::new(window, CoreId::CORE0, CoreId::CORE1);
+//! let wait = SpinWait::<spin::relax::Spin, _>::new(me.session(), Std);
+//! let link = me.create(&layout(), &wait, Duration::from_secs(5)).unwrap();
+//! assert!(link.check().is_ok());
+//! opener.join().unwrap();
+//! ```
+//!
+//! # The attach block
+//!
+//! The last 64 bytes of the window, outside the segment: one 16-byte *lane*
+//! per core (up to [`MAX_CORES`]), each written only by its own core, read by
+//! the others. All words are 32-bit atomics.
+//!
+//! | lane offset | word | meaning |
+//! |---|---|---|
+//! | +0 | `session` | this core's current session, 1 to 2^24 - 1 (0: never attached) |
+//! | +4 | `ack` | the peer session this core accepted in the handshake (0: none yet) |
+//! | +8 | `changes` | bumped after each update of `session` or `ack` (what waiters park on) |
+//! | +12 | `linked` | the peer session this core completed the handshake with (0: handshaking) |
+//!
+//! Lane `n` is at offset `16 * n` of the block.
+//!
+//! # Ids and liveness
+//!
+//! The id a core records in the segment's role words ([`Wait::self_id`]) is
+//! `(core + 1) << 24 | session`. Every attach starts a new session (the lane's
+//! old number plus one), so ids of an earlier attach, or of a life before a
+//! reset, differ from the current one. [`Session::is_alive`] says an id is
+//! alive only if its session is the current session of its core: a core
+//! that reset can take back its own roles, and the survivor's waits stop as
+//! soon as the peer publishes a new session.
+//!
+//! # The handshake
+//!
+//! 1. A core starts a session: `ack = 0`, `linked = 0`, then `session += 1`
+//!    (Release), then wakes the peer.
+//! 2. It waits for the peer's lane to name a session `p`, and acknowledges
+//!    it: `ack = p` (Release), and wakes the peer.
+//! 3. It is linked once the peer's `ack` equals its own session while the
+//!    peer's `session` is still `p`; it records `linked = p`. If the peer
+//!    starts yet another session meanwhile, it goes back to 2.
+//! 4. The creator then (re)creates the segment ([`Segment::create`] records
+//!    its session in the header); the opener waits for a READY segment whose
+//!    header names the creator's session `p`, and opens it.
+//!
+//! Both sides must act in the same handshake, so stale RAM (a lane or a READY
+//! segment left by a core that is not running) never passes for a live peer:
+//! a dead core acknowledges nothing, and the wait runs out
+//! ([`AttachError::Timeout`]). A core acknowledges only from its own
+//! `create`/`open`, so the creator never re-creates the segment under a peer
+//! that still uses the previous one.
+//!
+//! After the handshake, a change of the peer's `session` away from `linked`
+//! means the peer reset or re-attached: [`Link::check`] and every wrapped
+//! channel call report [`PeerReset`], and the wait
+//! strategies end blocking calls early. Both sides then attach again
+//! (the creator re-creates the segment, so no state of the old session
+//! survives), without a reboot of the board.
+//!
+//! # Design
+//!
+//! Why not in the segment: shm-core's format has no room for it and must
+//! stay readable by Linux peers; and [`Segment::create`] zeroes the segment,
+//! which would erase the very numbers that detect a reset. Why lanes with
+//! one writer each: no word is written by two cores, so the handshake needs
+//! no compare-and-swap and runs on thumbv6m.
+//!
+//! [`Wait::self_id`]: shm_core::Wait::self_id
+//! [`Segment::create`]: shm_core::Segment::create
+
+use core::fmt;
+use core::time::Duration;
+
+use shm_core::{AtomicU32, Layout, OpenError, Segment, Wait};
+
+use crate::cache::{Cache, NoCache};
+use crate::error::{AttachError, Error, PeerReset};
+use crate::fmt::debug;
+use crate::sync::Ordering;
+use crate::window::Window;
+
+/// Bytes of the attach block at the end of the window.
+pub const ATTACH_BLOCK_SIZE: usize = 64;
+/// Cores the attach block has lanes for.
+pub const MAX_CORES: usize = 4;
+/// Sessions are 24-bit numbers (the low bits of an id).
+pub const SESSION_MASK: u32 = 0x00ff_ffff;
+
+/// One core's words in the attach block (see the module docs).
+#[repr(C)]
+#[derive(Debug)]
+pub struct Lane {
+    session: AtomicU32,
+    ack: AtomicU32,
+    changes: AtomicU32,
+    linked: AtomicU32,
+}
+
+/// The attach block: a lane per core.
+#[repr(C)]
+#[derive(Debug)]
+pub struct AttachBlock {
+    lanes: [Lane; MAX_CORES],
+}
+
+const _: () = {
+    assert!(core::mem::size_of::<Lane>() == 16);
+    assert!(core::mem::size_of::<AttachBlock>() == ATTACH_BLOCK_SIZE);
+};
+
+/// A snapshot of one lane, for inspection and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct LaneState {
+    /// The core's current session (0: never attached).
+    pub session: u32,
+    /// The peer session it accepted.
+    pub ack: u32,
+    /// The peer session it is linked with (0: not linked).
+    pub linked: u32,
+}
+
+impl Default for AttachBlock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Lane {
+    const fn new() -> Self {
+        Self {
+            session: AtomicU32::new(0),
+            ack: AtomicU32::new(0),
+            changes: AtomicU32::new(0),
+            linked: AtomicU32::new(0),
+        }
+    }
+}
+
+impl AttachBlock {
+    /// A zeroed block, for a `static` both cores see (one image on both
+    /// cores, as on RP2040) or for tests. In a [`Window`] it is
+    /// [`Window::attach_block`].
+    pub const fn new() -> Self {
+        Self { lanes: [Lane::new(), Lane::new(), Lane::new(), Lane::new()] }
+    }
+
+    fn lane(&self, core: CoreId) -> &Lane {
+        &self.lanes[core.index()]
+    }
+
+    /// What `core`'s lane says now.
+    pub fn lane_state(&self, core: CoreId) -> LaneState {
+        let l = self.lane(core);
+        LaneState {
+            session: l.session.load(Ordering::Relaxed),
+            ack: l.ack.load(Ordering::Relaxed),
+            linked: l.linked.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Tells waiters on `lane.changes` that the lane changed. One writer per
+/// lane, so a load and a store do (no read-modify-write: thumbv6m has none).
+fn publish(lane: &Lane) {
+    let next = lane.changes.load(Ordering::Relaxed).wrapping_add(1);
+    // SYNC POINT: Release pairs with the Acquire load of `changes` in
+    // `handshake`: the lane update before it is visible to whoever sees it.
+    lane.changes.store(next, Ordering::Release);
+}
+
+/// A core number, `0..MAX_CORES`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct CoreId(u8);
+
+impl CoreId {
+    /// Core 0.
+    pub const CORE0: CoreId = CoreId(0);
+    /// Core 1.
+    pub const CORE1: CoreId = CoreId(1);
+
+    /// Core `n`, if the attach block has a lane for it.
+    pub const fn new(n: u8) -> Option<CoreId> {
+        if (n as usize) < MAX_CORES {
+            Some(CoreId(n))
+        } else {
+            None
+        }
+    }
+
+    /// The core number.
+    pub const fn number(self) -> u8 {
+        self.0
+    }
+
+    fn index(self) -> usize {
+        self.0 as usize
+    }
+
+    /// The id this core records in the segment for `session`.
+    pub const fn id(self, session: u32) -> u32 {
+        (self.0 as u32 + 1) << 24 | (session & SESSION_MASK)
+    }
+
+    /// The core and session an id stands for, if it is one of ours.
+    pub const fn decode(id: u32) -> Option<(CoreId, u32)> {
+        let top = id >> 24;
+        if top == 0 || top as usize > MAX_CORES {
+            return None;
+        }
+        Some((CoreId(top as u8 - 1), id & SESSION_MASK))
+    }
+}
+
+impl fmt::Display for CoreId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "core {}", self.0)
+    }
+}
+
+/// The session after `s`: 24 bits, never 0. Stale RAM only changes the
+/// starting point; what matters is that the number changes.
+pub(crate) const fn next_session(s: u32) -> u32 {
+    let n = s.wrapping_add(1) & SESSION_MASK;
+    if n == 0 {
+        1
+    } else {
+        n
+    }
+}
+
+/// This core's identity in a window and its peer: what the wait strategies
+/// need for [`Wait::self_id`] and [`Wait::is_alive`]. Cheap to copy.
+#[derive(Debug, Clone, Copy)]
+pub struct Session<'w> {
+    block: &'w AttachBlock,
+    me: CoreId,
+    peer: CoreId,
+}
+
+impl<'w> Session<'w> {
+    /// The identity of core `me`, linked (or to be linked) with `peer`, in
+    /// `block`.
+    pub fn new(block: &'w AttachBlock, me: CoreId, peer: CoreId) -> Self {
+        Self { block, me, peer }
+    }
+
+    /// This core.
+    pub fn core(&self) -> CoreId {
+        self.me
+    }
+
+    /// The peer core.
+    pub fn peer(&self) -> CoreId {
+        self.peer
+    }
+
+    /// This core's current session (0 before its first attach).
+    pub fn number(&self) -> u32 {
+        self.block.lane(self.me).session.load(Ordering::Relaxed)
+    }
+
+    /// The id this core records in role words now ([`Wait::self_id`]).
+    pub fn id(&self) -> u32 {
+        self.me.id(self.number())
+    }
+
+    /// Whether `id` belongs to a live attachment: for ids of this crate's
+    /// format, whether its session is its core's current one. Ids of other
+    /// formats are assumed alive.
+    pub fn is_alive(&self, id: u32) -> bool {
+        match CoreId::decode(id) {
+            Some((core, session)) => self.block.lane(core).session.load(Ordering::Relaxed) == session,
+            None => true,
+        }
+    }
+
+    /// The peer's reset or re-attach since this core linked with it, if any.
+    /// `None` while not linked.
+    pub fn peer_reset(&self) -> Option<PeerReset> {
+        let linked = self.block.lane(self.me).linked.load(Ordering::Relaxed);
+        if linked == 0 {
+            return None;
+        }
+        let now = self.block.lane(self.peer).session.load(Ordering::Relaxed);
+        (now != linked).then_some(PeerReset { peer: self.peer, linked, now })
+    }
+
+    /// Starts a new session of this core: clears its acknowledgement, then
+    /// publishes the new number. Returns it.
+    pub(crate) fn begin(&self) -> u32 {
+        let lane = self.block.lane(self.me);
+        lane.linked.store(0, Ordering::Relaxed);
+        lane.ack.store(0, Ordering::Relaxed);
+        let session = next_session(lane.session.load(Ordering::Relaxed));
+        // SYNC POINT: Release pairs with the Acquire loads of `session` in
+        // the peer's `handshake`: the cleared `ack` is seen with it.
+        lane.session.store(session, Ordering::Release);
+        publish(lane);
+        session
+    }
+
+    /// Runs the handshake (see the module docs) for this core's current
+    /// session; returns the peer's session.
+    fn handshake<W: Wait>(&self, wait: &W, timeout: Duration) -> Result<u32, AttachError> {
+        let (mine_lane, peer_lane) = (self.block.lane(self.me), self.block.lane(self.peer));
+        let mine = mine_lane.session.load(Ordering::Relaxed);
+        wait.wake(&mine_lane.changes, u32::MAX);
+        let mut deadline = wait.deadline(Some(timeout));
+        loop {
+            // SYNC POINT: Acquire pairs with the Release in `publish`.
+            let seen = peer_lane.changes.load(Ordering::Acquire);
+            // SYNC POINT: Acquire pairs with the Release store in `begin`.
+            let peer = peer_lane.session.load(Ordering::Acquire);
+            if peer != 0 {
+                if mine_lane.ack.load(Ordering::Relaxed) != peer {
+                    // SYNC POINT: Release pairs with the peer's Acquire load
+                    // of our `ack` below: what we did before acknowledging
+                    // (dropping the previous link's channel ends) happened
+                    // before the peer, seeing the ack, goes on.
+                    mine_lane.ack.store(peer, Ordering::Release);
+                    publish(mine_lane);
+                    wait.wake(&mine_lane.changes, u32::MAX);
+                }
+                // SYNC POINT: Acquire pairs with the Release store of `ack`
+                // above, on the peer's side.
+                let acked = peer_lane.ack.load(Ordering::Acquire);
+                if acked == mine && peer_lane.session.load(Ordering::Relaxed) == peer {
+                    mine_lane.linked.store(peer, Ordering::Relaxed);
+                    debug!("shm: {} session {} linked with {} session {}", self.me, mine, self.peer, peer);
+                    return Ok(peer);
+                }
+            }
+            if wait.expired(&mut deadline) {
+                return Err(AttachError::Timeout { peer: self.peer });
+            }
+            wait.park(&peer_lane.changes, seen, &mut deadline);
+        }
+    }
+}
+
+/// One core's end of a window: which core it is, which core it talks to,
+/// and the cache hooks for the shared bytes. Attaches as creator
+/// ([`create`](Self::create)) or opener ([`open`](Self::open)), again after
+/// each [`PeerReset`].
+#[derive(Debug, Clone)]
+pub struct Endpoint<C: Cache = NoCache> {
+    window: Window,
+    me: CoreId,
+    peer: CoreId,
+    cache: C,
+}
+
+impl Endpoint<NoCache> {
+    /// Core `me`'s end of `window`, talking to `peer`, without a data cache.
+    pub fn new(window: Window, me: CoreId, peer: CoreId) -> Self {
+        Self::with_cache(window, me, peer, NoCache)
+    }
+}
+
+impl<C: Cache + Clone> Endpoint<C> {
+    /// As [`Endpoint::new`], maintaining the data cache through `cache`
+    /// (see [`crate::cache`]).
+    pub fn with_cache(window: Window, me: CoreId, peer: CoreId, cache: C) -> Self {
+        assert!(me != peer, "a core cannot be its own peer");
+        Self { window, me, peer, cache }
+    }
+
+    /// The identity the wait strategies of this core take.
+    pub fn session(&self) -> Session<'static> {
+        Session::new(self.window.attach_block(), self.me, self.peer)
+    }
+
+    /// The window.
+    pub fn window(&self) -> &Window {
+        &self.window
+    }
+
+    /// Creator: starts a new session, waits at most `timeout` for the peer
+    /// to complete the handshake, then (re)creates the segment of `layout` in
+    /// the window, READY.
+    ///
+    /// The segment is created only once the peer acknowledged this session,
+    /// which it does from its own [`open`](Self::open): a peer still holding
+    /// channel ends of an earlier segment is never pulled out from under.
+    pub fn create<W: Wait>(&self, layout: &Layout, wait: &W, timeout: Duration) -> Result<Link<C>, AttachError> {
+        let session = self.session();
+        let number = session.begin();
+        let peer = session.handshake(wait, timeout)?;
+        let segment = Segment::create(self.window.segment_region(), layout, self.me.id(number), number)
+            .map_err(AttachError::Create)?;
+        // What `create` wrote goes to memory; the opener invalidates its
+        // copy before it reads the segment.
+        self.cache.clean(self.window.base(), layout.size());
+        debug!("shm: {} created the segment in session {}", self.me, number);
+        Ok(Link { endpoint: self.clone(), segment, session: number, peer_session: peer })
+    }
+
+    /// Opener: starts a new session, waits at most `timeout` for the creator
+    /// to complete the handshake, then for the segment it creates: READY,
+    /// of `layout`'s geometry, and naming the creator's current session
+    /// (a segment left from an earlier session is waited out).
+    pub fn open<W: Wait>(&self, layout: &Layout, wait: &W, timeout: Duration) -> Result<Link<C>, AttachError> {
+        let session = self.session();
+        let number = session.begin();
+        let peer = session.handshake(wait, timeout)?;
+        let segment = self.open_created_by(peer, layout, wait, timeout)?;
+        Ok(Link { endpoint: self.clone(), segment, session: number, peer_session: peer })
+    }
+
+    /// Opens the segment once the peer's session `peer` created it.
+    fn open_created_by<W: Wait>(
+        &self,
+        peer: u32,
+        layout: &Layout,
+        wait: &W,
+        timeout: Duration,
+    ) -> Result<Segment<'static>, AttachError> {
+        let mut deadline = wait.deadline(Some(timeout));
+        loop {
+            // Our cache may hold lines of a previous segment in this window.
+            self.cache.invalidate(self.window.base(), self.window.segment_len());
+            let stale = match Segment::open_expecting(self.window.segment_region(), layout, wait, timeout) {
+                Ok(segment) => {
+                    let info = segment.info();
+                    if info.session == peer && info.creator == self.peer.id(peer) {
+                        return Ok(segment);
+                    }
+                    AttachError::Stale { creator: info.creator, session: info.session }
+                }
+                // The creator is still writing, or this is an earlier
+                // segment of another geometry: wait for the new one.
+                Err(e @ (OpenError::LayoutMismatch { .. } | OpenError::NotReady)) => AttachError::Open(e),
+                Err(e) => return Err(AttachError::Open(e)),
+            };
+            if wait.expired(&mut deadline) {
+                return Err(stale);
+            }
+        }
+    }
+}
+
+/// An attached segment: both cores completed the handshake. Hands out the
+/// channel ends, wrapped so that they report [`PeerReset`] and call the cache
+/// hooks.
+pub struct Link<C: Cache = NoCache> {
+    endpoint: Endpoint<C>,
+    segment: Segment<'static>,
+    session: u32,
+    peer_session: u32,
+}
+
+impl<C: Cache> Link<C> {
+    /// The segment.
+    pub fn segment(&self) -> &Segment<'static> {
+        &self.segment
+    }
+
+    /// This core's session in this link.
+    pub fn session(&self) -> u32 {
+        self.session
+    }
+
+    /// The peer's session in this link.
+    pub fn peer_session(&self) -> u32 {
+        self.peer_session
+    }
+
+    /// This core.
+    pub fn core(&self) -> CoreId {
+        self.endpoint.me
+    }
+
+    /// The peer core.
+    pub fn peer(&self) -> CoreId {
+        self.endpoint.peer
+    }
+
+    /// The cache hooks.
+    pub fn cache(&self) -> &C {
+        &self.endpoint.cache
+    }
+
+    /// `Err` if the peer reset or re-attached since the handshake, or if the
+    /// segment was re-created under this link; then attach again.
+    pub fn check(&self) -> Result<(), PeerReset> {
+        let block = self.endpoint.window.attach_block();
+        let now = block.lane(self.endpoint.peer).session.load(Ordering::Relaxed);
+        if now != self.peer_session || !self.segment.is_current() {
+            crate::fmt::warning!("shm: {} session changed: was {}, now {}", self.endpoint.peer, self.peer_session, now);
+            return Err(PeerReset { peer: self.endpoint.peer, linked: self.peer_session, now });
+        }
+        Ok(())
+    }
+
+    /// Maps a channel error: a reset peer explains it better than whatever
+    /// the channel saw (a timeout, a dead peer, a withdrawn request).
+    pub(crate) fn explain<E>(&self, e: E) -> Error<E> {
+        match self.check() {
+            Err(reset) => Error::PeerReset(reset),
+            Ok(()) => Error::Channel(e),
+        }
+    }
+}
