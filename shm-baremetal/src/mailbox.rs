@@ -76,34 +76,36 @@ impl<W: Wait, C: Cache> Client<'_, W, C> {
     }
 
     /// Copies `request` into a slot, posts it, waits for the response and
-    /// copies it into `response`; returns the response length. Claiming a
-    /// slot and waiting for the response may each take up to `timeout`.
+    /// copies it into `response`; returns the response length. The whole
+    /// call (claiming a slot, then waiting for the response) takes at most
+    /// `timeout`.
     pub fn call_timeout(
         &self,
         request: &[u8],
         response: &mut [u8],
         timeout: Duration,
     ) -> Result<usize, Error<CallError>> {
-        self.call_with(request, response, timeout, Some(timeout))
+        self.call_with(request, response, Some(timeout))
     }
 
     /// As [`call_timeout`](Self::call_timeout), waiting as long as it takes
     /// (or until the peer resets).
     pub fn call(&self, request: &[u8], response: &mut [u8]) -> Result<usize, Error<CallError>> {
-        self.call_with(request, response, Duration::MAX, None)
+        self.call_with(request, response, None)
     }
 
     fn call_with(
         &self,
         request: &[u8],
         response: &mut [u8],
-        claim: Duration,
-        answer: Option<Duration>,
+        timeout: Option<Duration>,
     ) -> Result<usize, Error<CallError>> {
         self.link.check()?;
         let cache = self.link.cache();
         let outcome = (|| {
-            let mut slot = self.inner.claim_timeout(claim)?;
+            // One deadline for the whole call: claim, then response.
+            let mut deadline = self.inner.strategy().deadline(timeout);
+            let mut slot = self.inner.claim_deadline(&mut deadline)?;
             let max = slot.len();
             let Some(dst) = slot.get_mut(..request.len()) else {
                 return Err(CallError::TooLarge { len: request.len(), max });
@@ -112,10 +114,7 @@ impl<W: Wait, C: Cache> Client<'_, W, C> {
             // Clean before `send`'s Release store of REQUEST.
             cache.clean(slot.as_ptr(), request.len());
             let pending = slot.send(request.len())?;
-            let reply = match answer {
-                Some(t) => pending.wait_timeout(t)?,
-                None => pending.wait()?,
-            };
+            let reply = pending.wait_deadline(&mut deadline)?;
             // Invalidate after the Acquire load that saw RESPONSE.
             cache.invalidate(reply.as_ptr(), reply.len());
             let n = reply.len();

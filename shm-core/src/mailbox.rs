@@ -312,7 +312,10 @@ impl<'a, W: Wait> Client<'a, W> {
         Err(CallError::NoFreeSlot)
     }
 
-    fn claim_deadline(&self, deadline: &mut W::Deadline) -> Result<SlotGuard<'_, 'a, W>, CallError> {
+    /// Claims a free slot, waiting until `deadline` (made by this client's
+    /// [`strategy`](Self::strategy)) for one. With [`Pending::wait_deadline`]
+    /// it lets one deadline cover a whole zero-copy call.
+    pub fn claim_deadline(&self, deadline: &mut W::Deadline) -> Result<SlotGuard<'_, 'a, W>, CallError> {
         let ctl = self.view.ctl;
         loop {
             // SYNC POINT: Acquire pairs with the Release increment in
@@ -330,6 +333,17 @@ impl<'a, W: Wait> Client<'a, W> {
                 return Err(CallError::Timeout);
             }
         }
+    }
+
+    /// Claims a free slot, waiting as long as it takes for one.
+    pub fn claim(&self) -> Result<SlotGuard<'_, 'a, W>, CallError> {
+        self.claim_deadline(&mut self.wait.deadline(None))
+    }
+
+    /// The wait strategy, e.g. to make a deadline for
+    /// [`claim_deadline`](Self::claim_deadline).
+    pub fn strategy(&self) -> &W {
+        &self.wait
     }
 
     /// Claims a free slot, waiting at most `timeout` for one.
@@ -486,7 +500,9 @@ impl<'c, 'a, W: Wait> Pending<'c, 'a, W> {
         Ok(Response { client: c, index: self.index, id: self.id, len: len as usize })
     }
 
-    fn wait_deadline(self, deadline: &mut W::Deadline) -> Result<Response<'c, 'a, W>, CallError> {
+    /// Waits until `deadline` (made by the client's
+    /// [`strategy`](Client::strategy)) for the response.
+    pub fn wait_deadline(self, deadline: &mut W::Deadline) -> Result<Response<'c, 'a, W>, CallError> {
         let c = self.client;
         let s = c.view.slot(self.index);
         // SYNC POINT: the Acquire loads in `wait_for` pair with the server's
