@@ -17,11 +17,10 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use core::time::Duration;
 use std::alloc::{alloc_zeroed, dealloc, Layout as AllocLayout};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 use std::vec::Vec;
 
 use crate::region::Region;
-use crate::wait::Wait;
+use crate::wait::{HostDeadline, Wait};
 
 /// A zeroed, 64-byte aligned heap buffer standing in for shared memory.
 ///
@@ -133,7 +132,7 @@ impl Graveyard {
 }
 
 /// A wait strategy for threads: parks by yielding, keeps time with
-/// `Instant`, and takes liveness from a [`Graveyard`].
+/// [`HostDeadline`], and takes liveness from a [`Graveyard`].
 #[derive(Debug, Clone)]
 pub struct ThreadWait {
     id: u32,
@@ -154,17 +153,17 @@ impl ThreadWait {
 }
 
 impl Wait for ThreadWait {
-    type Deadline = Option<Instant>;
+    type Deadline = HostDeadline;
 
-    fn deadline(&self, timeout: Option<Duration>) -> Option<Instant> {
-        timeout.and_then(|t| Instant::now().checked_add(t))
+    fn deadline(&self, timeout: Option<Duration>) -> HostDeadline {
+        HostDeadline::new(timeout)
     }
 
-    fn expired(&self, deadline: &mut Option<Instant>) -> bool {
-        deadline.is_some_and(|d| Instant::now() >= d)
+    fn expired(&self, deadline: &mut HostDeadline) -> bool {
+        deadline.expired()
     }
 
-    fn park(&self, word: &crate::sync::AtomicU32, expected: u32, _deadline: &mut Option<Instant>) {
+    fn park(&self, word: &crate::sync::AtomicU32, expected: u32, _deadline: &mut HostDeadline) {
         if word.load(crate::sync::Ordering::Relaxed) == expected {
             std::thread::yield_now();
         }

@@ -194,3 +194,32 @@ pub(crate) fn notify<W: Wait>(w: &W, word: &AtomicU32, waiting: &AtomicU32, coun
         w.wake(word, count);
     }
 }
+
+/// A deadline on the host's monotonic clock, for `std` wait strategies
+/// (feature `std`). `None` inside means "never".
+#[cfg(feature = "std")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostDeadline(Option<std::time::Instant>);
+
+#[cfg(feature = "std")]
+impl HostDeadline {
+    /// A deadline `timeout` from now; `None` (or a timeout too large for the
+    /// clock, such as `Duration::MAX`) never expires.
+    pub fn new(timeout: Option<Duration>) -> Self {
+        Self(timeout.and_then(|t| std::time::Instant::now().checked_add(t)))
+    }
+
+    /// Whether the deadline has passed.
+    pub fn expired(&self) -> bool {
+        self.0.is_some_and(|d| std::time::Instant::now() >= d)
+    }
+
+    /// How long to sleep now: the time left, capped at `max`; zero once the
+    /// deadline has passed.
+    pub fn slice(&self, max: Duration) -> Duration {
+        match self.0 {
+            Some(d) => d.saturating_duration_since(std::time::Instant::now()).min(max),
+            None => max,
+        }
+    }
+}

@@ -1,9 +1,9 @@
 //! Waiting on a word of the segment with a shared futex.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rustix::thread::futex;
-use shm_core::wait::DEFAULT_SPIN_LIMIT;
+use shm_core::wait::{HostDeadline, DEFAULT_SPIN_LIMIT};
 use shm_core::{AtomicU32, CountingSemaphore, Wait};
 
 /// How long one futex sleep lasts at most, by default.
@@ -57,25 +57,21 @@ impl FutexWait {
 }
 
 impl Wait for FutexWait {
-    type Deadline = Option<Instant>;
+    type Deadline = HostDeadline;
 
-    fn deadline(&self, timeout: Option<Duration>) -> Option<Instant> {
-        timeout.and_then(|t| Instant::now().checked_add(t))
+    fn deadline(&self, timeout: Option<Duration>) -> HostDeadline {
+        HostDeadline::new(timeout)
     }
 
-    fn expired(&self, deadline: &mut Option<Instant>) -> bool {
-        deadline.is_some_and(|d| Instant::now() >= d)
+    fn expired(&self, deadline: &mut HostDeadline) -> bool {
+        deadline.expired()
     }
 
-    fn park(&self, word: &AtomicU32, expected: u32, deadline: &mut Option<Instant>) {
-        let left = match deadline {
-            Some(d) => d.saturating_duration_since(Instant::now()),
-            None => self.slice,
-        };
-        if left.is_zero() {
+    fn park(&self, word: &AtomicU32, expected: u32, deadline: &mut HostDeadline) {
+        let sleep = deadline.slice(self.slice);
+        if sleep.is_zero() {
             return;
         }
-        let sleep = left.min(self.slice);
         let timeout = rustix::time::Timespec { tv_sec: sleep.as_secs() as i64, tv_nsec: sleep.subsec_nanos() as _ };
         // EAGAIN (the word changed), ETIMEDOUT and EINTR all mean "look
         // again"; the caller re-checks the word, the peer and the deadline.

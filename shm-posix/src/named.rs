@@ -10,9 +10,10 @@ use std::collections::HashMap;
 use std::ffi::CString;
 use std::io;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rustix::time::{clock_gettime, ClockId};
+use shm_core::wait::HostDeadline;
 use shm_core::{AtomicU32, Semaphore, SemaphoreError, Wait};
 
 use crate::futex::pid_alive;
@@ -235,25 +236,21 @@ pub fn word_semaphore_name(segment: &str, offset: usize) -> String {
 }
 
 impl Wait for NamedSemaphoreWait {
-    type Deadline = Option<Instant>;
+    type Deadline = HostDeadline;
 
-    fn deadline(&self, timeout: Option<Duration>) -> Option<Instant> {
-        timeout.and_then(|t| Instant::now().checked_add(t))
+    fn deadline(&self, timeout: Option<Duration>) -> HostDeadline {
+        HostDeadline::new(timeout)
     }
 
-    fn expired(&self, deadline: &mut Option<Instant>) -> bool {
-        deadline.is_some_and(|d| Instant::now() >= d)
+    fn expired(&self, deadline: &mut HostDeadline) -> bool {
+        deadline.expired()
     }
 
-    fn park(&self, word: &AtomicU32, expected: u32, deadline: &mut Option<Instant>) {
+    fn park(&self, word: &AtomicU32, expected: u32, deadline: &mut HostDeadline) {
         if word.load(std::sync::atomic::Ordering::Acquire) != expected {
             return;
         }
-        let left = match deadline {
-            Some(d) => d.saturating_duration_since(Instant::now()),
-            None => crate::futex::DEFAULT_LIVENESS_INTERVAL,
-        }
-        .min(crate::futex::DEFAULT_LIVENESS_INTERVAL);
+        let left = deadline.slice(crate::futex::DEFAULT_LIVENESS_INTERVAL);
         if left.is_zero() {
             return;
         }
