@@ -1,0 +1,381 @@
+//! `shm-bench`: every way to pass a message between two processes on this
+//! machine, measured side by side in one run, in one table.
+//!
+//! ```text
+//! cargo run --release --bin shm-bench                       # full run (about a minute)
+//! cargo run --release --bin shm-bench -- --quick --json out.json --svg rtt.svg
+//! cargo run --release --bin shm-bench -- --methods mailbox-spin,atomic-floor --sizes 64
+//! ```
+//!
+//! The binary is the orchestrator and, re-run as `shm-bench peer …`, the
+//! other process of each measurement. The orchestrator pins itself to one
+//! CPU and the peer to another (when there are two), creates the segment,
+//! pipe, socket or queue, starts the peer, measures, and removes every name
+//! it made, whatever the peer did.
+//!
+//! - **Round trip** (request of `size` bytes, the peer flips its first byte
+//!   and answers `size` bytes): the shm mailbox with a polling peer, with
+//!   the futex semaphore and with named POSIX semaphores; a pipe pair, a Unix
+//!   stream socket pair and two POSIX message queues; and the floor, a bare
+//!   atomic ping-pong on one cache line of a shared mapping.
+//! - **Throughput** one way: the shm queue copying (`send_timeout` /
+//!   `recv_timeout`) and zero-copy (the producer fills its grant in place,
+//!   the consumer reads every byte in place), a pipe and a Unix socket; the
+//!   ceiling is `memcpy` of the same size in one process.
+//! - **Allocations**: a counting global allocator (per thread); any heap
+//!   allocation on the hot path of a shared-memory method (an operation that
+//!   neither parked nor woke a sleeping peer), on either side, fails the run.
+//!   Allocations in operations that parked or woke are counted and printed
+//!   separately: that path makes system calls anyway.
+//!
+//! # Design
+//!
+//! The peer is a separate process, not a thread, because that is the claim
+//! being measured. Each peer is watched by a reaper thread holding a pidfd:
+//! it reaps the peer the moment it exits (so the library's liveness checks
+//! by PID see it dead instead of a zombie) and kills it if it outlives
+//! `--peer-timeout`. Names carry this process's PID, so a run killed before
+//! it could clean up is swept by the next one.
+//!
+//! Modules: `runs` (the orchestrator's side of each row), `serve` (the
+//! peer's), `roundtrip` and `throughput` (both sides' loops), `strategy`
+//! (the polling wait strategy and park/wake counters), `procs` (processes,
+//! descriptors, names), `mq` (message queues through libc), `report` and
+//! `chart` (table, JSON, SVG), `alloc` (the counting allocator).
+
+mod alloc;
+mod chart;
+mod mq;
+mod procs;
+mod report;
+mod roundtrip;
+mod runs;
+mod serve;
+mod strategy;
+mod throughput;
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::procs::Names;
+use crate::report::Report;
+use crate::runs::{round_trip_row, throughput_row, Ctx};
+
+#[global_allocator]
+static ALLOCATOR: alloc::CountingAlloc = alloc::CountingAlloc;
+
+/// The mailbox channel's name.
+pub const MAILBOX: &str = "rpc";
+/// Mailbox slots (the client uses one at a time).
+pub const SLOTS: u32 = 4;
+/// The queue channel's name.
+pub const QUEUE: &str = "stream";
+/// The floor's semaphore channel (only its first word is used).
+pub const FLOOR: &str = "floor";
+/// How long a peer waits for the orchestrator's segment.
+pub const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A way to pass messages between the two processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Method {
+    /// Bare atomic ping-pong on one cache line of a shared mapping (the floor).
+    AtomicFloor,
+    /// shm mailbox, both sides polling (spin-only wait strategy).
+    MailboxSpin,
+    /// shm mailbox, futex semaphore (spin, then sleep).
+    MailboxFutex,
+    /// shm mailbox, POSIX named semaphores (spin, then sleep).
+    MailboxSem,
+    /// A pipe (a pair of them for round trips).
+    Pipe,
+    /// A Unix domain stream socket pair.
+    UnixSocket,
+    /// POSIX message queues, one each way (round trip only).
+    Mqueue,
+    /// shm queue, copying send and receive (throughput only).
+    QueueCopy,
+    /// shm queue, zero-copy grants (throughput only).
+    QueueGrant,
+    /// memcpy in one process: the throughput ceiling.
+    Memcpy,
+}
+
+impl Method {
+    /// Round-trip methods, in table order.
+    pub const ROUND_TRIP: [Method; 7] = [
+        Method::AtomicFloor,
+        Method::MailboxSpin,
+        Method::MailboxFutex,
+        Method::MailboxSem,
+        Method::Pipe,
+        Method::UnixSocket,
+        Method::Mqueue,
+    ];
+    /// Throughput methods, in table order.
+    pub const THROUGHPUT: [Method; 5] =
+        [Method::Memcpy, Method::QueueCopy, Method::QueueGrant, Method::Pipe, Method::UnixSocket];
+
+    /// The id `--methods` takes.
+    pub fn id(self) -> &'static str {
+        match self {
+            Method::AtomicFloor => "atomic-floor",
+            Method::MailboxSpin => "mailbox-spin",
+            Method::MailboxFutex => "mailbox-futex",
+            Method::MailboxSem => "mailbox-sem",
+            Method::Pipe => "pipe",
+            Method::UnixSocket => "unix-socket",
+            Method::Mqueue => "mqueue",
+            Method::QueueCopy => "queue-copy",
+            Method::QueueGrant => "queue-grant",
+            Method::Memcpy => "memcpy",
+        }
+    }
+
+    /// Whether the method goes through shared memory.
+    pub fn is_shm(self) -> bool {
+        !matches!(self, Method::Pipe | Method::UnixSocket | Method::Mqueue | Method::Memcpy)
+    }
+
+    /// Its name in the round-trip table.
+    pub fn label_round_trip(self) -> &'static str {
+        match self {
+            Method::AtomicFloor => "atomic ping-pong (floor)",
+            Method::MailboxSpin => "shm mailbox, polling",
+            Method::MailboxFutex => "shm mailbox, futex",
+            Method::MailboxSem => "shm mailbox, named semaphore",
+            Method::Pipe => "pipe pair",
+            Method::UnixSocket => "unix socket pair",
+            Method::Mqueue => "POSIX message queues",
+            other => other.label_throughput(),
+        }
+    }
+
+    /// Its name in the throughput table.
+    pub fn label_throughput(self) -> &'static str {
+        match self {
+            Method::QueueCopy => "shm queue, copy",
+            Method::QueueGrant => "shm queue, zero-copy grant",
+            Method::Pipe => "pipe (1 MiB buffer)",
+            Method::UnixSocket => "unix socket",
+            Method::Memcpy => "memcpy, one process (ceiling)",
+            other => other.label_round_trip(),
+        }
+    }
+}
+
+/// Which measurement a peer takes part in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Test {
+    /// Request/response.
+    RoundTrip,
+    /// One way, as fast as possible.
+    Throughput,
+}
+
+#[derive(Parser)]
+#[command(about = "Round-trip latency and one-way throughput between two processes: \
+             shared memory against pipes, sockets and message queues, in one table")]
+struct Cli {
+    #[command(subcommand)]
+    role: Option<Role>,
+    #[command(flatten)]
+    options: Options,
+}
+
+#[derive(Args)]
+struct Options {
+    /// Small counts for a smoke test (finishes in well under 30 s).
+    #[arg(long)]
+    quick: bool,
+    /// Timed round trips per row [default: 100000, 10000 with --quick];
+    /// throughput rows move up to 20x as many messages (at most iters x 20 KiB).
+    #[arg(long)]
+    iters: Option<u64>,
+    /// Untimed round trips first [default: a tenth of --iters, at least 100].
+    #[arg(long)]
+    warmup: Option<u64>,
+    /// Round-trip payload sizes (bytes; K and M suffixes are KiB and MiB).
+    #[arg(long, value_delimiter = ',', value_parser = parse_size, default_value = "64,1K,64K")]
+    sizes: Vec<usize>,
+    /// Throughput message sizes.
+    #[arg(long, value_delimiter = ',', value_parser = parse_size, default_value = "64,4K,1M")]
+    throughput_sizes: Vec<usize>,
+    /// Methods to run [default: all].
+    #[arg(long, value_delimiter = ',')]
+    methods: Vec<Method>,
+    /// Write every figure as JSON to this file.
+    #[arg(long, value_name = "PATH")]
+    json: Option<PathBuf>,
+    /// Draw the round-trip comparison as SVG to this file.
+    #[arg(long, value_name = "PATH")]
+    svg: Option<PathBuf>,
+    /// shm queue ring bytes [default: the smallest power of two >= 64 KiB
+    /// that carries the message].
+    #[arg(long, value_parser = parse_size)]
+    ring: Option<usize>,
+    /// Do not pin the two processes to different CPUs.
+    #[arg(long)]
+    no_pin: bool,
+    /// Kill a peer still running after this many seconds.
+    #[arg(long, default_value_t = 300)]
+    peer_timeout: u64,
+}
+
+#[derive(Subcommand)]
+enum Role {
+    /// The other process of one measurement (started by the orchestrator).
+    #[command(hide = true)]
+    Peer(PeerArgs),
+}
+
+/// What the orchestrator tells a peer (`shm-bench peer …`).
+#[derive(Args, Debug)]
+pub struct PeerArgs {
+    /// Which measurement.
+    #[arg(long)]
+    pub test: Test,
+    /// Which method.
+    #[arg(long)]
+    pub method: Method,
+    /// Payload bytes.
+    #[arg(long)]
+    pub size: usize,
+    /// Segment name, or the message queues' common prefix.
+    #[arg(long, default_value = "")]
+    pub name: String,
+    /// Operations before the timed ones.
+    #[arg(long)]
+    pub warmup: u64,
+    /// Timed operations.
+    #[arg(long)]
+    pub count: u64,
+    /// Inherited descriptors, in the order the method expects.
+    #[arg(long, value_delimiter = ',')]
+    pub fds: Vec<i32>,
+    /// CPU to pin to.
+    #[arg(long)]
+    pub cpu: Option<usize>,
+}
+
+fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let lower = t.to_ascii_lowercase();
+    let (digits, unit) = match lower.trim_end_matches("ib").trim_end_matches('b') {
+        d if d.ends_with('k') => (&d[..d.len() - 1], 1usize << 10),
+        d if d.ends_with('m') => (&d[..d.len() - 1], 1 << 20),
+        d => (d, 1),
+    };
+    let n: usize = digits.trim().parse().map_err(|_| format!("`{s}` is not a size such as 64, 4K or 1M"))?;
+    match n.checked_mul(unit) {
+        Some(0) | None => Err(format!("size `{s}` must be at least one byte and fit in memory")),
+        Some(v) => Ok(v),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.role {
+        Some(Role::Peer(args)) => serve::peer_main(args).map(|()| true),
+        None => orchestrate(cli.options),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("shm-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn orchestrate(o: Options) -> Result<bool, String> {
+    procs::sweep_stale();
+    let cpus = procs::allowed_cpus();
+    let pinned = (!o.no_pin && cpus.len() >= 2).then(|| (cpus[1], cpus[0]));
+    if let Some((me, _)) = pinned {
+        procs::pin(me)?;
+    }
+    if cpus.len() < 2 {
+        strategy::set_one_cpu(true);
+        eprintln!("shm-bench: one CPU only: both processes share it, so polling methods yield instead of spinning");
+    }
+    let iters = o.iters.unwrap_or(if o.quick { 10_000 } else { 100_000 }).max(1);
+    let warmup = o.warmup.unwrap_or((iters / 10).max(100));
+    let selected = |m: &Method| o.methods.is_empty() || o.methods.contains(m);
+    let largest = o.sizes.iter().copied().max().unwrap_or(64);
+    let slot_size = u32::try_from(largest).map_err(|_| format!("round-trip size {largest} is too large"))?;
+    let mut ctx = Ctx {
+        exe: std::env::current_exe().map_err(|e| format!("cannot find own executable: {e}"))?,
+        iters,
+        warmup,
+        slot_size,
+        ring: o.ring,
+        peer_cpu: pinned.map(|(_, peer)| peer),
+        peer_timeout: Duration::from_secs(o.peer_timeout),
+        names: Names::new(),
+    };
+    let date_utc = report::utc_now();
+    let mut any_failed = false;
+
+    let mut rtt = Vec::new();
+    for &size in &o.sizes {
+        for m in Method::ROUND_TRIP.iter().filter(|m| selected(m)) {
+            eprint!("shm-bench: round trip, {:>7}, {:<30}", report::size_label(size), m.label_round_trip());
+            let (row, failed) = round_trip_row(&mut ctx, *m, size);
+            match (&row.error, row.median_ns) {
+                (Some(e), _) => eprintln!(" {e}"),
+                (None, m) => eprintln!(" median {}", m.map_or_else(|| "-".into(), report::ns_label)),
+            }
+            any_failed |= failed;
+            rtt.push(row);
+        }
+    }
+    let mut tput = Vec::new();
+    for &size in &o.throughput_sizes {
+        for m in Method::THROUGHPUT.iter().filter(|m| selected(m)) {
+            eprint!("shm-bench: throughput, {:>7}, {:<30}", report::size_label(size), m.label_throughput());
+            let (row, failed) = throughput_row(&mut ctx, *m, size);
+            match (&row.error, row.gb_per_s) {
+                (Some(e), _) => eprintln!(" {e}"),
+                (None, g) => eprintln!(" {:.2} GB/s", g.unwrap_or_default()),
+            }
+            any_failed |= failed;
+            tput.push(row);
+        }
+    }
+    report::fill_ratios(&mut rtt, &mut tput);
+    let (shm_allocs, shm_slow_allocs) = report::shm_allocations(&rtt, &tput);
+    let report = Report {
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        date_utc,
+        cpus: cpus.len(),
+        pinned,
+        quick: o.quick,
+        targets: report::targets(&rtt, &tput),
+        round_trip: rtt,
+        throughput: tput,
+        shm_hot_path_allocations: shm_allocs,
+        shm_slow_path_allocations: shm_slow_allocs,
+        allocations_ok: shm_allocs == 0,
+    };
+    print!("{}", report::render(&report));
+    if let Some(path) = &o.json {
+        let file = File::create(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+        serde_json::to_writer_pretty(std::io::BufWriter::new(file), &report)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    if let Some(path) = &o.svg {
+        chart::draw(&report, &path.to_string_lossy())?;
+    }
+    if !report.allocations_ok {
+        eprintln!("shm-bench: {shm_allocs} heap allocations on shared-memory hot paths (expected none)");
+    }
+    if any_failed {
+        eprintln!("shm-bench: some methods failed (see the table)");
+    }
+    Ok(report.allocations_ok && !any_failed)
+}

@@ -1,0 +1,245 @@
+//! Processes and names: CPU pinning, the peer process (spawned, watched,
+//! reaped), descriptors handed to it, and removal of every name a run
+//! made in `/dev/shm` and the message-queue namespace.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
+use rustix::process::{pidfd_open, pidfd_send_signal, Pid, PidfdFlags, Signal};
+use serde::{Deserialize, Serialize};
+
+/// The CPUs this process may run on, in order.
+pub fn allowed_cpus() -> Vec<usize> {
+    match rustix::thread::sched_getaffinity(None) {
+        Ok(set) => (0..rustix::thread::CpuSet::MAX_CPU).filter(|&c| set.is_set(c)).collect(),
+        Err(_) => (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect(),
+    }
+}
+
+/// Pins this process (its calling thread, the only one that measures) to `cpu`.
+pub fn pin(cpu: usize) -> Result<(), String> {
+    let mut set = rustix::thread::CpuSet::new();
+    set.set(cpu);
+    rustix::thread::sched_setaffinity(None, &set).map_err(|e| format!("cannot pin to CPU {cpu}: {e}"))
+}
+
+/// What a peer measured on its side, printed as one JSON line on its stdout.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct PeerReport {
+    /// Heap allocations during its timed loop (after the warm-up), in
+    /// operations that neither parked nor woke a sleeper.
+    pub allocs: u64,
+    /// Heap allocations in operations that parked or woke a sleeper.
+    pub allocs_slow: u64,
+    /// Parks of its wait strategy during the timed loop.
+    pub parks: u64,
+    /// Wakes it issued during the timed loop.
+    pub wakes: u64,
+}
+
+impl PeerReport {
+    /// A report from a side's tallies.
+    pub fn new(allocs: crate::alloc::Tally, counters: crate::strategy::Counters) -> Self {
+        Self { allocs: allocs.hot, allocs_slow: allocs.slow, parks: counters.parks, wakes: counters.wakes }
+    }
+}
+
+/// A running peer: a child process watched by a reaper thread that reaps
+/// it the moment it exits (so liveness checks by PID see it dead) and kills
+/// it if it outlives its deadline.
+pub struct Peer {
+    pid: u32,
+    pidfd: Arc<OwnedFd>,
+    reaper: Option<JoinHandle<io::Result<Output>>>,
+}
+
+impl Peer {
+    /// Starts `exe args…` with the descriptors in `pass` inherited (their
+    /// numbers must already be in `args`), its stdout captured, and a limit
+    /// of `timeout` on its life. The caller drops its copies of `pass` after.
+    pub fn spawn(exe: &Path, args: &[String], pass: &[&OwnedFd], timeout: Duration) -> Result<Self, String> {
+        // This process spawns from one thread only, so clearing FD_CLOEXEC
+        // here lets exactly this child inherit them.
+        for fd in pass {
+            rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())
+                .map_err(|e| format!("cannot pass descriptor {} to the peer: {e}", fd.as_raw_fd()))?;
+        }
+        let spawned = Command::new(exe).args(args).stdout(Stdio::piped()).stdin(Stdio::null()).spawn();
+        for fd in pass {
+            let _ = rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::CLOEXEC);
+        }
+        let child = spawned.map_err(|e| format!("cannot start the peer process: {e}"))?;
+        let pid = child.id();
+        let raw = Pid::from_raw(pid as i32).ok_or("the peer has an invalid pid")?;
+        let pidfd = match pidfd_open(raw, PidfdFlags::empty()) {
+            Ok(fd) => Arc::new(fd),
+            Err(e) => {
+                let mut child = child;
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("pidfd_open of the peer failed: {e}"));
+            }
+        };
+        let watched = Arc::clone(&pidfd);
+        let reaper = std::thread::Builder::new()
+            .name("peer-reaper".into())
+            .spawn(move || {
+                if !exited_within(&watched, timeout) {
+                    eprintln!("shm-bench: peer {pid} still running after {timeout:?}: killing it");
+                    let _ = pidfd_send_signal(&*watched, Signal::KILL);
+                }
+                child.wait_with_output()
+            })
+            .map_err(|e| format!("cannot start the reaper thread: {e}"))?;
+        Ok(Self { pid, pidfd, reaper: Some(reaper) })
+    }
+
+    /// The peer's process id.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Waits for the peer to exit and returns its report; an error if it
+    /// failed or printed no report.
+    pub fn finish(mut self) -> Result<PeerReport, String> {
+        let reaper = self.reaper.take().ok_or("peer already finished")?;
+        let out = reaper.join().map_err(|_| "the reaper thread panicked".to_string())?;
+        let out = out.map_err(|e| format!("waiting for the peer failed: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("the peer process failed ({})", out.status));
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let line = text.lines().last().unwrap_or_default();
+        serde_json::from_str(line).map_err(|e| format!("the peer printed no report ({e}): {text:?}"))
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        if let Some(reaper) = self.reaper.take() {
+            // Not finished: the measuring side failed. Stop the peer.
+            let _ = pidfd_send_signal(&*self.pidfd, Signal::KILL);
+            let _ = reaper.join();
+        }
+    }
+}
+
+/// Whether the process behind `pidfd` exits within `timeout`.
+fn exited_within(pidfd: &OwnedFd, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        let ts = Timespec { tv_sec: left.as_secs() as _, tv_nsec: left.subsec_nanos() as _ };
+        let mut fds = [PollFd::new(pidfd, PollFlags::IN)];
+        match poll(&mut fds, Some(&ts)) {
+            Ok(0) => return false,
+            Ok(_) => return true,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(_) => return true, // cannot watch: let the wait below decide
+        }
+    }
+}
+
+/// Takes ownership of descriptor `raw`, inherited from the orchestrator.
+pub fn inherited_fd(raw: i32) -> Result<OwnedFd, String> {
+    if raw < 3 {
+        return Err(format!("descriptor {raw} is a standard stream, not one passed by the orchestrator"));
+    }
+    // SAFETY: the orchestrator opened `raw` for this process alone and made
+    // it inheritable just for the spawn (`Peer::spawn`); its number comes
+    // from our arguments, is taken once at start-up, and nothing else in
+    // this process opened, owns or closes it. If the number is stale the
+    // first read or write fails with EBADF, which is reported.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// Where segments and named semaphores appear as files.
+const SHM_DIR: &str = "/dev/shm";
+/// Where message queues appear, when that file system is mounted.
+const MQUEUE_DIR: &str = "/dev/mqueue";
+
+/// The names this run makes (`/shm-bench-PID-N…`); all are removed when
+/// it drops, whatever happened to the peers.
+pub struct Names {
+    prefix: String,
+    next: u32,
+    queues: Vec<String>,
+}
+
+impl Names {
+    /// Names for this process.
+    pub fn new() -> Self {
+        Self { prefix: format!("shm-bench-{}-", std::process::id()), next: 0, queues: Vec::new() }
+    }
+
+    /// A fresh segment name.
+    pub fn segment(&mut self) -> String {
+        self.next += 1;
+        format!("/{}{}", self.prefix, self.next)
+    }
+
+    /// A fresh prefix for a pair of message queues, `PREFIX-req` and
+    /// `PREFIX-resp`, both remembered for removal.
+    pub fn queue_pair(&mut self) -> String {
+        self.next += 1;
+        let base = format!("/{}{}", self.prefix, self.next);
+        self.queues.extend([format!("{base}-req"), format!("{base}-resp")]);
+        base
+    }
+
+    /// Removes every name made so far (segments, the named semaphores made
+    /// for them, message queues).
+    pub fn sweep(&mut self) {
+        for q in self.queues.drain(..) {
+            let _ = crate::mq::unlink(&q);
+        }
+        remove_matching(|file| file.strip_prefix("sem.").unwrap_or(file).starts_with(&self.prefix));
+    }
+}
+
+impl Drop for Names {
+    fn drop(&mut self) {
+        self.sweep();
+    }
+}
+
+/// Removes names left by earlier runs whose process is dead (killed before
+/// it could clean up).
+pub fn sweep_stale() {
+    let stale = |file: &str| {
+        let rest = file.strip_prefix("sem.").unwrap_or(file);
+        let Some(rest) = rest.strip_prefix("shm-bench-") else { return false };
+        let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
+        pid.is_some_and(|pid| !shm_posix::pid_alive(pid))
+    };
+    remove_matching(stale);
+    if let Ok(dir) = std::fs::read_dir(MQUEUE_DIR) {
+        for entry in dir.flatten() {
+            let file = entry.file_name().to_string_lossy().into_owned();
+            if stale(&file) {
+                let _ = crate::mq::unlink(&format!("/{file}"));
+            }
+        }
+    }
+}
+
+/// Unlinks the entries of `/dev/shm` whose file name matches.
+fn remove_matching(matches: impl Fn(&str) -> bool) {
+    let Ok(dir) = std::fs::read_dir(SHM_DIR) else { return };
+    for entry in dir.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        if matches(&file) {
+            // Unlinking the file is what shm_unlink and sem_unlink do.
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
