@@ -30,11 +30,11 @@
 //! |---|---|---|
 //! | 0 | `head`: bytes ever committed (wrapping u32) | producer |
 //! | 4 | `producer`: id of the producer, 0 if none | producer |
-//! | 8 | `producer_waiting`: 1 while the producer sleeps | producer |
+//! | 8 | `consumer_waiting`: 1 while the consumer sleeps | consumer (rarely) |
 //! | 12 | `sent`: messages committed (wrapping) | producer |
 //! | 64 | `tail`: bytes ever released (wrapping u32) | consumer |
 //! | 68 | `consumer`: id of the consumer, 0 if none | consumer |
-//! | 72 | `consumer_waiting`: 1 while the consumer sleeps | consumer |
+//! | 72 | `producer_waiting`: 1 while the producer sleeps | producer (rarely) |
 //! | 76 | `received`: messages released (wrapping) | consumer |
 //! | 128 | the ring, `capacity` bytes | both |
 //!
@@ -48,11 +48,17 @@
 //! # Design
 //!
 //! The data path uses loads and stores only (no compare-and-swap), so the
-//! queue works on thumbv6m. `head` and `tail` live on separate cache lines.
-//! Each side keeps its own position locally and reads the other's once per
-//! operation, checking `head - tail <= capacity`, alignment and frame bounds
-//! against the capacity it validated when the segment was opened; a bad
-//! value is [`Corruption`], never an out-of-bounds access.
+//! queue works on thumbv6m. `head` and `tail` live on separate cache lines,
+//! each with the words its writer reads on every message: a side's
+//! *waiting* flag sits on the other side's line, so the notifier's check
+//! ("does my peer sleep?") hits its own cache line; the sleeper writes there
+//! only when it goes to sleep. Each side keeps its own position locally and
+//! the last value of the other's it saw, and loads the other's position
+//! again only when that copy says full (producer) or empty (consumer), so a
+//! busy queue moves a cache line per batch, not per message. Every value
+//! loaded is checked (`head - tail <= capacity`, alignment, frame bounds)
+//! against the capacity validated when the segment was opened; a bad value
+//! is [`Corruption`], never an out-of-bounds access.
 
 use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
@@ -84,13 +90,13 @@ const fn frame_size(len: u32) -> u32 {
 pub struct QueueControl {
     head: AtomicU32,
     producer: AtomicU32,
-    producer_waiting: AtomicU32,
+    consumer_waiting: AtomicU32,
     sent: AtomicU32,
     #[cfg(not(shm_loom))]
     _pad0: [AtomicU32; 12],
     tail: AtomicU32,
     consumer: AtomicU32,
-    consumer_waiting: AtomicU32,
+    producer_waiting: AtomicU32,
     received: AtomicU32,
     #[cfg(not(shm_loom))]
     _pad1: [AtomicU32; 12],
@@ -263,6 +269,8 @@ pub struct Producer<'a, W: Wait> {
     view: QueueView<'a>,
     wait: W,
     head: u32,
+    /// The consumer's `tail` as last loaded (and checked).
+    tail_seen: u32,
     id: u32,
 }
 
@@ -285,7 +293,7 @@ impl<'a, W: Wait> Producer<'a, W> {
             return Err(release(view.corrupt("head")));
         }
         view.used(head, tail).map_err(release)?;
-        Ok(Self { view, wait, head, id })
+        Ok(Self { view, wait, head, tail_seen: tail, id })
     }
 
     /// The largest message this queue carries.
@@ -328,9 +336,15 @@ impl<'a, W: Wait> Producer<'a, W> {
         let ctl = self.view.ctl;
         // SYNC POINT: Acquire loads of `tail` pair with the Release store of
         // `tail` in `ReadGrant::release`: the consumer is done with the bytes.
-        let found = match deadline {
-            None => self.reserve(len32, ctl.tail.load(Ordering::Acquire))?.ok_or(SendError::Full)?,
-            Some(deadline) => {
+        let found = match (self.reserve(len32, self.tail_seen)?, deadline) {
+            (Some(found), _) => found,
+            (None, None) => {
+                let tail = ctl.tail.load(Ordering::Acquire);
+                let found = self.reserve(len32, tail)?.ok_or(SendError::Full)?;
+                self.tail_seen = tail;
+                found
+            }
+            (None, Some(deadline)) => {
                 let room = wait_for(
                     &self.wait,
                     &ctl.tail,
@@ -338,10 +352,14 @@ impl<'a, W: Wait> Producer<'a, W> {
                     Announce::Single,
                     Some(&ctl.consumer),
                     deadline,
-                    |tail| self.reserve(len32, tail).transpose(),
+                    |tail| self.reserve(len32, tail).map(|r| r.map(|found| (found, tail))).transpose(),
                 );
                 match room {
-                    Ok(found) => found?,
+                    Ok(found) => {
+                        let (found, tail) = found?;
+                        self.tail_seen = tail;
+                        found
+                    }
                     Err(Stop::PeerGone) => return Err(SendError::PeerDied),
                     Err(Stop::Timeout) => {
                         let peer = self.peer();
@@ -469,6 +487,8 @@ pub struct Consumer<'a, W: Wait> {
     view: QueueView<'a>,
     wait: W,
     tail: u32,
+    /// The producer's `head` as last loaded (and checked).
+    head_seen: u32,
     id: u32,
 }
 
@@ -483,7 +503,7 @@ impl<'a, W: Wait> Consumer<'a, W> {
             view.ctl.consumer.store(0, Ordering::Release);
             return Err(ClaimError::Corrupted(view.corrupt("tail")));
         }
-        Ok(Self { view, wait, tail, id })
+        Ok(Self { view, wait, tail, head_seen: tail, id })
     }
 
     /// The producer id recorded in the segment, 0 if none.
@@ -526,9 +546,15 @@ impl<'a, W: Wait> Consumer<'a, W> {
         let ctl = self.view.ctl;
         // SYNC POINT: Acquire loads of `head` pair with the Release store in
         // `WriteGrant::commit_len`: the frame is visible once head covers it.
-        let found = match deadline {
-            None => self.locate(ctl.head.load(Ordering::Acquire))?.ok_or(RecvError::Empty)?,
-            Some(deadline) => {
+        let found = match (self.locate(self.head_seen)?, deadline) {
+            (Some(found), _) => found,
+            (None, None) => {
+                let head = ctl.head.load(Ordering::Acquire);
+                let found = self.locate(head)?.ok_or(RecvError::Empty)?;
+                self.head_seen = head;
+                found
+            }
+            (None, Some(deadline)) => {
                 let message = wait_for(
                     &self.wait,
                     &ctl.head,
@@ -536,10 +562,14 @@ impl<'a, W: Wait> Consumer<'a, W> {
                     Announce::Single,
                     Some(&ctl.producer),
                     deadline,
-                    |head| self.locate(head).transpose(),
+                    |head| self.locate(head).map(|m| m.map(|found| (found, head))).transpose(),
                 );
                 match message {
-                    Ok(found) => found?,
+                    Ok(found) => {
+                        let (found, head) = found?;
+                        self.head_seen = head;
+                        found
+                    }
                     Err(Stop::PeerGone) => return Err(RecvError::PeerDied),
                     Err(Stop::Timeout) => {
                         let peer = self.peer();
