@@ -32,8 +32,9 @@
 //! |---|---|---|
 //! | 0 | `server`: id of the serving side, 0 if none | server |
 //! | 4 | `served`: responses posted (wrapping) | server |
-//! | 64 | `requests.count`, 68 `requests.waiters`: the request semaphore | both |
-//! | 128 | `free_epoch`: bumped each time a slot is freed | clients |
+//! | 64 | `request_epoch`: the last request rung: `id << 8 \| slot` | clients |
+//! | 68 | `server_waiting`: 1 while the server sleeps | server |
+//! | 128 | `free_epoch`: bumped when a slot is freed while clients sleep for one | any |
 //! | 132 | `free_waiters`: clients sleeping for a free slot | clients |
 //! | 192 | slot 0, then one slot every [`slot_stride`] bytes | |
 //!
@@ -57,11 +58,18 @@
 //! the whole word, request id included, so a response can only complete the
 //! request it was made for: a client that timed out and a client that
 //! claimed the slot afterwards can never receive each other's answer. The
-//! client claims the slot by CAS (one slot, one holder), writes the request,
-//! publishes it with a Release store and posts the request semaphore; the
-//! server waits on that semaphore and scans for a REQUEST slot. The client
-//! spins, then sleeps, on its slot's `state` word; the server wakes it only if
-//! `client_waiting` says it sleeps.
+//! client claims the slot by CAS (one slot, one holder), writes the request
+//! and publishes it with a Release store of REQUEST, then rings the server
+//! by storing its slot and request id in `request_epoch` (a plain store, no
+//! read-modify-write), waking it only if `server_waiting` says it sleeps. The
+//! server polls (then sleeps on) that one word and scans the slots when it
+//! changes, so it stays off the lines clients are writing. Freed slots are
+//! announced through the `free_epoch` event count, bumped only when a client
+//! sleeps for a slot. The client spins, then sleeps, on its slot's
+//! `state` word; the server wakes it only if `client_waiting` says it sleeps.
+//! (An earlier revision signalled every request through a counting
+//! semaphore as well; shm-bench showed that second signal cost a cache-line
+//! round trip per call on the critical path.)
 //!
 //! Clients that die are found by [`Server::reclaim`]; a server that dies is
 //! found by a client whose wait ran out ([`CallError::PeerDied`]), and a new
@@ -73,9 +81,9 @@ use core::ptr::NonNull;
 use core::time::Duration;
 
 use crate::error::{CallError, ClaimError, Corruption, ServeError};
-use crate::semaphore::{CountingSemaphore, Semaphore, SemaphoreWords};
+
 use crate::sync::{AtomicU32, Ordering};
-use crate::wait::{notify, wait_for, Announce, Stop, Wait};
+use crate::wait::{notify, signal, wait_for, Announce, Stop, Wait};
 
 pub use crate::layout::{
     mailbox_slot_stride as slot_stride, MAILBOX_PAYLOAD_OFFSET as SLOT_PAYLOAD_OFFSET,
@@ -113,7 +121,8 @@ pub struct MailboxControl {
     served: AtomicU32,
     #[cfg(not(shm_loom))]
     _pad0: [AtomicU32; 14],
-    requests: SemaphoreWords,
+    request_epoch: AtomicU32,
+    server_waiting: AtomicU32,
     #[cfg(not(shm_loom))]
     _pad1: [AtomicU32; 14],
     free_epoch: AtomicU32,
@@ -137,7 +146,8 @@ pub struct SlotControl {
 const _: () = {
     use core::mem::{offset_of, size_of};
     assert!(size_of::<MailboxControl>() == SLOTS_OFFSET);
-    assert!(offset_of!(MailboxControl, requests) == 64);
+    assert!(offset_of!(MailboxControl, request_epoch) == 64);
+    assert!(offset_of!(MailboxControl, server_waiting) == 68);
     assert!(offset_of!(MailboxControl, free_epoch) == 128);
     assert!(size_of::<SlotControl>() == SLOT_PAYLOAD_OFFSET);
 };
@@ -149,7 +159,8 @@ impl MailboxControl {
         Self {
             server: AtomicU32::new(0),
             served: AtomicU32::new(0),
-            requests: SemaphoreWords::new(0),
+            request_epoch: AtomicU32::new(0),
+            server_waiting: AtomicU32::new(0),
             free_epoch: AtomicU32::new(0),
             free_waiters: AtomicU32::new(0),
         }
@@ -177,8 +188,8 @@ pub struct MailboxStats {
     pub server: u32,
     /// Responses posted.
     pub served: u32,
-    /// Requests posted but not yet taken, per the semaphore.
-    pub pending: u32,
+    /// Whether the server announced it sleeps.
+    pub server_sleeping: bool,
     /// Slots per state (index = state value; 7 counts unknown values).
     pub slots_by_state: [u32; 8],
 }
@@ -255,7 +266,7 @@ impl<'a> MailboxView<'a> {
         MailboxStats {
             server: self.ctl.server.load(Ordering::Relaxed),
             served: self.ctl.served.load(Ordering::Relaxed),
-            pending: self.ctl.requests.count(),
+            server_sleeping: self.ctl.server_waiting.load(Ordering::Relaxed) != 0,
             slots_by_state: by_state,
         }
     }
@@ -267,8 +278,7 @@ impl<'a> MailboxView<'a> {
         // SYNC POINT: Release pairs with the Acquire CAS in `try_claim`: our
         // reads of the payload are done before the next holder writes it.
         s.state.store(word(id, slot::FREE), Ordering::Release);
-        self.ctl.free_epoch.fetch_add(1, Ordering::Release);
-        notify(wait, &self.ctl.free_epoch, &self.ctl.free_waiters, u32::MAX);
+        signal(wait, &self.ctl.free_epoch, &self.ctl.free_waiters, u32::MAX);
     }
 }
 
@@ -317,22 +327,16 @@ impl<'a, W: Wait> Client<'a, W> {
     /// it lets one deadline cover a whole zero-copy call.
     pub fn claim_deadline(&self, deadline: &mut W::Deadline) -> Result<SlotGuard<'_, 'a, W>, CallError> {
         let ctl = self.view.ctl;
-        loop {
-            // SYNC POINT: Acquire pairs with the Release increment in
-            // `free_slot`.
-            let epoch = ctl.free_epoch.load(Ordering::Acquire);
-            match self.try_claim() {
-                Err(CallError::NoFreeSlot) => {}
-                other => return other,
-            }
-            if wait_for(&self.wait, &ctl.free_epoch, &ctl.free_waiters, Announce::Counted, None, deadline, |e| {
-                (e != epoch).then_some(())
-            })
-            .is_err()
+        // Each look scans the slots; sleeping is on `free_epoch`, bumped by
+        // `free_slot` when it sees `free_waiters`.
+        let claimed =
+            wait_for(&self.wait, &ctl.free_epoch, &ctl.free_waiters, Announce::Counted, None, deadline, |_| match self
+                .try_claim()
             {
-                return Err(CallError::Timeout);
-            }
-        }
+                Err(CallError::NoFreeSlot) => None,
+                other => Some(other),
+            });
+        claimed.unwrap_or(Err(CallError::Timeout))
     }
 
     /// Claims a free slot, waiting as long as it takes for one.
@@ -417,11 +421,15 @@ impl<'c, 'a, W: Wait> SlotGuard<'c, 'a, W> {
         s.state.store(word(self.id, slot::REQUEST), Ordering::Release);
         self.sent = true;
         crate::crash::point("mailbox.client.published");
-        let pending = Pending { client: c, index: self.index, id: self.id, done: false };
-        CountingSemaphore::new(&c.view.ctl.requests, &c.wait)
-            .post()
-            .map_err(|_| CallError::Corrupted(c.view.corrupt("requests.count")))?;
-        Ok(pending)
+        // Ring the server: a new value in `request_epoch` (this slot and
+        // request id, unique until the 24-bit id wraps) tells a polling
+        // server to scan, and wakes a sleeping one.
+        let ctl = c.view.ctl;
+        // SYNC POINT: Release pairs with the server's Acquire load of
+        // `request_epoch` in `wait_for`: REQUEST is visible before the ring.
+        ctl.request_epoch.store((self.id << 8) | self.index, Ordering::Release);
+        notify(&c.wait, &ctl.request_epoch, &ctl.server_waiting, 1);
+        Ok(Pending { client: c, index: self.index, id: self.id, done: false })
     }
 }
 
@@ -547,8 +555,7 @@ impl<'c, 'a, W: Wait> Pending<'c, 'a, W> {
             if s.state.compare_exchange(cur, next, Ordering::Release, Ordering::Relaxed).is_ok() {
                 if next & 0xff == slot::FREE {
                     s.client.store(0, Ordering::Relaxed);
-                    c.view.ctl.free_epoch.fetch_add(1, Ordering::Release);
-                    notify(&c.wait, &c.view.ctl.free_epoch, &c.view.ctl.free_waiters, u32::MAX);
+                    signal(&c.wait, &c.view.ctl.free_epoch, &c.view.ctl.free_waiters, u32::MAX);
                 }
                 return None;
             }
@@ -713,19 +720,26 @@ impl<'a, W: Wait> Server<'a, W> {
     }
 
     fn recv_deadline(&self, deadline: &mut W::Deadline) -> Result<Request<'_, 'a, W>, ServeError> {
-        let sem = CountingSemaphore::new(&self.view.ctl.requests, &self.wait);
-        loop {
-            if self.view.ctl.server.load(Ordering::Relaxed) != self.id {
-                return Err(ServeError::Replaced);
-            }
-            match sem.wait_deadline(deadline) {
-                Ok(()) => {}
-                Err(crate::SemaphoreError::Timeout) => return self.take().unwrap_or(Err(ServeError::Timeout)),
-                Err(_) => return Err(ServeError::Corrupted(self.view.corrupt("requests.count"))),
-            }
-            if let Some(r) = self.take() {
-                return r;
-            }
+        let ctl = self.view.ctl;
+        if ctl.server.load(Ordering::Relaxed) != self.id {
+            return Err(ServeError::Replaced);
+        }
+        // Scan the slots first, then again each time a client rings
+        // `request_epoch`; polling that one word (not every slot) keeps this
+        // side off the cache lines the clients are writing.
+        let mut scanned: Option<u32> = None;
+        let taken =
+            wait_for(&self.wait, &ctl.request_epoch, &ctl.server_waiting, Announce::Single, None, deadline, |ring| {
+                if scanned == Some(ring) {
+                    return None;
+                }
+                scanned = Some(ring);
+                self.take()
+            });
+        match taken {
+            Ok(request) => request,
+            Err(_) if ctl.server.load(Ordering::Relaxed) != self.id => Err(ServeError::Replaced),
+            Err(_) => Err(ServeError::Timeout),
         }
     }
 

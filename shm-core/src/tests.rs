@@ -473,13 +473,16 @@ fn hostile_mailbox_words() {
     let client = seg.client("m", ThreadWait::new(3)).unwrap();
     let corrupted = |w| Corruption::channel(1, w);
 
-    // requests.count beyond the maximum.
-    memory.write_u32(M + 64, u32::MAX);
-    assert_eq!(server.recv_timeout(SHORT).err(), Some(ServeError::Corrupted(corrupted("requests.count"))));
-    assert_eq!(client.try_claim().unwrap().send(1).err(), Some(CallError::Corrupted(corrupted("requests.count"))));
-    memory.write_u32(M + 64, 0);
-    server.reclaim();
-    let _ = server.try_recv();
+    // The event counts and waiting flags may hold anything: only spare
+    // wake-ups result, never a lost or false request.
+    for (offset, value) in [(M + 64, u32::MAX), (M + 68, 7), (M + 128, u32::MAX), (M + 132, 1)] {
+        memory.write_u32(offset, value);
+        std::thread::scope(|s| {
+            s.spawn(|| server.serve_timeout(LONG, |_, len| len).unwrap());
+            assert_eq!(client.call_timeout(b"ok", &mut [0; 64], LONG), Ok(2), "after corrupting offset {offset}");
+        });
+    }
+    assert_eq!(server.try_recv().err(), Some(ServeError::Empty));
 
     // slot.len beyond the slot while the server takes it: the client is told.
     let memory = fresh();
@@ -510,7 +513,7 @@ fn hostile_mailbox_words() {
     assert_eq!(server.try_recv().err(), Some(ServeError::Empty));
 
     // Waiting words and counters: no effect on correctness.
-    for (offset, value) in [(M + 4, 77), (M + 68, 5), (M + 128, 1234), (M + 132, 9), (SLOT0 + 12, 1)] {
+    for (offset, value) in [(M + 4, 77), (SLOT0 + 12, 1)] {
         memory.write_u32(offset, value);
         std::thread::scope(|s| {
             s.spawn(|| server.serve_timeout(LONG, |_, len| len).unwrap());

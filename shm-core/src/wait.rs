@@ -166,13 +166,16 @@ pub(crate) fn wait_for<W: Wait, T>(
             return Err(Stop::Timeout);
         }
         announce.enter(waiting);
-        // SYNC POINT: pairs with the fence in `notify`. Either the notifier's
-        // load of `waiting` sees our announce, or our re-load below sees its
-        // store of `word`.
+        // SYNC POINT: pairs with the fence in `notify`/`signal`. Either the
+        // notifier's load of `waiting` sees our announce, or what we look at
+        // below (the word, and whatever `check` reads) sees its stores.
         fence(Ordering::SeqCst);
-        if word.load(Ordering::Relaxed) == seen {
-            w.park(word, seen, deadline);
+        let now = word.load(Ordering::Acquire);
+        if let Some(done) = check(now) {
+            announce.leave(waiting);
+            return Ok(done);
         }
+        w.park(word, now, deadline);
         announce.leave(waiting);
         if let Some(peer) = peer {
             let id = peer.load(Ordering::Relaxed);
@@ -182,6 +185,21 @@ pub(crate) fn wait_for<W: Wait, T>(
                 return check(word.load(Ordering::Acquire)).ok_or(Stop::PeerGone);
             }
         }
+    }
+}
+
+/// After a store that a sleeper's `check` looks at (not to `word` itself),
+/// bump the event count `word` and wake its sleepers, if any announced
+/// themselves in `waiting`. The bump is what makes a sleeper's futex wait
+/// return; without sleepers it is skipped, so a busy peer costs no
+/// read-modify-write.
+#[cfg(any(shm_loom, target_has_atomic = "32"))]
+pub(crate) fn signal<W: Wait>(w: &W, word: &AtomicU32, waiting: &AtomicU32, count: u32) {
+    // SYNC POINT: pairs with the fence in `wait_for` (see there).
+    fence(Ordering::SeqCst);
+    if waiting.load(Ordering::Relaxed) != 0 {
+        word.fetch_add(1, Ordering::Release);
+        w.wake(word, count);
     }
 }
 

@@ -100,7 +100,8 @@ pub fn report(seg: &Segment) -> SegmentReport {
                     let s = seg.mailbox_view(&name).expect("validated channel").stats();
                     let states =
                         ["free", "claimed", "request", "serving", "response", "abandoned", "failed", "unknown"];
-                    let mut counters = vec![("served".into(), s.served as u64), ("pending".into(), s.pending as u64)];
+                    let mut counters =
+                        vec![("served".into(), s.served as u64), ("server_sleeping".into(), s.server_sleeping as u64)];
                     counters.extend(states.iter().zip(s.slots_by_state).map(|(n, v)| (format!("slots_{n}"), v as u64)));
                     (
                         "mailbox",
