@@ -106,10 +106,32 @@ pub fn pid_alive(pid: u32) -> bool {
     if matches!(rustix::process::test_kill_process(raw), Err(rustix::io::Errno::SRCH)) {
         return false;
     }
-    // The state is the field after the command name, which ends at the last ')'.
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let state = stat.rfind(')').and_then(|i| stat[i + 1..].trim_start().chars().next());
-    !matches!(state, Some('Z' | 'X'))
+    !is_zombie(pid)
+}
+
+/// Whether `/proc/PID/stat` says the process exited and awaits reaping.
+/// No heap allocation: waiters call this on their slow path.
+fn is_zombie(pid: u32) -> bool {
+    use std::io::Write;
+    let mut path = [0u8; 32];
+    let mut cursor = &mut path[..];
+    if write!(cursor, "/proc/{pid}/stat").is_err() {
+        return false;
+    }
+    let len = 32 - cursor.len();
+    let Ok(path) = std::str::from_utf8(&path[..len]) else { return false };
+    let Ok(fd) =
+        rustix::fs::open(path, rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())
+    else {
+        return false;
+    };
+    // "pid (comm) S ...": the state follows the last ')'; comm is at most
+    // 16 bytes, so the first 128 bytes hold it.
+    let mut stat = [0u8; 128];
+    let Ok(n) = rustix::io::read(&fd, &mut stat) else { return false };
+    let stat = &stat[..n];
+    let state = stat.iter().rposition(|&b| b == b')').and_then(|i| stat.get(i + 2));
+    matches!(state, Some(b'Z' | b'X'))
 }
 
 #[cfg(test)]

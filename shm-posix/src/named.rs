@@ -201,15 +201,24 @@ pub struct NamedSemaphoreWait {
 }
 
 impl NamedSemaphoreWait {
-    /// The strategy for `segment` (its name and mapping).
+    /// The strategy for `segment` (its name and mapping). Opens (creating
+    /// if needed) the semaphore of every word a channel of the segment may
+    /// sleep on, so waits and wakes never allocate or open files later.
     pub fn new(segment: &crate::Segment) -> Self {
         let region = segment.region();
+        let sems = crate::segment::wait_word_offsets(segment)
+            .into_iter()
+            .filter_map(|offset| {
+                let name = word_semaphore_name(segment.name(), offset);
+                NamedSemaphore::open_or_create(&name).ok().map(|sem| (offset, sem))
+            })
+            .collect();
         Self {
             segment: segment.name().to_owned(),
             base: region.as_ptr() as usize,
             len: region.len(),
             spin: shm_core::wait::DEFAULT_SPIN_LIMIT,
-            sems: Mutex::new(HashMap::new()),
+            sems: Mutex::new(sems),
         }
     }
 
