@@ -257,7 +257,7 @@ fn queue_consumer_reports_a_dead_producer() {
 fn hostile_queue_words() {
     type Case = (&'static str, usize, u32, &'static str);
     // (what, offset, value, which side errs and how: "recv:<word>", "send:<word>", "ok")
-    let cases: [Case; 11] = [
+    let cases: [Case; 12] = [
         ("head unaligned", Q, 13, "recv:head"),
         ("head beyond tail + capacity", Q, 2048, "recv:head"),
         ("head behind tail", Q, u32::MAX - 7, "recv:head"),
@@ -267,6 +267,7 @@ fn hostile_queue_words() {
         ("tail far ahead of head", Q + 64, 0x8000_0000, "send:tail"),
         ("producer_waiting", Q + 72, 7, "ok"),
         ("received", Q + 76, 99, "ok"),
+        ("frame reserved word (ignored by readers)", RING + 4, 0xdead_beef, "ok"),
         ("frame len huge", RING, 0x7fff_0000, "recv:frame"),
         ("frame len beyond head", RING, 200, "recv:frame"),
     ];
@@ -513,7 +514,10 @@ fn hostile_mailbox_words() {
     assert_eq!(server.try_recv().err(), Some(ServeError::Empty));
 
     // Waiting words and counters: no effect on correctness.
-    for (offset, value) in [(M + 4, 77), (SLOT0 + 12, 1)] {
+    // `served` (a counter), a slot's `client` (rewritten by each claim; only
+    // `reclaim` reads it, and only frees a slot whose holder is dead) and
+    // `client_waiting` (a spare wake-up at worst).
+    for (offset, value) in [(M + 4, 77), (SLOT0 + 8, 0xffff_fffe), (SLOT0 + 12, 1)] {
         memory.write_u32(offset, value);
         std::thread::scope(|s| {
             s.spawn(|| server.serve_timeout(LONG, |_, len| len).unwrap());
