@@ -544,6 +544,8 @@ impl<'c, 'a, W: Wait> Pending<'c, 'a, W> {
         let c = self.client;
         let s = c.view.slot(self.index);
         loop {
+            // SYNC POINT: Acquire pairs with the server's Release CAS to RESPONSE or
+            // FAILED (`Request::finish`), so a response seen here is complete.
             let cur = s.state.load(Ordering::Acquire);
             let next = match self.classify(cur) {
                 Some(outcome) => return Some(outcome),
@@ -627,6 +629,9 @@ impl<'a, W: Wait> Server<'a, W> {
         let mut touched = 0;
         for i in 0..self.view.slot_count {
             let s = self.view.slot(i);
+            // SYNC POINT: Acquire pairs with the Release stores and CASes of the
+            // previous server and the clients; the Release CASes below pair with the
+            // clients' Acquire loads of `state` (FAILED) and `try_claim` (FREE).
             let cur = s.state.load(Ordering::Acquire);
             let id = cur >> 8;
             match cur & 0xff {
@@ -659,6 +664,9 @@ impl<'a, W: Wait> Server<'a, W> {
         let mut freed = 0;
         for i in 0..self.view.slot_count {
             let s = self.view.slot(i);
+            // SYNC POINT: Acquire (and the AcqRel CAS below) pair with the dead
+            // client's Release stores, so its writes are done before the slot is
+            // handed to the next claimer through `free_slot`'s Release store.
             let cur = s.state.load(Ordering::Acquire);
             let st = cur & 0xff;
             if !matches!(st, slot::CLAIMED | slot::REQUEST | slot::RESPONSE | slot::FAILED | slot::ABANDONED) {

@@ -232,6 +232,8 @@ impl<'a> QueueView<'a> {
 
 /// Claims a role word: 0 (free) or a dead holder's id becomes `me`.
 pub(crate) fn claim_role<W: Wait>(word: &AtomicU32, wait: &W, me: u32) -> Result<(), u32> {
+    // SYNC POINT: Acquire pairs with the Release store of 0 in
+    // `release_role`: the previous holder's writes are visible.
     let holder = word.load(Ordering::Acquire);
     if holder != 0 && holder != me && wait.is_alive(holder) {
         return Err(holder);
@@ -284,6 +286,9 @@ impl<'a, W: Wait> Producer<'a, W> {
         let id = wait.self_id();
         claim_role(&view.ctl.producer, &wait, id).map_err(|holder| ClaimError::Busy { holder })?;
         let head = view.ctl.head.load(Ordering::Relaxed);
+        // SYNC POINT: Acquire pairs with the Release store of `tail` in
+        // `ReadGrant::drop`; the Release stores of 0 below pair with the Acquire
+        // load in the next `claim_role`.
         let tail = view.ctl.tail.load(Ordering::Acquire);
         let release = |e| {
             view.ctl.producer.store(0, Ordering::Release);
@@ -500,6 +505,7 @@ impl<'a, W: Wait> Consumer<'a, W> {
         claim_role(&view.ctl.consumer, &wait, id).map_err(|holder| ClaimError::Busy { holder })?;
         let tail = view.ctl.tail.load(Ordering::Relaxed);
         if !tail.is_multiple_of(8) {
+            // SYNC POINT: pairs with the Acquire load in the next `claim_role`.
             view.ctl.consumer.store(0, Ordering::Release);
             return Err(ClaimError::Corrupted(view.corrupt("tail")));
         }

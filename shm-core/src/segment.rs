@@ -87,6 +87,8 @@ pub fn peek(region: &Region<'_>) -> Option<Peek> {
         return None;
     }
     let h = header(region);
+    // SYNC POINT: Acquire pairs with the creator's Release store of READY
+    // (and sees its first stores of `creator` and INITIALIZING).
     let load = |w: &AtomicU32| w.load(Ordering::Acquire);
     // The magic is written last: a creator that died early has none yet, but
     // its `state` is INITIALIZING with its id in `creator`.
@@ -270,12 +272,14 @@ impl<'r> Segment<'r> {
     /// since this handle was made.
     pub fn is_current(&self) -> bool {
         let h = self.header();
+        // SYNC POINT: Acquire pairs with the Release store of READY or POISONED.
         h.state.load(Ordering::Acquire) == state::READY && h.generation.load(Ordering::Relaxed) == self.generation
     }
 
     /// Marks the segment unusable; later opens fail with
     /// [`OpenError::Poisoned`].
     pub fn poison(&self) {
+        // SYNC POINT: Release pairs with the Acquire load of `state` in `open`.
         self.header().state.store(state::POISONED, Ordering::Release);
     }
 

@@ -159,6 +159,8 @@ pub(crate) fn wait_for<W: Wait, T>(
 ) -> Result<T, Stop> {
     let mut spins = 0u32;
     loop {
+        // SYNC POINT: Acquire pairs with the notifier's Release store of `word`
+        // (before `notify`/`signal`), so what `check` then reads is published.
         let seen = word.load(Ordering::Acquire);
         if let Some(done) = check(seen) {
             return Ok(done);
@@ -188,6 +190,7 @@ pub(crate) fn wait_for<W: Wait, T>(
             if id != 0 && !w.is_alive(id) {
                 // What the peer committed before it died is final: one more
                 // look, so nothing it published is reported as lost.
+                // SYNC POINT: as the load at the top of the loop.
                 return check(word.load(Ordering::Acquire)).ok_or(Stop::PeerGone);
             }
         }

@@ -256,6 +256,8 @@ impl Wait for NamedSemaphoreWait {
     }
 
     fn park(&self, word: &AtomicU32, expected: u32, deadline: &mut HostDeadline) {
+        // SYNC POINT: as `wait_for`'s loads (a cheap early return; the caller
+        // re-checks anyway).
         if word.load(std::sync::atomic::Ordering::Acquire) != expected {
             return;
         }
