@@ -95,7 +95,7 @@
 use core::fmt;
 use core::time::Duration;
 
-use shm_core::{AtomicU32, Layout, OpenError, Segment, Wait};
+use shm_core::{AtomicU32, Layout, Segment, Wait};
 
 use crate::cache::{Cache, NoCache};
 use crate::error::{AttachError, Error, PeerReset};
@@ -445,7 +445,8 @@ impl<C: Cache + Clone> Endpoint<C> {
         loop {
             // Our cache may hold lines of a previous segment in this window.
             self.cache.invalidate(self.window.base(), self.window.segment_len());
-            let stale = match Segment::open_expecting(self.window.segment_region(), layout, wait, timeout) {
+            // One look per turn: this loop's deadline bounds the whole wait.
+            let stale = match Segment::open_expecting(self.window.segment_region(), layout, wait, Duration::ZERO) {
                 Ok(segment) => {
                     let info = segment.info();
                     if info.session == peer && info.creator == self.peer.id(peer) {
@@ -453,10 +454,12 @@ impl<C: Cache + Clone> Endpoint<C> {
                     }
                     AttachError::Stale { creator: info.creator, session: info.session }
                 }
-                // The creator is still writing, or this is an earlier
-                // segment of another geometry: wait for the new one.
-                Err(e @ (OpenError::LayoutMismatch { .. } | OpenError::NotReady)) => AttachError::Open(e),
-                Err(e) => return Err(AttachError::Open(e)),
+                // The creator is still writing, this is an earlier segment of
+                // another geometry, or RAM from before a reset not yet
+                // overwritten (garbage until the creator starts): wait for
+                // the new segment until the deadline, then report what was
+                // last seen.
+                Err(e) => AttachError::Open(e),
             };
             if wait.expired(&mut deadline) {
                 return Err(stale);

@@ -278,6 +278,13 @@ impl<'a> MailboxView<'a> {
         // SYNC POINT: Release pairs with the Acquire CAS in `try_claim`: our
         // reads of the payload are done before the next holder writes it.
         s.state.store(word(id, slot::FREE), Ordering::Release);
+        self.announce_free(wait);
+    }
+
+    /// Wakes clients sleeping for a slot, after a slot became FREE. (A slot
+    /// freed by a CAS needs only this: storing FREE again after the CAS
+    /// could undo a claim made in between.)
+    fn announce_free<W: Wait>(&self, wait: &W) {
         signal(wait, &self.ctl.free_epoch, &self.ctl.free_waiters, u32::MAX);
     }
 }
@@ -543,7 +550,7 @@ impl<'c, 'a, W: Wait> Pending<'c, 'a, W> {
     fn withdraw(&self) -> Option<Result<(), CallError>> {
         let c = self.client;
         let s = c.view.slot(self.index);
-        loop {
+        for _ in 0..crate::sync::CAS_RETRIES {
             // SYNC POINT: Acquire pairs with the server's Release CAS to RESPONSE or
             // FAILED (`Request::finish`), so a response seen here is complete.
             let cur = s.state.load(Ordering::Acquire);
@@ -556,12 +563,14 @@ impl<'c, 'a, W: Wait> Pending<'c, 'a, W> {
             // (FREE) or the server's CAS in `respond` (ABANDONED).
             if s.state.compare_exchange(cur, next, Ordering::Release, Ordering::Relaxed).is_ok() {
                 if next & 0xff == slot::FREE {
-                    s.client.store(0, Ordering::Relaxed);
-                    signal(&c.wait, &c.view.ctl.free_epoch, &c.view.ctl.free_waiters, u32::MAX);
+                    c.view.announce_free(&c.wait);
                 }
                 return None;
             }
         }
+        // The state never held still: a peer rewrites it without pause. Give
+        // the slot up as it is rather than spin on.
+        None
     }
 }
 
@@ -648,7 +657,7 @@ impl<'a, W: Wait> Server<'a, W> {
                         .compare_exchange(cur, word(id, slot::FREE), Ordering::Release, Ordering::Relaxed)
                         .is_ok() =>
                 {
-                    self.view.free_slot(&self.wait, i, id);
+                    self.view.announce_free(&self.wait);
                     touched += 1;
                 }
                 _ => {}
@@ -669,7 +678,9 @@ impl<'a, W: Wait> Server<'a, W> {
             // handed to the next claimer through `free_slot`'s Release store.
             let cur = s.state.load(Ordering::Acquire);
             let st = cur & 0xff;
-            if !matches!(st, slot::CLAIMED | slot::REQUEST | slot::RESPONSE | slot::FAILED | slot::ABANDONED) {
+            // Not SERVING or ABANDONED: those belong to the server (a live
+            // `Request` may still write the payload), whoever the client was.
+            if !matches!(st, slot::CLAIMED | slot::REQUEST | slot::RESPONSE | slot::FAILED) {
                 continue;
             }
             let holder = s.client.load(Ordering::Relaxed);
@@ -677,7 +688,7 @@ impl<'a, W: Wait> Server<'a, W> {
                 continue;
             }
             if s.state.compare_exchange(cur, word(cur >> 8, slot::FREE), Ordering::AcqRel, Ordering::Relaxed).is_ok() {
-                self.view.free_slot(&self.wait, i, cur >> 8);
+                self.view.announce_free(&self.wait);
                 freed += 1;
             }
         }

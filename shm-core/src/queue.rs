@@ -235,7 +235,11 @@ pub(crate) fn claim_role<W: Wait>(word: &AtomicU32, wait: &W, me: u32) -> Result
     // SYNC POINT: Acquire pairs with the Release store of 0 in
     // `release_role`: the previous holder's writes are visible.
     let holder = word.load(Ordering::Acquire);
-    if holder != 0 && holder != me && wait.is_alive(holder) {
+    // `holder == me` is refused too: another handle of this same process (or
+    // core session) holds the role, and two producers would write the same
+    // ring bytes. (A process restarted under its predecessor's PID meets
+    // this as well; `shmctl rm` or re-creating the segment clears it.)
+    if holder != 0 && (holder == me || wait.is_alive(holder)) {
         return Err(holder);
     }
     #[cfg(any(shm_loom, target_has_atomic = "32"))]

@@ -103,6 +103,8 @@ pub struct Segment<'r> {
     region: Region<'r>,
     size: u32,
     generation: u32,
+    /// The layout hash as validated at open (or written at create).
+    layout_hash: u64,
     channels: [ChannelInfo; MAX_CHANNELS],
     count: usize,
 }
@@ -163,7 +165,7 @@ impl<'r> Segment<'r> {
         // SYNC POINT: Release pairs with the Acquire load of `state` in
         // `open`: everything above is visible to whoever sees READY.
         h.state.store(state::READY, Ordering::Release);
-        Ok(Self { region, size: needed as u32, generation, channels: infos, count })
+        Ok(Self { region, size: needed as u32, generation, layout_hash: hash, channels: infos, count })
     }
 
     /// Opens the segment in `region`, polling at most `timeout` for its
@@ -192,38 +194,17 @@ impl<'r> Segment<'r> {
                 }
             }
         }
-        check_identity(h)?;
-        let load = |w: &AtomicU32| w.load(Ordering::Relaxed);
-        let size = load(&h.total_size);
-        if size as usize > region.len() || (size as usize) < AREAS_OFFSET {
-            return Err(OpenError::SizeMismatch { recorded: size as u64, actual: region.len() as u64 });
-        }
-        let count = load(&h.channel_count) as usize;
-        if count > MAX_CHANNELS {
-            return Err(OpenError::Corrupted(Corruption::header("channel_count")));
-        }
-        let generation = load(&h.generation);
-        let hash = load(&h.layout_hash_lo) as u64 | (load(&h.layout_hash_hi) as u64) << 32;
-        let mut channels = [EMPTY_INFO; MAX_CHANNELS];
-        let mut end = AREAS_OFFSET as u64;
-        for i in 0..count {
-            let c = read_descriptor(descriptor(&region, i), i as u8, end, size)?;
-            if channels[..i].iter().any(|o| o.name == c.name) {
-                return Err(OpenError::Corrupted(Corruption::channel(i as u8, "name")));
-            }
-            end = c.offset as u64 + align_line(c.size as u64);
-            channels[i] = c;
-        }
-        if layout_hash(size, &channels[..count]) != hash {
-            return Err(OpenError::Corrupted(Corruption::header("layout_hash")));
-        }
+        let generation = h.generation.load(Ordering::Relaxed);
+        let checked = validate(&region, h);
         // SYNC POINT: pairs with the Release fence in `create`: if a
-        // re-initialization started while we read, the re-check sees it.
+        // re-initialization started while we read, the re-check sees it, and
+        // whatever we found (good or bad) was a segment being rewritten.
         fence(Ordering::Acquire);
-        if h.state.load(Ordering::Relaxed) != state::READY || load(&h.generation) != generation {
+        if h.state.load(Ordering::Relaxed) != state::READY || h.generation.load(Ordering::Relaxed) != generation {
             return Err(OpenError::NotReady);
         }
-        Ok(Self { region, size, generation, channels, count })
+        let (size, layout_hash, channels, count) = checked?;
+        Ok(Self { region, size, generation, layout_hash, channels, count })
     }
 
     /// As [`open`](Self::open), and the segment must have `layout`'s
@@ -264,7 +245,7 @@ impl<'r> Segment<'r> {
             generation: self.generation,
             creator: load(&h.creator),
             session: load(&h.session),
-            layout_hash: load(&h.layout_hash_lo) as u64 | (load(&h.layout_hash_hi) as u64) << 32,
+            layout_hash: self.layout_hash,
         }
     }
 
@@ -373,6 +354,36 @@ fn descriptor<'a>(region: &'a Region<'_>, i: usize) -> &'a Descriptor {
     unsafe { region.at::<Descriptor>(HEADER_SIZE + i * DESCRIPTOR_SIZE) }
 }
 
+/// Checks a READY header and table (see the module docs for the order);
+/// returns the size, layout hash and channels.
+fn validate(region: &Region<'_>, h: &Header) -> Result<(u32, u64, [ChannelInfo; MAX_CHANNELS], usize), OpenError> {
+    check_identity(h)?;
+    let load = |w: &AtomicU32| w.load(Ordering::Relaxed);
+    let size = load(&h.total_size);
+    if size as usize > region.len() || (size as usize) < AREAS_OFFSET {
+        return Err(OpenError::SizeMismatch { recorded: size as u64, actual: region.len() as u64 });
+    }
+    let count = load(&h.channel_count) as usize;
+    if count > MAX_CHANNELS {
+        return Err(OpenError::Corrupted(Corruption::header("channel_count")));
+    }
+    let hash = load(&h.layout_hash_lo) as u64 | (load(&h.layout_hash_hi) as u64) << 32;
+    let mut channels = [EMPTY_INFO; MAX_CHANNELS];
+    let mut end = AREAS_OFFSET as u64;
+    for i in 0..count {
+        let c = read_descriptor(descriptor(region, i), i as u8, end, size)?;
+        if channels[..i].iter().any(|o| o.name == c.name) {
+            return Err(OpenError::Corrupted(Corruption::channel(i as u8, "name")));
+        }
+        end = c.offset as u64 + align_line(c.size as u64);
+        channels[i] = c;
+    }
+    if layout_hash(size, &channels[..count]) != hash {
+        return Err(OpenError::Corrupted(Corruption::header("layout_hash")));
+    }
+    Ok((size, hash, channels, count))
+}
+
 fn check_identity(h: &Header) -> Result<(), OpenError> {
     let load = |w: &AtomicU32| w.load(Ordering::Relaxed);
     if load(&h.magic_lo) != layout::MAGIC_LO || load(&h.magic_hi) != layout::MAGIC_HI {
@@ -411,7 +422,10 @@ fn read_descriptor(d: &Descriptor, i: u8, prev_end: u64, total: u32) -> Result<C
         chunk.copy_from_slice(&load(w).to_ne_bytes());
     }
     let len = name.iter().position(|&b| b == 0).unwrap_or(32);
-    if len == 0 || len > layout::MAX_NAME || name[len..].iter().any(|&b| b != 0) {
+    // Names are made from `&str`: bytes that are not UTF-8 were not written
+    // by a creator of this format.
+    let utf8 = core::str::from_utf8(&name[..len]).is_ok();
+    if len == 0 || len > layout::MAX_NAME || name[len..].iter().any(|&b| b != 0) || !utf8 {
         return Err(bad("name"));
     }
     let offset = load(&d.offset);

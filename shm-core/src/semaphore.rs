@@ -138,7 +138,7 @@ mod counting {
         /// Takes one unit if any; errors if the count word is out of range.
         fn take(&self, seen: u32) -> Result<bool, SemaphoreError> {
             let mut current = seen;
-            loop {
+            for _ in 0..crate::sync::CAS_RETRIES {
                 if current > MAX_COUNT {
                     return Err(SemaphoreError::Corrupted);
                 }
@@ -153,6 +153,8 @@ mod counting {
                     Err(now) => current = now,
                 }
             }
+            // The word never held still: someone rewrites it without pause.
+            Err(SemaphoreError::Corrupted)
         }
 
         /// Blocks until a unit is taken or `deadline` passes.
@@ -182,8 +184,10 @@ mod counting {
 
         fn post(&self) -> Result<(), SemaphoreError> {
             let mut current = self.words.count.load(Ordering::Relaxed);
+            let mut tries = 0;
             loop {
-                if current > MAX_COUNT {
+                tries += 1;
+                if current > MAX_COUNT || tries > crate::sync::CAS_RETRIES {
                     return Err(SemaphoreError::Corrupted);
                 }
                 if current == MAX_COUNT {

@@ -23,6 +23,13 @@ pub(crate) fn spin_hint() {
     core::hint::spin_loop();
 }
 
+/// How many times a compare-and-swap loop retries before giving up. Far
+/// beyond honest contention (each failure means another party succeeded);
+/// it bounds how long a peer rewriting a word without pause can keep this
+/// side spinning.
+#[cfg_attr(not(any(shm_loom, target_has_atomic = "32")), allow(dead_code))]
+pub(crate) const CAS_RETRIES: u32 = 10_000;
+
 /// Compare-and-swap is not available on every target (thumbv6m has none);
 /// the parts of the crate that need it are gated on this cfg.
 #[cfg(any(shm_loom, target_has_atomic = "32"))]

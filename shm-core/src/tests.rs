@@ -99,6 +99,7 @@ fn hostile_header_and_table_words() {
         ("name: duplicate of channel 0", d1 + 32, u32::from_le_bytes(*b"q\0\0\0"), Err(ch(1, "name"))),
         ("name: bytes after the NUL", d0 + 40, 0x41, Err(ch(0, "name"))),
         ("name: no NUL at all", d0 + 60, 0x4141_4141, Err(ch(0, "name"))),
+        ("name: not UTF-8", d0 + 32, u32::from_le_bytes([0xff, 0, 0, 0]), Err(ch(0, "name"))),
     ];
     for (what, offset, value, expected) in cases {
         let memory = fresh();
@@ -565,4 +566,48 @@ fn semaphore_channel_in_a_segment() {
     let seg = Segment::create(memory.region(), &layout, 1, 0).unwrap();
     assert_eq!(seg.semaphore_words("s").unwrap().count(), 5);
     let _ = layout::MAX_NAME;
+}
+
+/// Regressions from review: a second handle of the same process for a role,
+/// `reclaim` of a slot the server still holds, and the layout hash reported
+/// from the validated copy.
+#[test]
+fn roles_are_exclusive_within_a_process_too() {
+    let memory = fresh();
+    let seg = open(&memory).unwrap();
+    let tx = seg.producer("q", ThreadWait::new(2)).unwrap();
+    assert_eq!(seg.producer("q", ThreadWait::new(2)).err(), Some(ClaimError::Busy { holder: 2 }));
+    let rx = seg.consumer("q", ThreadWait::new(2)).unwrap();
+    assert_eq!(seg.consumer("q", ThreadWait::new(2)).err(), Some(ClaimError::Busy { holder: 2 }));
+    let server = seg.server("m", ThreadWait::new(2)).unwrap();
+    assert_eq!(seg.server("m", ThreadWait::new(2)).err(), Some(ClaimError::Busy { holder: 2 }));
+    drop((tx, rx, server));
+    assert!(seg.producer("q", ThreadWait::new(2)).is_ok(), "a role let go can be claimed again");
+}
+
+#[test]
+fn reclaim_leaves_a_slot_the_server_still_holds() {
+    let memory = fresh();
+    let seg = open(&memory).unwrap();
+    let graveyard = Graveyard::new();
+    let server = seg.server("m", ThreadWait::with_graveyard(2, &graveyard)).unwrap();
+    let dead = ThreadWait::with_graveyard(3, &graveyard);
+    let client = seg.client("m", &dead).unwrap();
+    let pending = client.try_claim().unwrap().send(1).unwrap();
+    let mut request = server.try_recv().unwrap();
+    // The client gives up (ABANDONED), then dies.
+    assert_eq!(pending.wait_timeout(Duration::ZERO).err(), Some(CallError::Timeout));
+    graveyard.bury(3);
+    assert_eq!(server.reclaim(), 0, "an abandoned slot is the server's until it answers");
+    request.buf_mut()[0] = b'x';
+    assert_eq!(request.respond(1), Err(ServeError::Abandoned));
+    assert_eq!(server.stats().slots_by_state[0], 2, "answering the abandoned request freed it");
+}
+
+#[test]
+fn info_reports_the_layout_hash_validated_at_open() {
+    let memory = fresh();
+    let seg = open(&memory).unwrap();
+    memory.write_u32(16, 0x1234_5678);
+    assert_eq!(seg.info().layout_hash, layout().hash());
 }

@@ -124,8 +124,17 @@ impl Announce {
             Self::Single => waiting.store(0, Ordering::Relaxed),
             #[cfg(any(shm_loom, target_has_atomic = "32"))]
             Self::Counted => {
-                // A hostile peer may have zeroed the counter: never wrap it.
-                let _ = waiting.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+                // A hostile peer may have zeroed the counter: never wrap it,
+                // and never retry forever (a counter left high costs spare
+                // wake-ups only).
+                let mut n = waiting.load(Ordering::Relaxed);
+                for _ in 0..crate::sync::CAS_RETRIES {
+                    let Some(less) = n.checked_sub(1) else { return };
+                    match waiting.compare_exchange_weak(n, less, Ordering::Relaxed, Ordering::Relaxed) {
+                        Ok(_) => return,
+                        Err(now) => n = now,
+                    }
+                }
             }
         }
     }
