@@ -39,12 +39,15 @@
 //! | 192 | slot 0, then one slot every [`slot_stride`] bytes | |
 //!
 //! A slot: `state` (+0), `len` (+4), `client` (+8), `client_waiting` (+12),
-//! then the payload at +64. `state` holds a 24-bit request id in its upper
-//! bits and the slot state in its low byte:
+//! then the payload at +64. `client` is the slot's owner: 0 when nobody holds
+//! it, else the holder's id, taken by a compare-and-swap from 0 before the
+//! state leaves FREE and cleared only after the state is FREE again. `state`
+//! holds a 24-bit request id in its upper bits and the slot state in its low
+//! byte:
 //!
 //! | state | meaning | next |
 //! |---|---|---|
-//! | 0 FREE | nobody's | CLAIMED (client, new id) |
+//! | 0 FREE | nobody's (once `client` is 0) | CLAIMED (its new owner, new id) |
 //! | 1 CLAIMED | a client writes its request | REQUEST, or FREE |
 //! | 2 REQUEST | posted, the server may take it | SERVING (server), or FREE (client withdraws) |
 //! | 3 SERVING | the server reads and modifies it | RESPONSE, FAILED, or ABANDONED (client gives up) |
@@ -58,7 +61,10 @@
 //! the whole word, request id included, so a response can only complete the
 //! request it was made for: a client that timed out and a client that
 //! claimed the slot afterwards can never receive each other's answer. The
-//! client claims the slot by CAS (one slot, one holder), writes the request
+//! client claims the slot by a CAS of its id into the owner word `client`
+//! (one slot, one holder: who holds it is decided in that one word, so
+//! [`Server::reclaim`], which frees the slots of dead owners, can never pair
+//! a live claim with an earlier owner's id), then writes the request
 //! and publishes it with a Release store of REQUEST, then rings the server
 //! by storing its slot and request id in `request_epoch` (a plain store, no
 //! read-modify-write), waking it only if `server_waiting` says it sleeps. The
@@ -70,6 +76,14 @@
 //! (An earlier revision signalled every request through a counting
 //! semaphore as well; shm-bench showed that second signal cost a cache-line
 //! round trip per call on the critical path.)
+//!
+//! The 24-bit request id wraps after 2^24 claims of one slot. That is
+//! harmless: a slot is never handed on while a handle to its previous
+//! request lives (the owner word stays set until the slot is FREE, and an
+//! ABANDONED slot stays the server's until it answers), so no stale handle
+//! can meet a recycled id. At worst a server that sleeps through exactly
+//! 2^24 withdrawn requests of one slot misses one ring of `request_epoch`
+//! and finds the request at its next scan.
 //!
 //! Clients that die are found by [`Server::reclaim`]; a server that dies is
 //! found by a client whose wait ran out ([`CallError::PeerDied`]), and a new
@@ -171,10 +185,16 @@ impl MailboxControl {
 impl SlotControl {
     /// Fresh slot words, for model checking.
     pub fn new() -> Self {
+        Self::with_words(0, 0)
+    }
+
+    /// Slot words with the given `state` and `client` (owner) words, for
+    /// model checking a slot left behind by an earlier holder.
+    pub fn with_words(state: u32, client: u32) -> Self {
         Self {
-            state: AtomicU32::new(0),
+            state: AtomicU32::new(state),
             len: AtomicU32::new(0),
-            client: AtomicU32::new(0),
+            client: AtomicU32::new(client),
             client_waiting: AtomicU32::new(0),
         }
     }
@@ -271,14 +291,47 @@ impl<'a> MailboxView<'a> {
         }
     }
 
-    /// Frees slot `i` (we hold it as `id`) and wakes clients waiting for one.
+    /// Frees slot `i`, which this client holds as `id`, and wakes clients
+    /// waiting for one. The state goes FREE first and the owner word second:
+    /// until the owner word reads 0 nobody can claim the slot, and a client
+    /// that dies in between leaves FREE with its dead id, which
+    /// [`Server::reclaim`] clears.
     fn free_slot<W: Wait>(&self, wait: &W, i: u32, id: u32) {
         let s = self.slot(i);
-        s.client.store(0, Ordering::Relaxed);
-        // SYNC POINT: Release pairs with the Acquire CAS in `try_claim`: our
-        // reads of the payload are done before the next holder writes it.
+        // SYNC POINT: Release pairs with the Acquire load of `state` in
+        // `try_claim`: our reads of the payload are done before the next
+        // holder writes it.
         s.state.store(word(id, slot::FREE), Ordering::Release);
+        self.release_owner(wait, i);
+    }
+
+    /// Clears slot `i`'s owner word after its state became FREE (a client's
+    /// free, a withdrawal, a reclaim), and wakes clients waiting for a slot.
+    fn release_owner<W: Wait>(&self, wait: &W, i: u32) {
+        // SYNC POINT: Release pairs with the Acquire CAS of `client` in
+        // `try_claim`: the FREE state and the payload reads before it are
+        // visible to the next owner.
+        self.slot(i).client.store(0, Ordering::Release);
         self.announce_free(wait);
+    }
+
+    /// Frees slot `i`, which the server holds (ABANDONED by its client), and
+    /// wakes clients waiting for one. The owner word is cleared first: a
+    /// server that dies in between leaves ABANDONED with no owner, which the
+    /// next server's `recover` frees; a claimer that takes the owner word in
+    /// between finds the state not FREE and lets it go again.
+    fn free_abandoned<W: Wait>(&self, wait: &W, i: u32, cur: u32) -> bool {
+        let s = self.slot(i);
+        s.client.store(0, Ordering::Relaxed);
+        // SYNC POINT: Release pairs with the Acquire load of `state` in
+        // `try_claim`: the server's payload accesses are done before the next
+        // holder writes it.
+        let freed =
+            s.state.compare_exchange(cur, word(cur >> 8, slot::FREE), Ordering::Release, Ordering::Relaxed).is_ok();
+        if freed {
+            self.announce_free(wait);
+        }
+        freed
     }
 
     /// Wakes clients sleeping for a slot, after a slot became FREE. (A slot
@@ -312,21 +365,51 @@ impl<'a, W: Wait> Client<'a, W> {
     /// Claims a free slot without blocking.
     pub fn try_claim(&self) -> Result<SlotGuard<'_, 'a, W>, CallError> {
         for i in 0..self.view.slot_count {
-            let s = self.view.slot(i);
-            let cur = s.state.load(Ordering::Relaxed);
-            if cur & 0xff != slot::FREE {
-                continue;
-            }
-            let id = ((cur >> 8) + 1) & ID_MASK;
-            // SYNC POINT: Acquire pairs with the Release store of FREE in
-            // `free_slot`: the previous holder is done with the payload.
-            if s.state.compare_exchange(cur, word(id, slot::CLAIMED), Ordering::Acquire, Ordering::Relaxed).is_ok() {
-                s.client.store(self.id, Ordering::Relaxed);
+            if let Some(id) = self.try_claim_slot(i) {
                 crate::crash::point("mailbox.client.claimed");
-                return Ok(SlotGuard { client: self, index: i, id, sent: false });
+                return Ok(SlotGuard { client: self, index: i, id });
             }
         }
         Err(CallError::NoFreeSlot)
+    }
+
+    /// Claims slot `i` if it is free; returns the new request id.
+    ///
+    /// Ownership is decided in one word: the CAS of the slot's `client` word
+    /// from 0 to this client's id. Only then does the owner move `state` from
+    /// FREE to CLAIMED. A reclaimer that sees CLAIMED therefore always reads
+    /// the id of the client that claimed it, never a stale one, and cannot
+    /// free a live claim.
+    fn try_claim_slot(&self, i: u32) -> Option<u32> {
+        let s = self.view.slot(i);
+        if s.client.load(Ordering::Relaxed) != 0 || s.state.load(Ordering::Relaxed) & 0xff != slot::FREE {
+            return None;
+        }
+        // SYNC POINT: Acquire pairs with the Release store of 0 in
+        // `release_owner`: the previous owner is done with the slot.
+        s.client.compare_exchange(0, self.id, Ordering::Acquire, Ordering::Relaxed).ok()?;
+        // SYNC POINT: Acquire pairs with the Release store or CAS of FREE in
+        // `free_slot`, `withdraw`, `reclaim` and `free_abandoned`: whoever
+        // freed the slot is done with the payload.
+        let cur = s.state.load(Ordering::Acquire);
+        let id = ((cur >> 8) + 1) & ID_MASK;
+        // SYNC POINT: Release pairs with the Acquire load of `state` in
+        // `reclaim`, so a reclaimer that sees CLAIMED also sees our id in
+        // `client`.
+        if cur & 0xff == slot::FREE
+            && s.state.compare_exchange(cur, word(id, slot::CLAIMED), Ordering::Release, Ordering::Relaxed).is_ok()
+        {
+            return Some(id);
+        }
+        // Not FREE after all: the server is between clearing the owner of an
+        // ABANDONED slot and freeing it, or the word is garbage. Let it go,
+        // and wake sleeping claimers: the server's own wake-up may have come
+        // while we held the owner word, and they would have skipped the slot.
+        // SYNC POINT: Release pairs with the Acquire CAS above of the next
+        // claimer (we wrote nothing, but keep the owner hand-over uniform).
+        s.client.store(0, Ordering::Release);
+        self.view.announce_free(&self.wait);
+        None
     }
 
     /// Claims a free slot, waiting until `deadline` (made by this client's
@@ -409,12 +492,11 @@ pub struct SlotGuard<'c, 'a, W: Wait> {
     client: &'c Client<'a, W>,
     index: u32,
     id: u32,
-    sent: bool,
 }
 
 impl<'c, 'a, W: Wait> SlotGuard<'c, 'a, W> {
     /// Posts the first `len` bytes as the request.
-    pub fn send(mut self, len: usize) -> Result<Pending<'c, 'a, W>, CallError> {
+    pub fn send(self, len: usize) -> Result<Pending<'c, 'a, W>, CallError> {
         let c = self.client;
         let max = c.slot_size();
         if len > max {
@@ -426,7 +508,9 @@ impl<'c, 'a, W: Wait> SlotGuard<'c, 'a, W> {
         // SYNC POINT: Release pairs with the server's Acquire CAS in `take`:
         // the request bytes are visible before the slot reads REQUEST.
         s.state.store(word(self.id, slot::REQUEST), Ordering::Release);
-        self.sent = true;
+        let (index, id) = (self.index, self.id);
+        // The slot now belongs to the `Pending`; the guard must not free it.
+        core::mem::forget(self);
         crate::crash::point("mailbox.client.published");
         // Ring the server: a new value in `request_epoch` (this slot and
         // request id, unique until the 24-bit id wraps) tells a polling
@@ -434,9 +518,9 @@ impl<'c, 'a, W: Wait> SlotGuard<'c, 'a, W> {
         let ctl = c.view.ctl;
         // SYNC POINT: Release pairs with the server's Acquire load of
         // `request_epoch` in `wait_for`: REQUEST is visible before the ring.
-        ctl.request_epoch.store((self.id << 8) | self.index, Ordering::Release);
+        ctl.request_epoch.store((id << 8) | index, Ordering::Release);
         notify(&c.wait, &ctl.request_epoch, &ctl.server_waiting, 1);
-        Ok(Pending { client: c, index: self.index, id: self.id, done: false })
+        Ok(Pending { client: c, index, id, done: false })
     }
 }
 
@@ -459,9 +543,7 @@ impl<W: Wait> DerefMut for SlotGuard<'_, '_, W> {
 
 impl<W: Wait> Drop for SlotGuard<'_, '_, W> {
     fn drop(&mut self) {
-        if !self.sent {
-            self.client.view.free_slot(&self.client.wait, self.index, self.id);
-        }
+        self.client.view.free_slot(&self.client.wait, self.index, self.id);
     }
 }
 
@@ -563,7 +645,7 @@ impl<'c, 'a, W: Wait> Pending<'c, 'a, W> {
             // (FREE) or the server's CAS in `respond` (ABANDONED).
             if s.state.compare_exchange(cur, next, Ordering::Release, Ordering::Relaxed).is_ok() {
                 if next & 0xff == slot::FREE {
-                    c.view.announce_free(&c.wait);
+                    c.view.release_owner(&c.wait, self.index);
                 }
                 return None;
             }
@@ -652,14 +734,7 @@ impl<'a, W: Wait> Server<'a, W> {
                     notify(&self.wait, &s.state, &s.client_waiting, 1);
                     touched += 1;
                 }
-                slot::ABANDONED
-                    if s.state
-                        .compare_exchange(cur, word(id, slot::FREE), Ordering::Release, Ordering::Relaxed)
-                        .is_ok() =>
-                {
-                    self.view.announce_free(&self.wait);
-                    touched += 1;
-                }
+                slot::ABANDONED if self.view.free_abandoned(&self.wait, i, cur) => touched += 1,
                 _ => {}
             }
         }
@@ -670,29 +745,48 @@ impl<'a, W: Wait> Server<'a, W> {
     /// Returns how many it freed. Call it when idle, e.g. after a receive
     /// timed out.
     pub fn reclaim(&self) -> u32 {
-        let mut freed = 0;
-        for i in 0..self.view.slot_count {
-            let s = self.view.slot(i);
-            // SYNC POINT: Acquire (and the AcqRel CAS below) pair with the dead
-            // client's Release stores, so its writes are done before the slot is
-            // handed to the next claimer through `free_slot`'s Release store.
-            let cur = s.state.load(Ordering::Acquire);
-            let st = cur & 0xff;
-            // Not SERVING or ABANDONED: those belong to the server (a live
-            // `Request` may still write the payload), whoever the client was.
-            if !matches!(st, slot::CLAIMED | slot::REQUEST | slot::RESPONSE | slot::FAILED) {
-                continue;
-            }
-            let holder = s.client.load(Ordering::Relaxed);
-            if holder == 0 || self.wait.is_alive(holder) {
-                continue;
-            }
-            if s.state.compare_exchange(cur, word(cur >> 8, slot::FREE), Ordering::AcqRel, Ordering::Relaxed).is_ok() {
-                self.view.announce_free(&self.wait);
-                freed += 1;
-            }
+        (0..self.view.slot_count).filter(|&i| self.reclaim_slot(i)).count() as u32
+    }
+
+    /// Frees slot `i` if its owner died; whether it freed a held slot.
+    fn reclaim_slot(&self, i: u32) -> bool {
+        let s = self.view.slot(i);
+        // SYNC POINT: Acquire pairs with the Release CAS to CLAIMED in
+        // `try_claim_slot` (so `client` below names the claimer, never an
+        // earlier owner) and with the dead client's Release stores (its
+        // writes are done before the slot is handed on).
+        let cur = s.state.load(Ordering::Acquire);
+        let st = cur & 0xff;
+        // Not SERVING or ABANDONED: those belong to the server (a live
+        // `Request` may still write the payload), whoever the client was.
+        if !matches!(st, slot::FREE | slot::CLAIMED | slot::REQUEST | slot::RESPONSE | slot::FAILED) {
+            return false;
         }
-        freed
+        let holder = s.client.load(Ordering::Relaxed);
+        if holder == 0 || self.wait.is_alive(holder) {
+            return false;
+        }
+        if st == slot::FREE {
+            // The owner died between freeing the state and clearing its
+            // owner word: finish its release. (A CAS, so a claim can never be
+            // undone: nobody else writes a nonzero owner word.)
+            // SYNC POINT: Release pairs with the Acquire CAS in `try_claim_slot`.
+            if s.client.compare_exchange(holder, 0, Ordering::Release, Ordering::Relaxed).is_ok() {
+                self.view.announce_free(&self.wait);
+            }
+            return false;
+        }
+        // SYNC POINT: AcqRel: Acquire pairs with the dead client's Release
+        // stores; Release pairs with the Acquire load of `state` in
+        // `try_claim_slot` (via `release_owner`).
+        if s.state.compare_exchange(cur, word(cur >> 8, slot::FREE), Ordering::AcqRel, Ordering::Relaxed).is_err() {
+            return false;
+        }
+        // SYNC POINT: Release pairs with the Acquire CAS in `try_claim_slot`.
+        if s.client.compare_exchange(holder, 0, Ordering::Release, Ordering::Relaxed).is_ok() {
+            self.view.announce_free(&self.wait);
+        }
+        true
     }
 
     /// Slot payload capacity: the largest request or response.
@@ -865,7 +959,7 @@ impl<'s, 'a, W: Wait> Request<'s, 'a, W> {
                 Ok(())
             }
             Err(cur) if cur == word(self.id, slot::ABANDONED) => {
-                v.free_slot(&self.server.wait, self.index, self.id);
+                v.free_abandoned(&self.server.wait, self.index, cur);
                 Err(ServeError::Abandoned)
             }
             Err(_) => Err(ServeError::Corrupted(v.corrupt("slot.state"))),

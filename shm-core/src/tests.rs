@@ -515,8 +515,9 @@ fn hostile_mailbox_words() {
     assert_eq!(server.try_recv().err(), Some(ServeError::Empty));
 
     // Waiting words and counters: no effect on correctness.
-    // `served` (a counter), a slot's `client` (rewritten by each claim; only
-    // `reclaim` reads it, and only frees a slot whose holder is dead) and
+    // `served` (a counter), a FREE slot's owner word `client` (a nonzero
+    // owner keeps the slot from being claimed, so the call takes the other
+    // slot; `reclaim` clears it once that owner reads as dead) and
     // `client_waiting` (a spare wake-up at worst).
     for (offset, value) in [(M + 4, 77), (SLOT0 + 8, 0xffff_fffe), (SLOT0 + 12, 1)] {
         memory.write_u32(offset, value);
@@ -610,4 +611,91 @@ fn info_reports_the_layout_hash_validated_at_open() {
     let seg = open(&memory).unwrap();
     memory.write_u32(16, 0x1234_5678);
     assert_eq!(seg.info().layout_hash, layout().hash());
+}
+
+/// Issue 9, defect 1, the reviewer's reproduction on threads: a client
+/// withdrew its request and died; the server reclaims dead clients' slots in
+/// a loop while two live clients claim the one slot. Each claim must be the
+/// only one: the reclaimer may never free a live claim (the old claim path
+/// stored the owner after its CAS, so the reclaimer could pair the new claim
+/// with the dead client's id and free it). The loom model
+/// `mailbox_reclaim_never_frees_a_live_claim` covers every interleaving.
+#[test]
+fn reclaim_never_frees_a_live_claim() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+    const DEAD: u32 = 100;
+    let trials = if cfg!(miri) { 10 } else { 2_000 };
+    let layout = Layout::new().mailbox("m", 1, 64).unwrap();
+    let memory = MockRegion::new(layout.size());
+    Segment::create(memory.region(), &layout, 1, 0).unwrap();
+    let seg = open(&memory).unwrap();
+    let graveyard = Graveyard::new();
+    graveyard.bury(DEAD);
+    let server = seg.server("m", ThreadWait::with_graveyard(2, &graveyard)).unwrap();
+    let dead = seg.client("m", ThreadWait::new(DEAD)).unwrap();
+    let clients = [3u8, 4].map(|id| (id, seg.client("m", ThreadWait::new(id as u32)).unwrap()));
+    let holders = AtomicUsize::new(0);
+    let overlaps = AtomicUsize::new(0);
+    for _ in 0..trials {
+        // The dead client's last act: post a request, then withdraw it.
+        drop(dead.try_claim().unwrap().send(1).unwrap());
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                while !stop.load(SeqCst) {
+                    server.reclaim();
+                    std::thread::yield_now();
+                }
+            });
+            let handles: Vec<_> = clients
+                .iter()
+                .map(|(id, client)| {
+                    let (holders, overlaps) = (&holders, &overlaps);
+                    s.spawn(move || {
+                        let Ok(mut slot) = client.try_claim() else { return };
+                        if holders.fetch_add(1, SeqCst) != 0 {
+                            overlaps.fetch_add(1, SeqCst);
+                        }
+                        slot.fill(*id);
+                        for _ in 0..10 {
+                            std::thread::yield_now();
+                        }
+                        if slot.iter().any(|b| b != id) {
+                            overlaps.fetch_add(1, SeqCst);
+                        }
+                        holders.fetch_sub(1, SeqCst);
+                    })
+                })
+                .collect();
+            for h in handles {
+                h.join().unwrap();
+            }
+            stop.store(true, SeqCst);
+        });
+        // Whatever the interleaving, the slot ends up free for the next trial.
+        server.reclaim();
+    }
+    assert_eq!(overlaps.load(SeqCst), 0, "two clients held one slot at once");
+}
+
+/// Issue 9 audit: the 24-bit request id wraps after 2^24 claims of a slot;
+/// a call across the wrap completes, and the next claim counts from 0.
+#[test]
+fn mailbox_request_id_wraps() {
+    let memory = fresh();
+    let seg = open(&memory).unwrap();
+    let server = seg.server("m", ThreadWait::new(2)).unwrap();
+    let client = seg.client("m", ThreadWait::new(3)).unwrap();
+    for slot in [SLOT0, SLOT0 + 128] {
+        memory.write_u32(slot, 0xffff_ff00); // FREE, id 2^24 - 1
+    }
+    for round in 0..3u32 {
+        std::thread::scope(|s| {
+            s.spawn(|| server.serve_timeout(LONG, |_, len| len).unwrap());
+            assert_eq!(client.call_timeout(b"ok", &mut [0; 64], LONG), Ok(2));
+        });
+        // Calls claim the first free slot, so slot 0 takes every call.
+        let ids = [SLOT0, SLOT0 + 128].map(|slot| memory.read_u32(slot) >> 8);
+        assert_eq!(ids, [round, 0xff_ffff], "request ids after call {round}");
+    }
 }

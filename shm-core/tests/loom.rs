@@ -25,13 +25,20 @@ use shm_core::{AtomicU32, Semaphore, Wait};
 #[derive(Clone)]
 struct LoomWait {
     id: u32,
+    /// The one peer id that reads as dead (0: none).
+    dead: u32,
     sleep: Arc<(Mutex<()>, Condvar)>,
 }
 
 impl LoomWait {
     fn pair() -> (Self, Self) {
         let sleep = Arc::new((Mutex::new(()), Condvar::new()));
-        (Self { id: 1, sleep: sleep.clone() }, Self { id: 2, sleep })
+        (Self { id: 1, dead: 0, sleep: sleep.clone() }, Self { id: 2, dead: 0, sleep })
+    }
+
+    /// Another side of the same futex model, with id `id`.
+    fn sibling(&self, id: u32) -> Self {
+        Self { id, ..self.clone() }
     }
 }
 
@@ -56,6 +63,9 @@ impl Wait for LoomWait {
     }
     fn self_id(&self) -> u32 {
         self.id
+    }
+    fn is_alive(&self, id: u32) -> bool {
+        id != self.dead
     }
 }
 
@@ -155,6 +165,52 @@ fn mailbox_call_gets_its_own_response() {
         assert_eq!(&out[..n], b"AB");
         server.join().unwrap();
     });
+}
+
+/// Issue 9, defect 1: a client (id 9) freed the slot and died before its
+/// owner word was cleared; a server reclaims dead clients' slots while two
+/// live clients claim. No interleaving may give the slot to both: the
+/// reclaimer must never free a claim made by a live client. (On the old
+/// claim path, which CAS'd the state first and stored the owner after it,
+/// the reclaimer could read the dead id next to the live claim and free it.)
+#[test]
+fn mailbox_reclaim_never_frees_a_live_claim() {
+    const DEAD: u32 = 9;
+    model("mailbox reclaim", || {
+        let ctl = Arc::new(MailboxControl::new());
+        // FREE with request id 5, owner word still naming the dead client.
+        let slot = LoomSlot { ctl: SlotControl::with_words(5 << 8, DEAD), payload: [0; 8] };
+        let slots = Arc::new(Slots(vec![slot]));
+        let holders = Arc::new(loom::sync::atomic::AtomicUsize::new(0));
+        let (mut a, _) = LoomWait::pair();
+        a.dead = DEAD;
+        let (b, c) = (a.sibling(2), a.sibling(3));
+        let (c2, s2) = (ctl.clone(), slots.clone());
+        let server = thread::spawn(move || {
+            let server = Server::claim(view_of(&c2, &s2), a).unwrap();
+            server.reclaim();
+            server.reclaim();
+        });
+        let (c3, s3, h3) = (ctl.clone(), slots.clone(), holders.clone());
+        let other = thread::spawn(move || claim_once(&Client::new(view_of(&c3, &s3), c), &h3));
+        claim_once(&Client::new(view_of(&ctl, &slots), b), &holders);
+        other.join().unwrap();
+        server.join().unwrap();
+    });
+}
+
+/// Claims the one slot if it is free and checks this client holds it alone.
+fn claim_once(client: &Client<'_, LoomWait>, holders: &loom::sync::atomic::AtomicUsize) {
+    for _ in 0..2 {
+        if let Ok(guard) = client.try_claim() {
+            assert_eq!(holders.fetch_add(1, Ordering::SeqCst), 0, "two clients hold one slot");
+            thread::yield_now();
+            holders.fetch_sub(1, Ordering::SeqCst);
+            drop(guard);
+            return;
+        }
+        thread::yield_now();
+    }
 }
 
 fn view_of<'a>(ctl: &'a MailboxControl, slots: &'a Slots) -> MailboxView<'a> {
