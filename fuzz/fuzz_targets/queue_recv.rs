@@ -32,7 +32,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(mut tx) = segment.producer("q", ThreadWait::new(3)) {
         for len in [0, 1, 17, rx_max()] {
             if let Ok(mut grant) = tx.try_grant(len) {
-                grant.fill(0xa5);
+                grant.write(&[0xa5; CAPACITY as usize][..len]);
                 grant.commit();
             }
         }

@@ -10,6 +10,7 @@
 extern crate std;
 
 mod error;
+pub mod payload;
 mod sync;
 
 pub mod crash;

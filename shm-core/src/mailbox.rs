@@ -468,13 +468,13 @@ impl<'a, W: Wait> Client<'a, W> {
             return Err(CallError::TooLarge { len: request.len(), max });
         }
         let mut slot = self.claim_deadline(deadline)?;
-        slot[..request.len()].copy_from_slice(request);
+        slot.write(request);
         let answer = slot.send(request.len())?.wait_deadline(deadline)?;
         let n = answer.len();
         if n > response.len() {
             return Err(CallError::TooLarge { len: n, max: response.len() });
         }
-        response[..n].copy_from_slice(&answer);
+        answer.read_into(response);
         Ok(n)
     }
 
@@ -495,6 +495,19 @@ pub struct SlotGuard<'c, 'a, W: Wait> {
 }
 
 impl<'c, 'a, W: Wait> SlotGuard<'c, 'a, W> {
+    /// Copies `src` into the start of the slot without forming a reference
+    /// to it (see [`crate::payload`] for why that matters with an untrusted
+    /// server); returns how many bytes it copied, at most the slot size.
+    pub fn write(&mut self, src: &[u8]) -> usize {
+        let c = self.client;
+        let n = src.len().min(c.slot_size());
+        // SAFETY: the slot is ours (owner word and CLAIMED state, set in
+        // `try_claim_slot`); `n <= slot_size` bytes of payload; no reference
+        // to them is live while `&mut self` is.
+        unsafe { crate::payload::copy_in(&src[..n], c.view.payload(self.index)) };
+        n
+    }
+
     /// Posts the first `len` bytes as the request.
     pub fn send(self, len: usize) -> Result<Pending<'c, 'a, W>, CallError> {
         let c = self.client;
@@ -682,6 +695,18 @@ impl<W: Wait> Deref for Response<'_, '_, W> {
         // grants to the client alone until it frees the slot (in `drop`);
         // `len <= slot_size` was checked in `finish`.
         unsafe { core::slice::from_raw_parts(self.client.view.payload(self.index), self.len) }
+    }
+}
+
+impl<W: Wait> Response<'_, '_, W> {
+    /// Copies the response (or as much of it as fits) into `dst` without
+    /// forming a reference to the slot (see [`crate::payload`] for why that
+    /// matters with an untrusted server); returns how many bytes it copied.
+    pub fn read_into(&self, dst: &mut [u8]) -> usize {
+        let n = dst.len().min(self.len);
+        // SAFETY: as in `deref`; `n <= len <= slot_size`.
+        unsafe { crate::payload::copy_out(self.client.view.payload(self.index), &mut dst[..n]) };
+        n
     }
 }
 
@@ -918,6 +943,48 @@ impl<'s, 'a, W: Wait> Request<'s, 'a, W> {
         // SAFETY: the slot is SERVING with our id, which the protocol grants
         // to the server alone; `len <= slot_size` was checked in `take`.
         unsafe { core::slice::from_raw_parts(self.server.view.payload(self.index), self.len) }
+    }
+
+    /// Copies the request (or as much of it as fits) into `dst` without
+    /// forming a reference to the slot (see [`crate::payload`] for why that
+    /// matters with an untrusted client); returns how many bytes it copied.
+    pub fn read_into(&self, dst: &mut [u8]) -> usize {
+        let n = dst.len().min(self.len);
+        // SAFETY: as in `data`; `n <= len <= slot_size`.
+        unsafe { crate::payload::copy_out(self.server.view.payload(self.index), &mut dst[..n]) };
+        n
+    }
+
+    /// Copies `response` into the slot and posts it, without forming a
+    /// reference to the slot (the copying counterpart of
+    /// [`buf_mut`](Self::buf_mut) and [`respond`](Self::respond)).
+    ///
+    /// ```
+    /// # use core::time::Duration;
+    /// # use shm_core::{Layout, Segment, mock::{MockRegion, ThreadWait}};
+    /// # let layout = Layout::new().mailbox("rpc", 1, 64).unwrap();
+    /// # let region = MockRegion::new(layout.size());
+    /// # let segment = Segment::create(region.region(), &layout, 1, 0).unwrap();
+    /// # let server = segment.server("rpc", ThreadWait::new(1)).unwrap();
+    /// # let client = segment.client("rpc", ThreadWait::new(2)).unwrap();
+    /// # std::thread::scope(|s| {
+    /// # s.spawn(|| client.call_timeout(b"ping", &mut [0; 64], Duration::from_secs(5)).unwrap());
+    /// let request = server.recv_timeout(Duration::from_secs(5)).unwrap();
+    /// let mut local = [0u8; 64];
+    /// let n = request.read_into(&mut local); // a stable local copy
+    /// assert_eq!(&local[..n], b"ping");
+    /// request.respond_with(b"pong").unwrap();
+    /// # });
+    /// ```
+    pub fn respond_with(self, response: &[u8]) -> Result<(), ServeError> {
+        let max = self.server.slot_size();
+        if response.len() > max {
+            return Err(ServeError::TooLarge { len: response.len(), max });
+        }
+        // SAFETY: the slot is SERVING with our id, which the protocol grants
+        // to the server alone; `response.len() <= slot_size`.
+        unsafe { crate::payload::copy_in(response, self.server.view.payload(self.index)) };
+        self.respond(response.len())
     }
 
     /// The whole slot, to write the response in place.

@@ -405,7 +405,7 @@ impl<'a, W: Wait> Producer<'a, W> {
     /// Copies `msg` into the queue without blocking.
     pub fn try_send(&mut self, msg: &[u8]) -> Result<(), SendError> {
         let mut g = self.try_grant(msg.len())?;
-        g.copy_from_slice(msg);
+        g.write(msg);
         g.commit();
         Ok(())
     }
@@ -413,7 +413,7 @@ impl<'a, W: Wait> Producer<'a, W> {
     /// Copies `msg` into the queue, waiting at most `timeout` for room.
     pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), SendError> {
         let mut g = self.grant_timeout(msg.len(), timeout)?;
-        g.copy_from_slice(msg);
+        g.write(msg);
         g.commit();
         Ok(())
     }
@@ -421,7 +421,7 @@ impl<'a, W: Wait> Producer<'a, W> {
     /// Copies `msg` into the queue, waiting as long as it takes for room.
     pub fn send(&mut self, msg: &[u8]) -> Result<(), SendError> {
         let mut g = self.grant(msg.len())?;
-        g.copy_from_slice(msg);
+        g.write(msg);
         g.commit();
         Ok(())
     }
@@ -446,6 +446,29 @@ impl<W: Wait> WriteGrant<'_, '_, W> {
         let off = (self.start & (self.producer.view.capacity - 1)) + FRAME_HEADER;
         // SAFETY: `reserve` placed the whole frame inside the ring.
         unsafe { self.producer.view.ring.as_ptr().add(off as usize) }
+    }
+
+    /// Copies `src` into the start of the grant without forming a reference
+    /// to the ring (see [`crate::payload`] for why that matters with an
+    /// untrusted consumer); returns how many bytes it copied, at most the
+    /// granted length.
+    ///
+    /// ```
+    /// # use shm_core::{Layout, Segment, mock::{MockRegion, ThreadWait}};
+    /// # let layout = Layout::new().queue("q", 256).unwrap();
+    /// # let region = MockRegion::new(layout.size());
+    /// # let segment = Segment::create(region.region(), &layout, 1, 0).unwrap();
+    /// # let mut tx = segment.producer("q", ThreadWait::new(1)).unwrap();
+    /// let mut grant = tx.try_grant(5).unwrap();
+    /// assert_eq!(grant.write(b"hello"), 5);
+    /// grant.commit();
+    /// ```
+    pub fn write(&mut self, src: &[u8]) -> usize {
+        let n = src.len().min(self.len as usize);
+        // SAFETY: the first `n <= len` bytes at `payload()` are this grant's
+        // (see `deref`); no reference to them is live while `&mut self` is.
+        unsafe { crate::payload::copy_in(&src[..n], self.payload()) };
+        n
     }
 
     /// Publishes the whole grant as one message.
@@ -616,7 +639,7 @@ impl<'a, W: Wait> Consumer<'a, W> {
             grant.keep();
             return Err(RecvError::BufferTooSmall { needed: n });
         }
-        buf[..n].copy_from_slice(&grant);
+        grant.read_into(buf);
         grant.release();
         Ok(n)
     }
@@ -658,6 +681,18 @@ impl<W: Wait> ReadGrant<'_, '_, W> {
     /// Consumes the message and hands its bytes back to the producer.
     pub fn release(self) {
         drop(self)
+    }
+
+    /// Copies the message (or as much of it as fits) into `dst` without
+    /// forming a reference to the ring (see [`crate::payload`] for why that
+    /// matters with an untrusted producer); returns how many bytes it copied.
+    pub fn read_into(&self, dst: &mut [u8]) -> usize {
+        let n = dst.len().min(self.len as usize);
+        // SAFETY: `locate` checked the frame (payload at `payload`, `len`
+        // bytes) lies inside the ring and inside [tail, head), which the
+        // protocol grants to the consumer until `drop`; `n <= len`.
+        unsafe { crate::payload::copy_out(self.consumer.view.ring.as_ptr().add(self.payload as usize), &mut dst[..n]) };
+        n
     }
 
     /// Leaves the message in the queue.
