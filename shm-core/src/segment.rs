@@ -18,7 +18,9 @@
 //!
 //! # Design
 //!
-//! The creator stores INITIALIZING, writes every word, then publishes READY
+//! The creator stores its id, then the magic, then INITIALIZING (so a file
+//! is recognisably ours from its first visible state on, and a foreign file
+//! never is by chance), writes every word, then publishes READY
 //! with a Release store; an opener polls (within its budget) for READY with
 //! an Acquire load, then checks everything it will later rely on, in this
 //! order: magic, endianness, major version, recorded size against the region,
@@ -71,13 +73,36 @@ pub struct SegmentInfo {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Peek {
-    /// The magic number is this library's.
+    /// The magic number is this library's. A creator writes it before
+    /// anything else is visible (after only the `creator` word), so a
+    /// segment whose creator died half-way still carries it, and a file
+    /// without it is never one of ours, whatever its other bytes say.
     pub ours: bool,
     /// The `state` word.
     pub state: u32,
-    /// The `creator` word (meaningful when `ours`; written first by a
-    /// creator, so also while INITIALIZING).
+    /// The `creator` word (meaningful when `ours`: a creator stores it
+    /// before the magic, so whoever sees the magic sees it too; 0 means no
+    /// creator is recorded).
     pub creator: u32,
+}
+
+impl Peek {
+    /// Reads the identity words from a copy of a header (as `pread` gives
+    /// it: no mapping, so a file truncated meanwhile cannot fault).
+    ///
+    /// ```
+    /// use shm_core::layout::HEADER_SIZE;
+    /// use shm_core::Peek;
+    ///
+    /// // A foreign file whose state word happens to read INITIALIZING.
+    /// let mut bytes = [0u8; HEADER_SIZE];
+    /// bytes[32..36].copy_from_slice(&1u32.to_ne_bytes());
+    /// assert!(!Peek::from_header(&bytes).ours);
+    /// ```
+    pub fn from_header(bytes: &[u8; HEADER_SIZE]) -> Self {
+        let word = |off: usize| u32::from_ne_bytes([bytes[off], bytes[off + 1], bytes[off + 2], bytes[off + 3]]);
+        Self { ours: word(0) == layout::MAGIC_LO && word(4) == layout::MAGIC_HI, state: word(32), creator: word(40) }
+    }
 }
 
 /// Reads the identity words of `region` without validating anything.
@@ -87,14 +112,13 @@ pub fn peek(region: &Region<'_>) -> Option<Peek> {
         return None;
     }
     let h = header(region);
-    // SYNC POINT: Acquire pairs with the creator's Release store of READY
-    // (and sees its first stores of `creator` and INITIALIZING).
-    let load = |w: &AtomicU32| w.load(Ordering::Acquire);
-    // The magic is written last: a creator that died early has none yet, but
-    // its `state` is INITIALIZING with its id in `creator`.
-    let st = load(&h.state);
-    let magic = load(&h.magic_lo) == layout::MAGIC_LO && load(&h.magic_hi) == layout::MAGIC_HI;
-    Some(Peek { ours: magic || st == state::INITIALIZING, state: st, creator: load(&h.creator) })
+    // SYNC POINT: Acquire pairs with the creator's Release stores of the
+    // magic in `create` (after which its `creator` store is visible).
+    let magic = h.magic_lo.load(Ordering::Acquire) == layout::MAGIC_LO
+        && h.magic_hi.load(Ordering::Acquire) == layout::MAGIC_HI;
+    // SYNC POINT: Acquire pairs with the Release store of READY in `create`.
+    let st = h.state.load(Ordering::Acquire);
+    Some(Peek { ours: magic, state: st, creator: h.creator.load(Ordering::Relaxed) })
 }
 
 /// An initialized, validated segment over a [`Region`].
@@ -126,8 +150,17 @@ impl<'r> Segment<'r> {
             return Err(CreateError::RegionTooSmall { needed, actual: region.len() });
         }
         let h = header(&region);
-        // The creator first, so a creator that dies mid-way is identifiable.
+        // The creator first, then the magic, then INITIALIZING: a creator
+        // that dies mid-way is identifiable (magic) and blamable (creator),
+        // and a file without the magic is never taken for one of ours (see
+        // `Peek::ours`). The magic is the same constant in every life of a
+        // region, so re-writing it over a READY segment changes nothing an
+        // opener could see.
         h.creator.store(creator, Ordering::Relaxed);
+        // SYNC POINT: Release pairs with the Acquire loads of the magic in
+        // `peek`: whoever sees the magic sees `creator` too.
+        h.magic_lo.store(layout::MAGIC_LO, Ordering::Release);
+        h.magic_hi.store(layout::MAGIC_HI, Ordering::Release);
         h.state.store(state::INITIALIZING, Ordering::Relaxed);
         // SYNC POINT: pairs with the Acquire fence in `open`: a reader that
         // sees any of the writes below also sees INITIALIZING on its re-check.
@@ -149,8 +182,6 @@ impl<'r> Segment<'r> {
         crate::crash::point("segment.initializing");
         let hash = layout.hash();
         let store = |w: &AtomicU32, v| w.store(v, Ordering::Relaxed);
-        store(&h.magic_lo, layout::MAGIC_LO);
-        store(&h.magic_hi, layout::MAGIC_HI);
         store(&h.version, (layout::FORMAT_MAJOR as u32) << 16 | layout::FORMAT_MINOR as u32);
         store(&h.endian, layout::ENDIAN_MARK);
         store(&h.layout_hash_lo, hash as u32);
