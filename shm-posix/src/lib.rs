@@ -5,6 +5,8 @@
 mod futex;
 mod name;
 mod named;
+mod object;
+mod remove;
 mod segment;
 
 pub mod list;
@@ -12,7 +14,9 @@ pub mod list;
 pub use futex::{pid_alive, FutexSemaphore, FutexWait, DEFAULT_LIVENESS_INTERVAL};
 pub use name::{canonical_name, NameError, MAX_NAME_LEN};
 pub use named::{word_semaphore_name, NamedSemaphore, NamedSemaphoreWait};
-pub use segment::{remove, CreateError, CreateOptions, OpenError, Segment};
+pub use object::{ObjectId, Refusal};
+pub use remove::{remove, remove_with, RemoveError, RemoveOptions, Removed};
+pub use segment::{CreateError, CreateOptions, OpenError, Segment};
 
 /// Re-exported so users need only this crate.
 pub use shm_core;

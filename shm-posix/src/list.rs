@@ -1,16 +1,15 @@
 //! Finding and describing the segments in `/dev/shm` (what `shmctl` shows).
 
 use std::path::Path;
-use std::time::Duration;
 
 use shm_core::layout::state;
 use shm_core::ChannelKind;
 
 use crate::futex::pid_alive;
-use crate::segment::{OpenError, Segment};
+use crate::object::{Access, Object, ObjectId};
+use crate::segment::{OpenError, Segment, View};
 
-/// Where POSIX shared-memory objects live on Linux.
-pub const SHM_DIR: &str = "/dev/shm";
+pub use crate::object::SHM_DIR;
 
 /// One channel of a segment, with its counters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,11 +52,13 @@ pub struct SegmentReport {
     pub creator_alive: bool,
     /// Layout hash.
     pub layout_hash: String,
+    /// The object read (device and inode).
+    pub object: ObjectId,
     /// The channels.
     pub channels: Vec<ChannelReport>,
 }
 
-fn state_name(s: u32) -> &'static str {
+pub(crate) fn state_name(s: u32) -> &'static str {
     match s {
         state::EMPTY => "empty",
         state::INITIALIZING => "initializing",
@@ -67,14 +68,32 @@ fn state_name(s: u32) -> &'static str {
     }
 }
 
-/// Opens segment `name` (without waiting) and describes it.
+/// Opens segment `name` read-only (without waiting) and describes it.
+/// Needs only read permission; writes nothing.
 pub fn inspect(name: &str) -> Result<SegmentReport, OpenError> {
-    let seg = Segment::open(name, Duration::ZERO)?;
-    Ok(report(&seg))
+    let view = View::open(name)?;
+    let name = crate::name::canonical_name(name).map_err(OpenError::Name)?;
+    Ok(describe(&name, view.core(), view.id()))
 }
 
 /// Describes an open segment.
 pub fn report(seg: &Segment) -> SegmentReport {
+    describe(seg.name(), seg, seg.id())
+}
+
+/// The live processes recorded in `seg`'s role words, as (role, PID).
+pub(crate) fn live_peers(seg: &shm_core::Segment<'_>) -> Vec<(String, u32)> {
+    describe("", seg, ObjectId { device: 0, inode: 0 })
+        .channels
+        .into_iter()
+        .flat_map(|c| {
+            let channel = c.name;
+            c.peers.into_iter().filter(|p| p.2).map(move |(role, pid, _)| (format!("{channel} {role}"), pid))
+        })
+        .collect()
+}
+
+fn describe(name: &str, seg: &shm_core::Segment<'_>, object: ObjectId) -> SegmentReport {
     let info = seg.info();
     let peer = |role: &str, id: u32| (role.to_owned(), id, id != 0 && pid_alive(id));
     let channels = seg
@@ -124,7 +143,7 @@ pub fn report(seg: &Segment) -> SegmentReport {
         })
         .collect();
     SegmentReport {
-        name: seg.name().to_owned(),
+        name: name.to_owned(),
         size: info.size,
         version: format!("{}.{}", info.version.0, info.version.1),
         state: state_name(info.state),
@@ -132,6 +151,7 @@ pub fn report(seg: &Segment) -> SegmentReport {
         creator: info.creator,
         creator_alive: pid_alive(info.creator),
         layout_hash: format!("{:#018x}", info.layout_hash),
+        object,
         channels,
     }
 }
@@ -141,20 +161,23 @@ pub fn report(seg: &Segment) -> SegmentReport {
 pub enum Listed {
     /// A valid segment.
     Segment(Box<SegmentReport>),
-    /// One of ours (by its magic or state) that does not open: stale
+    /// One of ours (it carries the magic) that does not open: unfinished
     /// initialization, corruption, truncation.
     Broken {
         /// Canonical name.
         name: String,
         /// Why it does not open.
         error: OpenError,
-        /// The creator PID if readable, and whether it is alive.
+        /// The creator PID if one is recorded, and whether it is alive.
         creator: Option<(u32, bool)>,
+        /// The object read (device and inode).
+        object: ObjectId,
     },
 }
 
-/// Lists the segments of this library in [`SHM_DIR`]. Files that are not
-/// ours (other programs' objects, named semaphores) are skipped.
+/// Lists the segments of this library in [`SHM_DIR`], reading each
+/// read-only. Files that are not ours (no magic: other programs' objects,
+/// named semaphores), symlinks and non-regular files are skipped.
 pub fn list() -> std::io::Result<Vec<Listed>> {
     list_in(Path::new(SHM_DIR))
 }
@@ -170,14 +193,14 @@ fn list_in(dir: &Path) -> std::io::Result<Vec<Listed>> {
     let mut out = Vec::new();
     for bare in names {
         let name = format!("/{bare}");
-        match Segment::open(&name, Duration::ZERO) {
-            Ok(seg) => out.push(Listed::Segment(Box::new(report(&seg)))),
+        // Open once, then decide from this object only (never the name).
+        let Ok(object) = Object::open(&name, Access::Read) else { continue };
+        let Some(peek) = object.peek().filter(|p| p.ours) else { continue };
+        match View::of(&name, &object) {
+            Ok(view) => out.push(Listed::Segment(Box::new(describe(&name, view.core(), object.id())))),
             Err(error) => {
-                if let Some(creator) = crate::segment::peek_creator(&name) {
-                    out.push(Listed::Broken { name, error, creator: Some((creator, pid_alive(creator))) });
-                } else if matches!(error, OpenError::Core(shm_core::OpenError::SizeMismatch { .. })) {
-                    out.push(Listed::Broken { name, error, creator: None });
-                }
+                let creator = Some(peek.creator).filter(|&c| c != 0).map(|c| (c, pid_alive(c)));
+                out.push(Listed::Broken { name, error, creator, object: object.id() });
             }
         }
     }

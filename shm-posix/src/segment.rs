@@ -9,16 +9,16 @@ use std::os::fd::OwnedFd;
 use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
-use rustix::fs::Mode;
 use rustix::io::Errno;
 use rustix::mm::{MapFlags, ProtFlags};
-use rustix::shm;
 use shm_core::layout::{HEADER_SIZE, MAILBOX_PAYLOAD_OFFSET, MAILBOX_SLOTS_OFFSET};
 use shm_core::{ChannelKind, Layout, Region};
 
 use crate::futex::{pid_alive, FutexWait};
 use crate::name::{canonical_name, NameError};
 use crate::named::{word_semaphore_name, NamedSemaphore};
+use crate::object::{Access, Object, ObjectError, ObjectId, Refusal};
+use crate::remove::{remove_with, RemoveError, RemoveOptions};
 
 /// How [`Segment::create`] makes the segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +54,16 @@ pub enum CreateError {
         /// The live creator's PID, if it is one of ours.
         creator: Option<u32>,
     },
+    /// The name is left over from a creator that died, but a live process
+    /// still holds a role in it, so it was not replaced.
+    InUse {
+        /// The canonical name.
+        name: String,
+        /// The live user's PID.
+        pid: u32,
+        /// Its role (`channel producer`, ...).
+        role: String,
+    },
     /// The name is left over from a creator that died.
     Stale {
         /// The canonical name.
@@ -82,7 +92,11 @@ impl fmt::Display for CreateError {
             }
             Self::Exists { name, creator: None } => write!(
                 f,
-                "/dev/shm{name} exists and is not a segment of this library: pick another name or remove it by hand"
+                "/dev/shm{name} exists and is not (or not yet) a segment of this library: pick another name, or remove it by hand if no program is creating it"
+            ),
+            Self::InUse { name, pid, role } => write!(
+                f,
+                "segment {name} is stale but pid {pid} ({role}) still uses it: stop that process, or remove the name with `shmctl rm --force {name}`"
             ),
             Self::Stale { name, creator } => write!(
                 f,
@@ -123,6 +137,14 @@ pub enum OpenError {
         /// Its size in bytes.
         size: u64,
     },
+    /// The object under the name was refused before mapping it: a symlink,
+    /// not a regular file, or another user's.
+    Refused {
+        /// The canonical name.
+        name: String,
+        /// Why.
+        reason: Refusal,
+    },
     /// The segment's contents were refused (see the inner error).
     Core(shm_core::OpenError),
     /// A system call failed.
@@ -142,6 +164,7 @@ impl fmt::Display for OpenError {
             Self::TooSmall { name, size } => {
                 write!(f, "{name} has {size} bytes, less than a segment header: not a segment of this library")
             }
+            Self::Refused { name, reason } => write!(f, "/dev/shm{name} {reason}: not opened"),
             Self::Core(e) => e.fmt(f),
             Self::Io { op, source } => write!(f, "{op} failed: {source}"),
         }
@@ -158,10 +181,6 @@ impl std::error::Error for OpenError {
     }
 }
 
-fn io_err(op: &'static str) -> impl FnOnce(Errno) -> io::Error {
-    move |e| io::Error::new(io::Error::from(e).kind(), format!("{op}: {e}"))
-}
-
 /// A `MAP_SHARED` mapping, unmapped on drop.
 #[derive(Debug)]
 struct Mapping {
@@ -175,13 +194,17 @@ unsafe impl Send for Mapping {}
 unsafe impl Sync for Mapping {}
 
 impl Mapping {
-    fn new(fd: &OwnedFd, len: usize) -> io::Result<Self> {
+    /// Maps `len` bytes of `fd`; read-only unless `access` says otherwise
+    /// (a read-only mapping is only ever handed to code that loads).
+    fn new(fd: &OwnedFd, len: usize, access: Access) -> io::Result<Self> {
+        let prot = match access {
+            Access::Read => ProtFlags::READ,
+            Access::ReadWrite => ProtFlags::READ | ProtFlags::WRITE,
+        };
         // SAFETY: a fresh mapping chosen by the kernel (null hint) of a file
         // we hold open; it aliases no Rust object.
-        let ptr = unsafe {
-            rustix::mm::mmap(std::ptr::null_mut(), len, ProtFlags::READ | ProtFlags::WRITE, MapFlags::SHARED, fd, 0)
-        }
-        .map_err(io::Error::from)?;
+        let ptr = unsafe { rustix::mm::mmap(std::ptr::null_mut(), len, prot, MapFlags::SHARED, fd, 0) }
+            .map_err(io::Error::from)?;
         let ptr = NonNull::new(ptr.cast::<u8>()).ok_or_else(|| io::Error::other("mmap returned null"))?;
         Ok(Self { ptr, len })
     }
@@ -234,6 +257,8 @@ pub struct Segment {
     // drops before `map`.
     core: shm_core::Segment<'static>,
     map: Mapping,
+    /// The object we created or opened: the only one our drop may unlink.
+    object: Object,
     name: String,
     owner: bool,
     persist: bool,
@@ -255,80 +280,88 @@ impl Segment {
 
     /// Creates segment `name` for `layout`: `shm_open(O_CREAT|O_EXCL)`,
     /// `ftruncate` to the layout's size, `mmap`, initialize, publish READY.
+    ///
+    /// With [`CreateOptions::replace_stale`], a name left by a dead creator
+    /// is removed (under the object's lock, re-checked right before the
+    /// unlink) and created anew; of several creators racing to replace one
+    /// stale name exactly one succeeds, the others get
+    /// [`CreateError::Exists`].
     pub fn create_with(name: &str, layout: &Layout, options: CreateOptions) -> Result<Self, CreateError> {
         let name = canonical_name(name).map_err(CreateError::Name)?;
-        let flags = shm::OFlags::CREATE | shm::OFlags::EXCL | shm::OFlags::RDWR;
-        let fd = match shm::open(name.as_str(), flags, Mode::from_raw_mode(options.mode)) {
-            Ok(fd) => fd,
-            Err(Errno::EXIST) => {
-                let holder = inspect_holder(&name);
-                match holder {
-                    Holder::Dead(_) if options.replace_stale => {
-                        remove(&name).map_err(|source| CreateError::Io { op: "shm_unlink", source })?;
-                        return Self::create_with(&name, layout, CreateOptions { replace_stale: false, ..options });
-                    }
-                    Holder::Dead(creator) => return Err(CreateError::Stale { name, creator }),
-                    Holder::Alive(pid) => return Err(CreateError::Exists { name, creator: Some(pid) }),
-                    Holder::Foreign => return Err(CreateError::Exists { name, creator: None }),
-                }
+        let mut replace = options.replace_stale;
+        // The name may vanish between our create and our look at it (its
+        // holder removed it): try again, a bounded number of times.
+        for _ in 0..4 {
+            match Object::create(&name, options.mode) {
+                Ok(object) => return Self::initialize(object, name, layout, options),
+                Err(Errno::EXIST) => {}
+                Err(e) => return Err(CreateError::Io { op: "shm_open", source: e.into() }),
             }
-            Err(e) => return Err(CreateError::Io { op: "shm_open", source: e.into() }),
-        };
-        let unlink_on_error = |e: CreateError| {
-            let _ = shm::unlink(name.as_str());
+            match holder(&name) {
+                Holder::Gone => {}
+                Holder::Dead { object, .. } if replace => {
+                    // Once: whatever happens, the next round reports what
+                    // holds the name then.
+                    replace = false;
+                    replace_stale(&name, object)?;
+                }
+                Holder::Dead { creator, .. } => return Err(CreateError::Stale { name, creator }),
+                Holder::Alive(pid) => return Err(CreateError::Exists { name, creator: Some(pid) }),
+                Holder::Foreign => return Err(CreateError::Exists { name, creator: None }),
+            }
+        }
+        Err(CreateError::Exists { name, creator: None })
+    }
+
+    /// Sizes, maps and initializes the object we just created.
+    fn initialize(object: Object, name: String, layout: &Layout, options: CreateOptions) -> Result<Self, CreateError> {
+        let fail = |e: CreateError| {
+            if let Ok(lock) = object.lock() {
+                let _ = lock.unlink_if_at(&name);
+            }
             e
         };
         let io = |op| move |e: Errno| CreateError::Io { op, source: e.into() };
+        let fd = object.fd();
         // umask may have cleared bits the caller asked for: set them exactly.
-        rustix::fs::fchmod(&fd, Mode::from_raw_mode(options.mode)).map_err(io("fchmod")).map_err(unlink_on_error)?;
-        rustix::fs::ftruncate(&fd, layout.size() as u64).map_err(io("ftruncate")).map_err(unlink_on_error)?;
+        rustix::fs::fchmod(fd, rustix::fs::Mode::from_raw_mode(options.mode)).map_err(io("fchmod")).map_err(fail)?;
+        rustix::fs::ftruncate(fd, layout.size() as u64).map_err(io("ftruncate")).map_err(fail)?;
         // Reserve the pages now: a full /dev/shm is an error here (ENOSPC),
         // not a SIGBUS on first touch later.
-        rustix::fs::fallocate(&fd, rustix::fs::FallocateFlags::empty(), 0, layout.size() as u64)
+        rustix::fs::fallocate(fd, rustix::fs::FallocateFlags::empty(), 0, layout.size() as u64)
             .map_err(io("fallocate (is /dev/shm full?)"))
-            .map_err(unlink_on_error)?;
-        let map = Mapping::new(&fd, layout.size())
+            .map_err(fail)?;
+        let map = Mapping::new(fd, layout.size(), Access::ReadWrite)
             .map_err(|source| CreateError::Io { op: "mmap", source })
-            .map_err(unlink_on_error)?;
+            .map_err(fail)?;
         let session = session_id();
         let core = shm_core::Segment::create(map.region(), layout, std::process::id(), session)
             .map_err(CreateError::Core)
-            .map_err(unlink_on_error)?;
-        Ok(Self { core, map, name, owner: true, persist: options.persist })
+            .map_err(fail)?;
+        Ok(Self { core, map, object, name, owner: true, persist: options.persist })
     }
 
     /// Opens segment `name`, waiting at most `timeout` for it to appear and
     /// for its creator to publish READY, then validating it.
+    ///
+    /// The object is opened without following a symlink and must be a
+    /// regular file of this user or root ([`OpenError::Refused`]).
     pub fn open(name: &str, timeout: Duration) -> Result<Self, OpenError> {
         let name = canonical_name(name).map_err(OpenError::Name)?;
         let start = Instant::now();
-        let waited_out = || start.elapsed() >= timeout;
-        let fd = loop {
-            match shm::open(name.as_str(), shm::OFlags::RDWR, Mode::empty()) {
-                Ok(fd) => break fd,
-                Err(Errno::NOENT) if !waited_out() => std::thread::sleep(Duration::from_millis(1)),
-                Err(Errno::NOENT) => return Err(OpenError::NotFound { name }),
-                Err(e) => return Err(OpenError::Io { op: "shm_open", source: e.into() }),
+        let object = loop {
+            match Object::open(&name, Access::ReadWrite) {
+                Ok(object) => break object,
+                Err(ObjectError::Os(Errno::NOENT)) if start.elapsed() < timeout => {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(ObjectError::Os(Errno::NOENT)) => return Err(OpenError::NotFound { name }),
+                Err(ObjectError::Os(e)) => return Err(OpenError::Io { op: "shm_open", source: e.into() }),
+                Err(ObjectError::Refused(reason)) => return Err(OpenError::Refused { name, reason }),
             }
         };
-        let size = loop {
-            let size =
-                rustix::fs::fstat(&fd).map_err(|e| OpenError::Io { op: "fstat", source: e.into() })?.st_size as u64;
-            // Size 0: the creator has not called ftruncate yet.
-            if size == 0 && !waited_out() {
-                std::thread::sleep(Duration::from_millis(1));
-                continue;
-            }
-            break size;
-        };
-        if size < HEADER_SIZE as u64 {
-            return Err(OpenError::TooSmall { name, size });
-        }
-        let len = usize::try_from(size).map_err(|_| OpenError::TooSmall { name: name.clone(), size })?;
-        let map = Mapping::new(&fd, len).map_err(|source| OpenError::Io { op: "mmap", source })?;
-        let left = timeout.saturating_sub(start.elapsed());
-        let core = shm_core::Segment::open(map.region(), &FutexWait::new(), left).map_err(OpenError::Core)?;
-        Ok(Self { core, map, name, owner: false, persist: true })
+        let (map, core) = map_object(&name, &object, Access::ReadWrite, start, timeout)?;
+        Ok(Self { core, map, object, name, owner: false, persist: true })
     }
 
     /// The canonical name (`/name`).
@@ -350,14 +383,101 @@ impl Segment {
     pub fn mapped_len(&self) -> usize {
         self.map.len
     }
+
+    /// Which object this handle maps (device and inode): the name may
+    /// refer to another one by now.
+    pub fn id(&self) -> ObjectId {
+        self.object.id()
+    }
+
+    /// Permission bits of the object (as created, or as found when opened).
+    pub fn mode(&self) -> u32 {
+        self.object.mode()
+    }
 }
 
 impl Drop for Segment {
+    /// The creator (unless persisting) removes the name, but only if it
+    /// still refers to the object it created: after `shmctl rm --force` or
+    /// a replacement, the name belongs to someone else and is left alone.
     fn drop(&mut self) {
-        if self.owner && !self.persist {
-            unlink_word_semaphores(&self.name, &self.core);
-            let _ = shm::unlink(self.name.as_str());
+        if !self.owner || self.persist {
+            return;
         }
+        let Ok(lock) = self.object.lock() else { return };
+        if let Ok(true) = lock.unlink_if_at(&self.name) {
+            unlink_word_semaphores(&self.name, &self.core);
+        }
+    }
+}
+
+/// Waits (within `timeout` from `start`) for `object` to be sized, maps it
+/// and opens the segment in it.
+fn map_object(
+    name: &str,
+    object: &Object,
+    access: Access,
+    start: Instant,
+    timeout: Duration,
+) -> Result<(Mapping, shm_core::Segment<'static>), OpenError> {
+    let size = loop {
+        let size = object.size().map_err(|e| OpenError::Io { op: "fstat", source: e.into() })?;
+        // Size 0: the creator has not called ftruncate yet.
+        if size == 0 && start.elapsed() < timeout {
+            std::thread::sleep(Duration::from_millis(1));
+            continue;
+        }
+        break size;
+    };
+    let too_small = || OpenError::TooSmall { name: name.to_owned(), size };
+    if size < HEADER_SIZE as u64 {
+        return Err(too_small());
+    }
+    let len = usize::try_from(size).map_err(|_| too_small())?;
+    let map = Mapping::new(object.fd(), len, access).map_err(|source| OpenError::Io { op: "mmap", source })?;
+    let left = timeout.saturating_sub(start.elapsed());
+    let core = shm_core::Segment::open(map.region(), &FutexWait::new(), left).map_err(OpenError::Core)?;
+    Ok((map, core))
+}
+
+/// A segment mapped read-only, for inspection: nothing in it is ever
+/// written (the mapping would fault), so inspecting needs only read
+/// permission. Never handed out as a [`Segment`], whose channels write.
+#[derive(Debug)]
+pub(crate) struct View {
+    // Field order: `core` (a region over the mapping) drops before `map`.
+    core: shm_core::Segment<'static>,
+    _map: Mapping,
+    id: ObjectId,
+}
+
+impl View {
+    /// Opens `name` read-only, without waiting.
+    pub(crate) fn open(name: &str) -> Result<Self, OpenError> {
+        let name = canonical_name(name).map_err(OpenError::Name)?;
+        let object = match Object::open(&name, Access::Read) {
+            Ok(object) => object,
+            Err(ObjectError::Os(Errno::NOENT)) => return Err(OpenError::NotFound { name }),
+            Err(ObjectError::Os(e)) => return Err(OpenError::Io { op: "open", source: e.into() }),
+            Err(ObjectError::Refused(reason)) => return Err(OpenError::Refused { name, reason }),
+        };
+        Self::of(&name, &object)
+    }
+
+    /// Maps an object already open.
+    pub(crate) fn of(name: &str, object: &Object) -> Result<Self, OpenError> {
+        let (map, core) = map_object(name, object, Access::Read, Instant::now(), Duration::ZERO)?;
+        Ok(Self { core, _map: map, id: object.id() })
+    }
+
+    /// The segment (load-only use: see the type's docs).
+    pub(crate) fn core(&self) -> &shm_core::Segment<'static> {
+        &self.core
+    }
+
+    /// The object mapped.
+    pub(crate) fn id(&self) -> ObjectId {
+        self.id
     }
 }
 
@@ -387,48 +507,51 @@ pub(crate) fn wait_word_offsets(core: &shm_core::Segment<'_>) -> Vec<usize> {
     out
 }
 
-fn unlink_word_semaphores(name: &str, core: &shm_core::Segment<'_>) {
+pub(crate) fn unlink_word_semaphores(name: &str, core: &shm_core::Segment<'_>) {
     for offset in wait_word_offsets(core) {
         let _ = NamedSemaphore::unlink(&word_semaphore_name(name, offset));
     }
 }
 
+/// Who holds an existing name.
 enum Holder {
+    /// Nothing any more.
+    Gone,
+    /// A segment of ours whose creator lives.
     Alive(u32),
-    Dead(u32),
+    /// A segment of ours whose creator is dead.
+    Dead { creator: u32, object: ObjectId },
+    /// Something without our mark (or a segment of ours that records no
+    /// creator): never taken for stale.
     Foreign,
 }
 
-/// Who holds an existing name: a live or dead creator of ours, or something
-/// else.
-fn inspect_holder(name: &str) -> Holder {
-    match peek_creator(name) {
-        Some(pid) if pid_alive(pid) => Holder::Alive(pid),
-        Some(pid) => Holder::Dead(pid),
-        None => Holder::Foreign,
+fn holder(name: &str) -> Holder {
+    let object = match Object::open(name, Access::Read) {
+        Ok(object) => object,
+        Err(ObjectError::Os(Errno::NOENT)) => return Holder::Gone,
+        Err(_) => return Holder::Foreign,
+    };
+    match object.peek() {
+        Some(p) if p.ours && p.creator != 0 && pid_alive(p.creator) => Holder::Alive(p.creator),
+        Some(p) if p.ours && p.creator != 0 => Holder::Dead { creator: p.creator, object: object.id() },
+        _ => Holder::Foreign,
     }
 }
 
-/// Removes segment `name` (`shm_unlink`) and the named semaphores a
-/// [`crate::NamedSemaphoreWait`] may have made for it. Processes that have
-/// it mapped keep their mapping.
-pub fn remove(name: &str) -> io::Result<()> {
-    let name = canonical_name(name).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-    if let Ok(seg) = Segment::open(&name, Duration::ZERO) {
-        unlink_word_semaphores(&name, &seg);
+/// Removes stale `object` under `name` for a creator that will then try
+/// again; losing the race to another remover is not an error here (the
+/// next attempt reports what holds the name).
+fn replace_stale(name: &str, object: ObjectId) -> Result<(), CreateError> {
+    match remove_with(name, &RemoveOptions { force: false, object: Some(object) }) {
+        Ok(_) | Err(RemoveError::NotFound { .. } | RemoveError::Replaced { .. }) => Ok(()),
+        Err(RemoveError::Alive { creator, .. }) => {
+            Err(CreateError::Exists { name: name.to_owned(), creator: Some(creator).filter(|&c| c != 0) })
+        }
+        Err(RemoveError::InUse { pid, role, .. }) => Err(CreateError::InUse { name: name.to_owned(), pid, role }),
+        Err(RemoveError::NotOurs { .. } | RemoveError::Refused { .. }) => {
+            Err(CreateError::Exists { name: name.to_owned(), creator: None })
+        }
+        Err(e) => Err(CreateError::Io { op: "remove the stale segment", source: io::Error::other(e) }),
     }
-    shm::unlink(name.as_str()).map_err(io_err("shm_unlink"))
-}
-
-/// The creator recorded in `name` if it looks like one of ours (by magic or
-/// INITIALIZING state), without validating the rest.
-pub(crate) fn peek_creator(name: &str) -> Option<u32> {
-    let fd = shm::open(name, shm::OFlags::RDWR, Mode::empty()).ok()?;
-    let size = rustix::fs::fstat(&fd).ok()?.st_size as usize;
-    if size < HEADER_SIZE {
-        return None;
-    }
-    let map = Mapping::new(&fd, size).ok()?;
-    let region = map.region();
-    shm_core::peek(&region).filter(|p| p.ours).map(|p| p.creator)
 }

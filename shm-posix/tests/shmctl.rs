@@ -68,7 +68,8 @@ fn rm_stale_removes_only_segments_whose_creator_is_dead() {
     let file = std::fs::OpenOptions::new().write(true).open(format!("/dev/shm{stale}")).unwrap();
     file.write_all_at(&dead.to_ne_bytes(), 40).unwrap();
 
-    let out = shmctl(&["rm", "--stale"]);
+    // Only this test's names: other tests may keep stale segments on purpose.
+    let out = shmctl(&["rm", "--stale", "--prefix", &format!("shmctl-test-{pid}-")]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains(&format!("removed {stale}")), "{}", text(&out.stdout));
     assert!(!std::path::Path::new(&format!("/dev/shm{stale}")).exists());
@@ -77,4 +78,111 @@ fn rm_stale_removes_only_segments_whose_creator_is_dead() {
     let out = shmctl(&["rm", "no/such"]);
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("only a leading slash"), "{}", text(&out.stderr));
+}
+
+fn dead_pid() -> u32 {
+    let mut child = Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    pid
+}
+
+/// Defect 2: a foreign file whose u32 at byte 32 is 1 (it reads as
+/// INITIALIZING) and whose byte 40 is 0 is not ours, so `rm --stale` keeps it.
+#[test]
+fn rm_stale_keeps_foreign_files_that_look_initializing() {
+    let pid = std::process::id();
+    let foreign = format!("/shmctl-test-{pid}-foreign");
+    let mut bytes = vec![0u8; 4096];
+    bytes[32..36].copy_from_slice(&1u32.to_ne_bytes());
+    std::fs::write(format!("/dev/shm{foreign}"), &bytes).unwrap();
+
+    let out = shmctl(&["rm", "--stale", "--prefix", &format!("shmctl-test-{pid}-")]);
+    let kept = std::fs::read(format!("/dev/shm{foreign}"));
+    let _ = std::fs::remove_file(format!("/dev/shm{foreign}"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(kept.ok().as_deref(), Some(&bytes[..]), "the foreign file is kept, untouched: {}", text(&out.stdout));
+    assert!(!text(&out.stdout).contains(&foreign), "{}", text(&out.stdout));
+}
+
+/// Defect 7 (tool side): `rm NAME` refuses a segment whose creator lives
+/// unless `--force`, and says what it removed.
+#[test]
+fn rm_refuses_a_live_segment_without_force() {
+    let pid = std::process::id();
+    let name = format!("/shmctl-test-{pid}-rm-live");
+    let seg = Segment::create(&name, &layout()).unwrap();
+    let out = shmctl(&["rm", &name]);
+    assert!(!out.status.success(), "a live segment is refused: {}", text(&out.stdout));
+    assert!(text(&out.stderr).contains("alive"), "{}", text(&out.stderr));
+    assert!(std::path::Path::new(&format!("/dev/shm{name}")).exists(), "still there");
+
+    let out = shmctl(&["rm", "--force", &name]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    assert!(said.contains(&format!("removed {name}")) && said.contains(&format!("pid {pid}")), "{said}");
+    assert!(!std::path::Path::new(&format!("/dev/shm{name}")).exists());
+    drop(seg);
+}
+
+/// Audit (b): a persisted segment whose creator exited while a live peer
+/// still holds a role in it is in use, not stale: `rm --stale` keeps it.
+#[test]
+fn rm_stale_keeps_a_segment_a_live_peer_still_uses() {
+    let pid = std::process::id();
+    let name = format!("/shmctl-test-{pid}-in-use");
+    let opts = CreateOptions { persist: true, ..Default::default() };
+    drop(Segment::create_with(&name, &layout(), opts).unwrap());
+    let file = std::fs::OpenOptions::new().write(true).open(format!("/dev/shm{name}")).unwrap();
+    file.write_all_at(&dead_pid().to_ne_bytes(), 40).unwrap();
+    let user = Segment::open(&name, std::time::Duration::ZERO).unwrap();
+    let producer = user.producer("log", shm_posix::FutexWait::new()).unwrap();
+
+    let prefix = format!("shmctl-test-{pid}-in-use");
+    let out = shmctl(&["rm", "--stale", "--prefix", &prefix]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(std::path::Path::new(&format!("/dev/shm{name}")).exists(), "in use: kept\n{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains(&format!("pid {pid}")), "says who uses it: {}", text(&out.stdout));
+
+    drop(producer);
+    let out = shmctl(&["rm", "--stale", "--prefix", &prefix]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains(&format!("removed {name}")), "{}", text(&out.stdout));
+    assert!(!std::path::Path::new(&format!("/dev/shm{name}")).exists());
+    drop(user);
+}
+
+/// Audit (a): `inspect` and `list` map read-only: a user with read
+/// permission only can inspect, and no byte of the segment changes.
+#[test]
+fn inspect_needs_only_read_permission_and_writes_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let pid = std::process::id();
+    let name = format!("/shmctl-test-{pid}-read-only");
+    let path = format!("/dev/shm{name}");
+    let opts = CreateOptions { mode: 0o644, ..Default::default() };
+    let seg = Segment::create_with(&name, &layout(), opts).unwrap();
+    let before = std::fs::read(&path).unwrap();
+    for args in [&["inspect", &name][..], &["inspect", &name, "--json"], &["list"]] {
+        let out = shmctl(args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+    }
+    assert_eq!(std::fs::read(&path).unwrap(), before, "inspection wrote into the segment");
+
+    if !rustix::process::geteuid().is_root() {
+        println!("skipped the other-user half: dropping to another user needs root");
+        drop(seg);
+        return;
+    }
+    // The test binary's folder may be private: give the child its own copy.
+    let exe = format!("/tmp/shmctl-test-{pid}-exe");
+    std::fs::copy(SHMCTL, &exe).unwrap();
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = Command::new(&exe).args(["inspect", &name]).uid(65534).gid(65534).output().unwrap();
+    let _ = std::fs::remove_file(&exe);
+    assert!(out.status.success(), "read permission is enough to inspect: {}", text(&out.stderr));
+    assert!(text(&out.stdout).contains(&format!("segment    {name}")), "{}", text(&out.stdout));
+    assert_eq!(std::fs::read(&path).unwrap(), before, "inspection wrote into the segment");
+    drop(seg);
 }

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use shm_posix::list::{self, Listed, SegmentReport};
+use shm_posix::{RemoveError, RemoveOptions};
 
 #[derive(Parser)]
 #[command(name = "shmctl", version, about = "List, inspect and remove shm segments in /dev/shm")]
@@ -30,14 +31,23 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Remove a segment by name, or every stale one (creator dead).
+    /// Remove a segment by name, or every stale one (creator dead and no
+    /// live process holding a role in it). Only segments of this library
+    /// (by their magic) are ever removed.
     Rm {
         /// Segment name (`name` or `/name`).
         #[arg(required_unless_present = "stale", conflicts_with = "stale")]
         name: Option<String>,
-        /// Remove every segment of this library whose creator is dead.
+        /// Remove every segment of this library whose creator is dead and
+        /// that no live process uses.
         #[arg(long)]
         stale: bool,
+        /// With --stale: only names that start with this (without `/`).
+        #[arg(long, requires = "stale")]
+        prefix: Option<String>,
+        /// Remove the named segment even if its creator or a user is alive.
+        #[arg(long, conflicts_with = "stale")]
+        force: bool,
     },
 }
 
@@ -83,7 +93,7 @@ fn run(command: Command) -> Result<(), String> {
                             channels.join(",")
                         );
                     }
-                    Listed::Broken { name, error, creator } => {
+                    Listed::Broken { name, error, creator, .. } => {
                         let (pid, alive) = creator.map_or(("-".into(), "-"), |(p, a)| (p.to_string(), yes_no(a)));
                         println!("{name:<32} {:>10} {:>9} {pid:>8} {alive:<6} ({error})", "?", "broken");
                     }
@@ -100,26 +110,52 @@ fn run(command: Command) -> Result<(), String> {
             }
             Ok(())
         }
-        Command::Rm { name: Some(name), .. } => shm_posix::remove(&name).map_err(|e| format!("{name}: {e}")),
-        Command::Rm { name: None, .. } => {
-            let found = list::list().map_err(|e| format!("cannot read {}: {e}", list::SHM_DIR))?;
-            let mut removed = 0;
-            for entry in found {
-                let (name, dead) = match entry {
-                    Listed::Segment(r) => (r.name.clone(), !r.creator_alive),
-                    Listed::Broken { name, creator: Some((_, alive)), .. } => (name, !alive),
-                    Listed::Broken { .. } => continue,
-                };
-                if dead {
-                    shm_posix::remove(&name).map_err(|e| format!("{name}: {e}"))?;
-                    println!("removed {name}");
-                    removed += 1;
-                }
-            }
-            println!("{removed} stale segment(s) removed");
+        Command::Rm { name: Some(name), force, .. } => {
+            let removed = shm_posix::remove_with(&name, &RemoveOptions { force, object: None })
+                .map_err(|e| format!("{name}: {e}"))?;
+            println!("{removed}");
             Ok(())
         }
+        Command::Rm { name: None, prefix, .. } => remove_stale(prefix.as_deref().unwrap_or("")),
     }
+}
+
+/// `rm --stale`: every listed segment of ours whose creator is dead, each
+/// removed only if, under its lock right before the unlink, the name still
+/// holds the object listed, its creator is still dead and no live process
+/// holds a role in it.
+fn remove_stale(prefix: &str) -> Result<(), String> {
+    let found = list::list().map_err(|e| format!("cannot read {}: {e}", list::SHM_DIR))?;
+    let (mut removed, mut failed) = (0, 0);
+    for entry in found {
+        let (name, object, creator) = match entry {
+            Listed::Segment(r) => (r.name.clone(), r.object, Some((r.creator, r.creator_alive))),
+            Listed::Broken { name, object, creator, .. } => (name, object, creator),
+        };
+        let stale = matches!(creator, Some((pid, false)) if pid != 0);
+        if !stale || !name.trim_start_matches('/').starts_with(prefix) {
+            continue;
+        }
+        match shm_posix::remove_with(&name, &RemoveOptions { force: false, object: Some(object) }) {
+            Ok(r) => {
+                println!("{r}");
+                removed += 1;
+            }
+            Err(e @ (RemoveError::InUse { .. } | RemoveError::Alive { .. } | RemoveError::Replaced { .. })) => {
+                println!("kept {name}: {e}");
+            }
+            Err(RemoveError::NotFound { .. }) => {}
+            Err(e) => {
+                eprintln!("shmctl: {name}: {e}");
+                failed += 1;
+            }
+        }
+    }
+    println!("{removed} stale segment(s) removed");
+    if failed > 0 {
+        return Err(format!("{failed} stale segment(s) could not be removed"));
+    }
+    Ok(())
 }
 
 fn yes_no(b: bool) -> &'static str {

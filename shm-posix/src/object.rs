@@ -1,0 +1,260 @@
+//! Objects in `/dev/shm` by name, without trusting the name.
+//!
+//! # Design
+//!
+//! A name is not an identity: anyone may plant a symlink, a FIFO or a file
+//! of their own under it, and a name may be removed and re-created between
+//! two calls. So an object is opened with `O_NOFOLLOW` (as glibc's
+//! `shm_open` does; rustix's does not), checked with `fstat` (a regular
+//! file, of an acceptable owner where we will write to it), and from then
+//! on identified by its device and inode, never by its name again.
+//!
+//! Every destructive act of this library on a name (a creator's drop,
+//! `remove`, replacing a stale segment) goes through
+//! [`Object::unlink_if_at`]: it takes an exclusive `flock` on the object it
+//! means to remove, re-checks that the name still refers to that object,
+//! then unlinks. Two such acts on one object are serialized by the lock, and
+//! the name cannot move to another object in between except by a process
+//! that does not take the lock (a program outside this library, or a person
+//! running `rm`): that window, between the re-check and `unlink`, is a few
+//! microseconds and is the one left open. Linux has no "unlink if this
+//! inode" call to close it.
+
+use std::fmt;
+use std::io;
+use std::os::fd::OwnedFd;
+use std::time::{Duration, Instant};
+
+use rustix::fs::{FileType, FlockOperation, Mode, OFlags, Stat};
+use rustix::io::Errno;
+use shm_core::layout::HEADER_SIZE;
+use shm_core::Peek;
+
+/// Where POSIX shared-memory objects (and named semaphores) live on Linux.
+pub const SHM_DIR: &str = "/dev/shm";
+
+/// How long a destructive act waits for another one on the same object to
+/// finish (it holds the lock for a few system calls; this bound only keeps
+/// a process that holds it forever from hanging us).
+const LOCK_BUDGET: Duration = Duration::from_secs(10);
+
+/// Which file a name referred to: its device and inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "cli", derive(serde::Serialize))]
+pub struct ObjectId {
+    /// `st_dev`.
+    pub device: u64,
+    /// `st_ino`.
+    pub inode: u64,
+}
+
+impl ObjectId {
+    fn of(stat: &Stat) -> Self {
+        Self { device: stat.st_dev, inode: stat.st_ino }
+    }
+}
+
+/// Why the object under a name was not opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// It is a symbolic link (never followed).
+    Symlink,
+    /// It is not a regular file (a FIFO, a directory, ...).
+    NotRegular,
+    /// It belongs to another user (neither this one nor root).
+    Owner {
+        /// Its owner.
+        uid: u32,
+    },
+    /// It is smaller than it must be to be mapped safely.
+    TooSmall {
+        /// Its size in bytes.
+        size: u64,
+    },
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Symlink => write!(f, "is a symbolic link, which is never followed"),
+            Self::NotRegular => write!(f, "is not a regular file"),
+            Self::Owner { uid } => write!(f, "belongs to uid {uid}, neither this user nor root"),
+            Self::TooSmall { size } => write!(f, "has only {size} bytes"),
+        }
+    }
+}
+
+/// Opening an object failed.
+#[derive(Debug)]
+pub(crate) enum ObjectError {
+    /// The system call failed (`NOENT`, `ACCES`, ...).
+    Os(Errno),
+    /// It opened but is not acceptable.
+    Refused(Refusal),
+}
+
+/// Whether we read or also write the object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Read only: inspecting. Any owner (nothing is written).
+    Read,
+    /// Read and write: using. Only our own or root's objects.
+    ReadWrite,
+}
+
+/// The path of object `name` (`/name`, already checked by `canonical_name`
+/// or built from a checked one).
+pub(crate) fn path(name: &str) -> String {
+    format!("{SHM_DIR}{name}")
+}
+
+/// An open object of `/dev/shm` and what `fstat` said when it was opened.
+#[derive(Debug)]
+pub(crate) struct Object {
+    fd: OwnedFd,
+    id: ObjectId,
+    mode: u32,
+}
+
+impl Object {
+    /// Creates `/dev/shm/NAME` (`O_CREAT|O_EXCL`: fails if the name exists,
+    /// symlink or not).
+    pub(crate) fn create(name: &str, mode: u32) -> Result<Self, Errno> {
+        let flags = OFlags::CREATE | OFlags::EXCL | OFlags::RDWR | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = rustix::fs::open(path(name), flags, Mode::from_raw_mode(mode))?;
+        let stat = rustix::fs::fstat(&fd)?;
+        Ok(Self { fd, id: ObjectId::of(&stat), mode: mode & 0o777 })
+    }
+
+    /// Opens `/dev/shm/NAME` without following a symlink, and checks that it
+    /// is a regular file; for [`Access::ReadWrite`], also that it is ours or
+    /// root's.
+    pub(crate) fn open(name: &str, access: Access) -> Result<Self, ObjectError> {
+        let rw = match access {
+            Access::Read => OFlags::RDONLY,
+            Access::ReadWrite => OFlags::RDWR,
+        };
+        // NONBLOCK: opening a FIFO planted under the name must not block.
+        let flags = rw | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
+        let fd = rustix::fs::open(path(name), flags, Mode::empty()).map_err(|e| match e {
+            Errno::LOOP => ObjectError::Refused(Refusal::Symlink),
+            Errno::ISDIR => ObjectError::Refused(Refusal::NotRegular),
+            e => ObjectError::Os(e),
+        })?;
+        let stat = rustix::fs::fstat(&fd).map_err(ObjectError::Os)?;
+        check(&stat, access).map_err(ObjectError::Refused)?;
+        Ok(Self { fd, id: ObjectId::of(&stat), mode: stat.st_mode & 0o777 })
+    }
+
+    /// The open file.
+    pub(crate) fn fd(&self) -> &OwnedFd {
+        &self.fd
+    }
+
+    /// Device and inode.
+    pub(crate) fn id(&self) -> ObjectId {
+        self.id
+    }
+
+    /// Permission bits when opened.
+    pub(crate) fn mode(&self) -> u32 {
+        self.mode
+    }
+
+    /// Its size now.
+    pub(crate) fn size(&self) -> Result<u64, Errno> {
+        Ok(rustix::fs::fstat(&self.fd)?.st_size as u64)
+    }
+
+    /// What its header says, read with `pread` (no mapping: a file
+    /// truncated meanwhile reads short instead of faulting). `None` if it
+    /// is shorter than a header.
+    pub(crate) fn peek(&self) -> Option<Peek> {
+        let mut bytes = [0u8; HEADER_SIZE];
+        let mut done = 0;
+        while done < HEADER_SIZE {
+            match rustix::io::pread(&self.fd, &mut bytes[done..], done as u64) {
+                Ok(0) => return None,
+                Ok(n) => done += n,
+                Err(Errno::INTR) => {}
+                Err(_) => return None,
+            }
+        }
+        Some(Peek::from_header(&bytes))
+    }
+
+    /// Whether `name` refers to this very object now.
+    pub(crate) fn is_at(&self, name: &str) -> bool {
+        let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let Ok(fd) = rustix::fs::open(path(name), flags, Mode::empty()) else {
+            return false;
+        };
+        rustix::fs::fstat(&fd).is_ok_and(|s| ObjectId::of(&s) == self.id)
+    }
+
+    /// Takes the exclusive lock that every destructive act of this library
+    /// on this object holds (see the module docs), waiting at most
+    /// [`LOCK_BUDGET`]. Released when the returned guard drops.
+    pub(crate) fn lock(&self) -> io::Result<LockGuard<'_>> {
+        let start = Instant::now();
+        loop {
+            match rustix::fs::flock(&self.fd, FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => return Ok(LockGuard { object: self }),
+                Err(Errno::WOULDBLOCK | Errno::INTR) if start.elapsed() < LOCK_BUDGET => {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(Errno::WOULDBLOCK) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::WouldBlock,
+                        format!("another process held the lock on it for {LOCK_BUDGET:?}"),
+                    ))
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
+/// An exclusive `flock` on an [`Object`].
+#[derive(Debug)]
+pub(crate) struct LockGuard<'a> {
+    object: &'a Object,
+}
+
+impl LockGuard<'_> {
+    /// Unlinks `name` if it still refers to the locked object; `Ok(false)`
+    /// (and nothing removed) if it does not. The window left open is
+    /// described in the module docs.
+    pub(crate) fn unlink_if_at(&self, name: &str) -> io::Result<bool> {
+        if !self.object.is_at(name) {
+            return Ok(false);
+        }
+        match rustix::fs::unlink(path(name)) {
+            Ok(()) => Ok(true),
+            Err(Errno::NOENT) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+impl Drop for LockGuard<'_> {
+    fn drop(&mut self) {
+        let _ = rustix::fs::flock(&self.object.fd, FlockOperation::Unlock);
+    }
+}
+
+/// Whether `uid` may own an object we write to: this user or root.
+pub(crate) fn acceptable_owner(uid: u32) -> bool {
+    uid == 0 || uid == rustix::process::geteuid().as_raw()
+}
+
+fn check(stat: &Stat, access: Access) -> Result<(), Refusal> {
+    if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
+        return Err(Refusal::NotRegular);
+    }
+    if access == Access::ReadWrite && !acceptable_owner(stat.st_uid) {
+        return Err(Refusal::Owner { uid: stat.st_uid });
+    }
+    Ok(())
+}

@@ -1,0 +1,216 @@
+//! Removing a segment's name: only what is positively ours, decided under
+//! the object's lock and re-checked right before the unlink.
+//!
+//! ```
+//! use shm_core::Layout;
+//! use shm_posix::{remove_with, RemoveError, RemoveOptions, Segment};
+//!
+//! let name = format!("/doc-remove-{}", std::process::id());
+//! let seg = Segment::create(&name, &Layout::new().queue("q", 256).unwrap()).unwrap();
+//! // Its creator (this process) lives: refused unless forced.
+//! let refused = remove_with(&name, &RemoveOptions::default()).unwrap_err();
+//! assert!(matches!(refused, RemoveError::Alive { .. }));
+//! let removed = remove_with(&name, &RemoveOptions { force: true, ..Default::default() }).unwrap();
+//! assert_eq!(removed.object, seg.id());
+//! drop(seg); // the name is gone: the drop leaves whatever holds it now alone
+//! ```
+//!
+//! # Design
+//!
+//! A name is removed only when the object under it carries this library's
+//! magic (a foreign file never does by chance), is not a symlink and is a
+//! regular file. Without `force`, its creator must be dead and no live
+//! process may hold a role recorded in it (a queue end, a mailbox server):
+//! a persisted segment whose creator exited while others still use it is in
+//! use, not stale. (A mailbox client between calls leaves no trace in the
+//! segment and so cannot keep it; removing the name never disturbs
+//! processes that have it mapped, only later openers.) Every check is made
+//! while holding the object's lock, right before unlinking, and the unlink
+//! happens only if the name still refers to the object checked (see
+//! `object.rs` for the window that remains).
+
+use std::fmt;
+use std::io;
+
+use rustix::io::Errno;
+
+use crate::futex::pid_alive;
+use crate::name::{canonical_name, NameError};
+use crate::object::{Access, Object, ObjectError, ObjectId, Refusal};
+use crate::segment::{unlink_word_semaphores, View};
+
+/// How [`remove_with`] decides.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RemoveOptions {
+    /// Remove it even if its creator or a process holding a role in it is
+    /// alive (default: refuse with [`RemoveError::Alive`] or
+    /// [`RemoveError::InUse`]).
+    pub force: bool,
+    /// Remove it only if the name still refers to this object (as listed
+    /// earlier), else [`RemoveError::Replaced`].
+    pub object: Option<ObjectId>,
+}
+
+/// What [`remove_with`] removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Removed {
+    /// Canonical name.
+    pub name: String,
+    /// The object the name referred to.
+    pub object: ObjectId,
+    /// Its recorded creator (0: none recorded).
+    pub creator: u32,
+    /// Whether that creator was alive.
+    pub creator_alive: bool,
+    /// Its state word (`ready`, `initializing`, ...).
+    pub state: &'static str,
+}
+
+impl fmt::Display for Removed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let alive = if self.creator_alive { "alive" } else { "dead" };
+        write!(
+            f,
+            "removed {} (state {}, creator pid {} {alive}, inode {})",
+            self.name, self.state, self.creator, self.object.inode
+        )
+    }
+}
+
+/// Removing a segment failed; nothing was removed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum RemoveError {
+    /// The name was refused.
+    Name(NameError),
+    /// Nothing has that name.
+    NotFound {
+        /// The canonical name.
+        name: String,
+    },
+    /// The object under the name is a symlink, not a regular file, ...
+    Refused {
+        /// The canonical name.
+        name: String,
+        /// Why.
+        reason: Refusal,
+    },
+    /// The object does not carry this library's magic.
+    NotOurs {
+        /// The canonical name.
+        name: String,
+    },
+    /// Its creator is alive (or none is recorded) and `force` was not given.
+    Alive {
+        /// The canonical name.
+        name: String,
+        /// The creator's PID (0: none recorded).
+        creator: u32,
+    },
+    /// A live process holds a role in it and `force` was not given.
+    InUse {
+        /// The canonical name.
+        name: String,
+        /// The user's PID.
+        pid: u32,
+        /// Its role (`channel producer`, ...).
+        role: String,
+    },
+    /// The name now refers to another object than the one to remove.
+    Replaced {
+        /// The canonical name.
+        name: String,
+    },
+    /// A system call failed.
+    Io {
+        /// Which call.
+        op: &'static str,
+        /// The error.
+        source: io::Error,
+    },
+}
+
+impl fmt::Display for RemoveError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Name(e) => e.fmt(f),
+            Self::NotFound { name } => write!(f, "no segment named {name}"),
+            Self::Refused { name, reason } => write!(f, "/dev/shm{name} {reason}: not removed"),
+            Self::NotOurs { name } => write!(
+                f,
+                "/dev/shm{name} is not a segment of this library (no magic): not removed; remove it by hand if you know whose it is"
+            ),
+            Self::Alive { name, creator: 0 } => {
+                write!(f, "segment {name} records no creator, so it is not known to be stale: not removed without --force")
+            }
+            Self::Alive { name, creator } => {
+                write!(f, "segment {name}'s creator (pid {creator}) is alive: not removed without --force")
+            }
+            Self::InUse { name, pid, role } => {
+                write!(f, "segment {name} is in use by pid {pid} ({role}): not removed without --force")
+            }
+            Self::Replaced { name } => write!(f, "{name} was re-created meanwhile: the new segment is kept"),
+            Self::Io { op, source } => write!(f, "{op} failed: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for RemoveError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Io { source, .. } => Some(source),
+            Self::Name(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Removes segment `name` (`shm_unlink`) and the named semaphores a
+/// [`crate::NamedSemaphoreWait`] may have made for it, whether or not its
+/// creator lives (`force`; see [`remove_with`] for the careful form).
+/// Processes that have it mapped keep their mapping. Refuses what is not a
+/// segment of this library (no magic, a symlink, not a regular file).
+pub fn remove(name: &str) -> Result<Removed, RemoveError> {
+    remove_with(name, &RemoveOptions { force: true, object: None })
+}
+
+/// Removes segment `name` as `options` allow (see the module docs).
+pub fn remove_with(name: &str, options: &RemoveOptions) -> Result<Removed, RemoveError> {
+    let name = canonical_name(name).map_err(RemoveError::Name)?;
+    let object = match Object::open(&name, Access::Read) {
+        Ok(object) => object,
+        Err(ObjectError::Os(Errno::NOENT)) => return Err(RemoveError::NotFound { name }),
+        Err(ObjectError::Os(e)) => return Err(RemoveError::Io { op: "open", source: e.into() }),
+        Err(ObjectError::Refused(reason)) => return Err(RemoveError::Refused { name, reason }),
+    };
+    if options.object.is_some_and(|id| id != object.id()) {
+        return Err(RemoveError::Replaced { name });
+    }
+    let lock = object.lock().map_err(|source| RemoveError::Io { op: "flock", source })?;
+    // From here on, under the lock: the checks are the ones the unlink acts on.
+    let Some(peek) = object.peek().filter(|p| p.ours) else {
+        return Err(RemoveError::NotOurs { name });
+    };
+    let creator_alive = peek.creator != 0 && pid_alive(peek.creator);
+    if !options.force && (peek.creator == 0 || creator_alive) {
+        return Err(RemoveError::Alive { name, creator: peek.creator });
+    }
+    // A segment that does not validate (unfinished, corrupt) has no roles
+    // we could read, and no semaphores we could name.
+    let view = View::of(&name, &object).ok();
+    if let (false, Some(view)) = (options.force, &view) {
+        if let Some((role, pid)) = crate::list::live_peers(view.core()).into_iter().next() {
+            return Err(RemoveError::InUse { name, pid, role });
+        }
+    }
+    match lock.unlink_if_at(&name) {
+        Ok(true) => {}
+        Ok(false) => return Err(RemoveError::Replaced { name }),
+        Err(source) => return Err(RemoveError::Io { op: "shm_unlink", source }),
+    }
+    if let Some(view) = &view {
+        unlink_word_semaphores(&name, view.core());
+    }
+    let state = crate::list::state_name(peek.state);
+    Ok(Removed { name, object: object.id(), creator: peek.creator, creator_alive, state })
+}

@@ -1,0 +1,193 @@
+//! Lifecycle of names in /dev/shm: who may replace, remove and unlink a
+//! segment, and what is never followed, touched or removed.
+
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::Path;
+use std::sync::Barrier;
+use std::time::Duration;
+
+use shm_core::Layout;
+use shm_posix::{CreateError, CreateOptions, FutexWait, Segment};
+use shm_tests::{assert_clean, unique};
+
+fn layout() -> Layout {
+    Layout::new().queue("q", 256).unwrap()
+}
+
+fn path(name: &str) -> String {
+    format!("/dev/shm{name}")
+}
+
+/// A PID that no process has now: a child that exited and was reaped.
+fn dead_pid() -> u32 {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    pid
+}
+
+/// Leaves a persisted segment under `name` whose recorded creator is dead.
+fn make_stale(name: &str, dead: u32) {
+    let opts = CreateOptions { persist: true, ..Default::default() };
+    drop(Segment::create_with(name, &layout(), opts).unwrap());
+    let file = std::fs::OpenOptions::new().write(true).open(path(name)).unwrap();
+    file.write_all_at(&dead.to_ne_bytes(), 40).unwrap();
+}
+
+/// Defect 3: two creators race to replace one stale name. Exactly one may
+/// win, every trial, whatever the interleaving.
+#[test]
+fn stale_replacement_race_has_exactly_one_winner() {
+    let name = unique("replace-race");
+    let dead = dead_pid();
+    let opts = CreateOptions { replace_stale: true, ..Default::default() };
+    for trial in 0..200 {
+        make_stale(&name, dead);
+        let barrier = Barrier::new(2);
+        let (a, b) = std::thread::scope(|s| {
+            let race = || {
+                barrier.wait();
+                Segment::create_with(&name, &layout(), opts)
+            };
+            let a = s.spawn(race);
+            let b = s.spawn(race);
+            (a.join().unwrap(), b.join().unwrap())
+        });
+        let oks = usize::from(a.is_ok()) + usize::from(b.is_ok());
+        let show = |r: &Result<Segment, CreateError>| r.as_ref().map(|_| "created").map_err(ToString::to_string);
+        assert_eq!(oks, 1, "trial {trial}: exactly one creator wins, got {:?} and {:?}", show(&a), show(&b));
+        let (winner, loser) = if a.is_ok() { (a, b) } else { (b, a) };
+        let winner = winner.unwrap();
+        assert!(matches!(loser, Err(CreateError::Exists { .. })), "trial {trial}: the loser is told: {loser:?}");
+        let at_name = std::fs::metadata(path(&name)).unwrap();
+        assert_eq!(winner.id().inode, at_name.ino(), "trial {trial}: the name holds the winner's segment");
+        drop(winner);
+        assert_clean(&name);
+    }
+}
+
+/// Defect 7: an old creator's drop must not unlink a newer segment that
+/// took its name after `remove`.
+#[test]
+fn drop_of_an_old_creator_keeps_the_newer_segment() {
+    let name = unique("old-drop");
+    let old = Segment::create(&name, &layout()).unwrap();
+    shm_posix::remove(&name).unwrap();
+    let new = Segment::create(&name, &layout()).unwrap();
+    drop(old);
+    assert!(Path::new(&path(&name)).exists(), "the newer segment's name survives the old creator's drop");
+    let peer = Segment::open(&name, Duration::ZERO).expect("the newer segment still opens");
+    let mut tx = new.producer("q", FutexWait::new()).unwrap();
+    let mut rx = peer.consumer("q", FutexWait::new()).unwrap();
+    tx.send(b"still here").unwrap();
+    let mut buf = [0u8; 32];
+    assert_eq!(rx.recv_timeout(&mut buf, Duration::from_secs(10)).unwrap(), 10);
+    drop((tx, rx));
+    drop(peer);
+    drop(new);
+    assert_clean(&name);
+}
+
+/// Defect 4: a symlink planted in /dev/shm is never followed: not by open,
+/// not by the EEXIST path of create, not by inspection or removal.
+#[test]
+fn symlinks_in_dev_shm_are_not_followed() {
+    let name = unique("symlink");
+    // A file outside /dev/shm holding a valid segment image.
+    let target = format!("/tmp/shm-test-{}-symlink-target", std::process::id());
+    let source = unique("symlink-source");
+    let image = {
+        let seg = Segment::create(&source, &layout()).unwrap();
+        let bytes = std::fs::read(path(&source)).unwrap();
+        drop(seg);
+        bytes
+    };
+    std::fs::write(&target, &image).unwrap();
+    std::os::unix::fs::symlink(&target, path(&name)).unwrap();
+
+    let opened = Segment::open(&name, Duration::ZERO);
+    assert!(opened.is_err(), "open must not follow a symlink: {opened:?}");
+    let created = Segment::create(&name, &layout());
+    assert!(matches!(created, Err(CreateError::Exists { creator: None, .. })), "{created:?}");
+    let inspected = shm_posix::list::inspect(&name);
+    assert!(inspected.is_err(), "inspect must not follow a symlink: {inspected:?}");
+    assert!(shm_posix::remove(&name).is_err(), "a symlink is not a segment of ours to remove");
+    assert_eq!(std::fs::read(&target).unwrap(), image, "the target was not written");
+
+    std::fs::remove_file(path(&name)).unwrap();
+    std::fs::remove_file(&target).unwrap();
+    assert_clean(&name);
+    assert_clean(&source);
+}
+
+/// Defect 2 (library side): a foreign file whose word at byte 32 happens to
+/// be 1 (INITIALIZING) is not listed as ours.
+#[test]
+fn a_foreign_file_with_an_initializing_word_is_not_ours() {
+    let name = unique("foreign-init");
+    let mut bytes = vec![0u8; 4096];
+    bytes[32..36].copy_from_slice(&1u32.to_ne_bytes());
+    std::fs::write(path(&name), &bytes).unwrap();
+    let listed = shm_posix::list::list().unwrap();
+    let ours: Vec<_> = listed.iter().filter(|l| format!("{l:?}").contains(&name)).collect();
+    assert!(ours.is_empty(), "a foreign file is listed as ours: {ours:?}");
+    match Segment::create(&name, &layout()) {
+        Err(CreateError::Exists { creator: None, .. }) => {}
+        other => panic!("a foreign file is not a stale segment: {other:?}"),
+    }
+    assert_eq!(std::fs::read(path(&name)).unwrap(), bytes, "the foreign file is untouched");
+    std::fs::remove_file(path(&name)).unwrap();
+    assert_clean(&name);
+}
+
+/// Defect 2: `rm --stale` re-checks right before unlinking: a segment
+/// re-created under a stale name after it was listed survives.
+#[test]
+fn a_segment_recreated_after_listing_survives_stale_removal() {
+    use shm_posix::list::Listed;
+    use shm_posix::{RemoveError, RemoveOptions};
+    let name = unique("relisted");
+    make_stale(&name, dead_pid());
+    let listed = shm_posix::list::list().unwrap();
+    let object = listed
+        .iter()
+        .find_map(|l| match l {
+            Listed::Segment(r) if r.name == name => Some(r.object),
+            _ => None,
+        })
+        .expect("the stale segment is listed");
+    // Between listing and removing, its name is re-created by a live creator.
+    shm_posix::remove(&name).unwrap();
+    let fresh = Segment::create(&name, &layout()).unwrap();
+    let got = shm_posix::remove_with(&name, &RemoveOptions { force: false, object: Some(object) });
+    assert!(matches!(got, Err(RemoveError::Replaced { .. })), "{got:?}");
+    assert!(Path::new(&path(&name)).exists(), "the fresh segment survives");
+    // And even without the listed identity, a live creator's segment stays.
+    let got = shm_posix::remove_with(&name, &RemoveOptions::default());
+    assert!(matches!(got, Err(RemoveError::Alive { .. })), "{got:?}");
+    assert_eq!(Segment::open(&name, Duration::ZERO).unwrap().id(), fresh.id());
+    drop(fresh);
+    assert_clean(&name);
+}
+
+/// Defect 4: an object of another user (neither us nor root) is not mapped
+/// read-write, even where permissions would let us.
+#[test]
+fn another_users_object_is_not_opened() {
+    if !rustix::process::geteuid().is_root() {
+        println!("skipped: giving a file to another user needs root (CI runs as root, so it runs there)");
+        return;
+    }
+    let name = unique("other-owner");
+    let opts = CreateOptions { persist: true, mode: 0o666, ..Default::default() };
+    drop(Segment::create_with(&name, &layout(), opts).unwrap());
+    std::os::unix::fs::chown(path(&name), Some(65534), Some(65534)).unwrap();
+    let opened = Segment::open(&name, Duration::ZERO);
+    let _ = std::fs::remove_file(path(&name));
+    assert!(
+        matches!(&opened, Err(shm_posix::OpenError::Refused { reason: shm_posix::Refusal::Owner { uid: 65534 }, .. })),
+        "{:?}",
+        opened.map(|_| "opened")
+    );
+    assert_clean(&name);
+}
