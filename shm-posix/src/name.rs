@@ -29,6 +29,9 @@ pub enum NameError {
     },
     /// `.` or `..`, which name directories.
     Dots,
+    /// Starts with `sem.`: `/dev/shm/sem.X` is the file of named semaphore
+    /// `X`, so such a segment and that semaphore would be one file.
+    SemaphorePrefix,
 }
 
 impl fmt::Display for NameError {
@@ -43,6 +46,9 @@ impl fmt::Display for NameError {
             }
             Self::Nul { at } => write!(f, "segment name has a NUL byte at {at}"),
             Self::Dots => write!(f, "segment name cannot be `.` or `..`"),
+            Self::SemaphorePrefix => {
+                write!(f, "segment name cannot start with `sem.`: /dev/shm/sem.X is named semaphore X's file")
+            }
         }
     }
 }
@@ -74,6 +80,9 @@ pub fn canonical_name(name: &str) -> Result<String, NameError> {
     if bare == "." || bare == ".." {
         return Err(NameError::Dots);
     }
+    if bare.starts_with("sem.") {
+        return Err(NameError::SemaphorePrefix);
+    }
     Ok(format!("/{bare}"))
 }
 
@@ -85,7 +94,7 @@ mod tests {
     fn every_bad_name_has_its_error() {
         let long = "x".repeat(MAX_NAME_LEN + 1);
         let max = "x".repeat(MAX_NAME_LEN);
-        let cases: [(&str, Result<String, NameError>); 12] = [
+        let cases: [(&str, Result<String, NameError>); 14] = [
             ("a", Ok("/a".into())),
             ("/a", Ok("/a".into())),
             (&max, Ok(format!("/{max}"))),
@@ -98,6 +107,8 @@ mod tests {
             (&long, Err(NameError::TooLong { len: MAX_NAME_LEN + 1 })),
             (".", Err(NameError::Dots)),
             ("/..", Err(NameError::Dots)),
+            ("/sem.x", Err(NameError::SemaphorePrefix)),
+            ("sem", Ok("/sem".into())),
         ];
         for (name, want) in cases {
             assert_eq!(canonical_name(name), want, "name {name:?}");

@@ -18,6 +18,10 @@ use shm_core::{AtomicU32, Semaphore, SemaphoreError, Wait};
 
 use crate::futex::pid_alive;
 use crate::name::canonical_name;
+use crate::object::check_semaphore_file;
+
+/// Bytes glibc maps for a semaphore: a smaller file is refused.
+const SEM_SIZE: u64 = std::mem::size_of::<libc::sem_t>() as u64;
 
 /// A POSIX named semaphore: `sem_open(name, …)`.
 ///
@@ -55,34 +59,71 @@ fn errno() -> i32 {
 }
 
 impl NamedSemaphore {
-    fn open_raw(name: &str, oflag: i32, initial: u32, owner: bool) -> io::Result<Self> {
+    fn open_raw(name: &str, oflag: i32, mode: u32, initial: u32, owner: bool) -> io::Result<Self> {
         let canonical = canonical_name(name).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        let name = CString::new(canonical).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        // SAFETY: `name` is a NUL-terminated string that outlives the call;
-        // with O_CREAT, sem_open reads a mode_t and an unsigned int value
-        // from its variadic arguments, which we pass as c_uint.
-        let sem = unsafe { libc::sem_open(name.as_ptr(), oflag, 0o600 as libc::c_uint, initial as libc::c_uint) };
+        let c_name = CString::new(canonical.clone()).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let create = oflag & libc::O_CREAT != 0;
+        if !create {
+            // glibc maps whatever file has the name, without checking its
+            // size or owner: look first (see `check_semaphore_file`).
+            check_semaphore_file(&canonical, SEM_SIZE).map_err(|e| e.into_io(&format!("semaphore {canonical}")))?;
+        }
+        // SAFETY: `c_name` is a NUL-terminated string that outlives the
+        // call; with O_CREAT, sem_open reads a mode_t and an unsigned int
+        // value from its variadic arguments, which we pass as c_uint.
+        let sem = unsafe { libc::sem_open(c_name.as_ptr(), oflag, mode as libc::c_uint, initial as libc::c_uint) };
         if sem == libc::SEM_FAILED {
             return Err(io::Error::last_os_error());
         }
-        Ok(Self { sem, name, owner })
+        let made = Self { sem, name: c_name, owner };
+        if create {
+            // O_EXCL: we made this file. umask may have cleared bits the
+            // caller asked for (a group sharing the segment): set them.
+            let fd =
+                check_semaphore_file(&canonical, SEM_SIZE).map_err(|e| e.into_io(&format!("semaphore {canonical}")))?;
+            rustix::fs::fchmod(&fd, rustix::fs::Mode::from_raw_mode(mode))?;
+        }
+        Ok(made)
     }
 
     /// Creates semaphore `name` with count `initial` (mode 0600); fails if
     /// it exists. Unlinked when this handle drops.
     pub fn create(name: &str, initial: u32) -> io::Result<Self> {
-        Self::open_raw(name, libc::O_CREAT | libc::O_EXCL, initial, true)
+        Self::open_raw(name, libc::O_CREAT | libc::O_EXCL, 0o600, initial, true)
     }
 
-    /// Opens existing semaphore `name`.
+    /// Opens existing semaphore `name`. Its file must be a regular file (not
+    /// a symlink) of this user or root, large enough for a semaphore: a file
+    /// planted by someone else is refused instead of mapped (an empty one
+    /// would kill us with SIGBUS on first use).
     pub fn open(name: &str) -> io::Result<Self> {
-        Self::open_raw(name, 0, 0, false)
+        Self::open_raw(name, 0, 0, 0, false)
     }
 
-    /// Opens semaphore `name`, creating it with count 0 if it does not exist.
-    /// Not unlinked on drop.
+    /// Opens semaphore `name`, creating it with count 0 and mode 0600 if it
+    /// does not exist. Not unlinked on drop.
     pub fn open_or_create(name: &str) -> io::Result<Self> {
-        Self::open_raw(name, libc::O_CREAT, 0, false)
+        Self::open_or_create_with_mode(name, 0o600)
+    }
+
+    /// Opens semaphore `name` as [`open`](Self::open) does, or creates it
+    /// (`O_CREAT|O_EXCL`, count 0, exactly `mode`, whatever the umask) if
+    /// it does not exist. Not unlinked on drop.
+    pub fn open_or_create_with_mode(name: &str, mode: u32) -> io::Result<Self> {
+        // The name may be created or removed by someone else between our two
+        // attempts: a few rounds settle it.
+        let mut last = io::Error::from(io::ErrorKind::NotFound);
+        for _ in 0..4 {
+            match Self::open_raw(name, libc::O_CREAT | libc::O_EXCL, mode, 0, false) {
+                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
+                other => return other,
+            }
+            match Self::open(name) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => last = e,
+                other => return other,
+            }
+        }
+        Err(last)
     }
 
     /// Removes semaphore `name` (`sem_unlink`); open handles keep working.
@@ -194,6 +235,7 @@ impl Drop for NamedSemaphore {
 #[derive(Debug)]
 pub struct NamedSemaphoreWait {
     segment: String,
+    mode: u32,
     base: usize,
     len: usize,
     spin: u32,
@@ -202,19 +244,42 @@ pub struct NamedSemaphoreWait {
 
 impl NamedSemaphoreWait {
     /// The strategy for `segment` (its name and mapping). Opens (creating
-    /// if needed) the semaphore of every word a channel of the segment may
-    /// sleep on, so waits and wakes never allocate or open files later.
+    /// if needed, with the segment's mode, so whoever may use the segment
+    /// may use them) the semaphore of every word a channel of the segment
+    /// may sleep on, so waits and wakes never allocate or open files later.
+    ///
+    /// A word whose semaphore cannot be opened (refused: see
+    /// [`NamedSemaphore::open`]) is polled instead; use
+    /// [`try_new`](Self::try_new) to be told.
     pub fn new(segment: &crate::Segment) -> Self {
+        let mut sems = HashMap::new();
+        for offset in crate::segment::wait_word_offsets(segment) {
+            if let Ok(sem) = Self::open_word(segment.name(), segment.mode(), offset) {
+                sems.insert(offset, sem);
+            }
+        }
+        Self::with_sems(segment, sems)
+    }
+
+    /// As [`new`](Self::new), but fails if the semaphore of any word
+    /// cannot be opened or created, instead of polling that word.
+    pub fn try_new(segment: &crate::Segment) -> io::Result<Self> {
+        let mut sems = HashMap::new();
+        for offset in crate::segment::wait_word_offsets(segment) {
+            sems.insert(offset, Self::open_word(segment.name(), segment.mode(), offset)?);
+        }
+        Ok(Self::with_sems(segment, sems))
+    }
+
+    fn open_word(segment: &str, mode: u32, offset: usize) -> io::Result<NamedSemaphore> {
+        NamedSemaphore::open_or_create_with_mode(&word_semaphore_name(segment, offset), mode)
+    }
+
+    fn with_sems(segment: &crate::Segment, sems: HashMap<usize, NamedSemaphore>) -> Self {
         let region = segment.region();
-        let sems = crate::segment::wait_word_offsets(segment)
-            .into_iter()
-            .filter_map(|offset| {
-                let name = word_semaphore_name(segment.name(), offset);
-                NamedSemaphore::open_or_create(&name).ok().map(|sem| (offset, sem))
-            })
-            .collect();
         Self {
             segment: segment.name().to_owned(),
+            mode: segment.mode(),
             base: region.as_ptr() as usize,
             len: region.len(),
             spin: shm_core::wait::DEFAULT_SPIN_LIMIT,
@@ -232,7 +297,7 @@ impl NamedSemaphoreWait {
         let offset = (word as *const AtomicU32 as usize).checked_sub(self.base).filter(|&o| o < self.len)?;
         let mut sems = self.sems.lock().unwrap_or_else(|e| e.into_inner());
         if let std::collections::hash_map::Entry::Vacant(e) = sems.entry(offset) {
-            let sem = NamedSemaphore::open_or_create(&word_semaphore_name(&self.segment, offset)).ok()?;
+            let sem = Self::open_word(&self.segment, self.mode, offset).ok()?;
             e.insert(sem);
         }
         sems.get(&offset).map(f)

@@ -258,3 +258,29 @@ fn check(stat: &Stat, access: Access) -> Result<(), Refusal> {
     }
     Ok(())
 }
+
+/// Checks the file behind named semaphore `name` (`/name`: the file is
+/// `/dev/shm/sem.name`) before `sem_open` maps it: not a symlink, a regular
+/// file of ours or root's, at least `min_size` bytes (glibc maps a `sem_t`
+/// without checking the size: an empty file would fault on first use).
+/// Returns the open file (to `fchmod` it).
+pub(crate) fn check_semaphore_file(name: &str, min_size: u64) -> Result<OwnedFd, ObjectError> {
+    let sem_name = format!("/sem.{}", name.trim_start_matches('/'));
+    let object = Object::open(&sem_name, Access::ReadWrite)?;
+    let size = object.size().map_err(ObjectError::Os)?;
+    if size < min_size {
+        return Err(ObjectError::Refused(Refusal::TooSmall { size }));
+    }
+    Ok(object.fd)
+}
+
+impl ObjectError {
+    /// As an `io::Error`: the OS error as is (callers match on its
+    /// number), or one that says what was refused.
+    pub(crate) fn into_io(self, what: &str) -> io::Error {
+        match self {
+            Self::Os(e) => e.into(),
+            Self::Refused(r) => io::Error::new(io::ErrorKind::PermissionDenied, format!("{what} {r}")),
+        }
+    }
+}

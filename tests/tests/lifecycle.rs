@@ -140,6 +140,86 @@ fn a_foreign_file_with_an_initializing_word_is_not_ours() {
     assert_clean(&name);
 }
 
+/// Audit (c): a segment named `sem.X` would be the very file of named
+/// semaphore `X`; such names are refused.
+#[test]
+fn segment_names_starting_with_sem_dot_are_refused() {
+    let name = format!("/sem.shm-test-{}-clash", std::process::id());
+    match Segment::create(&name, &layout()) {
+        Err(CreateError::Name(e)) => assert!(e.to_string().contains("sem."), "{e}"),
+        other => panic!("`{name}` is a semaphore's file name: {:?}", other.map(|_| "created")),
+    }
+    assert_clean(&name);
+}
+
+/// Audit (c): the named semaphores of a segment shared with its group get
+/// the segment's mode, so the group can open them (and does not silently
+/// fall back to polling).
+#[test]
+fn word_semaphores_get_the_segment_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let name = unique("sem-mode");
+    let seg = Segment::create_with(&name, &layout(), CreateOptions { mode: 0o660, ..Default::default() }).unwrap();
+    let wait = shm_posix::NamedSemaphoreWait::new(&seg);
+    let sems: Vec<String> = shm_tests::leftovers(&name).into_iter().filter(|n| n.starts_with("sem.")).collect();
+    assert!(!sems.is_empty(), "the wait strategy made its semaphores");
+    for sem in &sems {
+        let mode = std::fs::metadata(format!("/dev/shm/{sem}")).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o660, "{sem} has the segment's mode");
+    }
+    drop(wait);
+    drop(seg);
+    assert_clean(&name);
+}
+
+/// Audit (c): a semaphore file planted before we open it (empty: mapping it
+/// would SIGBUS on first use; or another user's) is refused, never mapped.
+/// Runs in a child process, so that a SIGBUS shows as a failure here
+/// instead of killing the test harness.
+#[test]
+fn a_planted_semaphore_file_is_refused() {
+    const VAR: &str = "SHM_TEST_PLANTED_SEM";
+    if let Ok(name) = std::env::var(VAR) {
+        return planted_semaphore_child(&name);
+    }
+    let name = unique("sem-planted");
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["a_planted_semaphore_file_is_refused", "--exact", "--nocapture", "--test-threads=1"])
+        .env(VAR, &name)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(format!("/dev/shm/sem.{}", name.trim_start_matches('/')));
+    assert!(
+        out.status.success(),
+        "child: {:?}\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_clean(&name);
+}
+
+fn planted_semaphore_child(name: &str) {
+    use shm_core::Semaphore;
+    use shm_posix::NamedSemaphore;
+    let file = format!("/dev/shm/sem.{}", name.trim_start_matches('/'));
+    std::fs::write(&file, b"").unwrap();
+    let opened = NamedSemaphore::open_or_create(name);
+    if let Ok(sem) = &opened {
+        let _ = sem.post(); // SIGBUS here on the unfixed code
+    }
+    assert!(opened.is_err(), "an empty planted semaphore file is refused");
+    assert!(NamedSemaphore::open(name).is_err(), "an empty planted semaphore file is refused");
+    if rustix::process::geteuid().is_root() {
+        // A well-formed semaphore file (zeros: count 0) owned by someone else.
+        std::fs::write(&file, [0u8; 64]).unwrap();
+        std::os::unix::fs::chown(&file, Some(65534), Some(65534)).unwrap();
+        assert!(NamedSemaphore::open(name).is_err(), "another user's semaphore file is refused");
+        assert!(NamedSemaphore::open_or_create(name).is_err(), "another user's semaphore file is refused");
+    }
+    std::fs::remove_file(&file).unwrap();
+}
+
 /// Defect 2: `rm --stale` re-checks right before unlinking: a segment
 /// re-created under a stale name after it was listed survives.
 #[test]
