@@ -59,14 +59,16 @@ fn errno() -> i32 {
 }
 
 impl NamedSemaphore {
-    fn open_raw(name: &str, oflag: i32, mode: u32, initial: u32, owner: bool) -> io::Result<Self> {
+    /// `sem_open`; an existing file must belong to us, root or `also`.
+    fn open_raw(name: &str, oflag: i32, mode: u32, initial: u32, owner: bool, also: Option<u32>) -> io::Result<Self> {
         let canonical = canonical_name(name).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let c_name = CString::new(canonical.clone()).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let create = oflag & libc::O_CREAT != 0;
         if !create {
             // glibc maps whatever file has the name, without checking its
             // size or owner: look first (see `check_semaphore_file`).
-            check_semaphore_file(&canonical, SEM_SIZE).map_err(|e| e.into_io(&format!("semaphore {canonical}")))?;
+            check_semaphore_file(&canonical, SEM_SIZE, also)
+                .map_err(|e| e.into_io(&format!("semaphore {canonical}")))?;
         }
         // SAFETY: `c_name` is a NUL-terminated string that outlives the
         // call; with O_CREAT, sem_open reads a mode_t and an unsigned int
@@ -79,8 +81,8 @@ impl NamedSemaphore {
         if create {
             // O_EXCL: we made this file. umask may have cleared bits the
             // caller asked for (a group sharing the segment): set them.
-            let fd =
-                check_semaphore_file(&canonical, SEM_SIZE).map_err(|e| e.into_io(&format!("semaphore {canonical}")))?;
+            let fd = check_semaphore_file(&canonical, SEM_SIZE, also)
+                .map_err(|e| e.into_io(&format!("semaphore {canonical}")))?;
             rustix::fs::fchmod(&fd, rustix::fs::Mode::from_raw_mode(mode))?;
         }
         Ok(made)
@@ -89,7 +91,7 @@ impl NamedSemaphore {
     /// Creates semaphore `name` with count `initial` (mode 0600); fails if
     /// it exists. Unlinked when this handle drops.
     pub fn create(name: &str, initial: u32) -> io::Result<Self> {
-        Self::open_raw(name, libc::O_CREAT | libc::O_EXCL, 0o600, initial, true)
+        Self::open_raw(name, libc::O_CREAT | libc::O_EXCL, 0o600, initial, true, None)
     }
 
     /// Opens existing semaphore `name`. Its file must be a regular file (not
@@ -97,7 +99,7 @@ impl NamedSemaphore {
     /// planted by someone else is refused instead of mapped (an empty one
     /// would kill us with SIGBUS on first use).
     pub fn open(name: &str) -> io::Result<Self> {
-        Self::open_raw(name, 0, 0, 0, false)
+        Self::open_raw(name, 0, 0, 0, false, None)
     }
 
     /// Opens semaphore `name`, creating it with count 0 and mode 0600 if it
@@ -110,15 +112,21 @@ impl NamedSemaphore {
     /// (`O_CREAT|O_EXCL`, count 0, exactly `mode`, whatever the umask) if
     /// it does not exist. Not unlinked on drop.
     pub fn open_or_create_with_mode(name: &str, mode: u32) -> io::Result<Self> {
+        Self::open_or_create_accepting(name, mode, None)
+    }
+
+    /// As [`open_or_create_with_mode`](Self::open_or_create_with_mode),
+    /// and an existing file may belong to user `also` too.
+    fn open_or_create_accepting(name: &str, mode: u32, also: Option<u32>) -> io::Result<Self> {
         // The name may be created or removed by someone else between our two
         // attempts: a few rounds settle it.
         let mut last = io::Error::from(io::ErrorKind::NotFound);
         for _ in 0..4 {
-            match Self::open_raw(name, libc::O_CREAT | libc::O_EXCL, mode, 0, false) {
+            match Self::open_raw(name, libc::O_CREAT | libc::O_EXCL, mode, 0, false, None) {
                 Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
                 other => return other,
             }
-            match Self::open(name) {
+            match Self::open_raw(name, 0, 0, 0, false, also) {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => last = e,
                 other => return other,
             }
@@ -228,6 +236,11 @@ impl Drop for NamedSemaphore {
 /// `SEGMENT.wOFFSET` after the segment and the word's offset, created on
 /// first use and removed with the segment ([`crate::Segment`] does it).
 ///
+/// The semaphores get the segment's mode and owner: in a segment another
+/// user shares with this one ([`crate::Segment::open_owned_by`]), they are
+/// opened, never created, so let that user (the segment's creator) make
+/// its `NamedSemaphoreWait` first; until then waits on this side poll.
+///
 /// For platforms without a futex and for peers written against named
 /// semaphores. A wake posts the word's semaphore; a sleeper takes one post,
 /// then re-checks its word, so a stray post costs a spare look, never a lost
@@ -236,6 +249,7 @@ impl Drop for NamedSemaphore {
 pub struct NamedSemaphoreWait {
     segment: String,
     mode: u32,
+    owner_uid: u32,
     base: usize,
     len: usize,
     spin: u32,
@@ -254,7 +268,7 @@ impl NamedSemaphoreWait {
     pub fn new(segment: &crate::Segment) -> Self {
         let mut sems = HashMap::new();
         for offset in crate::segment::wait_word_offsets(segment) {
-            if let Ok(sem) = Self::open_word(segment.name(), segment.mode(), offset) {
+            if let Ok(sem) = Self::open_word(segment.name(), segment.mode(), segment.owner_uid(), offset) {
                 sems.insert(offset, sem);
             }
         }
@@ -266,13 +280,22 @@ impl NamedSemaphoreWait {
     pub fn try_new(segment: &crate::Segment) -> io::Result<Self> {
         let mut sems = HashMap::new();
         for offset in crate::segment::wait_word_offsets(segment) {
-            sems.insert(offset, Self::open_word(segment.name(), segment.mode(), offset)?);
+            sems.insert(offset, Self::open_word(segment.name(), segment.mode(), segment.owner_uid(), offset)?);
         }
         Ok(Self::with_sems(segment, sems))
     }
 
-    fn open_word(segment: &str, mode: u32, offset: usize) -> io::Result<NamedSemaphore> {
-        NamedSemaphore::open_or_create_with_mode(&word_semaphore_name(segment, offset), mode)
+    /// The semaphore of the word at `offset`: created with the segment's
+    /// mode, or opened if it belongs to us, root or the segment's owner. In
+    /// another user's segment we only open (its owner creates them, so that
+    /// every user of the segment accepts them); a missing one is opened
+    /// later, on first use.
+    fn open_word(segment: &str, mode: u32, owner_uid: u32, offset: usize) -> io::Result<NamedSemaphore> {
+        let name = word_semaphore_name(segment, offset);
+        if owner_uid != rustix::process::geteuid().as_raw() {
+            return NamedSemaphore::open_raw(&name, 0, 0, 0, false, Some(owner_uid));
+        }
+        NamedSemaphore::open_or_create_accepting(&name, mode, Some(owner_uid))
     }
 
     fn with_sems(segment: &crate::Segment, sems: HashMap<usize, NamedSemaphore>) -> Self {
@@ -280,6 +303,7 @@ impl NamedSemaphoreWait {
         Self {
             segment: segment.name().to_owned(),
             mode: segment.mode(),
+            owner_uid: segment.owner_uid(),
             base: region.as_ptr() as usize,
             len: region.len(),
             spin: shm_core::wait::DEFAULT_SPIN_LIMIT,
@@ -297,7 +321,7 @@ impl NamedSemaphoreWait {
         let offset = (word as *const AtomicU32 as usize).checked_sub(self.base).filter(|&o| o < self.len)?;
         let mut sems = self.sems.lock().unwrap_or_else(|e| e.into_inner());
         if let std::collections::hash_map::Entry::Vacant(e) = sems.entry(offset) {
-            let sem = Self::open_word(&self.segment, self.mode, offset).ok()?;
+            let sem = Self::open_word(&self.segment, self.mode, self.owner_uid, offset).ok()?;
             e.insert(sem);
         }
         sems.get(&offset).map(f)

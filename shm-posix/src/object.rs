@@ -115,6 +115,7 @@ pub(crate) struct Object {
     fd: OwnedFd,
     id: ObjectId,
     mode: u32,
+    uid: u32,
 }
 
 impl Object {
@@ -124,13 +125,19 @@ impl Object {
         let flags = OFlags::CREATE | OFlags::EXCL | OFlags::RDWR | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let fd = rustix::fs::open(path(name), flags, Mode::from_raw_mode(mode))?;
         let stat = rustix::fs::fstat(&fd)?;
-        Ok(Self { fd, id: ObjectId::of(&stat), mode: mode & 0o777 })
+        Ok(Self { fd, id: ObjectId::of(&stat), mode: mode & 0o777, uid: stat.st_uid })
     }
 
     /// Opens `/dev/shm/NAME` without following a symlink, and checks that it
     /// is a regular file; for [`Access::ReadWrite`], also that it is ours or
     /// root's.
     pub(crate) fn open(name: &str, access: Access) -> Result<Self, ObjectError> {
+        Self::open_accepting(name, access, None)
+    }
+
+    /// As [`open`](Self::open), and for [`Access::ReadWrite`] an object of
+    /// user `also` is acceptable too (a segment shared by that user).
+    pub(crate) fn open_accepting(name: &str, access: Access, also: Option<u32>) -> Result<Self, ObjectError> {
         let rw = match access {
             Access::Read => OFlags::RDONLY,
             Access::ReadWrite => OFlags::RDWR,
@@ -143,8 +150,8 @@ impl Object {
             e => ObjectError::Os(e),
         })?;
         let stat = rustix::fs::fstat(&fd).map_err(ObjectError::Os)?;
-        check(&stat, access).map_err(ObjectError::Refused)?;
-        Ok(Self { fd, id: ObjectId::of(&stat), mode: stat.st_mode & 0o777 })
+        check(&stat, access, also).map_err(ObjectError::Refused)?;
+        Ok(Self { fd, id: ObjectId::of(&stat), mode: stat.st_mode & 0o777, uid: stat.st_uid })
     }
 
     /// The open file.
@@ -160,6 +167,11 @@ impl Object {
     /// Permission bits when opened.
     pub(crate) fn mode(&self) -> u32 {
         self.mode
+    }
+
+    /// Its owner when opened.
+    pub(crate) fn uid(&self) -> u32 {
+        self.uid
     }
 
     /// Its size now.
@@ -244,16 +256,17 @@ impl Drop for LockGuard<'_> {
     }
 }
 
-/// Whether `uid` may own an object we write to: this user or root.
-pub(crate) fn acceptable_owner(uid: u32) -> bool {
-    uid == 0 || uid == rustix::process::geteuid().as_raw()
+/// Whether `uid` may own an object we write to: this user, root, or the
+/// one other user the caller accepts.
+fn acceptable_owner(uid: u32, also: Option<u32>) -> bool {
+    uid == 0 || uid == rustix::process::geteuid().as_raw() || Some(uid) == also
 }
 
-fn check(stat: &Stat, access: Access) -> Result<(), Refusal> {
+fn check(stat: &Stat, access: Access, also: Option<u32>) -> Result<(), Refusal> {
     if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
         return Err(Refusal::NotRegular);
     }
-    if access == Access::ReadWrite && !acceptable_owner(stat.st_uid) {
+    if access == Access::ReadWrite && !acceptable_owner(stat.st_uid, also) {
         return Err(Refusal::Owner { uid: stat.st_uid });
     }
     Ok(())
@@ -261,12 +274,12 @@ fn check(stat: &Stat, access: Access) -> Result<(), Refusal> {
 
 /// Checks the file behind named semaphore `name` (`/name`: the file is
 /// `/dev/shm/sem.name`) before `sem_open` maps it: not a symlink, a regular
-/// file of ours or root's, at least `min_size` bytes (glibc maps a `sem_t`
+/// file of ours, root's or `also`'s, at least `min_size` bytes (glibc maps a `sem_t`
 /// without checking the size: an empty file would fault on first use).
 /// Returns the open file (to `fchmod` it).
-pub(crate) fn check_semaphore_file(name: &str, min_size: u64) -> Result<OwnedFd, ObjectError> {
+pub(crate) fn check_semaphore_file(name: &str, min_size: u64, also: Option<u32>) -> Result<OwnedFd, ObjectError> {
     let sem_name = format!("/sem.{}", name.trim_start_matches('/'));
-    let object = Object::open(&sem_name, Access::ReadWrite)?;
+    let object = Object::open_accepting(&sem_name, Access::ReadWrite, also)?;
     let size = object.size().map_err(ObjectError::Os)?;
     if size < min_size {
         return Err(ObjectError::Refused(Refusal::TooSmall { size }));

@@ -345,12 +345,24 @@ impl Segment {
     /// for its creator to publish READY, then validating it.
     ///
     /// The object is opened without following a symlink and must be a
-    /// regular file of this user or root ([`OpenError::Refused`]).
+    /// regular file of this user or root ([`OpenError::Refused`]); see
+    /// [`open_owned_by`](Self::open_owned_by) for another user's.
     pub fn open(name: &str, timeout: Duration) -> Result<Self, OpenError> {
+        Self::open_accepting(name, timeout, None)
+    }
+
+    /// As [`open`](Self::open), and a segment of user `uid` is acceptable
+    /// too: for a segment another user shares with this one (its group, by
+    /// mode 0660). Its named semaphores may then belong to `uid` as well.
+    pub fn open_owned_by(name: &str, timeout: Duration, uid: u32) -> Result<Self, OpenError> {
+        Self::open_accepting(name, timeout, Some(uid))
+    }
+
+    fn open_accepting(name: &str, timeout: Duration, also: Option<u32>) -> Result<Self, OpenError> {
         let name = canonical_name(name).map_err(OpenError::Name)?;
         let start = Instant::now();
         let object = loop {
-            match Object::open(&name, Access::ReadWrite) {
+            match Object::open_accepting(&name, Access::ReadWrite, also) {
                 Ok(object) => break object,
                 Err(ObjectError::Os(Errno::NOENT)) if start.elapsed() < timeout => {
                     std::thread::sleep(Duration::from_millis(1));
@@ -393,6 +405,11 @@ impl Segment {
     /// Permission bits of the object (as created, or as found when opened).
     pub fn mode(&self) -> u32 {
         self.object.mode()
+    }
+
+    /// The user owning the object (when created or opened).
+    pub fn owner_uid(&self) -> u32 {
+        self.object.uid()
     }
 }
 

@@ -263,11 +263,14 @@ fn another_users_object_is_not_opened() {
     drop(Segment::create_with(&name, &layout(), opts).unwrap());
     std::os::unix::fs::chown(path(&name), Some(65534), Some(65534)).unwrap();
     let opened = Segment::open(&name, Duration::ZERO);
+    // Sharing is explicit: a segment of that user is accepted when asked for.
+    let shared = Segment::open_owned_by(&name, Duration::ZERO, 65534).map(|s| s.owner_uid());
     let _ = std::fs::remove_file(path(&name));
     assert!(
         matches!(&opened, Err(shm_posix::OpenError::Refused { reason: shm_posix::Refusal::Owner { uid: 65534 }, .. })),
         "{:?}",
         opened.map(|_| "opened")
     );
+    assert_eq!(shared.ok(), Some(65534), "open_owned_by accepts that user's segment");
     assert_clean(&name);
 }
