@@ -50,6 +50,8 @@ impl FutexWait {
 
     /// Wake at least every `interval` while sleeping to check that the peer
     /// is alive (shorter: dead peers found sooner, more idle wake-ups).
+    /// `Duration::MAX` sleeps until woken or the deadline, as long as it
+    /// takes.
     pub const fn with_liveness_interval(mut self, interval: Duration) -> Self {
         self.slice = interval;
         self
@@ -72,10 +74,10 @@ impl Wait for FutexWait {
         if sleep.is_zero() {
             return;
         }
-        let timeout = rustix::time::Timespec { tv_sec: sleep.as_secs() as i64, tv_nsec: sleep.subsec_nanos() as _ };
-        // EAGAIN (the word changed), ETIMEDOUT and EINTR all mean "look
-        // again"; the caller re-checks the word, the peer and the deadline.
-        let _ = futex::wait(word, futex::Flags::empty(), expected, Some(&timeout));
+        let slept = futex::wait(word, futex::Flags::empty(), expected, Some(&timespec(sleep)));
+        if let Some(pause) = fallback_sleep(slept, sleep) {
+            std::thread::sleep(pause);
+        }
     }
 
     fn wake(&self, word: &AtomicU32, count: u32) {
@@ -92,6 +94,32 @@ impl Wait for FutexWait {
 
     fn is_alive(&self, id: u32) -> bool {
         pid_alive(id)
+    }
+}
+
+/// How long one sleep lasts at most when the futex refuses to sleep.
+const FALLBACK_SLEEP: Duration = Duration::from_millis(1);
+
+/// `sleep` as a relative `timespec`, saturating: a `tv_sec` that wrapped
+/// negative (`Duration::MAX`) makes the kernel answer EINVAL at once.
+fn timespec(sleep: Duration) -> rustix::time::Timespec {
+    rustix::time::Timespec {
+        tv_sec: i64::try_from(sleep.as_secs()).unwrap_or(i64::MAX),
+        tv_nsec: sleep.subsec_nanos().into(),
+    }
+}
+
+/// What a park does after `futex(FUTEX_WAIT)` returned `slept`, having
+/// asked to sleep at most `sleep`: nothing more (`None`) when the futex
+/// slept or had a reason not to (EAGAIN: the word changed, ETIMEDOUT,
+/// EINTR; the caller re-checks the word, the peer and the deadline), or
+/// sleep this long when the futex could not sleep at all (EINVAL, ENOSYS,
+/// anything else): the wait degrades to polling, never to a busy loop.
+fn fallback_sleep(slept: rustix::io::Result<()>, sleep: Duration) -> Option<Duration> {
+    use rustix::io::Errno;
+    match slept {
+        Ok(()) | Err(Errno::AGAIN | Errno::TIMEDOUT | Errno::INTR) => None,
+        Err(_) => Some(sleep.min(FALLBACK_SLEEP)),
     }
 }
 
@@ -139,6 +167,7 @@ mod tests {
     use super::*;
     use shm_core::conformance;
     use shm_core::semaphore::SemaphoreWords;
+    use shm_core::Semaphore;
 
     #[test]
     fn futex_semaphore_passes_the_conformance_suite() {
@@ -146,6 +175,61 @@ mod tests {
         conformance::semaphore_basics(&FutexSemaphore::new(&words, FutexWait::new()));
         let sleepy = FutexWait::with_spin(0);
         conformance::semaphore_threads(&FutexSemaphore::new(&words, sleepy), &FutexSemaphore::new(&words, sleepy));
+    }
+
+    /// CPU time the calling thread has used.
+    fn thread_cpu_time() -> Duration {
+        let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+        Duration::new(u64::try_from(t.tv_sec).unwrap_or(0), u32::try_from(t.tv_nsec).unwrap_or(0))
+    }
+
+    #[test]
+    fn an_unbounded_liveness_interval_sleeps_instead_of_spinning() {
+        let words = SemaphoreWords::new(0);
+        let sem = FutexSemaphore::new(&words, FutexWait::with_spin(0).with_liveness_interval(Duration::MAX));
+        let (wall, cpu) = std::thread::scope(|s| {
+            s.spawn(|| {
+                // Post 300 ms after the waiter announced its sleep, so it
+                // waits at least that long (the poll is for the announce,
+                // bounded so that a broken announce cannot hang the test).
+                let announce = std::time::Instant::now();
+                while words.waiters() == 0 && announce.elapsed() < Duration::from_secs(30) {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                std::thread::sleep(Duration::from_millis(300));
+                sem.post().unwrap();
+            });
+            let (wall, cpu) = (std::time::Instant::now(), thread_cpu_time());
+            sem.wait().unwrap();
+            (wall.elapsed(), thread_cpu_time().saturating_sub(cpu))
+        });
+        // Sleeping costs microseconds of CPU; a spin costs all the CPU the
+        // scheduler gives it, which a loaded machine cuts to a share, not
+        // to a tenth. A ratio, not a deadline.
+        assert!(cpu < wall / 10, "the waiter used {cpu:?} of CPU in {wall:?} of waiting");
+    }
+
+    #[test]
+    fn timespecs_saturate_instead_of_wrapping() {
+        let max = timespec(Duration::MAX);
+        assert_eq!((max.tv_sec, max.tv_nsec), (i64::MAX, 999_999_999));
+        let at_edge = timespec(Duration::from_secs(i64::MAX as u64 + 1));
+        assert_eq!(at_edge.tv_sec, i64::MAX);
+        let plain = timespec(Duration::new(3, 7));
+        assert_eq!((plain.tv_sec, plain.tv_nsec), (3, 7));
+    }
+
+    #[test]
+    fn a_futex_that_cannot_sleep_falls_back_to_a_bounded_sleep() {
+        use rustix::io::Errno;
+        for looked_again in [Ok(()), Err(Errno::AGAIN), Err(Errno::TIMEDOUT), Err(Errno::INTR)] {
+            assert_eq!(fallback_sleep(looked_again, Duration::MAX), None, "{looked_again:?}");
+        }
+        for refused in [Errno::INVAL, Errno::NOSYS, Errno::FAULT] {
+            assert_eq!(fallback_sleep(Err(refused), Duration::MAX), Some(FALLBACK_SLEEP), "{refused:?}");
+            let short = Duration::from_micros(10);
+            assert_eq!(fallback_sleep(Err(refused), short), Some(short), "never past the slice");
+        }
     }
 
     #[test]
