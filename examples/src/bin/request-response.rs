@@ -176,7 +176,7 @@ fn call(name: &str, count: u64) -> Result<(), String> {
         let t0 = Instant::now();
         let answer =
             slot.send(len).and_then(|p| p.wait_timeout(timeout)).map_err(|e: CallError| format!("call {i}: {e}"))?;
-        hist.record(t0.elapsed().as_nanos() as u64).map_err(|e| e.to_string())?;
+        hist.record(u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX)).map_err(|e| e.to_string())?;
         let want = transform(request.as_bytes(), i, &mut upper);
         if answer[..] != upper[..want] {
             return Err(format!("call {i}: wrong response {:?}", String::from_utf8_lossy(&answer)));

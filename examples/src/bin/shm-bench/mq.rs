@@ -31,8 +31,9 @@ impl MessageQueue {
         let cname = c_name(name)?;
         // SAFETY: `mq_attr` is a plain C struct for which all-zero is valid.
         let mut attr: libc::mq_attr = unsafe { std::mem::zeroed() };
-        attr.mq_maxmsg = max_messages as _;
-        attr.mq_msgsize = msg_size as _;
+        let too_large = |_| io::Error::new(io::ErrorKind::InvalidInput, "mq_open: queue dimensions out of range");
+        attr.mq_maxmsg = max_messages.try_into().map_err(too_large)?;
+        attr.mq_msgsize = msg_size.try_into().map_err(too_large)?;
         // SAFETY: `cname` is NUL-terminated and outlives the call; with
         // O_CREAT, mq_open reads a mode_t and a `*mut mq_attr` from its
         // variadic arguments, and `attr` is a valid attribute struct.
@@ -82,10 +83,16 @@ impl MessageQueue {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "mq_receive: buffer smaller than mq_msgsize"));
         }
         let now = rustix::time::clock_gettime(rustix::time::ClockId::Realtime);
-        let nanos = now.tv_nsec as u64 + timeout.subsec_nanos() as u64;
+        // Saturating: a timeout of `Duration::MAX` waits "forever", never
+        // wraps into the past.
+        let nanos = u64::try_from(now.tv_nsec).unwrap_or(0) + u64::from(timeout.subsec_nanos());
+        let secs = u64::try_from(now.tv_sec)
+            .unwrap_or(0)
+            .saturating_add(timeout.as_secs())
+            .saturating_add(nanos / 1_000_000_000);
         let abs = libc::timespec {
-            tv_sec: (now.tv_sec as u64 + timeout.as_secs() + nanos / 1_000_000_000) as libc::time_t,
-            tv_nsec: (nanos % 1_000_000_000) as _,
+            tv_sec: secs.try_into().unwrap_or(libc::time_t::MAX),
+            tv_nsec: (nanos % 1_000_000_000).try_into().unwrap_or(0),
         };
         loop {
             // SAFETY: `buf` is valid for writes of `buf.len()` bytes, which

@@ -76,7 +76,7 @@ impl Peer {
         }
         let child = spawned.map_err(|e| format!("cannot start the peer process: {e}"))?;
         let pid = child.id();
-        let raw = Pid::from_raw(pid as i32).ok_or("the peer has an invalid pid")?;
+        let raw = i32::try_from(pid).ok().and_then(Pid::from_raw).ok_or("the peer has an invalid pid")?;
         let pidfd = match pidfd_open(raw, PidfdFlags::empty()) {
             Ok(fd) => Arc::new(fd),
             Err(e) => {
@@ -138,7 +138,8 @@ fn exited_within(pidfd: &OwnedFd, timeout: Duration) -> bool {
         if left.is_zero() {
             return false;
         }
-        let ts = Timespec { tv_sec: left.as_secs() as _, tv_nsec: left.subsec_nanos() as _ };
+        let ts =
+            Timespec { tv_sec: left.as_secs().try_into().unwrap_or(i64::MAX), tv_nsec: left.subsec_nanos().into() };
         let mut fds = [PollFd::new(pidfd, PollFlags::IN)];
         match poll(&mut fds, Some(&ts)) {
             Ok(0) => return false,

@@ -47,7 +47,7 @@ pub fn timed(warmup: u64, iters: u64, mut op: impl FnMut(u64) -> Result<(), Stri
     for i in warmup..warmup + iters {
         let ns = allocs.track(|| {
             let t0 = Instant::now();
-            op(i).map(|()| t0.elapsed().as_nanos() as u64)
+            op(i).map(|()| u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX))
         });
         hist.saturating_record(ns.map_err(|e| format!("round trip {i}: {e}"))?);
     }
