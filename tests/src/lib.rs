@@ -4,6 +4,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// A segment name unique to this test process and `tag`.
@@ -29,6 +30,28 @@ pub fn leftovers(name: &str) -> Vec<String> {
 pub fn assert_clean(name: &str) {
     let left = leftovers(name);
     assert!(left.is_empty(), "left in /dev/shm: {left:?}");
+}
+
+/// Runs `f` on this thread under a watchdog: if it has not returned after
+/// `limit`, the whole test process fails with a message naming `what` (a
+/// hung call cannot be unwound, and the harness would wait forever).
+///
+/// The one way these tests bound time: a generous limit on what must
+/// finish, never an assertion that something was fast.
+pub fn watchdog<T>(limit: Duration, what: &str, f: impl FnOnce() -> T) -> T {
+    let (finished, watched) = mpsc::channel::<()>();
+    let what = what.to_owned();
+    let guard = std::thread::spawn(move || {
+        // Returns at once when `finished` is dropped: `f` returned or panicked.
+        if let Err(mpsc::RecvTimeoutError::Timeout) = watched.recv_timeout(limit) {
+            eprintln!("watchdog: {what} still running after {limit:?}: hung");
+            std::process::exit(101);
+        }
+    });
+    let out = f();
+    drop(finished);
+    let _ = guard.join();
+    out
 }
 
 /// A child process running the `peer` helper binary, killed if dropped.

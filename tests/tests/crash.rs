@@ -12,6 +12,9 @@ use shm_tests::{assert_clean, unique, Peer};
 
 const PEER: &str = env!("CARGO_BIN_EXE_peer");
 const WATCHDOG: Duration = Duration::from_secs(60);
+/// For waits whose outcome does not depend on their length: a timeout that
+/// must expire, or a dead peer (found at the first liveness check, and an
+/// expired wait checks the peer too).
 const SHORT: Duration = Duration::from_millis(300);
 
 /// Starts `peer args` set to crash at `point` after `skip` passes.
@@ -93,8 +96,9 @@ fn client_killed_after_publishing_before_signalling() {
         let seg = Segment::create(&name, &one_slot()).unwrap();
         let server = seg.server("m", FutexWait::new()).unwrap();
         crash_at("mailbox.client.published", 0, &["call-once", &name]);
-        // Published means committed: the server finds it without the signal.
-        let request = server.recv_timeout(SHORT).expect("the published request is served");
+        // Published means committed: the server finds it without the signal
+        // (a generous timeout: it is there already, whatever the load).
+        let request = server.recv_timeout(WATCHDOG).expect("the published request is served");
         assert_eq!(request.data(), b"crash test");
         let n = request.len();
         request.respond(n).unwrap();
