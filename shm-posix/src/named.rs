@@ -17,6 +17,9 @@ use shm_core::wait::HostDeadline;
 use shm_core::{AtomicU32, Semaphore, SemaphoreError, Wait};
 
 use crate::futex::pid_alive;
+
+/// How long a wait sleeps when it cannot sleep on a semaphore.
+const POLL_SLEEP: Duration = Duration::from_millis(1);
 use crate::name::canonical_name;
 use crate::object::check_semaphore_file;
 
@@ -354,11 +357,12 @@ impl Wait for NamedSemaphoreWait {
         if left.is_zero() {
             return;
         }
-        let slept = self.with_sem(word, |sem| {
-            let _ = sem.wait_timeout(left);
-        });
-        if slept.is_none() {
-            std::thread::yield_now(); // the word is not in the segment: poll
+        // A semaphore that cannot sleep (an OS error other than a timeout)
+        // and a word outside the segment both degrade to polling with a
+        // short sleep, never to a busy loop.
+        let slept = self.with_sem(word, |sem| sem.wait_timeout(left));
+        if !matches!(slept, Some(Ok(()) | Err(SemaphoreError::Timeout))) {
+            std::thread::sleep(left.min(POLL_SLEEP));
         }
     }
 
