@@ -24,7 +24,7 @@
 //! |---|---|---|
 //! | 0 | `magic_lo` | `0x5f4d4853` (`"SHM_"` in little endian) |
 //! | 4 | `magic_hi` | `0x31474553` (`"SEG1"`) |
-//! | 8 | `version` | format major << 16 \| minor (1.0) |
+//! | 8 | `version` | format major << 16 \| minor (1.1) |
 //! | 12 | `endian` | `0x01020304` as written by the creator |
 //! | 16 | `layout_hash_lo` | FNV-1a 64 of the geometry, low half |
 //! | 20 | `layout_hash_hi` | high half |
@@ -34,7 +34,15 @@
 //! | 36 | `generation` | bumped each time the segment is (re)initialized |
 //! | 40 | `creator` | id of the creator (PID on Linux, core on MCUs) |
 //! | 44 | `session` | creator's session id (changes when it restarts) |
-//! | 48..64 | reserved | zero; ignored by readers of 1.x |
+//! | 48 | `creator_start` | since 1.1: when the creator started, adapter-defined (Linux: its start time in clock ticks after boot, low 32 bits, with bit 0 set); 0 if not recorded |
+//! | 52 | `creator_domain` | since 1.1: the domain in which `creator` and every other id of this segment are meaningful, adapter-defined (Linux: the creator's PID namespace inode, low 32 bits); 0 if not recorded |
+//! | 56..64 | reserved | zero; ignored by readers of 1.x |
+//!
+//! `creator`, `creator_start` and `creator_domain` are written before the
+//! magic, so whoever sees the magic sees them. A process identifies the
+//! creator by all three: a creator id that exists again but started at
+//! another time is a recycled id (the creator is gone), and a process in
+//! another domain cannot judge any id of the segment at all.
 //!
 //! **Channel table** (16 entries of 64 bytes at offset 64):
 //!
@@ -65,7 +73,7 @@ pub const MAGIC_HI: u32 = u32::from_le_bytes(*b"SEG1");
 /// Format major version: readers refuse other majors.
 pub const FORMAT_MAJOR: u16 = 1;
 /// Format minor version: additions readers of the same major may ignore.
-pub const FORMAT_MINOR: u16 = 0;
+pub const FORMAT_MINOR: u16 = 1;
 /// The endianness mark as the creator writes it.
 pub const ENDIAN_MARK: u32 = 0x0102_0304;
 /// Size of the header.
@@ -221,7 +229,9 @@ pub(crate) struct Header {
     pub generation: AtomicU32,
     pub creator: AtomicU32,
     pub session: AtomicU32,
-    pub reserved: [AtomicU32; 4],
+    pub creator_start: AtomicU32,
+    pub creator_domain: AtomicU32,
+    pub reserved: [AtomicU32; 2],
 }
 
 /// One channel table entry (see the table above).
@@ -246,6 +256,8 @@ const _: () = {
     assert!(offset_of!(Header, total_size) == 24);
     assert!(offset_of!(Header, state) == 32);
     assert!(offset_of!(Header, session) == 44);
+    assert!(offset_of!(Header, creator_start) == 48);
+    assert!(offset_of!(Header, creator_domain) == 52);
     assert!(size_of::<Descriptor>() == DESCRIPTOR_SIZE);
     assert!(offset_of!(Descriptor, offset) == 8);
     assert!(offset_of!(Descriptor, param_b) == 20);

@@ -46,7 +46,7 @@ pub use semaphore::CountingSemaphore;
 #[cfg(not(shm_loom))]
 pub use region::{Misaligned, Region};
 #[cfg(not(shm_loom))]
-pub use segment::{peek, Peek, Segment, SegmentInfo};
+pub use segment::{peek, Creator, Peek, Segment, SegmentInfo};
 
 /// The atomic type of the words in the segment (`core`'s, or loom's in
 /// model-checking builds); what [`Wait`] implementations sleep on.

@@ -64,8 +64,29 @@ pub struct SegmentInfo {
     pub creator: u32,
     /// Creator's session id.
     pub session: u32,
+    /// When the creator started (adapter-defined; 0 if not recorded).
+    pub creator_start: u32,
+    /// Where the segment's ids are meaningful (adapter-defined; 0 if not
+    /// recorded).
+    pub creator_domain: u32,
     /// The layout hash.
     pub layout_hash: u64,
+}
+
+/// Who creates a segment, as recorded in its header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Creator {
+    /// The creator's id (a PID, a core number); not 0.
+    pub id: u32,
+    /// Tells a restarted creator from its previous life.
+    pub session: u32,
+    /// When the creator started, adapter-defined; 0 if unknown. With it a
+    /// recycled id is told from the creator.
+    pub start: u32,
+    /// Where the segment's ids are meaningful (on Linux, a PID namespace),
+    /// adapter-defined; 0 if unknown.
+    pub domain: u32,
 }
 
 /// What the first words of a region say, before any validation: enough to
@@ -84,6 +105,12 @@ pub struct Peek {
     /// before the magic, so whoever sees the magic sees it too; 0 means no
     /// creator is recorded).
     pub creator: u32,
+    /// The `creator_start` word (format 1.1; 0 if not recorded), written
+    /// before the magic like `creator`.
+    pub creator_start: u32,
+    /// The `creator_domain` word (format 1.1; 0 if not recorded), written
+    /// before the magic like `creator`.
+    pub creator_domain: u32,
 }
 
 impl Peek {
@@ -101,7 +128,13 @@ impl Peek {
     /// ```
     pub fn from_header(bytes: &[u8; HEADER_SIZE]) -> Self {
         let word = |off: usize| u32::from_ne_bytes([bytes[off], bytes[off + 1], bytes[off + 2], bytes[off + 3]]);
-        Self { ours: word(0) == layout::MAGIC_LO && word(4) == layout::MAGIC_HI, state: word(32), creator: word(40) }
+        Self {
+            ours: word(0) == layout::MAGIC_LO && word(4) == layout::MAGIC_HI,
+            state: word(32),
+            creator: word(40),
+            creator_start: word(48),
+            creator_domain: word(52),
+        }
     }
 }
 
@@ -118,7 +151,14 @@ pub fn peek(region: &Region<'_>) -> Option<Peek> {
         && h.magic_hi.load(Ordering::Acquire) == layout::MAGIC_HI;
     // SYNC POINT: Acquire pairs with the Release store of READY in `create`.
     let st = h.state.load(Ordering::Acquire);
-    Some(Peek { ours: magic, state: st, creator: h.creator.load(Ordering::Relaxed) })
+    let load = |w: &AtomicU32| w.load(Ordering::Relaxed);
+    Some(Peek {
+        ours: magic,
+        state: st,
+        creator: load(&h.creator),
+        creator_start: load(&h.creator_start),
+        creator_domain: load(&h.creator_domain),
+    })
 }
 
 /// An initialized, validated segment over a [`Region`].
@@ -145,7 +185,13 @@ impl<'r> Segment<'r> {
     /// generation word is bumped, so handles to a previous incarnation of
     /// the same memory see that it was re-initialized.
     pub fn create(region: Region<'r>, layout: &Layout, creator: u32, session: u32) -> Result<Self, CreateError> {
-        let needed = layout.size();
+        Self::create_as(region, layout, &Creator { id: creator, session, start: 0, domain: 0 })
+    }
+
+    /// As [`create`](Self::create), recording the creator's full identity
+    /// (see [`Creator`]).
+    pub fn create_as(region: Region<'r>, layout: &Layout, creator: &Creator) -> Result<Self, CreateError> {
+        let (session, needed) = (creator.session, layout.size());
         if region.len() < needed.max(HEADER_SIZE) {
             return Err(CreateError::RegionTooSmall { needed, actual: region.len() });
         }
@@ -156,7 +202,9 @@ impl<'r> Segment<'r> {
         // `Peek::ours`). The magic is the same constant in every life of a
         // region, so re-writing it over a READY segment changes nothing an
         // opener could see.
-        h.creator.store(creator, Ordering::Relaxed);
+        h.creator.store(creator.id, Ordering::Relaxed);
+        h.creator_start.store(creator.start, Ordering::Relaxed);
+        h.creator_domain.store(creator.domain, Ordering::Relaxed);
         // SYNC POINT: Release pairs with the Acquire loads of the magic in
         // `peek`: whoever sees the magic sees `creator` too.
         h.magic_lo.store(layout::MAGIC_LO, Ordering::Release);
@@ -276,6 +324,8 @@ impl<'r> Segment<'r> {
             generation: self.generation,
             creator: load(&h.creator),
             session: load(&h.session),
+            creator_start: load(&h.creator_start),
+            creator_domain: load(&h.creator_domain),
             layout_hash: self.layout_hash,
         }
     }

@@ -127,6 +127,8 @@ fn fallback_sleep(slept: rustix::io::Result<()>, sleep: Duration) -> Option<Dura
 /// another user counts) and is not a zombie (a process that exited but was
 /// not yet reaped by its parent, per `/proc/PID/stat`). A PID recycled by an
 /// unrelated process reads as alive: liveness errs on the side of waiting.
+/// A segment's creator is judged by more than its PID (see
+/// [`creator_liveness`](crate::creator_liveness)).
 pub fn pid_alive(pid: u32) -> bool {
     let Some(raw) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) else {
         return false;
@@ -140,26 +142,28 @@ pub fn pid_alive(pid: u32) -> bool {
 /// Whether `/proc/PID/stat` says the process exited and awaits reaping.
 /// No heap allocation: waiters call this on their slow path.
 fn is_zombie(pid: u32) -> bool {
+    // "pid (comm) S ...": the state follows the last ')'; comm is at most
+    // 16 bytes, so the first 128 bytes hold it.
+    let mut buf = [0u8; 128];
+    let Some(stat) = read_stat(pid, &mut buf) else { return false };
+    let state = stat.iter().rposition(|&b| b == b')').and_then(|i| stat.get(i + 2));
+    matches!(state, Some(b'Z' | b'X'))
+}
+
+/// Reads the start of `/proc/PID/stat` into `buf`; `None` if the process
+/// does not exist (or `/proc` is not there). No heap allocation.
+pub(crate) fn read_stat(pid: u32, buf: &mut [u8]) -> Option<&[u8]> {
     use std::io::Write;
     let mut path = [0u8; 32];
     let mut cursor = &mut path[..];
-    if write!(cursor, "/proc/{pid}/stat").is_err() {
-        return false;
-    }
+    write!(cursor, "/proc/{pid}/stat").ok()?;
     let len = 32 - cursor.len();
-    let Ok(path) = std::str::from_utf8(&path[..len]) else { return false };
-    let Ok(fd) =
+    let path = std::str::from_utf8(&path[..len]).ok()?;
+    let fd =
         rustix::fs::open(path, rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())
-    else {
-        return false;
-    };
-    // "pid (comm) S ...": the state follows the last ')'; comm is at most
-    // 16 bytes, so the first 128 bytes hold it.
-    let mut stat = [0u8; 128];
-    let Ok(n) = rustix::io::read(&fd, &mut stat) else { return false };
-    let stat = &stat[..n];
-    let state = stat.iter().rposition(|&b| b == b')').and_then(|i| stat.get(i + 2));
-    matches!(state, Some(b'Z' | b'X'))
+            .ok()?;
+    let n = rustix::io::read(&fd, &mut *buf).ok()?;
+    Some(&buf[..n])
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 #![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 
 mod futex;
+mod identity;
 mod name;
 mod named;
 mod object;
@@ -12,6 +13,7 @@ mod segment;
 pub mod list;
 
 pub use futex::{pid_alive, FutexSemaphore, FutexWait, DEFAULT_LIVENESS_INTERVAL};
+pub use identity::{creator_liveness, pid_namespace, process_start, Liveness};
 pub use name::{canonical_name, NameError, MAX_NAME_LEN};
 pub use named::{word_semaphore_name, NamedSemaphore, NamedSemaphoreWait};
 pub use object::{ObjectId, Refusal};

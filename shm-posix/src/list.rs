@@ -149,7 +149,8 @@ fn describe(name: &str, seg: &shm_core::Segment<'_>, object: ObjectId) -> Segmen
         state: state_name(info.state),
         generation: info.generation,
         creator: info.creator,
-        creator_alive: pid_alive(info.creator),
+        creator_alive: shm_core::peek(seg.region())
+            .is_some_and(|p| crate::identity::creator_liveness(&p) == crate::identity::Liveness::Alive),
         layout_hash: format!("{:#018x}", info.layout_hash),
         object,
         channels,
@@ -199,7 +200,8 @@ fn list_in(dir: &Path) -> std::io::Result<Vec<Listed>> {
         match View::of(&name, &object) {
             Ok(view) => out.push(Listed::Segment(Box::new(describe(&name, view.core(), object.id())))),
             Err(error) => {
-                let creator = Some(peek.creator).filter(|&c| c != 0).map(|c| (c, pid_alive(c)));
+                let alive = crate::identity::creator_liveness(&peek) == crate::identity::Liveness::Alive;
+                let creator = Some(peek.creator).filter(|&c| c != 0).map(|c| (c, alive));
                 out.push(Listed::Broken { name, error, creator, object: object.id() });
             }
         }

@@ -34,7 +34,6 @@ use std::io;
 
 use rustix::io::Errno;
 
-use crate::futex::pid_alive;
 use crate::name::{canonical_name, NameError};
 use crate::object::{Access, Object, ObjectError, ObjectId, Refusal};
 use crate::segment::{unlink_word_semaphores, View};
@@ -191,7 +190,9 @@ pub fn remove_with(name: &str, options: &RemoveOptions) -> Result<Removed, Remov
     let Some(peek) = object.peek().filter(|p| p.ours) else {
         return Err(RemoveError::NotOurs { name });
     };
-    let creator_alive = peek.creator != 0 && pid_alive(peek.creator);
+    // Alive unless positively dead: a creator that records no PID, or whose
+    // PID namespace is not ours, cannot be judged from here.
+    let creator_alive = crate::identity::creator_liveness(&peek) != crate::identity::Liveness::Dead;
     if !options.force && (peek.creator == 0 || creator_alive) {
         return Err(RemoveError::Alive { name, creator: peek.creator });
     }

@@ -14,7 +14,8 @@ use rustix::mm::{MapFlags, ProtFlags};
 use shm_core::layout::{HEADER_SIZE, MAILBOX_PAYLOAD_OFFSET, MAILBOX_SLOTS_OFFSET};
 use shm_core::{ChannelKind, Layout, Region};
 
-use crate::futex::{pid_alive, FutexWait};
+use crate::futex::FutexWait;
+use crate::identity::{creator_liveness, Liveness};
 use crate::name::{canonical_name, NameError};
 use crate::named::{word_semaphore_name, NamedSemaphore};
 use crate::object::{Access, Object, ObjectError, ObjectId, Refusal};
@@ -145,6 +146,18 @@ pub enum OpenError {
         /// Why.
         reason: Refusal,
     },
+    /// The segment was created in another PID namespace: every process id
+    /// in it (creator, roles, slot owners) means something else here, so no
+    /// peer's liveness could be judged. Run both sides in one PID namespace
+    /// (e.g. a container's `--pid=host` or `--pid=container:NAME`).
+    ForeignNamespace {
+        /// The canonical name.
+        name: String,
+        /// The creator's PID namespace (inode, low 32 bits).
+        segment: u32,
+        /// Ours.
+        ours: u32,
+    },
     /// The segment's contents were refused (see the inner error).
     Core(shm_core::OpenError),
     /// A system call failed.
@@ -165,6 +178,11 @@ impl fmt::Display for OpenError {
                 write!(f, "{name} has {size} bytes, less than a segment header: not a segment of this library")
             }
             Self::Refused { name, reason } => write!(f, "/dev/shm{name} {reason}: not opened"),
+            Self::ForeignNamespace { name, segment, ours } => write!(
+                f,
+                "{name} was created in PID namespace {segment}, this process runs in {ours}: peers could not \
+                 tell each other's liveness; run both in one PID namespace"
+            ),
             Self::Core(e) => e.fmt(f),
             Self::Io { op, source } => write!(f, "{op} failed: {source}"),
         }
@@ -335,7 +353,7 @@ impl Segment {
             .map_err(|source| CreateError::Io { op: "mmap", source })
             .map_err(fail)?;
         let session = session_id();
-        let core = shm_core::Segment::create(map.region(), layout, std::process::id(), session)
+        let core = shm_core::Segment::create_as(map.region(), layout, &crate::identity::this_creator(session))
             .map_err(CreateError::Core)
             .map_err(fail)?;
         Ok(Self { core, map, object, name, owner: true, persist: options.persist })
@@ -454,6 +472,14 @@ fn map_object(
     let map = Mapping::new(object.fd(), len, access).map_err(|source| OpenError::Io { op: "mmap", source })?;
     let left = timeout.saturating_sub(start.elapsed());
     let core = shm_core::Segment::open(map.region(), &FutexWait::new(), left).map_err(OpenError::Core)?;
+    // Checked after READY, which publishes the identity words (they are
+    // written before the magic); an inspecting view may still read it.
+    if access == Access::ReadWrite {
+        if let Some(peek) = shm_core::peek(core.region()).filter(crate::identity::foreign_namespace) {
+            let ours = crate::identity::pid_namespace().unwrap_or(0);
+            return Err(OpenError::ForeignNamespace { name: name.to_owned(), segment: peek.creator_domain, ours });
+        }
+    }
     Ok((map, core))
 }
 
@@ -549,9 +575,11 @@ fn holder(name: &str) -> Holder {
         Err(ObjectError::Os(Errno::NOENT)) => return Holder::Gone,
         Err(_) => return Holder::Foreign,
     };
-    match object.peek() {
-        Some(p) if p.ours && p.creator != 0 && pid_alive(p.creator) => Holder::Alive(p.creator),
-        Some(p) if p.ours && p.creator != 0 => Holder::Dead { creator: p.creator, object: object.id() },
+    // A creator in another PID namespace cannot be judged from here: such a
+    // name is never taken for stale.
+    match object.peek().filter(|p| p.ours).map(|p| (p.creator, creator_liveness(&p))) {
+        Some((creator, Liveness::Alive)) => Holder::Alive(creator),
+        Some((creator, Liveness::Dead)) => Holder::Dead { creator, object: object.id() },
         _ => Holder::Foreign,
     }
 }

@@ -274,3 +274,81 @@ fn another_users_object_is_not_opened() {
     assert_eq!(shared.ok(), Some(65534), "open_owned_by accepts that user's segment");
     assert_clean(&name);
 }
+
+/// Issue 9 audit, PID namespaces: a segment recorded in another PID
+/// namespace is refused at open (its ids mean nothing here), never taken for
+/// stale by a creator, and never removed by `remove` without `force`, even
+/// when its creator's PID reads as dead in this namespace.
+#[test]
+fn a_segment_from_another_pid_namespace_is_never_judged() {
+    let name = unique("foreign-ns");
+    make_stale(&name, dead_pid());
+    let ours = shm_posix::pid_namespace().expect("/proc/self/ns/pid");
+    let file = std::fs::OpenOptions::new().write(true).open(path(&name)).unwrap();
+    file.write_all_at(&ours.wrapping_add(1).max(1).to_ne_bytes(), 52).unwrap();
+
+    match Segment::open(&name, Duration::ZERO) {
+        Err(e @ shm_posix::OpenError::ForeignNamespace { .. }) => {
+            assert!(e.to_string().contains("one PID namespace"), "{e}")
+        }
+        other => panic!("a foreign namespace's segment must be refused: {other:?}"),
+    }
+    let opts = CreateOptions { replace_stale: true, ..Default::default() };
+    assert!(
+        matches!(Segment::create_with(&name, &layout(), opts), Err(CreateError::Exists { .. })),
+        "a creator in another namespace is never judged dead"
+    );
+    let careful = shm_posix::RemoveOptions { force: false, object: None };
+    assert!(
+        matches!(shm_posix::remove_with(&name, &careful), Err(shm_posix::RemoveError::Alive { .. })),
+        "not removed without force"
+    );
+    assert!(Path::new(&path(&name)).exists());
+    shm_posix::remove_with(&name, &shm_posix::RemoveOptions { force: true, object: None }).unwrap();
+    assert_clean(&name);
+}
+
+/// Issue 9 audit, PID reuse: a creator's PID that is alive again, but for a
+/// process that started at another time, is a recycled PID: the segment is
+/// stale and is replaced.
+#[test]
+fn a_recycled_creator_pid_reads_as_dead() {
+    let name = unique("recycled");
+    let opts = CreateOptions { persist: true, ..Default::default() };
+    drop(Segment::create_with(&name, &layout(), opts).unwrap());
+    // Our own PID (alive), with a start time that is not ours.
+    let me = std::process::id();
+    let start = shm_posix::process_start(me).unwrap();
+    let file = std::fs::OpenOptions::new().write(true).open(path(&name)).unwrap();
+    file.write_all_at(&me.to_ne_bytes(), 40).unwrap();
+    file.write_all_at(&(start.wrapping_sub(2) | 1).to_ne_bytes(), 48).unwrap();
+    match Segment::create(&name, &layout()) {
+        Err(CreateError::Stale { creator, .. }) => assert_eq!(creator, me),
+        other => panic!("a recycled PID is a dead creator: {:?}", other.map(|_| ())),
+    }
+    // The same words with our real start time: alive, refused as live.
+    file.write_all_at(&start.to_ne_bytes(), 48).unwrap();
+    assert!(matches!(Segment::create(&name, &layout()), Err(CreateError::Exists { creator: Some(c), .. }) if c == me));
+    shm_posix::remove_with(&name, &shm_posix::RemoveOptions { force: true, object: None }).unwrap();
+    assert_clean(&name);
+}
+
+/// Issue 9 audit, PID namespaces, for real: a process in a new PID namespace
+/// (`unshare --pid --fork`, root only) cannot open our segment.
+#[test]
+fn a_process_in_a_new_pid_namespace_is_refused() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("SKIPPED: unshare --pid needs root");
+        return;
+    }
+    let name = unique("netns-peer");
+    let _seg = Segment::create(&name, &layout()).unwrap();
+    let out = std::process::Command::new("unshare")
+        .args(["--pid", "--fork", env!("CARGO_BIN_EXE_peer"), "try-open", &name])
+        .output()
+        .expect("run unshare");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("was created in PID namespace"), "the peer must be refused: {text}");
+    drop(_seg);
+    assert_clean(&name);
+}
