@@ -751,13 +751,21 @@ impl<'a, W: Wait> Server<'a, W> {
             let cur = s.state.load(Ordering::Acquire);
             let id = cur >> 8;
             match cur & 0xff {
-                slot::SERVING
-                    if s.state
-                        .compare_exchange(cur, word(id, slot::FAILED), Ordering::Release, Ordering::Relaxed)
-                        .is_ok() =>
-                {
-                    notify(&self.wait, &s.state, &s.client_waiting, 1);
-                    touched += 1;
+                slot::SERVING => {
+                    match s.state.compare_exchange(cur, word(id, slot::FAILED), Ordering::AcqRel, Ordering::Acquire) {
+                        Ok(_) => {
+                            notify(&self.wait, &s.state, &s.client_waiting, 1);
+                            touched += 1;
+                        }
+                        // The client gave up in between (SERVING -> ABANDONED):
+                        // the slot is ours to free now, and nobody else will.
+                        Err(now) if now == word(id, slot::ABANDONED) => {
+                            if self.view.free_abandoned(&self.wait, i, now) {
+                                touched += 1;
+                            }
+                        }
+                        Err(_) => {}
+                    }
                 }
                 slot::ABANDONED if self.view.free_abandoned(&self.wait, i, cur) => touched += 1,
                 _ => {}
@@ -792,6 +800,16 @@ impl<'a, W: Wait> Server<'a, W> {
             return false;
         }
         if st == slot::FREE {
+            // `holder` may be a client that claimed the slot after our load
+            // of `state` (owner CAS, then state CAS) and died holding it: now
+            // that it is dead the state cannot move any more, so look again.
+            // Still `cur`: it died before leaving FREE, or between storing
+            // FREE and clearing its owner. Not `cur`: it is a dead holder's
+            // CLAIMED slot, which the next pass frees through the path below.
+            // SYNC POINT: Acquire pairs with the dead holder's Release CAS.
+            if s.state.load(Ordering::Acquire) != cur {
+                return false;
+            }
             // The owner died between freeing the state and clearing its
             // owner word: finish its release. (A CAS, so a claim can never be
             // undone: nobody else writes a nonzero owner word.)
