@@ -140,24 +140,41 @@ pub fn pid_alive(pid: u32) -> bool {
 }
 
 /// Whether `/proc/PID/stat` says the process exited and awaits reaping.
-/// No heap allocation: waiters call this on their slow path.
+/// A main thread that called `pthread_exit` while other threads run also
+/// reads `Z` there, so a `Z` counts only when `/proc/PID/status` says one
+/// thread is left. No heap allocation: waiters call this on their slow path.
 fn is_zombie(pid: u32) -> bool {
     // "pid (comm) S ...": the state follows the last ')'; comm is at most
     // 16 bytes, so the first 128 bytes hold it.
     let mut buf = [0u8; 128];
     let Some(stat) = read_stat(pid, &mut buf) else { return false };
     let state = stat.iter().rposition(|&b| b == b')').and_then(|i| stat.get(i + 2));
-    matches!(state, Some(b'Z' | b'X'))
+    matches!(state, Some(b'Z' | b'X')) && thread_count(pid).is_none_or(|n| n <= 1)
+}
+
+/// The `Threads:` line of `/proc/PID/status`; `None` if it cannot be read.
+fn thread_count(pid: u32) -> Option<u32> {
+    let mut buf = [0u8; 4096];
+    let status = read_proc(pid, "status", &mut buf)?;
+    let key = b"\nThreads:";
+    let at = status.windows(key.len()).position(|w| w == key)? + key.len();
+    let digits = status[at..].iter().skip_while(|b| b.is_ascii_whitespace()).take_while(|b| b.is_ascii_digit());
+    digits.take(10).try_fold(0u32, |n, &d| n.checked_mul(10)?.checked_add(u32::from(d - b'0')))
 }
 
 /// Reads the start of `/proc/PID/stat` into `buf`; `None` if the process
 /// does not exist (or `/proc` is not there). No heap allocation.
 pub(crate) fn read_stat(pid: u32, buf: &mut [u8]) -> Option<&[u8]> {
+    read_proc(pid, "stat", buf)
+}
+
+/// Reads the start of `/proc/PID/FILE` into `buf`, without allocating.
+fn read_proc<'b>(pid: u32, file: &str, buf: &'b mut [u8]) -> Option<&'b [u8]> {
     use std::io::Write;
-    let mut path = [0u8; 32];
+    let mut path = [0u8; 40];
     let mut cursor = &mut path[..];
-    write!(cursor, "/proc/{pid}/stat").ok()?;
-    let len = 32 - cursor.len();
+    write!(cursor, "/proc/{pid}/{file}").ok()?;
+    let len = 40 - cursor.len();
     let path = std::str::from_utf8(&path[..len]).ok()?;
     let fd =
         rustix::fs::open(path, rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())

@@ -1,6 +1,8 @@
-//! Adversarial loom models from the review of 8dc9b42 (mailbox owner word).
+//! Loom models of the mailbox's slot release paths racing claims, deaths
+//! and server takeovers (found by an adversarial review of the owner-word
+//! claim; each failed on the code before its fix).
 //!
-//! `RUSTFLAGS="--cfg shm_loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p shm-core --release --test loom_review`
+//! `RUSTFLAGS="--cfg shm_loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p shm-core --release --test loom_mailbox`
 #![cfg(shm_loom)]
 
 use std::ptr::NonNull;
