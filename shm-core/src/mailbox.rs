@@ -847,7 +847,9 @@ impl<'a, W: Wait> Server<'a, W> {
         let n = self.view.slot_count;
         let start = self.cursor.load(core::sync::atomic::Ordering::Relaxed);
         for k in 0..n {
-            let i = (start + k) % n;
+            // `n > 0` inside the loop: no division by zero for a view of no
+            // slots (segments refuse those; a raw view may not).
+            let i = start.wrapping_add(k) % n;
             let s = self.view.slot(i);
             let cur = s.state.load(Ordering::Relaxed);
             if cur & 0xff != slot::REQUEST {
