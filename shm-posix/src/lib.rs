@@ -7,6 +7,7 @@ mod identity;
 mod name;
 mod named;
 mod object;
+mod owned;
 mod remove;
 mod segment;
 
@@ -17,6 +18,7 @@ pub use identity::{creator_liveness, pid_namespace, process_start, Liveness};
 pub use name::{canonical_name, NameError, MAX_NAME_LEN};
 pub use named::{word_semaphore_name, NamedSemaphore, NamedSemaphoreWait};
 pub use object::{ObjectId, Refusal};
+pub use owned::{OwnedClient, OwnedConsumer, OwnedProducer, OwnedServer};
 pub use remove::{remove, remove_with, RemoveError, RemoveOptions, Removed};
 pub use segment::{CreateError, CreateOptions, OpenError, Segment};
 

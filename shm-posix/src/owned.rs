@@ -1,0 +1,151 @@
+//! Endpoints that own their segment: a client, server, producer or consumer
+//! that can live in a struct next to nothing else, be returned from a
+//! function, or be moved to another thread, while the mapping stays alive as
+//! long as any endpoint uses it.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use shm_core::Layout;
+//! use shm_posix::{FutexWait, OwnedConsumer, OwnedProducer, Segment};
+//!
+//! /// A reader that holds its own channel: no borrowed segment to carry.
+//! struct Reader {
+//!     rx: OwnedConsumer<FutexWait>,
+//! }
+//!
+//! let name = format!("/doc-owned-{}", std::process::id());
+//! let segment = Arc::new(Segment::create(&name, &Layout::new().queue("log", 4096).unwrap()).unwrap());
+//! let mut tx: OwnedProducer<FutexWait> = Segment::owned_producer(&segment, "log", FutexWait::new()).unwrap();
+//! let mut reader = Reader { rx: Segment::owned_consumer(&segment, "log", FutexWait::new()).unwrap() };
+//! drop(segment); // the endpoints keep the mapping alive
+//!
+//! tx.send(b"hello").unwrap();
+//! let mut buf = [0u8; 16];
+//! let n = reader.rx.recv_timeout(&mut buf, Duration::from_secs(1)).unwrap();
+//! assert_eq!(&buf[..n], b"hello");
+//! ```
+//!
+//! # Design
+//!
+//! An owned endpoint is the borrowed one from `shm-core` with its lifetime
+//! extended to `'static`, next to an `Arc<Segment>`. That is sound because
+//! the endpoint's views point into the mapping, which the `Arc` keeps until
+//! the endpoint has dropped (it is declared first, so it drops first), and
+//! because no endpoint method hands out anything that lives longer than a
+//! borrow of the endpoint itself.
+
+#![allow(unsafe_code)]
+
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+
+use shm_core::mailbox::{Client, Server};
+use shm_core::queue::{Consumer, Producer};
+use shm_core::{ClaimError, Wait};
+
+use crate::Segment;
+
+macro_rules! owned {
+    ($(#[$doc:meta])* $name:ident, $inner:ident, $make:ident, $core:ident) => {
+        $(#[$doc])*
+        pub struct $name<W: Wait> {
+            // Field order: the endpoint drops before the segment it uses.
+            endpoint: $inner<'static, W>,
+            segment: Arc<Segment>,
+        }
+
+        impl<W: Wait> $name<W> {
+            /// The segment this endpoint keeps alive.
+            pub fn segment(&self) -> &Arc<Segment> {
+                &self.segment
+            }
+        }
+
+        impl<W: Wait> Deref for $name<W> {
+            type Target = $inner<'static, W>;
+            fn deref(&self) -> &Self::Target {
+                &self.endpoint
+            }
+        }
+
+        impl<W: Wait> DerefMut for $name<W> {
+            fn deref_mut(&mut self) -> &mut Self::Target {
+                &mut self.endpoint
+            }
+        }
+
+        impl<W: Wait> std::fmt::Debug for $name<W> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($name)).field("segment", &self.segment.name()).finish_non_exhaustive()
+            }
+        }
+
+        impl Segment {
+            #[doc = concat!("An owned [`", stringify!($inner), "`] of channel `name`, keeping `segment` mapped as long as it lives.")]
+            pub fn $make<W: Wait>(segment: &Arc<Segment>, name: &str, wait: W) -> Result<$name<W>, ClaimError> {
+                let core: &shm_core::Segment<'static> = segment;
+                // SAFETY: the endpoint borrows `core` only to reach views into
+                // the mapping, which `segment` (an `Arc`, moved into the
+                // returned struct and dropped after the endpoint, per the
+                // field order) keeps mapped; the `shm_core::Segment` itself
+                // lives in the same `Arc` allocation and never moves. No
+                // endpoint method returns anything that outlives a borrow of
+                // the endpoint, so the `'static` never escapes.
+                let core: &'static shm_core::Segment<'static> = unsafe { &*(core as *const _) };
+                let endpoint = core.$core(name, wait)?;
+                Ok($name { endpoint, segment: Arc::clone(segment) })
+            }
+        }
+    };
+}
+
+owned!(
+    /// A mailbox [`Client`] that owns its segment (see the [module docs](self)).
+    OwnedClient, Client, owned_client, client
+);
+owned!(
+    /// A mailbox [`Server`] that owns its segment (see the [module docs](self)).
+    OwnedServer, Server, owned_server, server
+);
+owned!(
+    /// A queue [`Producer`] that owns its segment (see the [module docs](self)).
+    OwnedProducer, Producer, owned_producer, producer
+);
+owned!(
+    /// A queue [`Consumer`] that owns its segment (see the [module docs](self)).
+    OwnedConsumer, Consumer, owned_consumer, consumer
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::FutexWait;
+    use shm_core::Layout;
+    use std::time::Duration;
+
+    /// A server and a client that outlive every other handle to their
+    /// segment, on two threads; the name goes with the last of them.
+    #[test]
+    fn owned_endpoints_keep_the_mapping_alive() {
+        let name = format!("/owned-test-{}", std::process::id());
+        let layout = Layout::new().mailbox("rpc", 2, 64).unwrap();
+        let segment = Arc::new(Segment::create(&name, &layout).unwrap());
+        let server = Segment::owned_server(&segment, "rpc", FutexWait::new()).unwrap();
+        let client = Segment::owned_client(&segment, "rpc", FutexWait::new()).unwrap();
+        drop(segment);
+        let served = std::thread::spawn(move || {
+            server.serve_timeout(Duration::from_secs(30), |buf, n| {
+                buf[..n].make_ascii_uppercase();
+                n
+            })
+        });
+        let mut out = [0u8; 64];
+        let n = client.call_timeout(b"owned", &mut out, Duration::from_secs(30)).unwrap();
+        assert_eq!(&out[..n], b"OWNED");
+        served.join().unwrap().unwrap();
+        assert!(std::path::Path::new(&format!("/dev/shm{name}")).exists(), "the client still maps it");
+        drop(client);
+        assert!(!std::path::Path::new(&format!("/dev/shm{name}")).exists(), "unlinked with the last endpoint");
+    }
+}
