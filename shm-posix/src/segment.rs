@@ -29,15 +29,18 @@ pub struct CreateOptions {
     pub mode: u32,
     /// Keep the name after the creating handle drops (default: unlink).
     pub persist: bool,
-    /// If the name exists and its creator is dead, remove it and create
-    /// anew (default: report [`CreateError::Stale`]). A segment whose
-    /// creator lives is never replaced.
+    /// If the name exists and its creator is dead (killed, or stopped by
+    /// Ctrl-C without running `Drop`), remove it and create anew (default:
+    /// true; false reports [`CreateError::Stale`] instead). A segment whose
+    /// creator lives, or that a live process still holds a role in, is never
+    /// replaced; of several creators racing for one stale name exactly one
+    /// wins.
     pub replace_stale: bool,
 }
 
 impl Default for CreateOptions {
     fn default() -> Self {
-        Self { mode: 0o600, persist: false, replace_stale: false }
+        Self { mode: 0o600, persist: false, replace_stale: true }
     }
 }
 
@@ -291,7 +294,7 @@ impl Deref for Segment {
 
 impl Segment {
     /// Creates segment `name` for `layout` with the default options (mode
-    /// 0600, unlinked on drop, stale names reported).
+    /// 0600, unlinked on drop, a dead creator's segment replaced).
     pub fn create(name: &str, layout: &Layout) -> Result<Self, CreateError> {
         Self::create_with(name, layout, CreateOptions::default())
     }

@@ -7,7 +7,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::time::Duration;
 
 use shm_core::{conformance, CallError, Layout, OpenError as CoreOpenError, RecvError, ServeError};
-use shm_posix::{CreateError, FutexWait, OpenError, Segment};
+use shm_posix::{CreateError, CreateOptions, FutexWait, OpenError, Segment};
 use shm_tests::{assert_clean, unique, Peer};
 
 const PEER: &str = env!("CARGO_BIN_EXE_peer");
@@ -56,7 +56,8 @@ fn creator_killed_during_initialization() {
     let pid = crash_at("segment.initializing", 0, &["create-and-hang", &name]);
     let err = Segment::open(&name, SHORT).unwrap_err();
     assert!(matches!(err, OpenError::Core(CoreOpenError::NotReady)), "{err:?}");
-    match Segment::create(&name, &one_slot()) {
+    let report = CreateOptions { replace_stale: false, ..Default::default() };
+    match Segment::create_with(&name, &one_slot(), report) {
         Err(CreateError::Stale { creator, .. }) => assert_eq!(creator, pid),
         other => panic!("an unfinished segment of a dead creator is stale, got {other:?}"),
     }

@@ -322,7 +322,8 @@ fn a_recycled_creator_pid_reads_as_dead() {
     let file = std::fs::OpenOptions::new().write(true).open(path(&name)).unwrap();
     file.write_all_at(&me.to_ne_bytes(), 40).unwrap();
     file.write_all_at(&(start.wrapping_sub(2) | 1).to_ne_bytes(), 48).unwrap();
-    match Segment::create(&name, &layout()) {
+    let report = CreateOptions { replace_stale: false, ..Default::default() };
+    match Segment::create_with(&name, &layout(), report) {
         Err(CreateError::Stale { creator, .. }) => assert_eq!(creator, me),
         other => panic!("a recycled PID is a dead creator: {:?}", other.map(|_| ())),
     }

@@ -111,7 +111,8 @@ fn killed_creator_leaves_a_stale_segment_that_is_reported_and_removable() {
     assert!(matches!(live, Err(CreateError::Exists { creator: Some(pid), .. }) if pid == creator.pid()), "{live:?}");
     let pid = creator.pid();
     creator.kill9();
-    match Segment::create(&name, &mailbox_layout()) {
+    let report = CreateOptions { replace_stale: false, ..Default::default() };
+    match Segment::create_with(&name, &mailbox_layout(), report) {
         Err(CreateError::Stale { creator, name: n }) => {
             assert_eq!((creator, n.as_str()), (pid, name.as_str()));
         }
@@ -122,13 +123,12 @@ fn killed_creator_leaves_a_stale_segment_that_is_reported_and_removable() {
     shm_posix::remove(&name).unwrap();
     let fresh = Segment::create(&name, &mailbox_layout()).unwrap();
     drop(fresh);
-    // Same again, replaced in one step.
+    // Same again, replaced in one step: the default, so a server stopped
+    // by Ctrl-C (no `Drop`) restarts without any option.
     let mut creator = Peer::spawn(PEER, &["create-and-hang", &name]);
     creator.expect_line("ready");
     creator.kill9();
-    let replaced =
-        Segment::create_with(&name, &mailbox_layout(), CreateOptions { replace_stale: true, ..Default::default() })
-            .unwrap();
+    let replaced = Segment::create(&name, &mailbox_layout()).unwrap();
     assert_eq!(replaced.info().creator, std::process::id());
     drop(replaced);
     assert_clean(&name);
