@@ -7,7 +7,7 @@ mod identity;
 mod name;
 mod named;
 mod object;
-mod owned;
+pub mod owned;
 mod remove;
 mod segment;
 

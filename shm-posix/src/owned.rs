@@ -101,19 +101,19 @@ macro_rules! owned {
 }
 
 owned!(
-    /// A mailbox [`Client`] that owns its segment (see the [module docs](self)).
+    /// A mailbox [`Client`] that owns its segment (see [`crate::owned`]).
     OwnedClient, Client, owned_client, client
 );
 owned!(
-    /// A mailbox [`Server`] that owns its segment (see the [module docs](self)).
+    /// A mailbox [`Server`] that owns its segment (see [`crate::owned`]).
     OwnedServer, Server, owned_server, server
 );
 owned!(
-    /// A queue [`Producer`] that owns its segment (see the [module docs](self)).
+    /// A queue [`Producer`] that owns its segment (see [`crate::owned`]).
     OwnedProducer, Producer, owned_producer, producer
 );
 owned!(
-    /// A queue [`Consumer`] that owns its segment (see the [module docs](self)).
+    /// A queue [`Consumer`] that owns its segment (see [`crate::owned`]).
     OwnedConsumer, Consumer, owned_consumer, consumer
 );
 
