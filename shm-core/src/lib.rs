@@ -22,6 +22,9 @@ pub mod wait;
 #[cfg(any(shm_loom, target_has_atomic = "32"))]
 pub mod mailbox;
 
+#[cfg(all(feature = "zerocopy", target_has_atomic = "32", not(shm_loom)))]
+pub mod typed;
+
 #[cfg(not(shm_loom))]
 mod region;
 #[cfg(not(shm_loom))]

@@ -478,6 +478,12 @@ impl<'a, W: Wait> Client<'a, W> {
         Ok(n)
     }
 
+    /// A corruption report for word `word` of this mailbox (for typed calls).
+    #[cfg(feature = "zerocopy")]
+    pub(crate) fn corrupt(&self, word: &'static str) -> Corruption {
+        self.view.corrupt(word)
+    }
+
     /// Whether the server recorded in the mailbox is alive (`false` when no
     /// server is attached).
     pub fn server_alive(&self) -> bool {
@@ -835,6 +841,12 @@ impl<'a, W: Wait> Server<'a, W> {
     /// Slot payload capacity: the largest request or response.
     pub fn slot_size(&self) -> usize {
         self.view.slot_size()
+    }
+
+    /// A corruption report for word `word` of this mailbox (for typed calls).
+    #[cfg(feature = "zerocopy")]
+    pub(crate) fn corrupt(&self, word: &'static str) -> Corruption {
+        self.view.corrupt(word)
     }
 
     /// A snapshot of the mailbox's counters.

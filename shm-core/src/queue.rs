@@ -645,6 +645,17 @@ impl<'a, W: Wait> Consumer<'a, W> {
         Ok(n)
     }
 
+    /// The longest message the queue carries.
+    pub fn max_message(&self) -> usize {
+        self.view.max_message() as usize
+    }
+
+    /// A corruption report for word `word` of this queue (for typed reads).
+    #[cfg(feature = "zerocopy")]
+    pub(crate) fn corrupt(&self, word: &'static str) -> Corruption {
+        self.view.corrupt(word)
+    }
+
     /// Copies the next message into `buf` without blocking; returns its
     /// length. A message longer than `buf` stays in the queue.
     pub fn try_recv(&mut self, buf: &mut [u8]) -> Result<usize, RecvError> {
