@@ -9,8 +9,6 @@
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
-use clap::{Parser, Subcommand};
-use hdrhistogram::Histogram;
 use shm_core::{CallError, Layout, ServeError};
 use shm_posix::{FutexWait, Segment};
 
@@ -18,47 +16,88 @@ const MAILBOX: &str = "rpc";
 const SLOT_SIZE: u32 = 256;
 const BYE: &[u8] = b"bye";
 
-#[derive(Parser)]
-#[command(about = "Request/response between two processes through shared memory")]
+const USAGE: &str = "\
+Request/response between two processes through shared memory
+
+Usage: request-response [server --name NAME [--idle-secs N] | client --name NAME] [--count N] [--no-pin]
+
+With no role, runs a server and a client as two child processes and reports.
+  server --name NAME   create the segment and serve until a client says bye
+  --idle-secs N        (server) give up after N seconds without a request [default: 30]
+  client --name NAME   open the segment, make the calls, check every response, report
+  --count N            round trips to make [default: 100000]
+  --no-pin             do not pin the two processes to different CPUs";
+
+/// Which part this process plays.
+enum Role {
+    /// Start a server and a client and wait for both.
+    Both,
+    /// Create the segment and serve until a client says bye.
+    Server { name: String, idle: Duration },
+    /// Open the segment, make the calls, check every response, report.
+    Client { name: String },
+}
+
+/// The command line.
 struct Args {
-    #[command(subcommand)]
-    role: Option<Role>,
+    role: Role,
     /// Round trips to make.
-    #[arg(long, default_value_t = 100_000, global = true)]
     count: u64,
     /// Do not pin the two processes to different CPUs.
-    #[arg(long, global = true)]
     no_pin: bool,
 }
 
-#[derive(Subcommand)]
-enum Role {
-    /// Create the segment and serve until a client says bye.
-    Server {
-        /// Segment name.
-        #[arg(long)]
-        name: String,
-        /// Give up after this many seconds without a request.
-        #[arg(long, default_value_t = 30)]
-        idle_secs: u64,
-    },
-    /// Open the segment, make the calls, check every response, report.
-    Client {
-        /// Segment name.
-        #[arg(long)]
-        name: String,
-    },
+impl Args {
+    /// Parses `request-response [server|client] [--name N] [--idle-secs N]
+    /// [--count N] [--no-pin]`; `Ok(None)` for `--help`.
+    fn parse(mut words: impl Iterator<Item = String>) -> Result<Option<Self>, String> {
+        let (mut role, mut name, mut idle_secs, mut count, mut no_pin) = (None, None, 30, 100_000, false);
+        while let Some(word) = words.next() {
+            let mut value = |flag: &str| words.next().ok_or(format!("{flag} needs a value"));
+            match word.as_str() {
+                "server" | "client" if role.is_none() => role = Some(word),
+                "--name" => name = Some(value("--name")?),
+                "--idle-secs" => idle_secs = number("--idle-secs", &value("--idle-secs")?)?,
+                "--count" => count = number("--count", &value("--count")?)?,
+                "--no-pin" => no_pin = true,
+                "-h" | "--help" => return Ok(None),
+                other => return Err(format!("unexpected argument `{other}`")),
+            }
+        }
+        let role = match (role.as_deref(), name) {
+            (None, None) => Role::Both,
+            (Some("server"), Some(name)) => Role::Server { name, idle: Duration::from_secs(idle_secs) },
+            (Some("client"), Some(name)) => Role::Client { name },
+            (Some(role), None) => return Err(format!("{role} needs --name NAME")),
+            (_, Some(_)) => return Err("--name goes with server or client".into()),
+        };
+        Ok(Some(Self { role, count, no_pin }))
+    }
+}
+
+fn number(flag: &str, value: &str) -> Result<u64, String> {
+    value.parse().map_err(|_| format!("{flag} takes a whole number, not `{value}`"))
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    let result = match &args.role {
-        None => orchestrate(&args),
-        Some(Role::Server { name, idle_secs }) => {
-            pin(&args, 0);
-            serve(name, Duration::from_secs(*idle_secs))
+    let args = match Args::parse(std::env::args().skip(1)) {
+        Ok(Some(args)) => args,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
         }
-        Some(Role::Client { name }) => {
+        Err(e) => {
+            eprintln!("request-response: {e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match &args.role {
+        Role::Both => orchestrate(&args),
+        Role::Server { name, idle } => {
+            pin(&args, 0);
+            serve(name, *idle)
+        }
+        Role::Client { name } => {
             pin(&args, 1);
             call(name, args.count)
         }
@@ -163,7 +202,7 @@ fn serve(name: &str, idle: Duration) -> Result<(), String> {
 fn call(name: &str, count: u64) -> Result<(), String> {
     let segment = Segment::open(name, Duration::from_secs(10)).map_err(|e| e.to_string())?;
     let client = segment.client(MAILBOX, FutexWait::new()).map_err(|e| e.to_string())?;
-    let mut hist = Histogram::<u64>::new(3).map_err(|e| e.to_string())?;
+    let mut samples = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
     let mut response = [0u8; SLOT_SIZE as usize];
     let mut upper = [0u8; SLOT_SIZE as usize];
     let timeout = Duration::from_secs(10);
@@ -176,7 +215,7 @@ fn call(name: &str, count: u64) -> Result<(), String> {
         let t0 = Instant::now();
         let answer =
             slot.send(len).and_then(|p| p.wait_timeout(timeout)).map_err(|e: CallError| format!("call {i}: {e}"))?;
-        hist.record(u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX)).map_err(|e| e.to_string())?;
+        samples.push(u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX));
         let want = transform(request.as_bytes(), i, &mut upper);
         if answer[..] != upper[..want] {
             return Err(format!("call {i}: wrong response {:?}", String::from_utf8_lossy(&answer)));
@@ -191,12 +230,15 @@ fn call(name: &str, count: u64) -> Result<(), String> {
         "{count} round trips in {:.2?} through {name} (futex semaphore, requests of 25-40 bytes), every response checked",
         elapsed
     );
-    println!(
-        "round trip: median {} ns, p99 {} ns, p99.9 {} ns, max {} ns",
-        hist.value_at_quantile(0.5),
-        hist.value_at_quantile(0.99),
-        hist.value_at_quantile(0.999),
-        hist.max()
-    );
+    samples.sort_unstable();
+    let at = |q: f64| quantile(&samples, q);
+    println!("round trip: median {} ns, p99 {} ns, p99.9 {} ns, max {} ns", at(0.5), at(0.99), at(0.999), at(1.0));
     Ok(())
+}
+
+/// The smallest sample with at least a fraction `q` of `sorted` at or
+/// below it (0 when there are none).
+fn quantile(sorted: &[u64], q: f64) -> u64 {
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    sorted.get(rank.saturating_sub(1)).copied().unwrap_or(0)
 }
