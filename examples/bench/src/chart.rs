@@ -1,10 +1,13 @@
 //! The round-trip comparison as an SVG chart: one horizontal bar per
 //! method and size (the median, on a log scale) with a whisker to p99.
 
+use std::path::Path;
+
 use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
+use crate::error::Error;
 use crate::report::{ns_label, size_label, Report};
 use crate::Method;
 
@@ -20,12 +23,12 @@ struct Bar {
 }
 
 /// Draws the round-trip rows of `report` to `path`.
-pub fn draw(report: &Report, path: &str) -> Result<(), String> {
+pub fn draw(report: &Report, path: &Path) -> Result<(), Error> {
     let bars: Vec<Bar> = report
         .round_trip
         .iter()
         .filter_map(|r| {
-            let (median, p99) = (r.median_ns? as f64, r.p99_ns? as f64);
+            let (median, p99) = (r.figures.median_ns? as f64, r.figures.p99_ns? as f64);
             let color = match r.method {
                 m if m == Method::AtomicFloor.id() => FLOOR,
                 _ if r.shm => SHM,
@@ -35,13 +38,13 @@ pub fn draw(report: &Report, path: &str) -> Result<(), String> {
         })
         .collect();
     if bars.is_empty() {
-        return Err("no round-trip figures to draw".into());
+        return Err(Error::Usage("no round-trip figures to draw".into()));
     }
     let n = bars.len() as i32;
     let lo = bars.iter().map(|b| b.median).fold(f64::MAX, f64::min).max(1.0);
     let hi = bars.iter().map(|b| b.p99).fold(1.0, f64::max);
     let (lo, hi) = (10f64.powf((lo / 2.0).log10().floor()), 10f64.powf((hi * 8.0).log10().ceil()));
-    draw_bars(&bars, n, lo, hi, report, path).map_err(|e| format!("cannot draw {path}: {e}"))
+    draw_bars(&bars, n, lo, hi, report, path).map_err(|source| Error::Chart { path: path.into(), source })
 }
 
 fn draw_bars(
@@ -50,8 +53,8 @@ fn draw_bars(
     lo: f64,
     hi: f64,
     report: &Report,
-    path: &str,
-) -> Result<(), Box<dyn std::error::Error>> {
+    path: &Path,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let height = 140 + 26 * n as u32;
     let root = SVGBackend::new(path, (1100, height)).into_drawing_area();
     root.fill(&WHITE)?;

@@ -38,13 +38,16 @@
 //! it could clean up is swept by the next one.
 //!
 //! Modules: `runs` (the orchestrator's side of each row), `serve` (the
-//! peer's), `roundtrip` and `throughput` (both sides' loops), `strategy`
-//! (the polling wait strategy and park/wake counters), `procs` (processes,
-//! descriptors, names), `mq` (message queues through libc), `report` and
-//! `chart` (table, JSON, SVG), `alloc` (the counting allocator).
+//! peer's), `measure` (the one loop both sides run), `roundtrip` and
+//! `throughput` (both sides' operations), `strategy` (the polling wait
+//! strategy and park/wake counters), `procs` (processes, descriptors,
+//! names), `mq` (message queues through libc), `report` and `chart` (the
+//! row type, tables, JSON, SVG), `alloc` (the counting allocator), `error`.
 
 mod alloc;
 mod chart;
+mod error;
+mod measure;
 mod mq;
 mod procs;
 mod report;
@@ -61,9 +64,10 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::error::{chain, Error};
 use crate::procs::Names;
-use crate::report::Report;
-use crate::runs::{round_trip_row, throughput_row, Ctx};
+use crate::report::{Figures, Latency, Rate, Report, Row};
+use crate::runs::Ctx;
 
 #[global_allocator]
 static ALLOCATOR: alloc::CountingAlloc = alloc::CountingAlloc;
@@ -261,7 +265,7 @@ pub struct PeerArgs {
     pub cpu: Option<usize>,
 }
 
-fn parse_size(s: &str) -> Result<usize, String> {
+fn parse_size(s: &str) -> Result<usize, Error> {
     let t = s.trim();
     let lower = t.to_ascii_lowercase();
     let (digits, unit) = match lower.trim_end_matches("ib").trim_end_matches('b') {
@@ -269,9 +273,10 @@ fn parse_size(s: &str) -> Result<usize, String> {
         d if d.ends_with('m') => (&d[..d.len() - 1], 1 << 20),
         d => (d, 1),
     };
-    let n: usize = digits.trim().parse().map_err(|_| format!("`{s}` is not a size such as 64, 4K or 1M"))?;
+    let n: usize =
+        digits.trim().parse().map_err(|_| Error::Usage(format!("`{s}` is not a size such as 64, 4K or 1M")))?;
     match n.checked_mul(unit) {
-        Some(0) | None => Err(format!("size `{s}` must be at least one byte and fit in memory")),
+        Some(0) | None => Err(Error::Usage(format!("size `{s}` must be at least one byte and fit in memory"))),
         Some(v) => Ok(v),
     }
 }
@@ -286,13 +291,13 @@ fn main() -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
-            eprintln!("shm-bench: {e}");
+            eprintln!("shm-bench: {}", chain(&e));
             ExitCode::FAILURE
         }
     }
 }
 
-fn orchestrate(o: Options) -> Result<bool, String> {
+fn orchestrate(o: Options) -> Result<bool, Error> {
     procs::sweep_stale();
     let cpus = procs::allowed_cpus();
     let pinned = (!o.no_pin && cpus.len() >= 2).then(|| (cpus[1], cpus[0]));
@@ -305,11 +310,11 @@ fn orchestrate(o: Options) -> Result<bool, String> {
     }
     let iters = o.iters.unwrap_or(if o.quick { 10_000 } else { 100_000 }).max(1);
     let warmup = o.warmup.unwrap_or((iters / 10).max(100));
-    let selected = |m: &Method| o.methods.is_empty() || o.methods.contains(m);
     let largest = o.sizes.iter().copied().max().unwrap_or(64);
-    let slot_size = u32::try_from(largest).map_err(|_| format!("round-trip size {largest} is too large"))?;
+    let slot_size =
+        u32::try_from(largest).map_err(|_| Error::Usage(format!("round-trip size {largest} is too large")))?;
     let mut ctx = Ctx {
-        exe: std::env::current_exe().map_err(|e| format!("cannot find own executable: {e}"))?,
+        exe: std::env::current_exe().map_err(Error::os("finding this executable"))?,
         iters,
         warmup,
         slot_size,
@@ -319,36 +324,10 @@ fn orchestrate(o: Options) -> Result<bool, String> {
         names: Names::new(),
     };
     let date_utc = report::utc_now();
-    let mut any_failed = false;
-
-    let mut rtt = Vec::new();
-    for &size in &o.sizes {
-        for m in Method::ROUND_TRIP.iter().filter(|m| selected(m)) {
-            eprint!("shm-bench: round trip, {:>7}, {:<30}", report::size_label(size), m.label_round_trip());
-            let (row, failed) = round_trip_row(&mut ctx, *m, size);
-            match (&row.error, row.median_ns) {
-                (Some(e), _) => eprintln!(" {e}"),
-                (None, m) => eprintln!(" median {}", m.map_or_else(|| "-".into(), report::ns_label)),
-            }
-            any_failed |= failed;
-            rtt.push(row);
-        }
-    }
-    let mut tput = Vec::new();
-    for &size in &o.throughput_sizes {
-        for m in Method::THROUGHPUT.iter().filter(|m| selected(m)) {
-            eprint!("shm-bench: throughput, {:>7}, {:<30}", report::size_label(size), m.label_throughput());
-            let (row, failed) = throughput_row(&mut ctx, *m, size);
-            match (&row.error, row.gb_per_s) {
-                (Some(e), _) => eprintln!(" {e}"),
-                (None, g) => eprintln!(" {:.2} GB/s", g.unwrap_or_default()),
-            }
-            any_failed |= failed;
-            tput.push(row);
-        }
-    }
-    report::fill_ratios(&mut rtt, &mut tput);
-    let (shm_allocs, shm_slow_allocs) = report::shm_allocations(&rtt, &tput);
+    let (rtt, rtt_failed) = section::<Latency>(&mut ctx, &o.sizes, &o.methods);
+    let (tput, tput_failed) = section::<Rate>(&mut ctx, &o.throughput_sizes, &o.methods);
+    let (rtt_allocs, tput_allocs) = (report::shm_allocations(&rtt), report::shm_allocations(&tput));
+    let (shm_allocs, shm_slow_allocs) = (rtt_allocs.0 + tput_allocs.0, rtt_allocs.1 + tput_allocs.1);
     let report = Report {
         command: std::env::args().collect::<Vec<_>>().join(" "),
         date_utc,
@@ -364,18 +343,46 @@ fn orchestrate(o: Options) -> Result<bool, String> {
     };
     print!("{}", report::render(&report));
     if let Some(path) = &o.json {
-        let file = File::create(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-        serde_json::to_writer_pretty(std::io::BufWriter::new(file), &report)
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        write_json(&report, path)?;
     }
     if let Some(path) = &o.svg {
-        chart::draw(&report, &path.to_string_lossy())?;
+        chart::draw(&report, path)?;
     }
     if !report.allocations_ok {
         eprintln!("shm-bench: {shm_allocs} heap allocations on shared-memory hot paths (expected none)");
     }
-    if any_failed {
+    if rtt_failed || tput_failed {
         eprintln!("shm-bench: some methods failed (see the table)");
     }
-    Ok(report.allocations_ok && !any_failed)
+    Ok(report.allocations_ok && !rtt_failed && !tput_failed)
+}
+
+/// Runs the rows of one table (every selected method at every size, the
+/// progress on stderr) and fills their ratios; says whether any failed.
+fn section<F: Figures>(ctx: &mut Ctx, sizes: &[usize], selected: &[Method]) -> (Vec<Row<F>>, bool) {
+    let (mut rows, mut any_failed) = (Vec::new(), false);
+    let test = match F::TEST {
+        Test::RoundTrip => "round trip",
+        Test::Throughput => "throughput",
+    };
+    for &size in sizes {
+        for &m in F::METHODS.iter().filter(|m| selected.is_empty() || selected.contains(m)) {
+            eprint!("shm-bench: {test}, {:>7}, {:<30}", report::size_label(size), F::label(m));
+            let (row, failed) = runs::row::<F>(ctx, m, size);
+            match &row.error {
+                Some(e) => eprintln!(" {e}"),
+                None => eprintln!(" {}", row.figures.summary()),
+            }
+            any_failed |= failed;
+            rows.push(row);
+        }
+    }
+    report::fill_ratios(&mut rows);
+    (rows, any_failed)
+}
+
+fn write_json(report: &Report, path: &std::path::Path) -> Result<(), Error> {
+    let file = File::create(path).map_err(Error::os(format!("creating {}", path.display())))?;
+    serde_json::to_writer_pretty(std::io::BufWriter::new(file), report)
+        .map_err(|source| Error::Json { what: format!("writing {}", path.display()).into(), source })
 }

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustix::process::{pidfd_open, pidfd_send_signal, Pid, PidfdFlags, Signal};
-use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::measure::PeerReport;
 
 /// The CPUs this process may run on, in order.
 pub fn allowed_cpus() -> Vec<usize> {
@@ -23,31 +25,10 @@ pub fn allowed_cpus() -> Vec<usize> {
 }
 
 /// Pins this process (its calling thread, the only one that measures) to `cpu`.
-pub fn pin(cpu: usize) -> Result<(), String> {
+pub fn pin(cpu: usize) -> Result<(), Error> {
     let mut set = rustix::thread::CpuSet::new();
     set.set(cpu);
-    rustix::thread::sched_setaffinity(None, &set).map_err(|e| format!("cannot pin to CPU {cpu}: {e}"))
-}
-
-/// What a peer measured on its side, printed as one JSON line on its stdout.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
-pub struct PeerReport {
-    /// Heap allocations during its timed loop (after the warm-up), in
-    /// operations that neither parked nor woke a sleeper.
-    pub allocs: u64,
-    /// Heap allocations in operations that parked or woke a sleeper.
-    pub allocs_slow: u64,
-    /// Parks of its wait strategy during the timed loop.
-    pub parks: u64,
-    /// Wakes it issued during the timed loop.
-    pub wakes: u64,
-}
-
-impl PeerReport {
-    /// A report from a side's tallies.
-    pub fn new(allocs: crate::alloc::Tally, counters: crate::strategy::Counters) -> Self {
-        Self { allocs: allocs.hot, allocs_slow: allocs.slow, parks: counters.parks, wakes: counters.wakes }
-    }
+    rustix::thread::sched_setaffinity(None, &set).map_err(|e| Error::os(format!("pinning to CPU {cpu}"))(e.into()))
 }
 
 /// A running peer: a child process watched by a reaper thread that reaps
@@ -63,27 +44,28 @@ impl Peer {
     /// Starts `exe args…` with the descriptors in `pass` inherited (their
     /// numbers must already be in `args`), its stdout captured, and a limit
     /// of `timeout` on its life. The caller drops its copies of `pass` after.
-    pub fn spawn(exe: &Path, args: &[String], pass: &[&OwnedFd], timeout: Duration) -> Result<Self, String> {
+    pub fn spawn(exe: &Path, args: &[String], pass: &[&OwnedFd], timeout: Duration) -> Result<Self, Error> {
         // This process spawns from one thread only, so clearing FD_CLOEXEC
         // here lets exactly this child inherit them.
         for fd in pass {
             rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())
-                .map_err(|e| format!("cannot pass descriptor {} to the peer: {e}", fd.as_raw_fd()))?;
+                .map_err(|e| Error::os(format!("passing descriptor {} to the peer", fd.as_raw_fd()))(e.into()))?;
         }
         let spawned = Command::new(exe).args(args).stdout(Stdio::piped()).stdin(Stdio::null()).spawn();
         for fd in pass {
             let _ = rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::CLOEXEC);
         }
-        let child = spawned.map_err(|e| format!("cannot start the peer process: {e}"))?;
+        let child = spawned.map_err(Error::os("starting the peer process"))?;
         let pid = child.id();
-        let raw = i32::try_from(pid).ok().and_then(Pid::from_raw).ok_or("the peer has an invalid pid")?;
+        let raw =
+            i32::try_from(pid).ok().and_then(Pid::from_raw).ok_or(Error::Peer("the peer has an invalid pid".into()))?;
         let pidfd = match pidfd_open(raw, PidfdFlags::empty()) {
             Ok(fd) => Arc::new(fd),
             Err(e) => {
                 let mut child = child;
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!("pidfd_open of the peer failed: {e}"));
+                return Err(Error::os("pidfd_open of the peer")(e.into()));
             }
         };
         let watched = Arc::clone(&pidfd);
@@ -96,7 +78,7 @@ impl Peer {
                 }
                 child.wait_with_output()
             })
-            .map_err(|e| format!("cannot start the reaper thread: {e}"))?;
+            .map_err(Error::os("starting the reaper thread"))?;
         Ok(Self { pid, pidfd, reaper: Some(reaper) })
     }
 
@@ -107,16 +89,17 @@ impl Peer {
 
     /// Waits for the peer to exit and returns its report; an error if it
     /// failed or printed no report.
-    pub fn finish(mut self) -> Result<PeerReport, String> {
-        let reaper = self.reaper.take().ok_or("peer already finished")?;
-        let out = reaper.join().map_err(|_| "the reaper thread panicked".to_string())?;
-        let out = out.map_err(|e| format!("waiting for the peer failed: {e}"))?;
+    pub fn finish(mut self) -> Result<PeerReport, Error> {
+        let reaper = self.reaper.take().ok_or(Error::Peer("peer already finished".into()))?;
+        let out = reaper.join().map_err(|_| Error::Peer("the reaper thread panicked".into()))?;
+        let out = out.map_err(Error::os("waiting for the peer"))?;
         if !out.status.success() {
-            return Err(format!("the peer process failed ({})", out.status));
+            return Err(Error::Peer(format!("the peer process failed ({})", out.status)));
         }
         let text = String::from_utf8_lossy(&out.stdout);
         let line = text.lines().last().unwrap_or_default();
-        serde_json::from_str(line).map_err(|e| format!("the peer printed no report ({e}): {text:?}"))
+        serde_json::from_str(line)
+            .map_err(|source| Error::Json { what: format!("the peer printed no report: {text:?}").into(), source })
     }
 }
 
@@ -151,9 +134,9 @@ fn exited_within(pidfd: &OwnedFd, timeout: Duration) -> bool {
 }
 
 /// Takes ownership of descriptor `raw`, inherited from the orchestrator.
-pub fn inherited_fd(raw: i32) -> Result<OwnedFd, String> {
+pub fn inherited_fd(raw: i32) -> Result<OwnedFd, Error> {
     if raw < 3 {
-        return Err(format!("descriptor {raw} is a standard stream, not one passed by the orchestrator"));
+        return Err(Error::Usage(format!("descriptor {raw} is a standard stream, not one passed by the orchestrator")));
     }
     // SAFETY: the orchestrator opened `raw` for this process alone and made
     // it inheritable just for the spawn (`Peer::spawn`); its number comes

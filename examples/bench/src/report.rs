@@ -1,11 +1,15 @@
-//! The figures of one run: rows, ratios, targets, the printed table and
-//! the JSON document.
+//! The figures of one run: one row type for both tables, ratios, targets,
+//! the printed tables and the JSON document.
 
+use comfy_table::{presets, CellAlignment, Table};
+use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use crate::Method;
+use crate::measure::{PeerReport, Side};
+use crate::runs::Ctx;
+use crate::{Method, Test};
 
-/// Heap allocations counted on each side during the timed loop.
+/// A count on each side of a row during its timed loop.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct PerSide {
     /// The orchestrator (client or receiver).
@@ -20,36 +24,24 @@ impl PerSide {
     }
 }
 
-/// One round-trip row.
+/// One row of either table: a method at a size, what it measured (`F`,
+/// [`Latency`] or [`Rate`]) and the columns both tables share. The JSON
+/// has the figures' fields in line, between `size` and `vs_best_alternative`.
 #[derive(Debug, Clone, Serialize)]
-pub struct RoundTripRow {
+pub struct Row<F> {
     /// Method id (as `--methods` takes it).
     pub method: &'static str,
     /// What the table calls it.
     pub label: &'static str,
     /// Whether it goes through shared memory.
     pub shm: bool,
-    /// Payload bytes each way.
+    /// Payload bytes (each way, or per message).
     pub size: usize,
-    /// Timed round trips (after the warm-up).
-    pub iterations: u64,
-    /// Round trips made before the clock started.
-    pub warmup: u64,
-    /// Median round trip, ns.
-    pub median_ns: Option<u64>,
-    /// 99th percentile, ns.
-    pub p99_ns: Option<u64>,
-    /// 99.9th percentile, ns.
-    pub p999_ns: Option<u64>,
-    /// Slowest, ns.
-    pub max_ns: Option<u64>,
-    /// Mean, ns.
-    pub mean_ns: Option<f64>,
-    /// Median divided by the floor's median of the same size (the floor is
-    /// the atomic ping-pong; 1.0 is "as fast as physically possible").
-    pub vs_floor: Option<f64>,
-    /// The best non-shm method's median divided by this median ("x times
-    /// faster than"; below 1 means slower).
+    /// What this table measures.
+    #[serde(flatten)]
+    pub figures: F,
+    /// How many times faster than the best non-shm method at this size
+    /// (its median / this median, or this rate / its rate; below 1 is slower).
     pub vs_best_alternative: Option<f64>,
     /// Which non-shm method was best at this size.
     pub best_alternative: Option<&'static str>,
@@ -69,17 +61,153 @@ pub struct RoundTripRow {
     pub error: Option<String>,
 }
 
-/// One throughput row.
-#[derive(Debug, Clone, Serialize)]
-pub struct ThroughputRow {
-    /// Method id.
-    pub method: &'static str,
-    /// What the table calls it.
-    pub label: &'static str,
-    /// Whether it goes through shared memory.
-    pub shm: bool,
-    /// Bytes per message.
-    pub size: usize,
+impl<F: Figures> Row<F> {
+    /// A row of `method` at `size` with nothing measured yet.
+    pub fn new(method: Method, size: usize, figures: F) -> Self {
+        Self {
+            method: method.id(),
+            label: F::label(method),
+            shm: method.is_shm(),
+            size,
+            figures,
+            vs_best_alternative: None,
+            best_alternative: None,
+            allocations: PerSide::default(),
+            allocations_slow: PerSide::default(),
+            parks: PerSide::default(),
+            wakes: PerSide::default(),
+            error: None,
+        }
+    }
+
+    /// Fills the row from what both sides measured.
+    pub fn fill(&mut self, m: &Measured) {
+        self.figures.fill(m, self.size);
+        let (mine, peer) = (&m.side, &m.peer);
+        self.allocations = PerSide { client: mine.allocs.hot, peer: peer.allocs };
+        self.allocations_slow = PerSide { client: mine.allocs.slow, peer: peer.allocs_slow };
+        self.parks = PerSide { client: mine.counters.parks, peer: peer.parks };
+        self.wakes = PerSide { client: mine.counters.wakes, peer: peer.wakes };
+    }
+}
+
+/// What both processes of one row measured.
+pub struct Measured {
+    /// The orchestrator's side.
+    pub side: Side,
+    /// Each round trip's time, for round trips.
+    pub hist: Option<Histogram<u64>>,
+    /// The peer's side.
+    pub peer: PeerReport,
+}
+
+/// What one table measures: how its rows are planned, filled, compared
+/// and printed.
+pub trait Figures: Clone + Serialize {
+    /// Which measurement the peer takes part in.
+    const TEST: Test;
+    /// The methods of this table, in order.
+    const METHODS: &[Method];
+    /// The row every other of its size is compared with (floor or ceiling).
+    const REFERENCE: Method;
+    /// The figure columns, after size and method.
+    const COLUMNS: &[&str];
+    /// What the columns mean, printed under the table.
+    const NOTE: &str;
+    /// What the table calls `method`.
+    fn label(method: Method) -> &'static str;
+    /// The figures planned for a row, before it runs.
+    fn plan(ctx: &Ctx, method: Method, size: usize) -> Self;
+    /// Takes the figures from what was measured.
+    fn fill(&mut self, m: &Measured, size: usize);
+    /// How fast: higher is better (None without figures).
+    fn speed(&self) -> Option<f64>;
+    /// Sets the column comparing with the reference row of the same size.
+    fn compare(&mut self, reference: &Self);
+    /// The table's title line.
+    fn title(&self) -> String;
+    /// The figure cells of `row`, as printed.
+    fn cells(row: &Row<Self>) -> Vec<String>;
+    /// The one figure shown while the run goes on.
+    fn summary(&self) -> String;
+}
+
+/// A round-trip row's figures.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Latency {
+    /// Timed round trips (after the warm-up).
+    pub iterations: u64,
+    /// Round trips made before the clock started.
+    pub warmup: u64,
+    /// Median round trip, ns.
+    pub median_ns: Option<u64>,
+    /// 99th percentile, ns.
+    pub p99_ns: Option<u64>,
+    /// 99.9th percentile, ns.
+    pub p999_ns: Option<u64>,
+    /// Slowest, ns.
+    pub max_ns: Option<u64>,
+    /// Mean, ns.
+    pub mean_ns: Option<f64>,
+    /// Median divided by the floor's median of the same size (the floor is
+    /// the atomic ping-pong; 1.0 is "as fast as physically possible").
+    pub vs_floor: Option<f64>,
+}
+
+impl Figures for Latency {
+    const TEST: Test = Test::RoundTrip;
+    const METHODS: &[Method] = &Method::ROUND_TRIP;
+    const REFERENCE: Method = Method::AtomicFloor;
+    const COLUMNS: &[&str] = &["median", "p99", "p99.9", "max", "vs floor", "vs best alt"];
+    const NOTE: &str = "vs floor: median / atomic ping-pong median; vs best alt: best of pipe, unix socket and \
+                        message queue / this median (x times faster); allocs (hot path) and parks: client/peer in \
+                        the timed loop";
+
+    fn label(method: Method) -> &'static str {
+        method.label_round_trip()
+    }
+
+    fn plan(ctx: &Ctx, _: Method, _: usize) -> Self {
+        Self { iterations: ctx.iters, warmup: ctx.warmup, ..Self::default() }
+    }
+
+    fn fill(&mut self, m: &Measured, _: usize) {
+        let Some(hist) = &m.hist else { return };
+        let at = |q| Some(hist.value_at_quantile(q));
+        (self.median_ns, self.p99_ns, self.p999_ns) = (at(0.5), at(0.99), at(0.999));
+        (self.max_ns, self.mean_ns) = (Some(hist.max()), Some(hist.mean()));
+    }
+
+    fn speed(&self) -> Option<f64> {
+        self.median_ns.map(|m| 1.0 / m.max(1) as f64)
+    }
+
+    fn compare(&mut self, floor: &Self) {
+        self.vs_floor = self.median_ns.zip(floor.median_ns).map(|(m, f)| m as f64 / f.max(1) as f64);
+    }
+
+    fn title(&self) -> String {
+        format!(
+            "Round trip between two processes: {} timed after {} warm-up; each sample includes one clock read",
+            self.iterations, self.warmup
+        )
+    }
+
+    fn cells(row: &Row<Self>) -> Vec<String> {
+        let f = &row.figures;
+        let mut cells: Vec<String> = [f.median_ns, f.p99_ns, f.p999_ns, f.max_ns].map(opt_ns).into();
+        cells.extend([ratio(f.vs_floor), ratio(row.vs_best_alternative)]);
+        cells
+    }
+
+    fn summary(&self) -> String {
+        format!("median {}", opt_ns(self.median_ns))
+    }
+}
+
+/// A throughput row's figures.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Rate {
     /// Timed messages.
     pub messages: u64,
     /// Ring bytes of the shm queue, if this is one.
@@ -92,26 +220,62 @@ pub struct ThroughputRow {
     pub gb_per_s: Option<f64>,
     /// GB/s divided by the memcpy ceiling's at this size.
     pub vs_ceiling: Option<f64>,
-    /// Messages/s divided by the best non-shm method's at this size.
-    pub vs_best_alternative: Option<f64>,
-    /// Which non-shm method was best at this size.
-    pub best_alternative: Option<&'static str>,
-    /// Heap allocations in the timed loop, per side, in operations that
-    /// neither parked nor woke a sleeper (the hot path: must be zero for
-    /// shm methods).
-    pub allocations: PerSide,
-    /// Heap allocations in operations that parked or woke a sleeper (the
-    /// slow path, which makes system calls anyway).
-    pub allocations_slow: PerSide,
-    /// Parks of the wait strategy, per side.
-    pub parks: PerSide,
-    /// Wake calls, per side.
-    pub wakes: PerSide,
-    /// Why there are no figures, if there are none.
-    pub error: Option<String>,
 }
 
-/// One of issue 5's targets, as measured in this run.
+impl Figures for Rate {
+    const TEST: Test = Test::Throughput;
+    const METHODS: &[Method] = &Method::THROUGHPUT;
+    const REFERENCE: Method = Method::Memcpy;
+    const COLUMNS: &[&str] = &["msgs/s", "GB/s", "vs memcpy", "vs best alt"];
+    const NOTE: &str = "GB/s: 10^9 payload bytes per second; vs memcpy: GB/s / one-process memcpy GB/s; \
+                        vs best alt: msgs/s / best of pipe and unix socket";
+
+    fn label(method: Method) -> &'static str {
+        method.label_throughput()
+    }
+
+    fn plan(ctx: &Ctx, method: Method, size: usize) -> Self {
+        let is_queue = matches!(method, Method::QueueCopy | Method::QueueGrant);
+        let ring_bytes = if is_queue { ctx.ring_for(size).ok() } else { None };
+        Self { messages: ctx.throughput_counts(size).1, ring_bytes, ..Self::default() }
+    }
+
+    fn fill(&mut self, m: &Measured, size: usize) {
+        let secs = m.side.elapsed.as_secs_f64().max(1e-9);
+        self.seconds = Some(secs);
+        self.msgs_per_s = Some(self.messages as f64 / secs);
+        self.gb_per_s = Some(self.messages as f64 * size as f64 / secs / 1e9);
+    }
+
+    fn speed(&self) -> Option<f64> {
+        self.msgs_per_s
+    }
+
+    fn compare(&mut self, ceiling: &Self) {
+        self.vs_ceiling = self.gb_per_s.zip(ceiling.gb_per_s).map(|(g, c)| g / c);
+    }
+
+    fn title(&self) -> String {
+        "Throughput one way, peer sending to the orchestrator".into()
+    }
+
+    fn cells(row: &Row<Self>) -> Vec<String> {
+        let f = &row.figures;
+        let vs_best = if row.method == Method::Memcpy.id() { "-".into() } else { ratio(row.vs_best_alternative) };
+        vec![
+            f.msgs_per_s.map_or_else(|| "-".into(), rate_label),
+            f.gb_per_s.map_or_else(|| "-".into(), |g| format!("{g:.2}")),
+            ratio(f.vs_ceiling),
+            vs_best,
+        ]
+    }
+
+    fn summary(&self) -> String {
+        format!("{:.2} GB/s", self.gb_per_s.unwrap_or_default())
+    }
+}
+
+/// A performance target, as measured in this run.
 #[derive(Debug, Clone, Serialize)]
 pub struct Target {
     /// What is compared.
@@ -124,12 +288,19 @@ pub struct Target {
     pub met: Option<bool>,
 }
 
+impl Target {
+    fn new(name: String, measured: Option<f64>, op: &str, bound: f64) -> Self {
+        let holds = |v: f64| if op == "<=" { v <= bound } else { v >= bound };
+        Self { name, measured, required: format!("{op} {bound}"), met: measured.map(holds) }
+    }
+}
+
 /// Everything one run measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     /// The command line.
     pub command: String,
-    /// When the run started (UTC, ISO 8601).
+    /// When the run started (UTC, RFC 3339 to the second).
     pub date_utc: String,
     /// CPUs this process may use.
     pub cpus: usize,
@@ -138,10 +309,10 @@ pub struct Report {
     /// Whether `--quick` was given.
     pub quick: bool,
     /// Round-trip rows, grouped by size.
-    pub round_trip: Vec<RoundTripRow>,
+    pub round_trip: Vec<Row<Latency>>,
     /// Throughput rows, grouped by size.
-    pub throughput: Vec<ThroughputRow>,
-    /// Issue 5's targets.
+    pub throughput: Vec<Row<Rate>>,
+    /// The performance targets.
     pub targets: Vec<Target>,
     /// Heap allocations on shm hot paths, all rows and both sides together.
     pub shm_hot_path_allocations: u64,
@@ -152,74 +323,56 @@ pub struct Report {
     pub allocations_ok: bool,
 }
 
-/// Fills the ratio columns from the rows of the same size.
-pub fn fill_ratios(rtt: &mut [RoundTripRow], tput: &mut [ThroughputRow]) {
-    let sizes: Vec<usize> = rtt.iter().map(|r| r.size).collect();
+/// Fills the ratio columns of each row from the rows of the same size.
+pub fn fill_ratios<F: Figures>(rows: &mut [Row<F>]) {
+    let mut sizes: Vec<usize> = rows.iter().map(|r| r.size).collect();
+    sizes.dedup();
     for size in sizes {
-        let floor =
-            rtt.iter().find(|r| r.size == size && r.method == Method::AtomicFloor.id()).and_then(|r| r.median_ns);
-        let best =
-            rtt.iter().filter(|r| r.size == size && !r.shm).filter_map(|r| r.median_ns.map(|m| (m, r.method))).min();
-        for r in rtt.iter_mut().filter(|r| r.size == size) {
-            let Some(m) = r.median_ns else { continue };
-            r.vs_floor = floor.map(|f| m as f64 / f.max(1) as f64);
-            r.vs_best_alternative = best.map(|(b, _)| b as f64 / m.max(1) as f64);
-            r.best_alternative = best.map(|(_, id)| id);
-        }
-    }
-    let sizes: Vec<usize> = tput.iter().map(|r| r.size).collect();
-    for size in sizes {
-        let ceiling = tput.iter().find(|r| r.size == size && r.method == Method::Memcpy.id()).and_then(|r| r.gb_per_s);
-        let best = tput
+        let of_size = |r: &&Row<F>| r.size == size;
+        let reference = rows.iter().filter(of_size).find(|r| r.method == F::REFERENCE.id()).map(|r| r.figures.clone());
+        let best = rows
             .iter()
-            .filter(|r| r.size == size && !r.shm && r.method != Method::Memcpy.id())
-            .filter_map(|r| r.msgs_per_s.map(|m| (m, r.method)))
+            .filter(of_size)
+            .filter(|r| !r.shm && r.method != F::REFERENCE.id())
+            .filter_map(|r| r.figures.speed().map(|s| (s, r.method)))
             .max_by(|a, b| a.0.total_cmp(&b.0));
-        for r in tput.iter_mut().filter(|r| r.size == size) {
-            let (Some(gbps), Some(rate)) = (r.gb_per_s, r.msgs_per_s) else { continue };
-            r.vs_ceiling = ceiling.map(|c| gbps / c);
-            r.vs_best_alternative = best.map(|(b, _)| rate / b);
+        for r in rows.iter_mut().filter(|r| r.size == size) {
+            let Some(speed) = r.figures.speed() else { continue };
+            if let Some(reference) = &reference {
+                r.figures.compare(reference);
+            }
+            r.vs_best_alternative = best.map(|(b, _)| speed / b);
             r.best_alternative = best.map(|(_, id)| id);
         }
     }
 }
 
-/// Evaluates issue 5's targets on the rows.
-pub fn targets(rtt: &[RoundTripRow], tput: &[ThroughputRow]) -> Vec<Target> {
+/// Evaluates the performance targets on the rows.
+pub fn targets(rtt: &[Row<Latency>], tput: &[Row<Rate>]) -> Vec<Target> {
     let rt = |m: Method, size: usize| rtt.iter().find(|r| r.method == m.id() && r.size == size);
     let tp = |m: Method, size: usize| tput.iter().find(|r| r.method == m.id() && r.size == size);
-    let le = |name: String, measured: Option<f64>, bound: f64| Target {
-        name,
-        measured,
-        required: format!("<= {bound}"),
-        met: measured.map(|v| v <= bound),
-    };
-    let ge = |name: String, measured: Option<f64>, bound: f64| Target {
-        name,
-        measured,
-        required: format!(">= {bound}"),
-        met: measured.map(|v| v >= bound),
-    };
+    let le = |name, measured, bound| Target::new(name, measured, "<=", bound);
+    let ge = |name, measured, bound| Target::new(name, measured, ">=", bound);
     let mut out = Vec::new();
     if let Some(r) = rt(Method::MailboxSpin, 64) {
-        out.push(le("mailbox polling, 64 B: median / atomic floor median".into(), r.vs_floor, 1.5));
+        out.push(le("mailbox polling, 64 B: median / atomic floor median".into(), r.figures.vs_floor, 1.5));
     }
     let mut sizes: Vec<usize> = rtt.iter().map(|r| r.size).collect();
     sizes.dedup();
     for size in sizes {
         if let (Some(f), Some(u)) = (rt(Method::MailboxFutex, size), rt(Method::UnixSocket, size)) {
-            let ratio = f.median_ns.zip(u.median_ns).map(|(f, u)| f as f64 / u.max(1) as f64);
+            let ratio = f.figures.median_ns.zip(u.figures.median_ns).map(|(f, u)| f as f64 / u.max(1) as f64);
             out.push(le(format!("mailbox futex, {}: median / unix socket median", size_label(size)), ratio, 0.5));
         }
     }
     for m in [Method::QueueCopy, Method::QueueGrant] {
         if let (Some(q), Some(p)) = (tp(m, 64), tp(Method::Pipe, 64)) {
-            let ratio = q.msgs_per_s.zip(p.msgs_per_s).map(|(q, p)| q / p);
-            out.push(ge(format!("{}, 64 B: msgs/s / pipe msgs/s", m.label_throughput()), ratio, 10.0));
+            let ratio = q.figures.msgs_per_s.zip(p.figures.msgs_per_s).map(|(q, p)| q / p);
+            out.push(ge(format!("{}, 64 B: msgs/s / pipe msgs/s", Rate::label(m)), ratio, 10.0));
         }
     }
     if let Some(q) = tp(Method::QueueGrant, 1 << 20) {
-        out.push(ge("shm queue zero-copy grant, 1 MiB: GB/s / memcpy GB/s".into(), q.vs_ceiling, 0.7));
+        out.push(ge("shm queue zero-copy grant, 1 MiB: GB/s / memcpy GB/s".into(), q.figures.vs_ceiling, 0.7));
     }
     out
 }
@@ -270,7 +423,7 @@ fn sides(s: PerSide) -> String {
     format!("{}/{}", s.client, s.peer)
 }
 
-/// The table, as printed.
+/// The tables, as printed.
 pub fn render(report: &Report) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
@@ -280,95 +433,20 @@ pub fn render(report: &Report) -> String {
     };
     let _ = writeln!(out, "shm-bench, {} UTC, {} CPUs, {pin}", report.date_utc, report.cpus);
     let _ = writeln!(out, "command: {}", report.command);
-    if let Some(r) = report.round_trip.first() {
-        let _ = writeln!(
-            out,
-            "\nRound trip between two processes: {} timed after {} warm-up; each sample includes one clock read",
-            r.iterations, r.warmup
-        );
-        let _ = writeln!(
-            out,
-            "{:<8} {:<30} {:>8} {:>8} {:>8} {:>8} {:>9} {:>12} {:>7} {:>11}",
-            "size", "method", "median", "p99", "p99.9", "max", "vs floor", "vs best alt", "allocs", "parks"
-        );
-        let mut last = None;
-        for r in &report.round_trip {
-            if last.is_some_and(|s| s != r.size) {
-                out.push('\n');
-            }
-            last = Some(r.size);
-            if let Some(e) = &r.error {
-                let _ = writeln!(out, "{:<8} {:<30} {e}", size_label(r.size), r.label);
-                continue;
-            }
-            let _ = writeln!(
-                out,
-                "{:<8} {:<30} {:>8} {:>8} {:>8} {:>8} {:>9} {:>12} {:>7} {:>11}",
-                size_label(r.size),
-                r.label,
-                opt_ns(r.median_ns),
-                opt_ns(r.p99_ns),
-                opt_ns(r.p999_ns),
-                opt_ns(r.max_ns),
-                ratio(r.vs_floor),
-                ratio(r.vs_best_alternative),
-                sides(r.allocations),
-                sides(r.parks),
-            );
-        }
-        let _ = writeln!(
-            out,
-            "vs floor: median / atomic ping-pong median; vs best alt: best of pipe, unix socket and message queue \
-             / this median (x times faster); allocs (hot path) and parks: client/peer in the timed loop"
-        );
-    }
-    if !report.throughput.is_empty() {
-        let _ = writeln!(out, "\nThroughput one way, peer sending to the orchestrator");
-        let _ = writeln!(
-            out,
-            "{:<8} {:<30} {:>9} {:>8} {:>10} {:>12} {:>7} {:>11}",
-            "size", "method", "msgs/s", "GB/s", "vs memcpy", "vs best alt", "allocs", "parks"
-        );
-        let mut last = None;
-        for r in &report.throughput {
-            if last.is_some_and(|s| s != r.size) {
-                out.push('\n');
-            }
-            last = Some(r.size);
-            if let Some(e) = &r.error {
-                let _ = writeln!(out, "{:<8} {:<30} {e}", size_label(r.size), r.label);
-                continue;
-            }
-            let _ = writeln!(
-                out,
-                "{:<8} {:<30} {:>9} {:>8} {:>10} {:>12} {:>7} {:>11}",
-                size_label(r.size),
-                r.label,
-                r.msgs_per_s.map_or_else(|| "-".into(), rate_label),
-                r.gb_per_s.map_or_else(|| "-".into(), |g| format!("{g:.2}")),
-                ratio(r.vs_ceiling),
-                if r.method == Method::Memcpy.id() { "-".into() } else { ratio(r.vs_best_alternative) },
-                sides(r.allocations),
-                sides(r.parks),
-            );
-        }
-        let _ = writeln!(
-            out,
-            "GB/s: 10^9 payload bytes per second; vs memcpy: GB/s / one-process memcpy GB/s; \
-             vs best alt: msgs/s / best of pipe and unix socket"
-        );
-    }
+    table(&mut out, &report.round_trip);
+    table(&mut out, &report.throughput);
     if !report.targets.is_empty() {
-        let _ = writeln!(out, "\nTargets (issue 5; ratios from this run)");
-        for t in &report.targets {
-            let verdict = match t.met {
+        let mut t = plain_table(["target (ratio from this run)", "measured", "required", ""], 1..3);
+        for target in &report.targets {
+            let verdict = match target.met {
                 Some(true) => "met",
                 Some(false) => "NOT MET",
                 None => "no figure",
             };
-            let measured = t.measured.map_or_else(|| "-".into(), |v| format!("{v:.3}"));
-            let _ = writeln!(out, "  {:<62} {:>8} (required {:<7}) {verdict}", t.name, measured, t.required);
+            let measured = target.measured.map_or_else(|| "-".into(), |v| format!("{v:.3}"));
+            t.add_row([target.name.as_str(), &measured, &target.required, verdict]);
         }
+        let _ = writeln!(out, "\nTargets\n{}", t.trim_fmt());
     }
     let verdict = if report.allocations_ok { "OK" } else { "VIOLATED" };
     let _ = writeln!(
@@ -387,30 +465,53 @@ pub fn render(report: &Report) -> String {
     out
 }
 
-/// Allocations counted on shm rows (both sections, both sides): (hot path,
-/// park path).
-pub fn shm_allocations(rtt: &[RoundTripRow], tput: &[ThroughputRow]) -> (u64, u64) {
-    let rows = rtt
-        .iter()
-        .filter(|r| r.shm)
-        .map(|r| (r.allocations, r.allocations_slow))
-        .chain(tput.iter().filter(|r| r.shm).map(|r| (r.allocations, r.allocations_slow)));
-    rows.fold((0, 0), |(h, s), (hot, slow)| (h + hot.total(), s + slow.total()))
+/// One table: a title, a header, a row per method and size (a blank line
+/// between sizes), the reason of each row without figures, and the note.
+fn table<F: Figures>(out: &mut String, rows: &[Row<F>]) {
+    use std::fmt::Write as _;
+    let Some(first) = rows.first() else { return };
+    let header = ["size", "method"].iter().chain(F::COLUMNS).chain(&["allocs", "parks"]).copied();
+    let mut t = plain_table(header, 2..F::COLUMNS.len() + 4);
+    let mut notes = String::new();
+    for (i, r) in rows.iter().enumerate() {
+        if i > 0 && rows[i - 1].size != r.size {
+            t.add_row([""]);
+        }
+        let mut cells = vec![size_label(r.size), r.label.to_string()];
+        match &r.error {
+            Some(e) => {
+                cells.push(e.split(':').next().unwrap_or_default().into());
+                let _ = writeln!(notes, "  {}, {}: {e}", size_label(r.size), r.label);
+            }
+            None => cells.extend(F::cells(r).into_iter().chain([sides(r.allocations), sides(r.parks)])),
+        }
+        t.add_row(cells);
+    }
+    let _ = write!(out, "\n{}\n{}\n{notes}{}\n", first.figures.title(), t.trim_fmt(), F::NOTE);
+}
+
+/// A table without borders, two spaces between columns, with the columns
+/// in `right` aligned right (print it with `trim_fmt`).
+fn plain_table<S: ToString>(header: impl IntoIterator<Item = S>, right: std::ops::Range<usize>) -> Table {
+    let mut t = Table::new();
+    t.load_style(presets::NOTHING).set_header(header.into_iter().map(|h| h.to_string()).collect::<Vec<_>>());
+    for (i, column) in t.column_iter_mut().enumerate() {
+        column.set_padding((0, 2));
+        if right.contains(&i) {
+            column.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    t
+}
+
+/// Allocations counted on the shm rows of a table (both sides): (hot
+/// path, park path).
+pub fn shm_allocations<F>(rows: &[Row<F>]) -> (u64, u64) {
+    let shm = rows.iter().filter(|r| r.shm);
+    shm.fold((0, 0), |(h, s), r| (h + r.allocations.total(), s + r.allocations_slow.total()))
 }
 
 /// Now, as `YYYY-MM-DDTHH:MM:SSZ`.
 pub fn utc_now() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }

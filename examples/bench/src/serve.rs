@@ -7,12 +7,19 @@ use std::os::unix::net::UnixStream;
 
 use shm_posix::{FutexWait, NamedSemaphoreWait, Segment};
 
-use crate::runs::{err, floor_word};
+use crate::error::Error;
+use crate::measure::{self, PeerReport};
+use crate::runs::floor_word;
 use crate::strategy::{Counted, SpinWait};
 use crate::{mq, procs, roundtrip, throughput, Method, PeerArgs, Test, MAILBOX, OPEN_TIMEOUT, QUEUE};
 
+/// What one served request is, in errors.
+const SERVING: &str = "serving request";
+/// What one sent message is, in errors.
+const SENDING: &str = "sending message";
+
 /// The peer: serve round trips or send messages, then print a report.
-pub fn peer_main(a: PeerArgs) -> Result<(), String> {
+pub fn peer_main(a: PeerArgs) -> Result<(), Error> {
     // Die with the orchestrator, so a killed run leaves no spinning peer.
     let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
     match a.cpu {
@@ -20,56 +27,66 @@ pub fn peer_main(a: PeerArgs) -> Result<(), String> {
         None => crate::strategy::set_one_cpu(procs::allowed_cpus().len() < 2),
     }
     let parent = std::os::unix::process::parent_id();
-    let fd = |i: usize| -> Result<OwnedFd, String> {
-        let raw = *a.fds.get(i).ok_or_else(|| format!("{} needs descriptor #{i} in --fds", a.method.id()))?;
-        procs::inherited_fd(raw)
+    let fd = |i: usize| -> Result<OwnedFd, Error> {
+        let raw = a.fds.get(i).ok_or_else(|| Error::Usage(format!("{} needs descriptor #{i} in --fds", a.method.id())));
+        procs::inherited_fd(*raw?)
     };
-    let open = || Segment::open(&a.name, OPEN_TIMEOUT).map_err(|e| format!("opening {}: {e}", a.name));
+    let open = || Segment::open(&a.name, OPEN_TIMEOUT).map_err(Error::shm(format!("opening {}", a.name)));
     let (w, n, size) = (a.warmup, a.count, a.size);
-    let report = match (a.test, a.method) {
+    let side = match (a.test, a.method) {
         (Test::RoundTrip, Method::AtomicFloor) => {
             let seg = open()?;
-            roundtrip::floor_server(floor_word(&seg)?, parent, w, n)?
+            measure::run(SERVING, w, n, roundtrip::floor_server(floor_word(&seg)?, parent))
         }
         (Test::RoundTrip, Method::MailboxSpin) => {
             let seg = open()?;
-            let server = seg.server(MAILBOX, SpinWait).map_err(err)?;
-            roundtrip::mailbox_server(&server, w, n)?
+            let server = seg.server(MAILBOX, SpinWait).map_err(Error::shm("server"))?;
+            measure::run(SERVING, w, n, roundtrip::mailbox_server(&server))
         }
         (Test::RoundTrip, Method::MailboxFutex) => {
             let seg = open()?;
-            let server = seg.server(MAILBOX, Counted(FutexWait::new())).map_err(err)?;
-            roundtrip::mailbox_server(&server, w, n)?
+            let server = seg.server(MAILBOX, Counted(FutexWait::new())).map_err(Error::shm("server"))?;
+            measure::run(SERVING, w, n, roundtrip::mailbox_server(&server))
         }
         (Test::RoundTrip, Method::MailboxSem) => {
             let seg = open()?;
-            let server = seg.server(MAILBOX, Counted(NamedSemaphoreWait::new(&seg))).map_err(err)?;
-            roundtrip::mailbox_server(&server, w, n)?
+            let server = seg.server(MAILBOX, Counted(NamedSemaphoreWait::new(&seg))).map_err(Error::shm("server"))?;
+            measure::run(SERVING, w, n, roundtrip::mailbox_server(&server))
         }
         (Test::RoundTrip, Method::Pipe) => {
-            roundtrip::stream_server(File::from(fd(0)?), File::from(fd(1)?), size, w, n)?
+            measure::run(SERVING, w, n, roundtrip::stream_server(File::from(fd(0)?), File::from(fd(1)?), size))
         }
         (Test::RoundTrip, Method::UnixSocket) => {
             let s = UnixStream::from(fd(0)?);
-            roundtrip::stream_server(&s, &s, size, w, n)?
+            measure::run(SERVING, w, n, roundtrip::stream_server(&s, &s, size))
         }
         (Test::RoundTrip, Method::Mqueue) => {
-            let open = |role: &str| mq::MessageQueue::open(&format!("{}-{role}", a.name)).map_err(err);
-            roundtrip::mq_server(&open("req")?, &open("resp")?, parent, size, w, n)?
+            let open = |role: &str| {
+                let name = format!("{}-{role}", a.name);
+                mq::MessageQueue::open(&name).map_err(Error::os(format!("opening message queue {name}")))
+            };
+            let (requests, responses) = (open("req")?, open("resp")?);
+            measure::run(SERVING, w, n, roundtrip::mq_server(&requests, &responses, parent, size))
         }
         (Test::Throughput, Method::QueueCopy | Method::QueueGrant) => {
             let seg = open()?;
-            let mut tx = seg.producer(QUEUE, Counted(FutexWait::new())).map_err(err)?;
+            let mut tx = seg.producer(QUEUE, Counted(FutexWait::new())).map_err(Error::shm("producer"))?;
             if a.method == Method::QueueCopy {
-                throughput::queue_copy_sender(&mut tx, size, w, n)?
+                measure::run(SENDING, w, n, throughput::queue_copy_sender(&mut tx, size))
             } else {
-                throughput::queue_grant_sender(&mut tx, size, w, n)?
+                measure::run(SENDING, w, n, throughput::queue_grant_sender(&mut tx, size))
             }
         }
-        (Test::Throughput, Method::Pipe) => throughput::stream_sender(File::from(fd(0)?), size, w, n)?,
-        (Test::Throughput, Method::UnixSocket) => throughput::stream_sender(UnixStream::from(fd(0)?), size, w, n)?,
-        (test, method) => return Err(format!("no peer for {test:?} {}", method.id())),
-    };
-    println!("{}", serde_json::to_string(&report).map_err(err)?);
+        (Test::Throughput, Method::Pipe) => {
+            measure::run(SENDING, w, n, throughput::stream_sender(File::from(fd(0)?), size))
+        }
+        (Test::Throughput, Method::UnixSocket) => {
+            measure::run(SENDING, w, n, throughput::stream_sender(UnixStream::from(fd(0)?), size))
+        }
+        (test, method) => return Err(Error::Usage(format!("no peer for {test:?} {}", method.id()))),
+    }?;
+    let report = serde_json::to_string(&PeerReport::from(side))
+        .map_err(|source| Error::Json { what: "the peer's report".into(), source })?;
+    println!("{report}");
     Ok(())
 }
