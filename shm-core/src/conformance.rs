@@ -116,7 +116,8 @@ pub fn queue_receive<W: Wait>(rx: &mut Consumer<'_, W>, count: u64, seed: u64, m
         }
     }
     match rx.try_read() {
-        Err(RecvError::Empty) => Ok(()),
+        // Empty, or closed by a producer that is done (a clean close).
+        Err(RecvError::Empty | RecvError::Closed) => Ok(()),
         Ok(m) => Err(format!("an extra message of {} bytes after {count}", m.len())),
         Err(e) => Err(format!("after {count} messages: {e}")),
     }

@@ -29,6 +29,9 @@ pub enum ErrorKind {
     Busy,
     /// No channel of that name and kind.
     NotFound,
+    /// The other side closed the channel cleanly (after everything it sent
+    /// was received).
+    Closed,
 }
 
 /// Implemented by every error type of the crate.
@@ -327,6 +330,8 @@ pub enum SendError {
     Timeout,
     /// No room within the timeout, and the consumer is gone.
     PeerDied,
+    /// The consumer closed the queue (dropped its `Consumer`).
+    Closed,
     /// The ring's control words are corrupted.
     Corrupted(Corruption),
 }
@@ -341,6 +346,7 @@ impl fmt::Display for SendError {
             Self::Full => write!(f, "queue is full"),
             Self::Timeout => write!(f, "queue stayed full for the whole timeout"),
             Self::PeerDied => write!(f, "queue is full and its consumer has died"),
+            Self::Closed => write!(f, "the consumer closed the queue: nobody will read this message"),
             Self::Corrupted(c) => c.fmt(f),
         }
     }
@@ -353,6 +359,7 @@ impl Error for SendError {
             Self::Full => ErrorKind::WouldBlock,
             Self::Timeout => ErrorKind::Timeout,
             Self::PeerDied => ErrorKind::PeerDied,
+            Self::Closed => ErrorKind::Closed,
             Self::Corrupted(_) => ErrorKind::Corrupted,
         }
     }
@@ -375,6 +382,9 @@ pub enum RecvError {
         /// Length of the waiting message.
         needed: usize,
     },
+    /// The producer closed the queue (dropped its `Producer`) and every
+    /// message it sent before has been received.
+    Closed,
     /// The ring's control words or a frame header are corrupted.
     Corrupted(Corruption),
 }
@@ -386,6 +396,7 @@ impl fmt::Display for RecvError {
             Self::Timeout => write!(f, "no message within the timeout"),
             Self::PeerDied => write!(f, "queue is empty and its producer has died"),
             Self::BufferTooSmall { needed } => write!(f, "buffer too small: the next message has {needed} bytes"),
+            Self::Closed => write!(f, "the producer closed the queue and every message has been received"),
             Self::Corrupted(c) => c.fmt(f),
         }
     }
@@ -398,6 +409,7 @@ impl Error for RecvError {
             Self::Timeout => ErrorKind::Timeout,
             Self::PeerDied => ErrorKind::PeerDied,
             Self::BufferTooSmall { .. } => ErrorKind::InvalidArgument,
+            Self::Closed => ErrorKind::Closed,
             Self::Corrupted(_) => ErrorKind::Corrupted,
         }
     }
@@ -426,6 +438,9 @@ pub enum CallError {
     /// The server dropped the request without responding, or died while
     /// holding it and a new server took over.
     Dropped,
+    /// The server closed the mailbox (dropped its `Server`) before serving
+    /// this request; a new server may open it again.
+    Closed,
     /// The slot's control words are corrupted.
     Corrupted(Corruption),
 }
@@ -438,6 +453,7 @@ impl fmt::Display for CallError {
             Self::Timeout => write!(f, "no response within the timeout; the request was withdrawn"),
             Self::PeerDied => write!(f, "the mailbox server has died; restart it to serve again"),
             Self::Dropped => write!(f, "the server dropped the request without responding"),
+            Self::Closed => write!(f, "the mailbox server closed before serving the request; start a server and retry"),
             Self::Corrupted(c) => c.fmt(f),
         }
     }
@@ -451,6 +467,7 @@ impl Error for CallError {
             Self::Timeout => ErrorKind::Timeout,
             Self::PeerDied => ErrorKind::PeerDied,
             Self::Dropped => ErrorKind::PeerDied,
+            Self::Closed => ErrorKind::Closed,
             Self::Corrupted(_) => ErrorKind::Corrupted,
         }
     }

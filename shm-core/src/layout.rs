@@ -1,4 +1,4 @@
-//! Segment format v1: the bytes both sides agree on, and the builder that
+//! Segment format v2: the bytes both sides agree on, and the builder that
 //! declares a segment's channels.
 //!
 //! ```
@@ -18,13 +18,19 @@
 //! from the segment base, which is 64-byte aligned. Every structure starts on
 //! a 64-byte line ([`CACHE_LINE`], a format constant, not a per-target one).
 //!
+//! Format history: 1.0 the first; 1.1 added the creator's start time and
+//! domain (header words 48, 52); 2.0 added clean close (bit 0 of a queue's
+//! `head`/`tail`, a mailbox's `server_waiting` = `0xFFFF_FFFF`), which a
+//! 1.x peer would misread, hence the major bump: either side refuses the
+//! other with `VersionMismatch`.
+//!
 //! **Header** (64 bytes at offset 0):
 //!
 //! | offset | word | meaning |
 //! |---|---|---|
 //! | 0 | `magic_lo` | `0x5f4d4853` (`"SHM_"` in little endian) |
 //! | 4 | `magic_hi` | `0x31474553` (`"SEG1"`) |
-//! | 8 | `version` | format major << 16 \| minor (1.1) |
+//! | 8 | `version` | format major << 16 \| minor (2.0) |
 //! | 12 | `endian` | `0x01020304` as written by the creator |
 //! | 16 | `layout_hash_lo` | FNV-1a 64 of the geometry, low half |
 //! | 20 | `layout_hash_hi` | high half |
@@ -34,9 +40,9 @@
 //! | 36 | `generation` | bumped each time the segment is (re)initialized |
 //! | 40 | `creator` | id of the creator (PID on Linux, core on MCUs) |
 //! | 44 | `session` | creator's session id (changes when it restarts) |
-//! | 48 | `creator_start` | since 1.1: when the creator started, adapter-defined (Linux: its start time in clock ticks after boot, low 32 bits, with bit 0 set); 0 if not recorded |
-//! | 52 | `creator_domain` | since 1.1: the domain in which `creator` and every other id of this segment are meaningful, adapter-defined (Linux: the creator's PID namespace inode, low 32 bits); 0 if not recorded |
-//! | 56..64 | reserved | zero; ignored by readers of 1.x |
+//! | 48 | `creator_start` | when the creator started, adapter-defined (Linux: its start time in clock ticks after boot, low 32 bits, with bit 0 set); 0 if not recorded |
+//! | 52 | `creator_domain` | the domain in which `creator` and every other id of this segment are meaningful, adapter-defined (Linux: the creator's PID namespace inode, low 32 bits); 0 if not recorded |
+//! | 56..64 | reserved | zero; ignored by readers of 2.x |
 //!
 //! `creator`, `creator_start` and `creator_domain` are written before the
 //! magic, so whoever sees the magic sees them. A process identifies the
@@ -71,9 +77,9 @@ pub const MAGIC_LO: u32 = u32::from_le_bytes(*b"SHM_");
 /// Second half of the magic number (`"SEG1"`).
 pub const MAGIC_HI: u32 = u32::from_le_bytes(*b"SEG1");
 /// Format major version: readers refuse other majors.
-pub const FORMAT_MAJOR: u16 = 1;
+pub const FORMAT_MAJOR: u16 = 2;
 /// Format minor version: additions readers of the same major may ignore.
-pub const FORMAT_MINOR: u16 = 1;
+pub const FORMAT_MINOR: u16 = 0;
 /// The endianness mark as the creator writes it.
 pub const ENDIAN_MARK: u32 = 0x0102_0304;
 /// Size of the header.

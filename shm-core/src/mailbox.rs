@@ -33,7 +33,7 @@
 //! | 0 | `server`: id of the serving side, 0 if none | server |
 //! | 4 | `served`: responses posted (wrapping) | server |
 //! | 64 | `request_epoch`: the last request rung: `id << 8 \| slot` | clients |
-//! | 68 | `server_waiting`: 1 while the server sleeps | server |
+//! | 68 | `server_waiting`: 1 while the server sleeps, [`SERVER_CLOSED`] once it closed | server |
 //! | 128 | `free_epoch`: bumped when a slot is freed while clients sleep for one | any |
 //! | 132 | `free_waiters`: clients sleeping for a free slot | clients |
 //! | 192 | slot 0, then one slot every [`slot_stride`] bytes | |
@@ -77,13 +77,21 @@
 //! semaphore as well; shm-bench showed that second signal cost a cache-line
 //! round trip per call on the critical path.)
 //!
-//! The 24-bit request id wraps after 2^24 claims of one slot. That is
+//! The 24-bit request id wraps after 2^24 - 1 claims of one slot (to 1:
+//! id 0 is never used, so no ring value equals `request_epoch`'s initial 0).
+//! That is
 //! harmless: a slot is never handed on while a handle to its previous
 //! request lives (the owner word stays set until the slot is FREE, and an
 //! ABANDONED slot stays the server's until it answers), so no stale handle
 //! can meet a recycled id. At worst a server that sleeps through exactly
 //! 2^24 withdrawn requests of one slot misses one ring of `request_epoch`
 //! and finds the request at its next scan.
+//!
+//! Dropping the [`Server`] closes the mailbox: it marks `server_waiting`
+//! [`SERVER_CLOSED`] and fails every request still waiting, and clients get
+//! [`CallError::Closed`], at once for those requests and for every call
+//! until a server claims the mailbox again (a client reads that word on the
+//! line it rings anyway, so the check costs no cache miss).
 //!
 //! Clients that die are found by [`Server::reclaim`]; a server that dies is
 //! found by a client whose wait ran out ([`CallError::PeerDied`]), and a new
@@ -123,6 +131,9 @@ pub mod slot {
 }
 
 const ID_MASK: u32 = 0x00ff_ffff;
+
+/// The value of `server_waiting` once the server closed the mailbox.
+pub const SERVER_CLOSED: u32 = u32::MAX;
 
 const fn word(id: u32, state: u32) -> u32 {
     (id << 8) | state
@@ -392,7 +403,13 @@ impl<'a, W: Wait> Client<'a, W> {
         // `free_slot`, `withdraw`, `reclaim` and `free_abandoned`: whoever
         // freed the slot is done with the payload.
         let cur = s.state.load(Ordering::Acquire);
-        let id = ((cur >> 8) + 1) & ID_MASK;
+        // Ids run 1..2^24 and skip 0 when they wrap: a ring value
+        // (`id << 8 | slot`) of 0 would equal `request_epoch`'s initial value,
+        // and a server that scanned before it would not look again.
+        let id = match ((cur >> 8) + 1) & ID_MASK {
+            0 => 1,
+            id => id,
+        };
         // SYNC POINT: Release pairs with the Acquire load of `state` in
         // `reclaim`, so a reclaimer that sees CLAIMED also sees our id in
         // `client`.
@@ -484,6 +501,11 @@ impl<'a, W: Wait> Client<'a, W> {
         self.view.corrupt(word)
     }
 
+    /// Whether the server closed the mailbox (and none claimed it since).
+    fn server_closed(&self) -> bool {
+        self.view.ctl.server_waiting.load(Ordering::Relaxed) == SERVER_CLOSED
+    }
+
     /// Whether the server recorded in the mailbox is alive (`false` when no
     /// server is attached).
     pub fn server_alive(&self) -> bool {
@@ -539,6 +561,20 @@ impl<'c, 'a, W: Wait> SlotGuard<'c, 'a, W> {
         // `request_epoch` in `wait_for`: REQUEST is visible before the ring.
         ctl.request_epoch.store((id << 8) | index, Ordering::Release);
         notify(&c.wait, &ctl.request_epoch, &ctl.server_waiting, 1);
+        // SYNC POINT: after the SeqCst fence in `notify`, which pairs with the
+        // one in `Server::drop`: either we see its close mark here, or its
+        // scan of the slots sees our REQUEST and fails it.
+        if c.server_closed() {
+            // Take the request back if nobody took it; if a server did (it
+            // answered, or failed it when it closed), the wait reports that.
+            // SYNC POINT: Release pairs with the Acquire load of `state` in
+            // `try_claim_slot` (via `release_owner`).
+            let (posted, free) = (word(id, slot::REQUEST), word(id, slot::FREE));
+            if s.state.compare_exchange(posted, free, Ordering::Release, Ordering::Relaxed).is_ok() {
+                c.view.release_owner(&c.wait, index);
+                return Err(CallError::Closed);
+            }
+        }
         Ok(Pending { client: c, index, id, done: false })
     }
 }
@@ -596,6 +632,7 @@ impl<'c, 'a, W: Wait> Pending<'c, 'a, W> {
         match st {
             slot::REQUEST | slot::SERVING => None,
             slot::RESPONSE => Some(Ok(())),
+            slot::FAILED if self.client.server_closed() => Some(Err(CallError::Closed)),
             slot::FAILED => Some(Err(CallError::Dropped)),
             _ => Some(Err(CallError::Corrupted(self.client.view.corrupt("slot.state")))),
         }
@@ -740,6 +777,8 @@ impl<'a, W: Wait> Server<'a, W> {
     pub fn claim(view: MailboxView<'a>, wait: W) -> Result<Self, ClaimError> {
         let id = wait.self_id();
         crate::queue::claim_role(&view.ctl.server, &wait, id).map_err(|holder| ClaimError::Busy { holder })?;
+        // Open again: clients stop reporting `Closed`.
+        view.ctl.server_waiting.store(0, Ordering::Relaxed);
         let server = Self { view, wait, id, cursor: core::sync::atomic::AtomicU32::new(0) };
         server.recover();
         Ok(server)
@@ -944,7 +983,36 @@ impl<'a, W: Wait> Server<'a, W> {
 
 impl<W: Wait> Drop for Server<'_, W> {
     fn drop(&mut self) {
-        crate::queue::release_role(&self.view.ctl.server, self.id);
+        let ctl = self.view.ctl;
+        // A server whose role was taken over (thought dead) closes nothing.
+        if ctl.server.load(Ordering::Relaxed) == self.id {
+            ctl.server_waiting.store(SERVER_CLOSED, Ordering::Relaxed);
+            // SYNC POINT: pairs with the fence in `notify` in
+            // `SlotGuard::send` (see there): a request posted after this
+            // fence sees the mark; one posted before is seen by the scan.
+            crate::sync::fence(Ordering::SeqCst);
+            self.fail_waiting_requests();
+        }
+        crate::queue::release_role(&ctl.server, self.id);
+    }
+}
+
+impl<W: Wait> Server<'_, W> {
+    /// Fails every posted request: their clients get `Closed`.
+    fn fail_waiting_requests(&self) {
+        for i in 0..self.view.slot_count {
+            let s = self.view.slot(i);
+            let cur = s.state.load(Ordering::Relaxed);
+            if cur & 0xff != slot::REQUEST {
+                continue;
+            }
+            // SYNC POINT: Release pairs with the client's Acquire load of
+            // `state` in `Pending::wait_deadline`.
+            if s.state.compare_exchange(cur, word(cur >> 8, slot::FAILED), Ordering::Release, Ordering::Relaxed).is_ok()
+            {
+                notify(&self.wait, &s.state, &s.client_waiting, 1);
+            }
+        }
     }
 }
 

@@ -28,11 +28,11 @@
 //!
 //! | offset | word | written by |
 //! |---|---|---|
-//! | 0 | `head`: bytes ever committed (wrapping u32) | producer |
+//! | 0 | `head`: bytes ever committed (wrapping u32, a multiple of 8), plus [`CLOSED`] once the producer closed | producer |
 //! | 4 | `producer`: id of the producer, 0 if none | producer |
 //! | 8 | `consumer_waiting`: 1 while the consumer sleeps | consumer (rarely) |
 //! | 12 | `sent`: messages committed (wrapping) | producer |
-//! | 64 | `tail`: bytes ever released (wrapping u32) | consumer |
+//! | 64 | `tail`: bytes ever released (wrapping u32, a multiple of 8), plus [`CLOSED`] once the consumer closed | consumer |
 //! | 68 | `consumer`: id of the consumer, 0 if none | consumer |
 //! | 72 | `producer_waiting`: 1 while the producer sleeps | producer (rarely) |
 //! | 76 | `received`: messages released (wrapping) | consumer |
@@ -44,6 +44,20 @@
 //! `len` value `0xFFFF_FFFF` (a wrap marker) and starts the frame at ring
 //! offset 0. The largest message is [`max_message`]`(capacity)`, which makes
 //! every message fit once the ring is empty.
+//!
+//! # Closing
+//!
+//! Dropping a [`Producer`] stores its `head` with bit 0 ([`CLOSED`]) set
+//! and wakes the consumer: the consumer receives every message committed
+//! before, then gets [`RecvError::Closed`] (as with `std::sync::mpsc`), not
+//! a timeout. Dropping a [`Consumer`] does the same to `tail`: the producer
+//! gets [`SendError::Closed`] the next time it needs room (sends go on
+//! succeeding while the ring has room, since the producer reads `tail` only
+//! then). Positions are multiples of 8, so bit 0 is free; a producer or
+//! consumer that claims the role again clears it with its next store.
+//! Closing changes the word the peer sleeps on, so the wake-up cannot be
+//! lost (a flag elsewhere could be set between the peer's last look and its
+//! sleep).
 //!
 //! # Design
 //!
@@ -75,6 +89,8 @@ pub const RING_OFFSET: usize = 128;
 pub const FRAME_HEADER: u32 = 8;
 /// The `len` value that marks "continue at ring offset 0".
 pub const WRAP_MARKER: u32 = u32::MAX;
+/// Bit 0 of `head` (or `tail`): the producer (or consumer) closed.
+pub const CLOSED: u32 = 1;
 
 /// The largest message a ring of `capacity` bytes carries.
 pub const fn max_message(capacity: u32) -> u32 {
@@ -289,11 +305,11 @@ impl<'a, W: Wait> Producer<'a, W> {
     pub fn claim(view: QueueView<'a>, wait: W) -> Result<Self, ClaimError> {
         let id = wait.self_id();
         claim_role(&view.ctl.producer, &wait, id).map_err(|holder| ClaimError::Busy { holder })?;
-        let head = view.ctl.head.load(Ordering::Relaxed);
+        let head = view.ctl.head.load(Ordering::Relaxed) & !CLOSED;
         // SYNC POINT: Acquire pairs with the Release store of `tail` in
         // `ReadGrant::drop`; the Release stores of 0 below pair with the Acquire
         // load in the next `claim_role`.
-        let tail = view.ctl.tail.load(Ordering::Acquire);
+        let tail = view.ctl.tail.load(Ordering::Acquire) & !CLOSED;
         let release = |e| {
             view.ctl.producer.store(0, Ordering::Release);
             ClaimError::Corrupted(e)
@@ -302,6 +318,11 @@ impl<'a, W: Wait> Producer<'a, W> {
             return Err(release(view.corrupt("head")));
         }
         view.used(head, tail).map_err(release)?;
+        // Open again: clear a previous producer's close mark (only the
+        // producer writes `head`, and we hold the role now).
+        // SYNC POINT: Release pairs with the consumer's Acquire loads of
+        // `head`; it republishes what the previous producer committed.
+        view.ctl.head.store(head, Ordering::Release);
         Ok(Self { view, wait, head, tail_seen: tail, id })
     }
 
@@ -319,6 +340,9 @@ impl<'a, W: Wait> Producer<'a, W> {
     /// Returns (frame start, bytes skipped by a wrap).
     fn reserve(&self, len: u32, tail: u32) -> Result<Option<(u32, u32)>, SendError> {
         let v = &self.view;
+        if tail & CLOSED != 0 && (tail & !CLOSED).is_multiple_of(8) {
+            return Err(SendError::Closed);
+        }
         if !tail.is_multiple_of(8) {
             return Err(SendError::Corrupted(v.corrupt("tail")));
         }
@@ -429,7 +453,18 @@ impl<'a, W: Wait> Producer<'a, W> {
 
 impl<W: Wait> Drop for Producer<'_, W> {
     fn drop(&mut self) {
-        release_role(&self.view.ctl.producer, self.id);
+        let ctl = self.view.ctl;
+        // Close while still holding the role, so no next producer's head is
+        // overwritten. A producer whose role was taken over (it was thought
+        // dead) leaves the head alone.
+        if ctl.producer.load(Ordering::Relaxed) == self.id {
+            // SYNC POINT: Release pairs with the consumer's Acquire loads of
+            // `head` (`read_deadline`): every commit before is visible with
+            // the close mark.
+            ctl.head.store(self.head | CLOSED, Ordering::Release);
+            notify(&self.wait, &ctl.head, &ctl.consumer_waiting, 1);
+        }
+        release_role(&ctl.producer, self.id);
     }
 }
 
@@ -531,12 +566,19 @@ impl<'a, W: Wait> Consumer<'a, W> {
     pub fn claim(view: QueueView<'a>, wait: W) -> Result<Self, ClaimError> {
         let id = wait.self_id();
         claim_role(&view.ctl.consumer, &wait, id).map_err(|holder| ClaimError::Busy { holder })?;
-        let tail = view.ctl.tail.load(Ordering::Relaxed);
+        // Open again: clear a previous consumer's close mark (only the
+        // consumer writes `tail`, and we hold the role now).
+        let tail = view.ctl.tail.load(Ordering::Relaxed) & !CLOSED;
         if !tail.is_multiple_of(8) {
             // SYNC POINT: pairs with the Acquire load in the next `claim_role`.
             view.ctl.consumer.store(0, Ordering::Release);
             return Err(ClaimError::Corrupted(view.corrupt("tail")));
         }
+        // Open again: clear a previous consumer's close mark (only the
+        // consumer writes `tail`, and we hold the role now).
+        // SYNC POINT: Release pairs with the producer's Acquire loads of
+        // `tail`.
+        view.ctl.tail.store(tail, Ordering::Release);
         Ok(Self { view, wait, tail, head_seen: tail, id })
     }
 
@@ -550,13 +592,16 @@ impl<'a, W: Wait> Consumer<'a, W> {
     fn locate(&self, head: u32) -> Result<Option<(u32, u32, u32)>, RecvError> {
         let v = &self.view;
         let corrupt = |w| RecvError::Corrupted(v.corrupt(w));
+        let closed = head & CLOSED != 0;
+        let head = head & !CLOSED;
         if !head.is_multiple_of(8) {
             return Err(corrupt("head"));
         }
         let mut used = v.used(head, self.tail).map_err(RecvError::Corrupted)?;
         let mut start = self.tail;
         if used == 0 {
-            return Ok(None);
+            // Everything committed before the close has been received.
+            return if closed { Err(RecvError::Closed) } else { Ok(None) };
         }
         let mut off = start & (v.capacity - 1);
         let mut len = v.read_len(off);
@@ -585,7 +630,7 @@ impl<'a, W: Wait> Consumer<'a, W> {
             (None, None) => {
                 let head = ctl.head.load(Ordering::Acquire);
                 let found = self.locate(head)?.ok_or(RecvError::Empty)?;
-                self.head_seen = head;
+                self.head_seen = head & !CLOSED;
                 found
             }
             (None, Some(deadline)) => {
@@ -601,7 +646,7 @@ impl<'a, W: Wait> Consumer<'a, W> {
                 match message {
                     Ok(found) => {
                         let (found, head) = found?;
-                        self.head_seen = head;
+                        self.head_seen = head & !CLOSED;
                         found
                     }
                     Err(Stop::PeerGone) => return Err(RecvError::PeerDied),
@@ -675,7 +720,15 @@ impl<'a, W: Wait> Consumer<'a, W> {
 
 impl<W: Wait> Drop for Consumer<'_, W> {
     fn drop(&mut self) {
-        release_role(&self.view.ctl.consumer, self.id);
+        let ctl = self.view.ctl;
+        if ctl.consumer.load(Ordering::Relaxed) == self.id {
+            // SYNC POINT: Release pairs with the producer's Acquire loads of
+            // `tail` (`grant_deadline`): our reads are done, and it sees the
+            // close mark.
+            ctl.tail.store(self.tail | CLOSED, Ordering::Release);
+            notify(&self.wait, &ctl.tail, &ctl.producer_waiting, 1);
+        }
+        release_role(&ctl.consumer, self.id);
     }
 }
 

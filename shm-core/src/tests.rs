@@ -52,8 +52,9 @@ fn hostile_header_and_table_words() {
     let cases: Vec<(&str, usize, u32, Result<(), OpenError>)> = std::vec![
         ("magic_lo", 0, 0, Err(OpenError::BadMagic)),
         ("magic_hi", 4, 0x1234_5678, Err(OpenError::BadMagic)),
-        ("version: other major", 8, 2 << 16, Err(OpenError::VersionMismatch { major: 2, minor: 0 })),
-        ("version: newer minor is compatible", 8, 1 << 16 | 7, Ok(())),
+        ("version: older major", 8, 1 << 16 | 1, Err(OpenError::VersionMismatch { major: 1, minor: 1 })),
+        ("version: newer major", 8, 3 << 16, Err(OpenError::VersionMismatch { major: 3, minor: 0 })),
+        ("version: newer minor is compatible", 8, 2 << 16 | 7, Ok(())),
         ("endian", 12, 0x0403_0201, Err(OpenError::EndianMismatch)),
         ("layout_hash_lo", 16, 0, Err(hdr("layout_hash"))),
         ("layout_hash_hi", 20, 1, Err(hdr("layout_hash"))),
@@ -232,7 +233,7 @@ fn queue_full_empty_too_large_and_wrap() {
         }
     }
     // A grant dropped without commit sends nothing.
-    drop(rx);
+    while rx.try_recv(&mut buf).is_ok() {}
     let before = memory.read_u32(Q);
     {
         let _grant = tx.try_grant(8).unwrap();
@@ -259,8 +260,11 @@ fn queue_consumer_reports_a_dead_producer() {
 fn hostile_queue_words() {
     type Case = (&'static str, usize, u32, &'static str);
     // (what, offset, value, which side errs and how: "recv:<word>", "send:<word>", "ok")
-    let cases: [Case; 12] = [
+    let cases: [Case; 15] = [
         ("head unaligned", Q, 13, "recv:head"),
+        ("head unaligned with the close bit", Q, 35, "recv:head"),
+        ("head close bit: after the message, closed", Q, 32 | 1, "closed:recv"),
+        ("tail close bit: the producer learns when full", Q + 64, 1, "closed:send"),
         ("head beyond tail + capacity", Q, 2048, "recv:head"),
         ("head behind tail", Q, u32::MAX - 7, "recv:head"),
         ("consumer_waiting", Q + 8, 0xffff_ffff, "ok"),
@@ -300,6 +304,16 @@ fn hostile_queue_words() {
                     Err(SendError::Corrupted(Corruption::channel(0, word))),
                     "{what}"
                 );
+            }
+            Some(("closed", "recv")) => {
+                assert_eq!(rx.try_recv(&mut buf), Ok(20), "{what}: what was committed arrives");
+                assert_eq!(rx.try_recv(&mut buf), Err(RecvError::Closed), "{what}");
+                assert_eq!(rx.recv_timeout(&mut buf, SHORT), Err(RecvError::Closed), "{what}");
+            }
+            Some(("closed", "send")) => {
+                let first = (0..200).find_map(|_| tx.try_send(&[1; 8]).err());
+                assert_eq!(first, Some(SendError::Closed), "{what}");
+                assert_eq!(rx.try_recv(&mut buf), Ok(20), "{what}: the consumer still reads");
             }
             _ => {
                 tx.try_send(&[8; 20]).unwrap();
@@ -527,6 +541,12 @@ fn hostile_mailbox_words() {
             assert_eq!(client.call_timeout(b"ok", &mut [0; 64], LONG), Ok(2), "after corrupting offset {offset}");
         });
     }
+    // `server_waiting` reading closed: calls get `Closed` (and nothing is
+    // left claimed); a server that claims the mailbox opens it again.
+    memory.write_u32(M + 68, u32::MAX);
+    assert_eq!(client.call_timeout(b"ok", &mut [0; 64], LONG), Err(CallError::Closed));
+    assert_eq!(server.stats().slots_by_state[0], 2);
+    memory.write_u32(M + 68, 0);
     // A foreign live server id in the role word.
     drop(server);
     memory.write_u32(M, 12345);
@@ -679,8 +699,10 @@ fn reclaim_never_frees_a_live_claim() {
     assert_eq!(overlaps.load(SeqCst), 0, "two clients held one slot at once");
 }
 
-/// Issue 9 audit: the 24-bit request id wraps after 2^24 claims of a slot;
-/// a call across the wrap completes, and the next claim counts from 0.
+/// Issue 9 audit: the 24-bit request id wraps after 2^24 - 1 claims of a
+/// slot; a call across the wrap completes, and ids go on from 1 (0 would
+/// make a ring value equal to the ring word's initial value, and a server
+/// that had scanned already would miss the request).
 #[test]
 fn mailbox_request_id_wraps() {
     let memory = fresh();
@@ -695,8 +717,98 @@ fn mailbox_request_id_wraps() {
             s.spawn(|| server.serve_timeout(LONG, |_, len| len).unwrap());
             assert_eq!(client.call_timeout(b"ok", &mut [0; 64], LONG), Ok(2));
         });
-        // Calls claim the first free slot, so slot 0 takes every call.
+        // Calls claim the first free slot, so slot 0 takes every call; ids
+        // skip 0 when they wrap.
         let ids = [SLOT0, SLOT0 + 128].map(|slot| memory.read_u32(slot) >> 8);
-        assert_eq!(ids, [round, 0xff_ffff], "request ids after call {round}");
+        assert_eq!(ids, [round + 1, 0xff_ffff], "request ids after call {round}");
     }
+}
+
+/// Issue 12, clean close: a consumer receives everything committed before
+/// the producer dropped, then `Closed` (blocking or not), never a timeout;
+/// a new producer opens the queue again.
+#[test]
+fn dropping_the_producer_closes_the_queue_after_its_messages() {
+    let memory = fresh();
+    let seg = open(&memory).unwrap();
+    let mut rx = seg.consumer("q", ThreadWait::new(3)).unwrap();
+    let mut tx = seg.producer("q", ThreadWait::new(2)).unwrap();
+    for i in 0..3u8 {
+        tx.try_send(&[i; 10]).unwrap();
+    }
+    drop(tx);
+    let mut buf = [0u8; 64];
+    for i in 0..3u8 {
+        assert_eq!(rx.recv_timeout(&mut buf, LONG), Ok(10));
+        assert_eq!(buf[..10], [i; 10]);
+    }
+    assert_eq!(rx.try_recv(&mut buf), Err(RecvError::Closed));
+    assert_eq!(rx.recv(&mut buf), Err(RecvError::Closed), "a wait without timeout ends too");
+    // A new producer: open again, from where the old one stopped.
+    let mut tx = seg.producer("q", ThreadWait::new(4)).unwrap();
+    assert_eq!(rx.try_recv(&mut buf), Err(RecvError::Empty));
+    tx.try_send(b"again").unwrap();
+    assert_eq!(rx.try_recv(&mut buf), Ok(5));
+}
+
+/// A consumer blocked without a timeout wakes when the producer closes.
+#[test]
+fn a_blocked_consumer_wakes_on_close() {
+    let memory = fresh();
+    let seg = open(&memory).unwrap();
+    let mut rx = seg.consumer("q", ThreadWait::new(3)).unwrap();
+    let tx = seg.producer("q", ThreadWait::new(2)).unwrap();
+    std::thread::scope(|s| {
+        let reader = s.spawn(move || {
+            let mut buf = [0u8; 64];
+            rx.recv(&mut buf)
+        });
+        drop(tx);
+        assert_eq!(reader.join().unwrap(), Err(RecvError::Closed));
+    });
+}
+
+/// Dropping the consumer: the producer learns it when it next needs room.
+#[test]
+fn dropping_the_consumer_closes_the_queue_for_the_producer() {
+    let memory = fresh();
+    let seg = open(&memory).unwrap();
+    let mut tx = seg.producer("q", ThreadWait::new(2)).unwrap();
+    let rx = seg.consumer("q", ThreadWait::new(3)).unwrap();
+    drop(rx);
+    let mut sent = 0;
+    let err = loop {
+        match tx.send_timeout(&[7; 100], LONG) {
+            Ok(()) => sent += 1,
+            Err(e) => break e,
+        }
+        assert!(sent < 100, "a 1 KiB ring never closes");
+    };
+    assert_eq!(err, SendError::Closed);
+    assert_eq!(tx.try_send(&[7; 100]), Err(SendError::Closed), "and again");
+    // A new consumer reads what was sent, and the producer goes on.
+    let mut rx = seg.consumer("q", ThreadWait::new(5)).unwrap();
+    assert_eq!(rx.try_recv(&mut [0u8; 128]), Ok(100));
+    tx.try_send(b"x").unwrap();
+}
+
+/// Dropping the server closes the mailbox: a request it had not taken is
+/// failed with `Closed`, a call after the close gets `Closed`, and a new
+/// server opens it again.
+#[test]
+fn dropping_the_server_closes_the_mailbox() {
+    let memory = fresh();
+    let seg = open(&memory).unwrap();
+    let client = seg.client("m", ThreadWait::new(3)).unwrap();
+    let server = seg.server("m", ThreadWait::new(2)).unwrap();
+    let waiting = client.try_claim().unwrap().send(2).unwrap();
+    drop(server);
+    assert_eq!(waiting.wait().err(), Some(CallError::Closed), "a posted request is answered: closed");
+    assert_eq!(client.call(b"hi", &mut [0; 64]), Err(CallError::Closed), "a call without timeout ends");
+    assert_eq!(seg.mailbox_view("m").unwrap().stats().slots_by_state[0], 2, "nothing is left claimed");
+    let server = seg.server("m", ThreadWait::new(4)).unwrap();
+    std::thread::scope(|s| {
+        s.spawn(|| server.serve_timeout(LONG, |_, len| len).unwrap());
+        assert_eq!(client.call_timeout(b"ok", &mut [0; 64], LONG), Ok(2));
+    });
 }

@@ -221,3 +221,50 @@ fn view_of<'a>(ctl: &'a MailboxControl, slots: &'a Slots) -> MailboxView<'a> {
     // borrowed for `'a`; touched only through the mailbox protocol.
     unsafe { MailboxView::new(ctl, ptr, stride, payload, 1, 8, 0) }
 }
+
+/// Clean close: a consumer blocked without a timeout receives what was
+/// sent, then `Closed` when the producer drops; a lost wake-up would leave
+/// it asleep (a deadlock for loom).
+#[test]
+fn queue_close_wakes_a_blocked_consumer() {
+    model("queue close", || {
+        let ctl = Arc::new(QueueControl::new());
+        let ring = Arc::new(Ring(vec![0u64; 8].into_boxed_slice()));
+        let (a, b) = LoomWait::pair();
+        let (c2, r2) = (ctl.clone(), ring.clone());
+        let producer = thread::spawn(move || {
+            let ptr = NonNull::new(r2.0.as_ptr() as *mut u8).unwrap();
+            // SAFETY: as in `queue_messages_arrive_in_order_across_a_wrap`.
+            let view = unsafe { QueueView::new(&c2, ptr, 64, 0) };
+            let mut tx = Producer::claim(view, a).unwrap();
+            tx.send(&[7; 4]).unwrap();
+        });
+        let ptr = NonNull::new(ring.0.as_ptr() as *mut u8).unwrap();
+        // SAFETY: as above.
+        let view = unsafe { QueueView::new(&ctl, ptr, 64, 0) };
+        let mut rx = Consumer::claim(view, b).unwrap();
+        let mut buf = [0u8; 8];
+        assert_eq!(rx.recv(&mut buf), Ok(4));
+        assert_eq!(rx.recv(&mut buf), Err(shm_core::RecvError::Closed));
+        producer.join().unwrap();
+    });
+}
+
+/// Clean close of a mailbox: a client waiting (no timeout) for a request
+/// the server never takes gets `Closed` when the server drops.
+#[test]
+fn mailbox_close_answers_a_waiting_client() {
+    model("mailbox close", || {
+        let ctl = Arc::new(MailboxControl::new());
+        let slots = Arc::new(Slots(vec![LoomSlot { ctl: SlotControl::new(), payload: [0; 8] }]));
+        let (a, b) = LoomWait::pair();
+        let server = Server::claim(view_of(&ctl, &slots), a).unwrap();
+        let (c2, s2) = (ctl.clone(), slots.clone());
+        let client = thread::spawn(move || {
+            let client = Client::new(view_of(&c2, &s2), b);
+            client.call(b"ab", &mut [0u8; 8])
+        });
+        drop(server);
+        assert_eq!(client.join().unwrap(), Err(shm_core::CallError::Closed));
+    });
+}
