@@ -98,7 +98,7 @@ use core::time::Duration;
 use shm_core::{AtomicU32, Layout, Segment, Wait};
 
 use crate::cache::{Cache, NoCache};
-use crate::error::{AttachError, Error, PeerReset};
+use crate::error::{AttachError, LinkError, PeerReset};
 use crate::fmt::debug;
 use crate::sync::Ordering;
 use crate::window::Window;
@@ -523,10 +523,10 @@ impl<C: Cache> Link<C> {
 
     /// Maps a channel error: a reset peer explains it better than whatever
     /// the channel saw (a timeout, a dead peer, a withdrawn request).
-    pub(crate) fn explain<E>(&self, e: E) -> Error<E> {
+    pub(crate) fn explain<E>(&self, e: E) -> LinkError<E> {
         match self.check() {
-            Err(reset) => Error::PeerReset(reset),
-            Ok(()) => Error::Channel(e),
+            Err(reset) => LinkError::PeerReset(reset),
+            Ok(()) => LinkError::Channel(e),
         }
     }
 }

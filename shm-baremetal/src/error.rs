@@ -1,10 +1,11 @@
 //! Errors of this crate: attaching ([`AttachError`]), a reset peer
-//! ([`PeerReset`]), and channel calls ([`Error`], a channel's own error or
-//! a reset peer). Each maps to shm-core's [`ErrorKind`].
+//! ([`PeerReset`]), and channel calls over a link ([`LinkError`], a
+//! channel's own error or a reset peer). Each is a [`core::error::Error`]
+//! and maps to shm-core's [`ErrorKind`] ([`HasErrorKind`]).
 
 use core::fmt;
 
-use shm_core::{CreateError, ErrorKind, OpenError};
+use shm_core::{CreateError, ErrorKind, HasErrorKind, OpenError};
 
 use crate::attach::CoreId;
 
@@ -25,22 +26,32 @@ pub struct PeerReset {
 
 impl fmt::Display for PeerReset {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} reset or re-attached (session {} is now {}): attach again", self.peer, self.linked, self.now)
+        write!(
+            f,
+            "{} reset or re-attached (session {} is now {}): drop the channel ends and the link, and attach again",
+            self.peer, self.linked, self.now
+        )
     }
 }
 
-impl shm_core::Error for PeerReset {
+impl core::error::Error for PeerReset {}
+
+impl HasErrorKind for PeerReset {
     fn kind(&self) -> ErrorKind {
         ErrorKind::PeerDied
     }
 }
 
-/// A channel call failed: either the channel's own error `E` (shm-core's
-/// `SendError`, `RecvError`, `CallError`, `ServeError`, `ClaimError`), or the
-/// peer reset.
+/// A channel call over a [`Link`](crate::Link) failed: either the channel's
+/// own error `E` (shm-core's `SendError`, `RecvError`, `CallError`,
+/// `ServeError`, `ClaimError`), or the peer reset.
+///
+/// Named for the link that adds [`PeerReset`] to the channel's errors (it
+/// was `Error<E>`, a name shared with `core::error::Error` and with what
+/// was shm-core's error trait).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum Error<E> {
+pub enum LinkError<E> {
     /// The peer reset or re-attached; whatever the channel saw (a timeout, a
     /// dead peer) is explained by that.
     PeerReset(PeerReset),
@@ -48,13 +59,13 @@ pub enum Error<E> {
     Channel(E),
 }
 
-impl<E> From<PeerReset> for Error<E> {
+impl<E> From<PeerReset> for LinkError<E> {
     fn from(e: PeerReset) -> Self {
         Self::PeerReset(e)
     }
 }
 
-impl<E: fmt::Display> fmt::Display for Error<E> {
+impl<E: fmt::Display> fmt::Display for LinkError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::PeerReset(e) => e.fmt(f),
@@ -63,7 +74,17 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
     }
 }
 
-impl<E: shm_core::Error> shm_core::Error for Error<E> {
+/// `source()` is the error inside (the message already includes it).
+impl<E: core::error::Error + 'static> core::error::Error for LinkError<E> {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            Self::PeerReset(e) => Some(e),
+            Self::Channel(e) => Some(e),
+        }
+    }
+}
+
+impl<E: HasErrorKind + 'static> HasErrorKind for LinkError<E> {
     fn kind(&self) -> ErrorKind {
         match self {
             Self::PeerReset(e) => e.kind(),
@@ -100,20 +121,35 @@ pub enum AttachError {
 impl fmt::Display for AttachError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Create(e) => write!(f, "cannot create the segment: {e}"),
-            Self::Open(e) => write!(f, "cannot open the segment: {e}"),
-            Self::Timeout { peer } => {
-                write!(f, "{peer} did not complete the attach handshake within the timeout: is it running?")
-            }
+            Self::Create(e) => write!(f, "cannot create the segment in the shared window: {e}"),
+            Self::Open(e) => write!(f, "cannot open the segment in the shared window: {e}"),
+            Self::Timeout { peer } => write!(
+                f,
+                "{peer} did not complete the attach handshake within the timeout: check that it runs and \
+                 attaches to the same window, or attach with a longer timeout"
+            ),
             Self::Stale { creator, session } => write!(
                 f,
-                "segment was created by {creator:#x} session {session}, not by the peer's current session: attach again"
+                "segment in the shared window was created by {creator:#x} session {session}, not by the peer's \
+                 current session: attach again"
             ),
         }
     }
 }
 
-impl shm_core::Error for AttachError {
+/// `source()` is the shm-core error inside (the message already includes
+/// it).
+impl core::error::Error for AttachError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            Self::Create(e) => Some(e),
+            Self::Open(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl HasErrorKind for AttachError {
     fn kind(&self) -> ErrorKind {
         match self {
             Self::Create(e) => e.kind(),

@@ -25,7 +25,7 @@ pub use attach::{AttachBlock, CoreId, Endpoint, LaneState, Link, Session};
 pub use budget::Budget;
 pub use cache::{Cache, NoCache};
 pub use doorbell::{Doorbell, DoorbellWait};
-pub use error::{AttachError, Error, PeerReset};
+pub use error::{AttachError, LinkError, PeerReset};
 pub use spin::SpinWait;
 pub use window::{Window, WindowError};
 

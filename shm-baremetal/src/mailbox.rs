@@ -1,5 +1,5 @@
 //! The mailbox's ends, wrapped: [`Client`] and [`Server`] report a reset
-//! peer ([`Error::PeerReset`]) and call the cache hooks on the request and
+//! peer ([`LinkError::PeerReset`]) and call the cache hooks on the request and
 //! response bytes. Needs compare-and-swap (not on thumbv6m), like shm-core's
 //! mailbox.
 //!
@@ -44,18 +44,18 @@ use shm_core::{CallError, ClaimError, ServeError, Wait};
 
 use crate::attach::Link;
 use crate::cache::Cache;
-use crate::error::Error;
+use crate::error::LinkError;
 
 impl<C: Cache> Link<C> {
     /// Claims the server role of mailbox `name`.
-    pub fn server<W: Wait>(&self, name: &str, wait: W) -> Result<Server<'_, W, C>, Error<ClaimError>> {
+    pub fn server<W: Wait>(&self, name: &str, wait: W) -> Result<Server<'_, W, C>, LinkError<ClaimError>> {
         self.check()?;
         let inner = self.segment().server(name, wait).map_err(|e| self.explain(e))?;
         Ok(Server { link: self, inner })
     }
 
     /// A client of mailbox `name`.
-    pub fn client<W: Wait>(&self, name: &str, wait: W) -> Result<Client<'_, W, C>, Error<ClaimError>> {
+    pub fn client<W: Wait>(&self, name: &str, wait: W) -> Result<Client<'_, W, C>, LinkError<ClaimError>> {
         self.check()?;
         let inner = self.segment().client(name, wait).map_err(|e| self.explain(e))?;
         Ok(Client { link: self, inner })
@@ -84,13 +84,13 @@ impl<W: Wait, C: Cache> Client<'_, W, C> {
         request: &[u8],
         response: &mut [u8],
         timeout: Duration,
-    ) -> Result<usize, Error<CallError>> {
+    ) -> Result<usize, LinkError<CallError>> {
         self.call_with(request, response, Some(timeout))
     }
 
     /// As [`call_timeout`](Self::call_timeout), waiting as long as it takes
     /// (or until the peer resets).
-    pub fn call(&self, request: &[u8], response: &mut [u8]) -> Result<usize, Error<CallError>> {
+    pub fn call(&self, request: &[u8], response: &mut [u8]) -> Result<usize, LinkError<CallError>> {
         self.call_with(request, response, None)
     }
 
@@ -99,7 +99,7 @@ impl<W: Wait, C: Cache> Client<'_, W, C> {
         request: &[u8],
         response: &mut [u8],
         timeout: Option<Duration>,
-    ) -> Result<usize, Error<CallError>> {
+    ) -> Result<usize, LinkError<CallError>> {
         self.link.check()?;
         let cache = self.link.cache();
         let outcome = (|| {
@@ -150,7 +150,7 @@ impl<'l, W: Wait, C: Cache> Server<'l, W, C> {
     fn wrap<'s>(
         &self,
         request: Result<core_mailbox::Request<'s, 'l, W>, ServeError>,
-    ) -> Result<Request<'s, 'l, W, C>, Error<ServeError>> {
+    ) -> Result<Request<'s, 'l, W, C>, LinkError<ServeError>> {
         match request {
             Ok(inner) => {
                 // Invalidate after the Acquire CAS that took the request.
@@ -162,19 +162,19 @@ impl<'l, W: Wait, C: Cache> Server<'l, W, C> {
     }
 
     /// Takes the next request without blocking.
-    pub fn try_recv(&self) -> Result<Request<'_, 'l, W, C>, Error<ServeError>> {
+    pub fn try_recv(&self) -> Result<Request<'_, 'l, W, C>, LinkError<ServeError>> {
         self.link.check()?;
         self.wrap(self.inner.try_recv())
     }
 
     /// Waits at most `timeout` for the next request.
-    pub fn recv_timeout(&self, timeout: Duration) -> Result<Request<'_, 'l, W, C>, Error<ServeError>> {
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Request<'_, 'l, W, C>, LinkError<ServeError>> {
         self.link.check()?;
         self.wrap(self.inner.recv_timeout(timeout))
     }
 
     /// Waits as long as it takes (or until the peer resets).
-    pub fn recv(&self) -> Result<Request<'_, 'l, W, C>, Error<ServeError>> {
+    pub fn recv(&self) -> Result<Request<'_, 'l, W, C>, LinkError<ServeError>> {
         self.link.check()?;
         self.wrap(self.inner.recv())
     }
@@ -185,7 +185,7 @@ impl<'l, W: Wait, C: Cache> Server<'l, W, C> {
         &self,
         timeout: Duration,
         f: impl FnOnce(&mut [u8], usize) -> usize,
-    ) -> Result<(), Error<ServeError>> {
+    ) -> Result<(), LinkError<ServeError>> {
         let mut request = self.recv_timeout(timeout)?;
         let len = request.len();
         let n = f(request.buf_mut(), len);
@@ -223,11 +223,11 @@ impl<W: Wait, C: Cache> Request<'_, '_, W, C> {
     }
 
     /// Posts the first `len` bytes of the slot as the response.
-    pub fn respond(mut self, len: usize) -> Result<(), Error<ServeError>> {
+    pub fn respond(mut self, len: usize) -> Result<(), LinkError<ServeError>> {
         let slot = self.inner.buf_mut();
         // Clean before `respond`'s Release CAS to RESPONSE (a too-long
         // `len` is refused by it; clean only what exists).
         self.cache.clean(slot.as_ptr(), len.min(slot.len()));
-        self.inner.respond(len).map_err(Error::Channel)
+        self.inner.respond(len).map_err(LinkError::Channel)
     }
 }

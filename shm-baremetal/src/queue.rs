@@ -1,5 +1,5 @@
 //! The queue's ends, wrapped: [`Producer`] and [`Consumer`] report a reset
-//! peer ([`Error::PeerReset`]) and call the cache hooks around each message.
+//! peer ([`LinkError::PeerReset`]) and call the cache hooks around each message.
 //!
 //! ```
 //! # use std::time::Duration;
@@ -40,19 +40,19 @@ use shm_core::{ClaimError, RecvError, SendError, Wait};
 
 use crate::attach::Link;
 use crate::cache::Cache;
-use crate::error::Error;
+use crate::error::LinkError;
 use crate::sync::serialized;
 
 impl<C: Cache> Link<C> {
     /// Claims the producer role of queue `name`.
-    pub fn producer<W: Wait>(&self, name: &str, wait: W) -> Result<Producer<'_, W, C>, Error<ClaimError>> {
+    pub fn producer<W: Wait>(&self, name: &str, wait: W) -> Result<Producer<'_, W, C>, LinkError<ClaimError>> {
         self.check()?;
         let inner = serialized(|| self.segment().producer(name, wait)).map_err(|e| self.explain(e))?;
         Ok(Producer { link: self, inner })
     }
 
     /// Claims the consumer role of queue `name`.
-    pub fn consumer<W: Wait>(&self, name: &str, wait: W) -> Result<Consumer<'_, W, C>, Error<ClaimError>> {
+    pub fn consumer<W: Wait>(&self, name: &str, wait: W) -> Result<Consumer<'_, W, C>, LinkError<ClaimError>> {
         self.check()?;
         let inner = serialized(|| self.segment().consumer(name, wait)).map_err(|e| self.explain(e))?;
         Ok(Consumer { link: self, inner })
@@ -75,7 +75,7 @@ impl<'l, W: Wait, C: Cache> Producer<'l, W, C> {
     fn wrap<'p>(
         link: &'l Link<C>,
         grant: Result<core_queue::WriteGrant<'p, 'l, W>, SendError>,
-    ) -> Result<WriteGrant<'p, 'l, W, C>, Error<SendError>> {
+    ) -> Result<WriteGrant<'p, 'l, W, C>, LinkError<SendError>> {
         match grant {
             Ok(inner) => Ok(WriteGrant { inner, cache: link.cache() }),
             Err(e) => Err(link.explain(e)),
@@ -83,7 +83,7 @@ impl<'l, W: Wait, C: Cache> Producer<'l, W, C> {
     }
 
     /// Reserves `len` contiguous bytes without blocking.
-    pub fn try_grant(&mut self, len: usize) -> Result<WriteGrant<'_, 'l, W, C>, Error<SendError>> {
+    pub fn try_grant(&mut self, len: usize) -> Result<WriteGrant<'_, 'l, W, C>, LinkError<SendError>> {
         let link = self.link;
         link.check()?;
         Self::wrap(link, self.inner.try_grant(len))
@@ -94,7 +94,7 @@ impl<'l, W: Wait, C: Cache> Producer<'l, W, C> {
         &mut self,
         len: usize,
         timeout: Duration,
-    ) -> Result<WriteGrant<'_, 'l, W, C>, Error<SendError>> {
+    ) -> Result<WriteGrant<'_, 'l, W, C>, LinkError<SendError>> {
         let link = self.link;
         link.check()?;
         Self::wrap(link, self.inner.grant_timeout(len, timeout))
@@ -102,26 +102,26 @@ impl<'l, W: Wait, C: Cache> Producer<'l, W, C> {
 
     /// Reserves `len` contiguous bytes, waiting as long as it takes (or
     /// until the peer resets).
-    pub fn grant(&mut self, len: usize) -> Result<WriteGrant<'_, 'l, W, C>, Error<SendError>> {
+    pub fn grant(&mut self, len: usize) -> Result<WriteGrant<'_, 'l, W, C>, LinkError<SendError>> {
         let link = self.link;
         link.check()?;
         Self::wrap(link, self.inner.grant(len))
     }
 
     /// Copies `msg` into the queue without blocking.
-    pub fn try_send(&mut self, msg: &[u8]) -> Result<(), Error<SendError>> {
+    pub fn try_send(&mut self, msg: &[u8]) -> Result<(), LinkError<SendError>> {
         self.try_grant(msg.len())?.fill(msg);
         Ok(())
     }
 
     /// Copies `msg` into the queue, waiting at most `timeout` for room.
-    pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), Error<SendError>> {
+    pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), LinkError<SendError>> {
         self.grant_timeout(msg.len(), timeout)?.fill(msg);
         Ok(())
     }
 
     /// Copies `msg` into the queue, waiting as long as it takes for room.
-    pub fn send(&mut self, msg: &[u8]) -> Result<(), Error<SendError>> {
+    pub fn send(&mut self, msg: &[u8]) -> Result<(), LinkError<SendError>> {
         self.grant(msg.len())?.fill(msg);
         Ok(())
     }
@@ -179,7 +179,7 @@ impl<'l, W: Wait, C: Cache> Consumer<'l, W, C> {
     fn wrap<'c>(
         link: &'l Link<C>,
         grant: Result<core_queue::ReadGrant<'c, 'l, W>, RecvError>,
-    ) -> Result<ReadGrant<'c, 'l, W>, Error<RecvError>> {
+    ) -> Result<ReadGrant<'c, 'l, W>, LinkError<RecvError>> {
         match grant {
             Ok(inner) => {
                 // Invalidate after the Acquire load of `head` that located
@@ -192,14 +192,14 @@ impl<'l, W: Wait, C: Cache> Consumer<'l, W, C> {
     }
 
     /// The next message in place, without blocking.
-    pub fn try_read(&mut self) -> Result<ReadGrant<'_, 'l, W>, Error<RecvError>> {
+    pub fn try_read(&mut self) -> Result<ReadGrant<'_, 'l, W>, LinkError<RecvError>> {
         let link = self.link;
         link.check()?;
         Self::wrap(link, self.inner.try_read())
     }
 
     /// The next message in place, waiting at most `timeout`.
-    pub fn read_timeout(&mut self, timeout: Duration) -> Result<ReadGrant<'_, 'l, W>, Error<RecvError>> {
+    pub fn read_timeout(&mut self, timeout: Duration) -> Result<ReadGrant<'_, 'l, W>, LinkError<RecvError>> {
         let link = self.link;
         link.check()?;
         Self::wrap(link, self.inner.read_timeout(timeout))
@@ -207,17 +207,17 @@ impl<'l, W: Wait, C: Cache> Consumer<'l, W, C> {
 
     /// The next message in place, waiting as long as it takes (or until the
     /// peer resets).
-    pub fn read(&mut self) -> Result<ReadGrant<'_, 'l, W>, Error<RecvError>> {
+    pub fn read(&mut self) -> Result<ReadGrant<'_, 'l, W>, LinkError<RecvError>> {
         let link = self.link;
         link.check()?;
         Self::wrap(link, self.inner.read())
     }
 
-    fn copy_out(grant: ReadGrant<'_, '_, W>, buf: &mut [u8]) -> Result<usize, Error<RecvError>> {
+    fn copy_out(grant: ReadGrant<'_, '_, W>, buf: &mut [u8]) -> Result<usize, LinkError<RecvError>> {
         let n = grant.len();
         if n > buf.len() {
             grant.keep();
-            return Err(Error::Channel(RecvError::BufferTooSmall { needed: n }));
+            return Err(LinkError::Channel(RecvError::BufferTooSmall { needed: n }));
         }
         buf[..n].copy_from_slice(&grant);
         grant.release();
@@ -226,17 +226,17 @@ impl<'l, W: Wait, C: Cache> Consumer<'l, W, C> {
 
     /// Copies the next message into `buf` without blocking; returns its
     /// length. A message longer than `buf` stays in the queue.
-    pub fn try_recv(&mut self, buf: &mut [u8]) -> Result<usize, Error<RecvError>> {
+    pub fn try_recv(&mut self, buf: &mut [u8]) -> Result<usize, LinkError<RecvError>> {
         Self::copy_out(self.try_read()?, buf)
     }
 
     /// Copies the next message into `buf`, waiting at most `timeout`.
-    pub fn recv_timeout(&mut self, buf: &mut [u8], timeout: Duration) -> Result<usize, Error<RecvError>> {
+    pub fn recv_timeout(&mut self, buf: &mut [u8], timeout: Duration) -> Result<usize, LinkError<RecvError>> {
         Self::copy_out(self.read_timeout(timeout)?, buf)
     }
 
     /// Copies the next message into `buf`, waiting as long as it takes.
-    pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, Error<RecvError>> {
+    pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, LinkError<RecvError>> {
         Self::copy_out(self.read()?, buf)
     }
 }

@@ -247,7 +247,7 @@ fn opener_reset_is_reported_and_both_attach_again() {
         // No timeout: only the peer's new session can end this wait, by
         // ringing as it starts its handshake.
         let reset = match rx.recv(&mut buf) {
-            Err(Error::PeerReset(r)) => r,
+            Err(LinkError::PeerReset(r)) => r,
             other => panic!("expected PeerReset, got {other:?}"),
         };
         assert_eq!(link.check(), Err(reset));
@@ -301,7 +301,7 @@ fn creator_reset_is_reported_to_the_opener_in_a_blocked_call() {
         let mut out = [0u8; 64];
         // Unbounded: only core 0's new session can end it.
         let reset = match client.call(b"lost", &mut out) {
-            Err(Error::PeerReset(r)) => r,
+            Err(LinkError::PeerReset(r)) => r,
             other => panic!("expected PeerReset, got {other:?}"),
         };
         let link = c1.open(&layout, &wait, LONG).unwrap();
@@ -388,7 +388,7 @@ fn timed_waits_are_charged_through_the_delay() {
     let spin = SpinWait::<::spin::relax::Loop, _>::new(c0.session(), delay.clone()).with_slice_ns(slice);
     let mut rx = link.consumer("q", &spin).unwrap();
     let mut buf = [0u8; 8];
-    assert_eq!(rx.recv_timeout(&mut buf, Duration::from_millis(1)), Err(Error::Channel(RecvError::Timeout)));
+    assert_eq!(rx.recv_timeout(&mut buf, Duration::from_millis(1)), Err(LinkError::Channel(RecvError::Timeout)));
     let spent = delay.0.swap(0, Ordering::Relaxed);
     // 100 slices are charged; the first stands for the spinning before it,
     // the others were really delayed: the timeout is never short by more
@@ -400,7 +400,7 @@ fn timed_waits_are_charged_through_the_delay() {
     let (b0, _b1) = TestBell::pair();
     let bell = DoorbellWait::new(c0.session(), b0, delay.clone()).with_spin_limit(0);
     let mut rx = link.consumer("q", &bell).unwrap();
-    assert_eq!(rx.recv_timeout(&mut buf, Duration::from_micros(100)), Err(Error::Channel(RecvError::Timeout)));
+    assert_eq!(rx.recv_timeout(&mut buf, Duration::from_micros(100)), Err(LinkError::Channel(RecvError::Timeout)));
     let spent = delay.0.load(Ordering::Relaxed);
     assert!((90_000..=100_000).contains(&spent), "spent {spent} ns");
 
@@ -443,11 +443,11 @@ fn a_full_queue_times_out_and_reports_a_reset_peer_instead() {
     let mut tx = link.producer("q", &wait).unwrap();
     while tx.try_send(&[0; 16]).is_ok() {}
     let short = Duration::from_millis(1);
-    assert_eq!(tx.send_timeout(&[0; 16], short), Err(Error::Channel(SendError::Timeout)));
+    assert_eq!(tx.send_timeout(&[0; 16], short), Err(LinkError::Channel(SendError::Timeout)));
     go.send(()).unwrap();
     opener.join().unwrap();
     match tx.send_timeout(&[0; 16], short) {
-        Err(Error::PeerReset(r)) => assert_eq!(r.peer, CoreId::CORE1),
+        Err(LinkError::PeerReset(r)) => assert_eq!(r.peer, CoreId::CORE1),
         other => panic!("expected PeerReset, got {other:?}"),
     }
 }
@@ -551,22 +551,30 @@ fn cache_hooks_bracket_every_hand_over() {
 
 #[test]
 fn errors_read_as_lowercase_sentences_with_kinds() {
-    use shm_core::{Error as _, ErrorKind};
+    use shm_core::{ErrorKind, HasErrorKind, OpenError};
+    fn boxed<E: HasErrorKind + 'static>(e: E) -> (ErrorKind, Box<dyn std::error::Error>) {
+        (e.kind(), Box::new(e))
+    }
     let reset = PeerReset { peer: CoreId::CORE1, linked: 1, now: 2 };
-    let all: [(&dyn std::fmt::Display, ErrorKind); 4] = [
-        (&reset, ErrorKind::PeerDied),
-        (&AttachError::Timeout { peer: CoreId::CORE0 }, ErrorKind::Timeout),
-        (&WindowError::TooSmall { len: 64, min: 128 }, ErrorKind::InvalidArgument),
-        (&Error::<CallError>::Channel(CallError::Timeout), ErrorKind::Timeout),
+    let all = [
+        (boxed(reset), ErrorKind::PeerDied),
+        (boxed(AttachError::Timeout { peer: CoreId::CORE0 }), ErrorKind::Timeout),
+        (boxed(AttachError::Open(OpenError::BadMagic)), ErrorKind::Incompatible),
+        (boxed(WindowError::TooSmall { len: 64, min: 128 }), ErrorKind::InvalidArgument),
+        (boxed(LinkError::<CallError>::Channel(CallError::Timeout)), ErrorKind::Timeout),
+        (boxed(LinkError::<CallError>::PeerReset(reset)), ErrorKind::PeerDied),
     ];
-    for (e, _) in &all {
+    for ((kind, e), want) in &all {
+        assert_eq!(kind, want, "{e}");
         let s = e.to_string();
         assert!(s.chars().next().unwrap().is_lowercase() || s.starts_with(|c: char| c.is_ascii_digit()), "{s}");
         assert!(!s.ends_with('.'), "{s}");
     }
-    assert_eq!(reset.kind(), ErrorKind::PeerDied);
-    assert_eq!(AttachError::Timeout { peer: CoreId::CORE0 }.kind(), ErrorKind::Timeout);
-    assert_eq!(Error::<CallError>::PeerReset(reset).kind(), ErrorKind::PeerDied);
+    // The chain leads to the shm-core error inside.
+    let open: &dyn std::error::Error = &AttachError::Open(OpenError::BadMagic);
+    assert_eq!(open.source().and_then(|e| e.downcast_ref::<OpenError>()), Some(&OpenError::BadMagic));
+    let channel: &dyn std::error::Error = &LinkError::Channel(CallError::Dropped);
+    assert_eq!(channel.source().and_then(|e| e.downcast_ref::<CallError>()), Some(&CallError::Dropped));
 }
 
 #[test]

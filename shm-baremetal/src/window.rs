@@ -65,13 +65,15 @@ impl fmt::Display for WindowError {
                 write!(f, "shared window base {addr:#x} is not 64-byte aligned: align it in memory.x")
             }
             Self::TooSmall { len, min } => {
-                write!(f, "shared window of {len} bytes is too small: at least {min} are needed")
+                write!(f, "shared window of {len} bytes is too small: give it at least {min} bytes in memory.x")
             }
         }
     }
 }
 
-impl shm_core::Error for WindowError {
+impl core::error::Error for WindowError {}
+
+impl shm_core::HasErrorKind for WindowError {
     fn kind(&self) -> shm_core::ErrorKind {
         shm_core::ErrorKind::InvalidArgument
     }

@@ -12,7 +12,7 @@ use std::string::String;
 use crate::error::{CallError, ErrorKind, RecvError};
 use crate::queue::{Consumer, Producer};
 use crate::semaphore::Semaphore;
-use crate::Error;
+use crate::HasErrorKind;
 use crate::Wait;
 
 #[cfg(target_has_atomic = "32")]

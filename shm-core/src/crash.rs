@@ -1,7 +1,7 @@
 //! Named crash points for crash tests (feature `crash-points`, which tests
 //! enable; without it every point compiles to nothing).
 //!
-//! A test process installs a hook with [`set_hook`]; each protocol step
+//! A test process installs a hook with `set_hook`; each protocol step
 //! calls it with the point's name, and the hook may kill the process there
 //! (`SIGKILL` itself), leaving the segment exactly as a crash at that
 //! instant would.

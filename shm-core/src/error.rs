@@ -1,8 +1,15 @@
 //! Errors: one enum per operation, each mapping to a shared [`ErrorKind`]
 //! (the embedded-hal pattern), so generic code can branch on the kind while
 //! callers still see exactly what went wrong.
+//!
+//! Every error implements [`core::error::Error`], so `?` works in a
+//! `fn main() -> Result<(), Box<dyn std::error::Error>>` or an anyhow
+//! `main`. `Display` messages are complete on their own: they say which
+//! channel (where the error knows it), what went wrong and what to do.
 
 use core::fmt;
+
+use crate::layout::{ChannelKind, MAX_NAME};
 
 /// The category of an error, shared by every error type of the crate.
 ///
@@ -34,10 +41,161 @@ pub enum ErrorKind {
     Closed,
 }
 
-/// Implemented by every error type of the crate.
-pub trait Error: fmt::Debug + fmt::Display {
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Timeout => "timed out",
+            Self::WouldBlock => "operation would block",
+            Self::PeerDied => "peer died",
+            Self::Corrupted => "corrupted segment",
+            Self::Incompatible => "incompatible segment",
+            Self::InvalidArgument => "invalid argument",
+            Self::Busy => "role held by another peer",
+            Self::NotFound => "no such channel",
+            Self::Closed => "closed by the other side",
+        })
+    }
+}
+
+impl core::error::Error for ErrorKind {}
+
+/// The [`ErrorKind`] of an error: implemented by every error type of the
+/// shm crates.
+///
+/// This is embedded-hal's `Error::kind()` pattern (`embedded_hal::digital::Error`),
+/// under a name of its own: the trait was called `Error` before, which
+/// shadowed [`core::error::Error`] (that every error here also implements)
+/// wherever both were imported. Generic code asks for both at once:
+///
+/// ```
+/// use shm_core::{ErrorKind, HasErrorKind};
+///
+/// fn retry_later<E: HasErrorKind>(e: &E) -> bool {
+///     matches!(e.kind(), ErrorKind::Timeout | ErrorKind::WouldBlock)
+/// }
+/// assert!(retry_later(&shm_core::SendError::Full));
+/// ```
+pub trait HasErrorKind: core::error::Error {
     /// The category of this error.
     fn kind(&self) -> ErrorKind;
+}
+
+impl HasErrorKind for ErrorKind {
+    fn kind(&self) -> ErrorKind {
+        *self
+    }
+}
+
+impl HasErrorKind for core::convert::Infallible {
+    fn kind(&self) -> ErrorKind {
+        match *self {}
+    }
+}
+
+/// A channel's name, held inline (no allocation) so that an error can say
+/// which channel it is about. Empty when the error was made through a raw
+/// view, which does not know the name.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+pub struct ChannelName {
+    bytes: [u8; MAX_NAME],
+    len: u8,
+}
+
+impl ChannelName {
+    /// `name`, cut at [`MAX_NAME`] bytes (on a character boundary): longer
+    /// names match no channel anyway.
+    pub fn new(name: &str) -> Self {
+        let mut len = name.len().min(MAX_NAME);
+        while !name.is_char_boundary(len) {
+            len -= 1;
+        }
+        let mut bytes = [0; MAX_NAME];
+        bytes[..len].copy_from_slice(&name.as_bytes()[..len]);
+        Self { bytes, len: len as u8 }
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        // `new` copied whole characters of a `str`.
+        core::str::from_utf8(&self.bytes[..self.len as usize]).unwrap_or_default()
+    }
+
+    /// Whether no name is known.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl fmt::Debug for ChannelName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for ChannelName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for ChannelName {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "{=str}", self.as_str())
+    }
+}
+
+/// `queue `jobs``, or `the queue` when the name is not known.
+struct Channel<'a>(&'static str, &'a ChannelName);
+
+impl fmt::Display for Channel<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.1.is_empty() {
+            true => write!(f, "the {}", self.0),
+            false => write!(f, "{} `{}`", self.0, self.1),
+        }
+    }
+}
+
+fn kind_name(kind: ChannelKind) -> &'static str {
+    match kind {
+        ChannelKind::Mailbox => "mailbox",
+        ChannelKind::Queue => "queue",
+        ChannelKind::Semaphore => "semaphore",
+    }
+}
+
+/// A role on a channel: what [`ClaimError::Busy`] found taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Role {
+    /// The writing end of a queue (one per queue).
+    Producer,
+    /// The reading end of a queue (one per queue).
+    Consumer,
+    /// The answering end of a mailbox (one per mailbox; clients are many).
+    Server,
+}
+
+impl Role {
+    /// The kind of channel the role belongs to.
+    pub fn channel_kind(self) -> ChannelKind {
+        match self {
+            Self::Producer | Self::Consumer => ChannelKind::Queue,
+            Self::Server => ChannelKind::Mailbox,
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Producer => "producer",
+            Self::Consumer => "consumer",
+            Self::Server => "server",
+        })
+    }
 }
 
 /// Where in the segment a bad value was found.
@@ -66,17 +224,12 @@ impl Corruption {
 impl fmt::Display for Corruption {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.channel {
-            Some(i) => write!(
-                f,
-                "corrupted segment: channel {i} word `{}` holds an impossible value; recreate the segment",
-                self.word
-            ),
-            None => write!(
-                f,
-                "corrupted segment: header word `{}` holds an impossible value; recreate the segment",
-                self.word
-            ),
+            Some(i) => write!(f, "corrupted segment: word `{}` of channel {i} holds an impossible value", self.word)?,
+            None => write!(f, "corrupted segment: header word `{}` holds an impossible value", self.word)?,
         }
+        // A peer of another build, a buggy or hostile one, or a stray write:
+        // nothing this side can repair in place.
+        write!(f, "; stop its users, remove the segment and create it again")
     }
 }
 
@@ -126,7 +279,9 @@ impl fmt::Display for LayoutError {
     }
 }
 
-impl Error for LayoutError {
+impl core::error::Error for LayoutError {}
+
+impl HasErrorKind for LayoutError {
     fn kind(&self) -> ErrorKind {
         ErrorKind::InvalidArgument
     }
@@ -150,13 +305,15 @@ impl fmt::Display for CreateError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::RegionTooSmall { needed, actual } => {
-                write!(f, "region of {actual} bytes is too small: the layout needs {needed}")
+                write!(f, "region of {actual} bytes is too small: the layout needs {needed}; give it a larger region")
             }
         }
     }
 }
 
-impl Error for CreateError {
+impl core::error::Error for CreateError {}
+
+impl HasErrorKind for CreateError {
     fn kind(&self) -> ErrorKind {
         ErrorKind::InvalidArgument
     }
@@ -211,22 +368,29 @@ impl fmt::Display for OpenError {
         match self {
             Self::TooSmall { len } => write!(f, "region of {len} bytes is smaller than a segment header: not a segment of this library"),
             Self::BadMagic => write!(f, "bad magic number: not a segment of this library"),
-            Self::EndianMismatch => write!(f, "segment was written by a machine of the other byte order"),
+            Self::EndianMismatch => {
+                write!(f, "segment was written by a machine of the other byte order: open it from one of the same order")
+            }
             Self::VersionMismatch { major, minor } => write!(
                 f,
                 "segment format {major}.{minor} is not supported (this build reads {}.x): use matching library versions",
                 crate::layout::FORMAT_MAJOR
             ),
-            Self::NotReady => write!(f, "segment not ready within the timeout: its creator is still initializing it or died doing so"),
+            Self::NotReady => write!(
+                f,
+                "segment not ready within the timeout: its creator is still initializing it (open with a longer timeout) or died doing so (remove the segment)"
+            ),
             Self::Poisoned => write!(f, "segment is poisoned by its creator: remove and recreate it"),
-            Self::SizeMismatch { recorded, actual } => write!(f, "segment records {recorded} bytes but {actual} are mapped: it was truncated or resized"),
-            Self::LayoutMismatch { expected, found } => write!(f, "segment layout {found:#018x} differs from the expected {expected:#018x}: peers were built with different channel declarations"),
+            Self::SizeMismatch { recorded, actual } => write!(f, "segment records {recorded} bytes but {actual} are mapped: it was truncated or resized; remove it and create it again"),
+            Self::LayoutMismatch { expected, found } => write!(f, "segment layout {found:#018x} differs from the expected {expected:#018x}: peers were built with different channel declarations; build both from the same layout"),
             Self::Corrupted(c) => c.fmt(f),
         }
     }
 }
 
-impl Error for OpenError {
+impl core::error::Error for OpenError {}
+
+impl HasErrorKind for OpenError {
     fn kind(&self) -> ErrorKind {
         match self {
             Self::NotReady => ErrorKind::Timeout,
@@ -242,35 +406,110 @@ impl Error for OpenError {
 #[non_exhaustive]
 pub enum ClaimError {
     /// No channel of that name.
-    NotFound,
+    NotFound {
+        /// The name asked for.
+        channel: ChannelName,
+    },
     /// A channel of that name exists but is of another kind.
-    WrongKind,
-    /// The role is held by a live peer with this id.
+    WrongKind {
+        /// The channel.
+        channel: ChannelName,
+        /// The kind asked for.
+        expected: ChannelKind,
+        /// The kind it is.
+        found: ChannelKind,
+    },
+    /// The role is held by a live peer with this id: a queue has one
+    /// producer and one consumer, a mailbox one server.
     Busy {
-        /// The id recorded by the holder (a PID on Linux).
+        /// The channel (empty when claimed through a raw view).
+        channel: ChannelName,
+        /// The role asked for.
+        role: Role,
+        /// The id recorded by the holder (a PID on Linux, a core on an MCU).
         holder: u32,
     },
     /// The channel's control words are corrupted.
-    Corrupted(Corruption),
+    Corrupted {
+        /// The channel (empty when claimed through a raw view).
+        channel: ChannelName,
+        /// Where.
+        at: Corruption,
+    },
+}
+
+impl ClaimError {
+    pub(crate) fn busy(role: Role, holder: u32) -> Self {
+        Self::Busy { channel: ChannelName::default(), role, holder }
+    }
+
+    pub(crate) fn corrupted(at: Corruption) -> Self {
+        Self::Corrupted { channel: ChannelName::default(), at }
+    }
+
+    /// The same error, naming channel `name` (errors made by a role claim
+    /// through a view do not know it).
+    pub(crate) fn in_channel(mut self, name: &str) -> Self {
+        if let Self::Busy { channel, .. } | Self::Corrupted { channel, .. } = &mut self {
+            *channel = ChannelName::new(name);
+        }
+        self
+    }
+
+    /// The channel the error is about (empty when not known).
+    pub fn channel(&self) -> &ChannelName {
+        match self {
+            Self::NotFound { channel }
+            | Self::WrongKind { channel, .. }
+            | Self::Busy { channel, .. }
+            | Self::Corrupted { channel, .. } => channel,
+        }
+    }
 }
 
 impl fmt::Display for ClaimError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::NotFound => write!(f, "no channel of that name in the segment"),
-            Self::WrongKind => write!(f, "the channel of that name is of another kind"),
-            Self::Busy { holder } => write!(f, "role already held by live peer {holder}: stop it first"),
-            Self::Corrupted(c) => c.fmt(f),
+            Self::NotFound { channel } => {
+                write!(f, "no channel named `{channel}` in the segment: use a name the segment's layout declares")
+            }
+            Self::WrongKind { channel, expected, found } => write!(
+                f,
+                "channel `{channel}` is a {}, not a {}: use the {0} calls for it, or the name of a {1}",
+                kind_name(*found),
+                kind_name(*expected)
+            ),
+            Self::Busy { channel, role, holder } => {
+                let on = Channel(kind_name(role.channel_kind()), channel);
+                let per = match role {
+                    Role::Server => "a mailbox has one server (and any number of clients)",
+                    Role::Producer => "a queue has one producer by design",
+                    _ => "a queue has one consumer by design",
+                };
+                write!(
+                    f,
+                    "{on} already has a {role}, live peer {holder}, and {per}: stop that {role} first, \
+                     or declare another channel for this one"
+                )
+            }
+            Self::Corrupted { channel, at } => {
+                if !channel.is_empty() {
+                    write!(f, "channel `{channel}`: ")?;
+                }
+                at.fmt(f)
+            }
         }
     }
 }
 
-impl Error for ClaimError {
+impl core::error::Error for ClaimError {}
+
+impl HasErrorKind for ClaimError {
     fn kind(&self) -> ErrorKind {
         match self {
-            Self::NotFound | Self::WrongKind => ErrorKind::NotFound,
+            Self::NotFound { .. } | Self::WrongKind { .. } => ErrorKind::NotFound,
             Self::Busy { .. } => ErrorKind::Busy,
-            Self::Corrupted(_) => ErrorKind::Corrupted,
+            Self::Corrupted { .. } => ErrorKind::Corrupted,
         }
     }
 }
@@ -293,15 +532,23 @@ pub enum SemaphoreError {
 impl fmt::Display for SemaphoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Timeout => write!(f, "semaphore wait timed out"),
+            Self::Timeout => {
+                write!(f, "semaphore wait timed out: nothing posted it in time; wait again or check the posting side")
+            }
             Self::Overflow => write!(f, "semaphore count would overflow: the waiting side is not consuming posts"),
-            Self::Corrupted => write!(f, "semaphore count word holds an impossible value"),
-            Self::Os(e) => write!(f, "semaphore system call failed with errno {e}"),
+            Self::Corrupted => {
+                write!(f, "semaphore count word holds an impossible value: remove the segment and create it again")
+            }
+            Self::Os(e) => {
+                write!(f, "semaphore system call failed with errno {e}: see the call's man page for that errno")
+            }
         }
     }
 }
 
-impl Error for SemaphoreError {
+impl core::error::Error for SemaphoreError {}
+
+impl HasErrorKind for SemaphoreError {
     fn kind(&self) -> ErrorKind {
         match self {
             Self::Timeout => ErrorKind::Timeout,
@@ -343,16 +590,27 @@ impl fmt::Display for SendError {
                 f,
                 "message of {len} bytes exceeds the queue maximum of {max}: split it or declare a larger queue"
             ),
-            Self::Full => write!(f, "queue is full"),
-            Self::Timeout => write!(f, "queue stayed full for the whole timeout"),
-            Self::PeerDied => write!(f, "queue is full and its consumer has died"),
-            Self::Closed => write!(f, "the consumer closed the queue: nobody will read this message"),
+            Self::Full => write!(f, "queue is full: try again later, or send with a timeout to wait for room"),
+            Self::Timeout => write!(
+                f,
+                "queue stayed full for the whole timeout: the consumer is not keeping up; send again, or declare a larger queue"
+            ),
+            Self::PeerDied => write!(
+                f,
+                "queue is full and its consumer has died: restart the consumer (it resumes at the first unread message)"
+            ),
+            Self::Closed => write!(
+                f,
+                "the consumer closed the queue: nobody reads this message; start a consumer (it resumes where the last one stopped)"
+            ),
             Self::Corrupted(c) => c.fmt(f),
         }
     }
 }
 
-impl Error for SendError {
+impl core::error::Error for SendError {}
+
+impl HasErrorKind for SendError {
     fn kind(&self) -> ErrorKind {
         match self {
             Self::TooLarge { .. } => ErrorKind::InvalidArgument,
@@ -392,17 +650,25 @@ pub enum RecvError {
 impl fmt::Display for RecvError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Empty => write!(f, "queue is empty"),
-            Self::Timeout => write!(f, "no message within the timeout"),
-            Self::PeerDied => write!(f, "queue is empty and its producer has died"),
-            Self::BufferTooSmall { needed } => write!(f, "buffer too small: the next message has {needed} bytes"),
-            Self::Closed => write!(f, "the producer closed the queue and every message has been received"),
+            Self::Empty => write!(f, "queue is empty: try again later, or receive with a timeout to wait for a message"),
+            Self::Timeout => write!(f, "no message within the timeout: receive again, or check that the producer runs"),
+            Self::PeerDied => write!(f, "queue is empty and its producer has died: restart the producer"),
+            Self::BufferTooSmall { needed } => write!(
+                f,
+                "buffer too small: the next message has {needed} bytes; receive it into a larger buffer (it stays queued)"
+            ),
+            Self::Closed => write!(
+                f,
+                "the producer closed the queue and every message it sent has been received: the stream has ended"
+            ),
             Self::Corrupted(c) => c.fmt(f),
         }
     }
 }
 
-impl Error for RecvError {
+impl core::error::Error for RecvError {}
+
+impl HasErrorKind for RecvError {
     fn kind(&self) -> ErrorKind {
         match self {
             Self::Empty => ErrorKind::WouldBlock,
@@ -448,18 +714,32 @@ pub enum CallError {
 impl fmt::Display for CallError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::TooLarge { len, max } => write!(f, "{len} bytes do not fit a mailbox slot of {max} bytes"),
-            Self::NoFreeSlot => write!(f, "all mailbox slots are in use"),
-            Self::Timeout => write!(f, "no response within the timeout; the request was withdrawn"),
-            Self::PeerDied => write!(f, "the mailbox server has died; restart it to serve again"),
-            Self::Dropped => write!(f, "the server dropped the request without responding"),
+            Self::TooLarge { len, max } => write!(
+                f,
+                "{len} bytes do not fit a mailbox slot of {max} bytes: send less, or declare larger slots"
+            ),
+            Self::NoFreeSlot => write!(
+                f,
+                "all mailbox slots are in use: try again later, call with a timeout to wait for a slot, or declare more slots"
+            ),
+            Self::Timeout => write!(
+                f,
+                "no response within the timeout (the request was withdrawn): call again, or check that the server runs and keeps up"
+            ),
+            Self::PeerDied => write!(f, "the mailbox server has died: restart it, then call again"),
+            Self::Dropped => write!(
+                f,
+                "the server dropped the request without responding (it failed, or died and was replaced): call again"
+            ),
             Self::Closed => write!(f, "the mailbox server closed before serving the request; start a server and retry"),
             Self::Corrupted(c) => c.fmt(f),
         }
     }
 }
 
-impl Error for CallError {
+impl core::error::Error for CallError {}
+
+impl HasErrorKind for CallError {
     fn kind(&self) -> ErrorKind {
         match self {
             Self::TooLarge { .. } => ErrorKind::InvalidArgument,
@@ -501,17 +781,26 @@ pub enum ServeError {
 impl fmt::Display for ServeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Empty => write!(f, "no pending request"),
-            Self::Timeout => write!(f, "no request within the timeout"),
-            Self::TooLarge { len, max } => write!(f, "response of {len} bytes exceeds the slot capacity of {max}"),
-            Self::Abandoned => write!(f, "the client gave up on the request before the response was posted"),
-            Self::Replaced => write!(f, "another server took over the mailbox"),
+            Self::Empty => write!(f, "no pending request: try again later, or receive with a timeout to wait for one"),
+            Self::Timeout => write!(f, "no request within the timeout: wait again (clients may call later)"),
+            Self::TooLarge { len, max } => write!(
+                f,
+                "response of {len} bytes exceeds the slot capacity of {max}: respond with less, or declare larger slots"
+            ),
+            Self::Abandoned => {
+                write!(f, "the client gave up on the request before the response was posted: serve the next request")
+            }
+            Self::Replaced => {
+                write!(f, "another server took over the mailbox (a mailbox has one server): stop this one")
+            }
             Self::Corrupted(c) => c.fmt(f),
         }
     }
 }
 
-impl Error for ServeError {
+impl core::error::Error for ServeError {}
+
+impl HasErrorKind for ServeError {
     fn kind(&self) -> ErrorKind {
         match self {
             Self::Empty => ErrorKind::WouldBlock,

@@ -36,8 +36,8 @@ pub mod conformance;
 pub mod mock;
 
 pub use error::{
-    CallError, ClaimError, Corruption, CreateError, Error, ErrorKind, LayoutError, OpenError, RecvError,
-    SemaphoreError, SendError, ServeError,
+    CallError, ChannelName, ClaimError, Corruption, CreateError, ErrorKind, HasErrorKind, LayoutError, OpenError,
+    RecvError, Role, SemaphoreError, SendError, ServeError,
 };
 pub use layout::{ChannelInfo, ChannelKind, Layout};
 pub use semaphore::Semaphore;

@@ -102,7 +102,7 @@ use core::ops::{Deref, DerefMut};
 use core::ptr::NonNull;
 use core::time::Duration;
 
-use crate::error::{CallError, ClaimError, Corruption, ServeError};
+use crate::error::{CallError, ClaimError, Corruption, Role, ServeError};
 
 use crate::sync::{AtomicU32, Ordering};
 use crate::wait::{notify, signal, wait_for, Announce, Stop, Wait};
@@ -776,7 +776,8 @@ impl<'a, W: Wait> Server<'a, W> {
     /// [`CallError::Dropped`]) and frees the slots abandoned to it.
     pub fn claim(view: MailboxView<'a>, wait: W) -> Result<Self, ClaimError> {
         let id = wait.self_id();
-        crate::queue::claim_role(&view.ctl.server, &wait, id).map_err(|holder| ClaimError::Busy { holder })?;
+        crate::queue::claim_role(&view.ctl.server, &wait, id)
+            .map_err(|holder| ClaimError::busy(Role::Server, holder))?;
         // Open again: clients stop reporting `Closed`.
         view.ctl.server_waiting.store(0, Ordering::Relaxed);
         let server = Self { view, wait, id, cursor: core::sync::atomic::AtomicU32::new(0) };

@@ -79,7 +79,7 @@ use core::ops::{Deref, DerefMut};
 use core::ptr::NonNull;
 use core::time::Duration;
 
-use crate::error::{ClaimError, Corruption, RecvError, SendError};
+use crate::error::{ClaimError, Corruption, RecvError, Role, SendError};
 use crate::sync::{AtomicU32, Ordering};
 use crate::wait::{notify, wait_for, Announce, Stop, Wait};
 
@@ -304,7 +304,7 @@ impl<'a, W: Wait> Producer<'a, W> {
     /// head.
     pub fn claim(view: QueueView<'a>, wait: W) -> Result<Self, ClaimError> {
         let id = wait.self_id();
-        claim_role(&view.ctl.producer, &wait, id).map_err(|holder| ClaimError::Busy { holder })?;
+        claim_role(&view.ctl.producer, &wait, id).map_err(|holder| ClaimError::busy(Role::Producer, holder))?;
         let head = view.ctl.head.load(Ordering::Relaxed) & !CLOSED;
         // SYNC POINT: Acquire pairs with the Release store of `tail` in
         // `ReadGrant::drop`; the Release stores of 0 below pair with the Acquire
@@ -312,7 +312,7 @@ impl<'a, W: Wait> Producer<'a, W> {
         let tail = view.ctl.tail.load(Ordering::Acquire) & !CLOSED;
         let release = |e| {
             view.ctl.producer.store(0, Ordering::Release);
-            ClaimError::Corrupted(e)
+            ClaimError::corrupted(e)
         };
         if !head.is_multiple_of(8) {
             return Err(release(view.corrupt("head")));
@@ -565,14 +565,12 @@ impl<'a, W: Wait> Consumer<'a, W> {
     /// resumes at the released tail.
     pub fn claim(view: QueueView<'a>, wait: W) -> Result<Self, ClaimError> {
         let id = wait.self_id();
-        claim_role(&view.ctl.consumer, &wait, id).map_err(|holder| ClaimError::Busy { holder })?;
-        // Open again: clear a previous consumer's close mark (only the
-        // consumer writes `tail`, and we hold the role now).
+        claim_role(&view.ctl.consumer, &wait, id).map_err(|holder| ClaimError::busy(Role::Consumer, holder))?;
         let tail = view.ctl.tail.load(Ordering::Relaxed) & !CLOSED;
         if !tail.is_multiple_of(8) {
             // SYNC POINT: pairs with the Acquire load in the next `claim_role`.
             view.ctl.consumer.store(0, Ordering::Release);
-            return Err(ClaimError::Corrupted(view.corrupt("tail")));
+            return Err(ClaimError::corrupted(view.corrupt("tail")));
         }
         // Open again: clear a previous consumer's close mark (only the
         // consumer writes `tail`, and we hold the role now).

@@ -35,7 +35,15 @@ pub struct Misaligned {
 
 impl core::fmt::Display for Misaligned {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "region base {:#x} is not 64-byte aligned", self.addr)
+        write!(f, "region base {:#x} is not 64-byte aligned: place the shared memory at a 64-byte boundary", self.addr)
+    }
+}
+
+impl core::error::Error for Misaligned {}
+
+impl crate::HasErrorKind for Misaligned {
+    fn kind(&self) -> crate::ErrorKind {
+        crate::ErrorKind::InvalidArgument
     }
 }
 

@@ -31,7 +31,7 @@
 
 use core::time::Duration;
 
-use crate::error::{ClaimError, CreateError, OpenError};
+use crate::error::{ChannelName, ClaimError, CreateError, OpenError};
 use crate::layout::{
     self, align_line, channel_size, check_params, layout_hash, state, ChannelInfo, ChannelKind, Descriptor, Header,
     Layout, AREAS_OFFSET, DESCRIPTOR_SIZE, EMPTY_INFO, HEADER_SIZE, MAX_CHANNELS,
@@ -352,9 +352,9 @@ impl<'r> Segment<'r> {
             .iter()
             .enumerate()
             .find(|(_, c)| c.name() == name.as_bytes())
-            .ok_or(ClaimError::NotFound)?;
+            .ok_or_else(|| ClaimError::NotFound { channel: ChannelName::new(name) })?;
         if c.kind != kind {
-            return Err(ClaimError::WrongKind);
+            return Err(ClaimError::WrongKind { channel: ChannelName::new(name), expected: kind, found: c.kind });
         }
         Ok((i as u8, c))
     }
@@ -373,12 +373,12 @@ impl<'r> Segment<'r> {
 
     /// Claims the producer role of queue `name`.
     pub fn producer<W: Wait>(&self, name: &str, wait: W) -> Result<Producer<'_, W>, ClaimError> {
-        Producer::claim(self.queue_view(name)?, wait)
+        Producer::claim(self.queue_view(name)?, wait).map_err(|e| e.in_channel(name))
     }
 
     /// Claims the consumer role of queue `name`.
     pub fn consumer<W: Wait>(&self, name: &str, wait: W) -> Result<Consumer<'_, W>, ClaimError> {
-        Consumer::claim(self.queue_view(name)?, wait)
+        Consumer::claim(self.queue_view(name)?, wait).map_err(|e| e.in_channel(name))
     }
 
     /// The mailbox named `name`.
@@ -398,7 +398,7 @@ impl<'r> Segment<'r> {
     /// Claims the server role of mailbox `name`.
     #[cfg(target_has_atomic = "32")]
     pub fn server<W: Wait>(&self, name: &str, wait: W) -> Result<Server<'_, W>, ClaimError> {
-        Server::claim(self.mailbox_view(name)?, wait)
+        Server::claim(self.mailbox_view(name)?, wait).map_err(|e| e.in_channel(name))
     }
 
     /// A client of mailbox `name`.

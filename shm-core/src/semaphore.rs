@@ -28,7 +28,7 @@
 
 use core::time::Duration;
 
-use crate::error::Error;
+use crate::error::HasErrorKind;
 use crate::sync::{AtomicU32, Ordering};
 
 /// The largest count a semaphore holds.
@@ -39,11 +39,11 @@ pub const MAX_COUNT: u32 = i32::MAX as u32;
 /// `post` adds one; `wait` takes one, blocking while the count is zero.
 /// Implemented in the segment by [`CountingSemaphore`] (over any [`Wait`](crate::Wait)
 /// strategy) and in shm-posix by a POSIX named semaphore; one conformance
-/// suite ([`crate::conformance`]) checks every implementation.
+/// suite (`shm_core::conformance`, feature `mock`) checks every implementation.
 pub trait Semaphore {
-    /// The error type; its [`Error::kind`] is
+    /// The error type; its [`HasErrorKind::kind`] is
     /// [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) for timeouts.
-    type Error: Error;
+    type Error: HasErrorKind;
 
     /// Adds one to the count, waking a waiter if one sleeps.
     fn post(&self) -> Result<(), Self::Error>;

@@ -5,10 +5,10 @@ use core::time::Duration;
 use std::vec::Vec;
 
 use crate::conformance;
-use crate::error::{CallError, ClaimError, Corruption, OpenError, RecvError, SendError, ServeError};
+use crate::error::{CallError, ChannelName, ClaimError, Corruption, OpenError, RecvError, Role, SendError, ServeError};
 use crate::layout::{self, AREAS_OFFSET, HEADER_SIZE};
 use crate::mock::{Graveyard, MockRegion, ThreadWait};
-use crate::{Layout, Segment};
+use crate::{ChannelKind, Layout, Segment};
 
 const SHORT: Duration = Duration::from_millis(20);
 const LONG: Duration = Duration::from_secs(20);
@@ -23,6 +23,10 @@ const Q: usize = AREAS_OFFSET; // queue area
 const RING: usize = Q + 128;
 const M: usize = Q + 128 + 1024; // mailbox area
 const SLOT0: usize = M + 192;
+
+fn busy(channel: &str, role: Role, holder: u32) -> ClaimError {
+    ClaimError::Busy { channel: ChannelName::new(channel), role, holder }
+}
 
 fn fresh() -> MockRegion {
     let memory = MockRegion::new(layout().size());
@@ -167,9 +171,80 @@ fn expected_layout_is_enforced_and_reinit_bumps_generation() {
 fn channel_lookup_by_name_and_kind() {
     let memory = fresh();
     let seg = open(&memory).unwrap();
-    assert_eq!(seg.producer("nope", ThreadWait::new(2)).err(), Some(ClaimError::NotFound));
-    assert_eq!(seg.producer("m", ThreadWait::new(2)).err(), Some(ClaimError::WrongKind));
-    assert_eq!(seg.server("q", ThreadWait::new(2)).err(), Some(ClaimError::WrongKind));
+    assert_eq!(
+        seg.producer("nope", ThreadWait::new(2)).err(),
+        Some(ClaimError::NotFound { channel: ChannelName::new("nope") })
+    );
+    assert_eq!(
+        seg.producer("m", ThreadWait::new(2)).err(),
+        Some(ClaimError::WrongKind {
+            channel: ChannelName::new("m"),
+            expected: ChannelKind::Queue,
+            found: ChannelKind::Mailbox
+        })
+    );
+    assert_eq!(
+        seg.server("q", ThreadWait::new(2)).err(),
+        Some(ClaimError::WrongKind {
+            channel: ChannelName::new("q"),
+            expected: ChannelKind::Mailbox,
+            found: ChannelKind::Queue
+        })
+    );
+}
+
+/// A claim error names the channel, what is wrong and what to do.
+#[test]
+fn claim_errors_name_the_channel_and_the_remedy() {
+    let memory = fresh();
+    let seg = open(&memory).unwrap();
+    let _rx = seg.consumer("q", ThreadWait::new(2)).unwrap();
+    let busy = seg.consumer("q", ThreadWait::new(3)).err().unwrap().to_string();
+    assert_eq!(
+        busy,
+        "queue `q` already has a consumer, live peer 2, and a queue has one consumer by design: \
+         stop that consumer first, or declare another channel for this one"
+    );
+    let _server = seg.server("m", ThreadWait::new(2)).unwrap();
+    let busy = seg.server("m", ThreadWait::new(3)).err().unwrap().to_string();
+    assert!(busy.starts_with("mailbox `m` already has a server, live peer 2, and a mailbox has one server"), "{busy}");
+    let missing = seg.producer("nope", ThreadWait::new(2)).err().unwrap().to_string();
+    assert!(missing.starts_with("no channel named `nope` in the segment: "), "{missing}");
+    let wrong = seg.server("q", ThreadWait::new(2)).err().unwrap().to_string();
+    assert!(wrong.starts_with("channel `q` is a queue, not a mailbox: "), "{wrong}");
+}
+
+/// Every error is a `core::error::Error` with a kind, so `?` lifts it into
+/// a `Box<dyn Error>`, and its message reads as a sentence: lowercase, no
+/// trailing period.
+#[test]
+fn errors_are_standard_errors_with_lowercase_messages() {
+    use crate::error::{CreateError, ErrorKind, HasErrorKind, LayoutError, SemaphoreError};
+    fn boxed<E: HasErrorKind + Send + Sync + 'static>(e: E) -> (ErrorKind, std::boxed::Box<dyn std::error::Error>) {
+        (e.kind(), std::boxed::Box::new(e))
+    }
+    let at = Corruption::channel(0, "head");
+    let all = [
+        boxed(LayoutError::DuplicateName),
+        boxed(CreateError::RegionTooSmall { needed: 2, actual: 1 }),
+        boxed(OpenError::NotReady),
+        boxed(OpenError::Corrupted(Corruption::header("state"))),
+        boxed(busy("q", Role::Producer, 7)),
+        boxed(ClaimError::Corrupted { channel: ChannelName::default(), at }),
+        boxed(SemaphoreError::Timeout),
+        boxed(SendError::Full),
+        boxed(RecvError::BufferTooSmall { needed: 9 }),
+        boxed(CallError::Dropped),
+        boxed(ServeError::Replaced),
+        boxed(ErrorKind::PeerDied),
+    ];
+    for (kind, e) in &all {
+        let text = e.to_string();
+        let first = text.chars().next().unwrap();
+        assert!(!first.is_uppercase() && !text.ends_with('.'), "{kind:?}: {text}");
+        assert!(text.contains(':') || matches!(kind, ErrorKind::PeerDied), "says what to do: {text}");
+    }
+    assert_eq!(ChannelName::new(&"é".repeat(20)).as_str().len(), 30, "cut on a character boundary");
 }
 
 // ---- queue ----
@@ -180,10 +255,7 @@ fn queue_roles_are_claimed_once_and_recovered_from_the_dead() {
     let seg = open(&memory).unwrap();
     let graveyard = Graveyard::new();
     let tx = seg.producer("q", ThreadWait::with_graveyard(2, &graveyard)).unwrap();
-    assert_eq!(
-        seg.producer("q", ThreadWait::with_graveyard(3, &graveyard)).err(),
-        Some(ClaimError::Busy { holder: 2 })
-    );
+    assert_eq!(seg.producer("q", ThreadWait::with_graveyard(3, &graveyard)).err(), Some(busy("q", Role::Producer, 2)));
     drop(tx);
     let w3 = ThreadWait::with_graveyard(3, &graveyard);
     let mut tx = seg.producer("q", &w3).unwrap();
@@ -335,13 +407,13 @@ fn hostile_queue_words() {
     memory.write_u32(Q, 5);
     assert_eq!(
         seg.producer("q", ThreadWait::new(4)).err(),
-        Some(ClaimError::Corrupted(Corruption::channel(0, "head")))
+        Some(ClaimError::Corrupted { channel: ChannelName::new("q"), at: Corruption::channel(0, "head") })
     );
     drop(rx);
     memory.write_u32(Q + 64, 6);
     assert_eq!(
         seg.consumer("q", ThreadWait::new(4)).err(),
-        Some(ClaimError::Corrupted(Corruption::channel(0, "tail")))
+        Some(ClaimError::Corrupted { channel: ChannelName::new("q"), at: Corruption::channel(0, "tail") })
     );
 }
 
@@ -367,7 +439,7 @@ fn mailbox_call_and_serve_with_grants() {
     let seg = open(&memory).unwrap();
     let server = seg.server("m", ThreadWait::new(2)).unwrap();
     let client = seg.client("m", ThreadWait::new(3)).unwrap();
-    assert_eq!(seg.server("m", ThreadWait::new(4)).err(), Some(ClaimError::Busy { holder: 2 }));
+    assert_eq!(seg.server("m", ThreadWait::new(4)).err(), Some(busy("m", Role::Server, 2)));
     assert_eq!(server.try_recv().err(), Some(ServeError::Empty));
     let mut slot = client.try_claim().unwrap();
     slot[..3].copy_from_slice(b"abc");
@@ -550,7 +622,7 @@ fn hostile_mailbox_words() {
     // A foreign live server id in the role word.
     drop(server);
     memory.write_u32(M, 12345);
-    assert_eq!(seg.server("m", ThreadWait::new(2)).err(), Some(ClaimError::Busy { holder: 12345 }));
+    assert_eq!(seg.server("m", ThreadWait::new(2)).err(), Some(busy("m", Role::Server, 12345)));
 }
 
 #[test]
@@ -598,11 +670,11 @@ fn roles_are_exclusive_within_a_process_too() {
     let memory = fresh();
     let seg = open(&memory).unwrap();
     let tx = seg.producer("q", ThreadWait::new(2)).unwrap();
-    assert_eq!(seg.producer("q", ThreadWait::new(2)).err(), Some(ClaimError::Busy { holder: 2 }));
+    assert_eq!(seg.producer("q", ThreadWait::new(2)).err(), Some(busy("q", Role::Producer, 2)));
     let rx = seg.consumer("q", ThreadWait::new(2)).unwrap();
-    assert_eq!(seg.consumer("q", ThreadWait::new(2)).err(), Some(ClaimError::Busy { holder: 2 }));
+    assert_eq!(seg.consumer("q", ThreadWait::new(2)).err(), Some(busy("q", Role::Consumer, 2)));
     let server = seg.server("m", ThreadWait::new(2)).unwrap();
-    assert_eq!(seg.server("m", ThreadWait::new(2)).err(), Some(ClaimError::Busy { holder: 2 }));
+    assert_eq!(seg.server("m", ThreadWait::new(2)).err(), Some(busy("m", Role::Server, 2)));
     drop((tx, rx, server));
     assert!(seg.producer("q", ThreadWait::new(2)).is_ok(), "a role let go can be claimed again");
 }

@@ -33,7 +33,7 @@ pub const DEFAULT_SPIN_LIMIT: u32 = 1024;
 ///
 /// Implementations: `FutexWait` and `NamedSemaphoreWait` in shm-posix, the
 /// spin, WFE and doorbell strategies in shm-baremetal, and
-/// [`ThreadWait`](crate::mock::ThreadWait) for host tests (feature `mock`).
+/// `shm_core::mock::ThreadWait` for host tests (feature `mock`).
 ///
 /// A wrong implementation can make calls slow or time out early, never cause
 /// memory unsafety: every caller re-checks the word after `park` returns.

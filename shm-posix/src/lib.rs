@@ -24,3 +24,10 @@ pub use segment::{CreateError, CreateOptions, OpenError, Segment};
 
 /// Re-exported so users need only this crate.
 pub use shm_core;
+
+/// The workspace README's examples, run as doctests of this crate (the
+/// README is no crate's front page). Only under `cargo test`: the packaged
+/// crate does not contain the file.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct WorkspaceReadme;

@@ -44,11 +44,12 @@ impl fmt::Display for NameError {
             Self::Slash { at } => {
                 write!(f, "segment name has a `/` at byte {at}: only a leading slash is allowed")
             }
-            Self::Nul { at } => write!(f, "segment name has a NUL byte at {at}"),
-            Self::Dots => write!(f, "segment name cannot be `.` or `..`"),
-            Self::SemaphorePrefix => {
-                write!(f, "segment name cannot start with `sem.`: /dev/shm/sem.X is named semaphore X's file")
-            }
+            Self::Nul { at } => write!(f, "segment name has a NUL byte at {at}: leave it out"),
+            Self::Dots => write!(f, "segment name cannot be `.` or `..`: give a name such as `/my-app`"),
+            Self::SemaphorePrefix => write!(
+                f,
+                "segment name cannot start with `sem.` (/dev/shm/sem.X is named semaphore X's file): pick another name"
+            ),
         }
     }
 }

@@ -124,6 +124,8 @@ pub enum RemoveError {
     Io {
         /// Which call.
         op: &'static str,
+        /// The canonical name.
+        name: String,
         /// The error.
         source: io::Error,
     },
@@ -133,27 +135,32 @@ impl fmt::Display for RemoveError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Name(e) => e.fmt(f),
-            Self::NotFound { name } => write!(f, "no segment named {name}"),
-            Self::Refused { name, reason } => write!(f, "/dev/shm{name} {reason}: not removed"),
+            Self::NotFound { name } => {
+                write!(f, "no segment named {name}: nothing to remove (`shmctl list` shows the segments)")
+            }
+            Self::Refused { name, reason } => {
+                write!(f, "/dev/shm{name} {reason}: not removed; remove it by hand if you know whose it is")
+            }
             Self::NotOurs { name } => write!(
                 f,
                 "/dev/shm{name} is not a segment of this library (no magic): not removed; remove it by hand if you know whose it is"
             ),
             Self::Alive { name, creator: 0 } => {
-                write!(f, "segment {name} records no creator, so it is not known to be stale: not removed without --force")
+                write!(f, "segment {name} records no creator, so it is not known to be stale: not removed; pass --force (`force`) to remove it anyway")
             }
             Self::Alive { name, creator } => {
-                write!(f, "segment {name}'s creator (pid {creator}) is alive: not removed without --force")
+                write!(f, "segment {name}'s creator (pid {creator}) is alive: not removed; stop it first, or pass --force (`force`)")
             }
             Self::InUse { name, pid, role } => {
-                write!(f, "segment {name} is in use by pid {pid} ({role}): not removed without --force")
+                write!(f, "segment {name} is in use by pid {pid} ({role}): not removed; stop that process first, or pass --force (`force`)")
             }
             Self::Replaced { name } => write!(f, "{name} was re-created meanwhile: the new segment is kept"),
-            Self::Io { op, source } => write!(f, "{op} failed: {source}"),
+            Self::Io { op, name, source } => write!(f, "cannot remove segment {name}: {op} failed: {source}"),
         }
     }
 }
 
+/// `source()` is the error inside: the [`NameError`] or the [`io::Error`].
 impl std::error::Error for RemoveError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
@@ -179,13 +186,13 @@ pub fn remove_with(name: &str, options: &RemoveOptions) -> Result<Removed, Remov
     let object = match Object::open(&name, Access::Read) {
         Ok(object) => object,
         Err(ObjectError::Os(Errno::NOENT)) => return Err(RemoveError::NotFound { name }),
-        Err(ObjectError::Os(e)) => return Err(RemoveError::Io { op: "open", source: e.into() }),
+        Err(ObjectError::Os(e)) => return Err(RemoveError::Io { op: "open", name, source: e.into() }),
         Err(ObjectError::Refused(reason)) => return Err(RemoveError::Refused { name, reason }),
     };
     if options.object.is_some_and(|id| id != object.id()) {
         return Err(RemoveError::Replaced { name });
     }
-    let lock = object.lock().map_err(|source| RemoveError::Io { op: "flock", source })?;
+    let lock = object.lock().map_err(|source| RemoveError::Io { op: "flock", name: name.clone(), source })?;
     // From here on, under the lock: the checks are the ones the unlink acts on.
     let Some(peek) = object.peek().filter(|p| p.ours) else {
         return Err(RemoveError::NotOurs { name });
@@ -207,7 +214,7 @@ pub fn remove_with(name: &str, options: &RemoveOptions) -> Result<Removed, Remov
     match lock.unlink_if_at(&name) {
         Ok(true) => {}
         Ok(false) => return Err(RemoveError::Replaced { name }),
-        Err(source) => return Err(RemoveError::Io { op: "shm_unlink", source }),
+        Err(source) => return Err(RemoveError::Io { op: "shm_unlink", name, source }),
     }
     if let Some(view) = &view {
         unlink_word_semaphores(&name, view.core());

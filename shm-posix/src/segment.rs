@@ -77,11 +77,18 @@ pub enum CreateError {
     },
     /// The layout does not fit the region (should not happen: the mapping
     /// is sized from the layout).
-    Core(shm_core::CreateError),
+    Core {
+        /// The canonical name.
+        name: String,
+        /// What shm-core refused.
+        source: shm_core::CreateError,
+    },
     /// A system call failed.
     Io {
         /// Which call.
         op: &'static str,
+        /// The canonical name.
+        name: String,
         /// The error.
         source: io::Error,
     },
@@ -106,17 +113,21 @@ impl fmt::Display for CreateError {
                 f,
                 "segment {name} is stale (its creator, pid {creator}, is dead): remove it with `shmctl rm {name}` or create with `replace_stale`"
             ),
-            Self::Core(e) => e.fmt(f),
-            Self::Io { op, source } => write!(f, "{op} failed: {source}"),
+            Self::Core { name, source } => write!(f, "cannot create segment {name}: {source}"),
+            Self::Io { op, name, source } => write!(f, "cannot create segment {name}: {op} failed: {source}"),
         }
     }
 }
 
+/// `source()` is the error inside: the [`NameError`], the
+/// [`shm_core::CreateError`] or the [`io::Error`]. The message already
+/// includes it, so that printing the error alone says everything.
 impl std::error::Error for CreateError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Io { source, .. } => Some(source),
             Self::Name(e) => Some(e),
+            Self::Core { source, .. } => Some(source),
+            Self::Io { source, .. } => Some(source),
             _ => None,
         }
     }
@@ -161,12 +172,19 @@ pub enum OpenError {
         /// Ours.
         ours: u32,
     },
-    /// The segment's contents were refused (see the inner error).
-    Core(shm_core::OpenError),
+    /// The segment's contents were refused (see `source`).
+    Core {
+        /// The canonical name.
+        name: String,
+        /// What shm-core refused.
+        source: shm_core::OpenError,
+    },
     /// A system call failed.
     Io {
         /// Which call.
         op: &'static str,
+        /// The canonical name.
+        name: String,
         /// The error.
         source: io::Error,
     },
@@ -176,27 +194,42 @@ impl fmt::Display for OpenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Name(e) => e.fmt(f),
-            Self::NotFound { name } => write!(f, "no segment named {name}: is its creator running?"),
-            Self::TooSmall { name, size } => {
-                write!(f, "{name} has {size} bytes, less than a segment header: not a segment of this library")
+            Self::NotFound { name } => write!(
+                f,
+                "no segment named {name} appeared within the timeout: start its creator first, or open with a longer timeout"
+            ),
+            Self::TooSmall { name, size } => write!(
+                f,
+                "{name} has {size} bytes, less than a segment header: not a segment of this library, or its creator \
+                 died before sizing it; remove it (`shmctl rm {name}`) if no program is creating it"
+            ),
+            Self::Refused { name, reason: reason @ Refusal::Owner { .. } } => write!(
+                f,
+                "/dev/shm{name} {reason}: not opened; open a segment another user shares with `Segment::open_owned_by`"
+            ),
+            Self::Refused { name, reason } => {
+                write!(f, "/dev/shm{name} {reason}: not opened; remove it, or pick another name")
             }
-            Self::Refused { name, reason } => write!(f, "/dev/shm{name} {reason}: not opened"),
             Self::ForeignNamespace { name, segment, ours } => write!(
                 f,
                 "{name} was created in PID namespace {segment}, this process runs in {ours}: peers could not \
                  tell each other's liveness; run both in one PID namespace"
             ),
-            Self::Core(e) => e.fmt(f),
-            Self::Io { op, source } => write!(f, "{op} failed: {source}"),
+            Self::Core { name, source } => write!(f, "cannot open segment {name}: {source}"),
+            Self::Io { op, name, source } => write!(f, "cannot open segment {name}: {op} failed: {source}"),
         }
     }
 }
 
+/// `source()` is the error inside: the [`NameError`], the
+/// [`shm_core::OpenError`] or the [`io::Error`]. The message already
+/// includes it, so that printing the error alone says everything.
 impl std::error::Error for OpenError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Io { source, .. } => Some(source),
             Self::Name(e) => Some(e),
+            Self::Core { source, .. } => Some(source),
+            Self::Io { source, .. } => Some(source),
             _ => None,
         }
     }
@@ -316,7 +349,7 @@ impl Segment {
             match Object::create(&name, options.mode) {
                 Ok(object) => return Self::initialize(object, name, layout, options),
                 Err(Errno::EXIST) => {}
-                Err(e) => return Err(CreateError::Io { op: "shm_open", source: e.into() }),
+                Err(e) => return Err(CreateError::Io { op: "shm_open", name, source: e.into() }),
             }
             match holder(&name) {
                 Holder::Gone => {}
@@ -342,7 +375,10 @@ impl Segment {
             }
             e
         };
-        let io = |op| move |e: Errno| CreateError::Io { op, source: e.into() };
+        let io = |op| {
+            let name = &name;
+            move |e: Errno| CreateError::Io { op, name: name.clone(), source: e.into() }
+        };
         let fd = object.fd();
         // umask may have cleared bits the caller asked for: set them exactly.
         rustix::fs::fchmod(fd, rustix::fs::Mode::from_raw_mode(options.mode)).map_err(io("fchmod")).map_err(fail)?;
@@ -353,11 +389,11 @@ impl Segment {
             .map_err(io("fallocate (is /dev/shm full?)"))
             .map_err(fail)?;
         let map = Mapping::new(fd, layout.size(), Access::ReadWrite)
-            .map_err(|source| CreateError::Io { op: "mmap", source })
+            .map_err(|source| CreateError::Io { op: "mmap", name: name.clone(), source })
             .map_err(fail)?;
         let session = session_id();
         let core = shm_core::Segment::create_as(map.region(), layout, &crate::identity::this_creator(session))
-            .map_err(CreateError::Core)
+            .map_err(|source| CreateError::Core { name: name.clone(), source })
             .map_err(fail)?;
         Ok(Self { core, map, object, name, owner: true, persist: options.persist })
     }
@@ -389,7 +425,7 @@ impl Segment {
                     std::thread::sleep(Duration::from_millis(1));
                 }
                 Err(ObjectError::Os(Errno::NOENT)) => return Err(OpenError::NotFound { name }),
-                Err(ObjectError::Os(e)) => return Err(OpenError::Io { op: "shm_open", source: e.into() }),
+                Err(ObjectError::Os(e)) => return Err(OpenError::Io { op: "shm_open", name, source: e.into() }),
                 Err(ObjectError::Refused(reason)) => return Err(OpenError::Refused { name, reason }),
             }
         };
@@ -459,7 +495,7 @@ fn map_object(
     timeout: Duration,
 ) -> Result<(Mapping, shm_core::Segment<'static>), OpenError> {
     let size = loop {
-        let size = object.size().map_err(|e| OpenError::Io { op: "fstat", source: e.into() })?;
+        let size = object.size().map_err(|e| OpenError::Io { op: "fstat", name: name.to_owned(), source: e.into() })?;
         // Size 0: the creator has not called ftruncate yet.
         if size == 0 && start.elapsed() < timeout {
             std::thread::sleep(Duration::from_millis(1));
@@ -472,9 +508,14 @@ fn map_object(
         return Err(too_small());
     }
     let len = usize::try_from(size).map_err(|_| too_small())?;
-    let map = Mapping::new(object.fd(), len, access).map_err(|source| OpenError::Io { op: "mmap", source })?;
+    let map = Mapping::new(object.fd(), len, access).map_err(|source| OpenError::Io {
+        op: "mmap",
+        name: name.to_owned(),
+        source,
+    })?;
     let left = timeout.saturating_sub(start.elapsed());
-    let core = shm_core::Segment::open(map.region(), &FutexWait::new(), left).map_err(OpenError::Core)?;
+    let core = shm_core::Segment::open(map.region(), &FutexWait::new(), left)
+        .map_err(|source| OpenError::Core { name: name.to_owned(), source })?;
     // Checked after READY, which publishes the identity words (they are
     // written before the magic); an inspecting view may still read it.
     if access == Access::ReadWrite {
@@ -504,7 +545,7 @@ impl View {
         let object = match Object::open(&name, Access::Read) {
             Ok(object) => object,
             Err(ObjectError::Os(Errno::NOENT)) => return Err(OpenError::NotFound { name }),
-            Err(ObjectError::Os(e)) => return Err(OpenError::Io { op: "open", source: e.into() }),
+            Err(ObjectError::Os(e)) => return Err(OpenError::Io { op: "open", name, source: e.into() }),
             Err(ObjectError::Refused(reason)) => return Err(OpenError::Refused { name, reason }),
         };
         Self::of(&name, &object)
@@ -600,6 +641,8 @@ fn replace_stale(name: &str, object: ObjectId) -> Result<(), CreateError> {
         Err(RemoveError::NotOurs { .. } | RemoveError::Refused { .. }) => {
             Err(CreateError::Exists { name: name.to_owned(), creator: None })
         }
-        Err(e) => Err(CreateError::Io { op: "remove the stale segment", source: io::Error::other(e) }),
+        Err(e) => {
+            Err(CreateError::Io { op: "remove the stale segment", name: name.to_owned(), source: io::Error::other(e) })
+        }
     }
 }

@@ -55,7 +55,7 @@ fn creator_killed_during_initialization() {
     let name = unique("crash-init");
     let pid = crash_at("segment.initializing", 0, &["create-and-hang", &name]);
     let err = Segment::open(&name, SHORT).unwrap_err();
-    assert!(matches!(err, OpenError::Core(CoreOpenError::NotReady)), "{err:?}");
+    assert!(matches!(err, OpenError::Core { source: CoreOpenError::NotReady, .. }), "{err:?}");
     let report = CreateOptions { replace_stale: false, ..Default::default() };
     match Segment::create_with(&name, &one_slot(), report) {
         Err(CreateError::Stale { creator, .. }) => assert_eq!(creator, pid),

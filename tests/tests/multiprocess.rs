@@ -214,8 +214,8 @@ fn bad_sizes_and_contents_are_refused_with_their_error() {
     let cases: [(&str, Vec<u8>, Check); 5] = [
         ("empty file", vec![], |e| matches!(e, OpenError::TooSmall { size: 0, .. })),
         ("10 bytes", vec![1; 10], |e| matches!(e, OpenError::TooSmall { size: 10, .. })),
-        ("a zeroed header", vec![0; 64], |e| matches!(e, OpenError::Core(CoreOpenError::NotReady))),
-        ("random bytes", random.clone(), |e| matches!(e, OpenError::Core(CoreOpenError::BadMagic))),
+        ("a zeroed header", vec![0; 64], |e| matches!(e, OpenError::Core { source: CoreOpenError::NotReady, .. })),
+        ("random bytes", random.clone(), |e| matches!(e, OpenError::Core { source: CoreOpenError::BadMagic, .. })),
         ("nothing there", vec![], |e| matches!(e, OpenError::NotFound { .. })),
     ];
     for (what, bytes, check) in cases {
@@ -233,7 +233,7 @@ fn bad_sizes_and_contents_are_refused_with_their_error() {
     std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(size - 64).unwrap();
     let err = Segment::open(&name, Duration::ZERO).unwrap_err();
     assert!(
-        matches!(err, OpenError::Core(CoreOpenError::SizeMismatch { recorded, actual }) if recorded == size && actual == size - 64),
+        matches!(err, OpenError::Core { source: CoreOpenError::SizeMismatch { recorded, actual }, .. } if recorded == size && actual == size - 64),
         "{err:?}"
     );
     drop(seg);

@@ -28,7 +28,7 @@ use core::time::Duration;
 
 use cortex_m::asm;
 use cortex_m_semihosting::hprintln;
-use shm_baremetal::{CoreId, DoorbellWait, Endpoint, Error, Link, PeerReset};
+use shm_baremetal::{CoreId, DoorbellWait, Endpoint, Link, LinkError, PeerReset};
 use shm_core::Layout;
 
 use crate::board::clock::{self, Delay, TICK_NS};
@@ -151,14 +151,14 @@ pub fn run_core1() -> ! {
         let link = me.open(&layout(), &sleepy, ATTACH_TIMEOUT).unwrap_or_else(|e| panic!("attach: {}", e));
         hprintln!("core1: attached, session {} (core 0 session {})", link.session(), link.peer_session());
         match serve(&link, &sleepy, &fast) {
-            Error::PeerReset(r) => hprintln!("core1: {}", r),
-            Error::Channel(e) => panic!("serving: {}", e),
+            LinkError::PeerReset(r) => hprintln!("core1: {}", r),
+            LinkError::Channel(e) => panic!("serving: {}", e),
         }
     }
 }
 
 /// Serves requests until something fails; returns why.
-fn serve(link: &Link, sleepy: &Wait, fast: &Wait) -> Error<&'static str> {
+fn serve(link: &Link, sleepy: &Wait, fast: &Wait) -> LinkError<&'static str> {
     let server = match link.server("rpc", sleepy) {
         Ok(s) => s,
         Err(e) => return reason(e, "claiming the server role"),
@@ -213,7 +213,7 @@ fn serve(link: &Link, sleepy: &Wait, fast: &Wait) -> Error<&'static str> {
 /// Writes `count` messages into the queue, in place, then the end marker
 /// with the checksum of what it meant to send. Message `corrupt` gets its
 /// last byte flipped after the checksum saw it (fail-demo).
-fn stream(link: &Link, fast: &Wait, count: u32, corrupt: u32) -> Result<(), Error<&'static str>> {
+fn stream(link: &Link, fast: &Wait, count: u32, corrupt: u32) -> Result<(), LinkError<&'static str>> {
     let mut tx = link.producer("stream", fast).map_err(|e| reason(e, "claiming the producer role"))?;
     let mut sum = Fnv::new();
     for seq in 0..count {
@@ -234,10 +234,10 @@ fn stream(link: &Link, fast: &Wait, count: u32, corrupt: u32) -> Result<(), Erro
 }
 
 /// Keeps a reset peer as the reason; names anything else.
-fn reason<E>(e: Error<E>, what: &'static str) -> Error<&'static str> {
+fn reason<E>(e: LinkError<E>, what: &'static str) -> LinkError<&'static str> {
     match e {
-        Error::PeerReset(r) => Error::PeerReset(r),
-        Error::Channel(_) => Error::Channel(what),
+        LinkError::PeerReset(r) => LinkError::PeerReset(r),
+        LinkError::Channel(_) => LinkError::Channel(what),
     }
 }
 
@@ -264,7 +264,7 @@ fn call(
     b: u32,
     payload: &[u8],
     out: &mut [u8],
-) -> Result<usize, Error<shm_core::CallError>> {
+) -> Result<usize, LinkError<shm_core::CallError>> {
     let mut req = [0u8; 256];
     put_u32(&mut req, 0, op);
     put_u32(&mut req, 4, a);
@@ -538,7 +538,7 @@ pub fn run_core0() -> Report {
         let mut out = [0u8; 64];
         or_fail(call(&client, op::RESET, 0, 0, &[], &mut out), "RESET call");
         report.reset = match call(&client, op::ECHO, 0, 0, &[1], &mut out) {
-            Err(Error::PeerReset(r)) => Some(r),
+            Err(LinkError::PeerReset(r)) => Some(r),
             Ok(_) => None,
             Err(e) => or_fail(Err(e), "the call after RESET"),
         };
