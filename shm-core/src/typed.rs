@@ -123,6 +123,12 @@ impl core::fmt::Display for TypeError {
 
 impl core::error::Error for TypeError {}
 
+impl crate::HasErrorKind for TypeError {
+    fn kind(&self) -> crate::ErrorKind {
+        crate::ErrorKind::InvalidArgument
+    }
+}
+
 fn check<T>(max: usize, align: usize) -> Result<(), TypeError> {
     if align_of::<T>() > align {
         return Err(TypeError::Misaligned { align: align_of::<T>(), max: align });
