@@ -172,6 +172,14 @@ pub enum OpenError {
         /// Ours.
         ours: u32,
     },
+    /// Only a segment whose creator has died was found under the name
+    /// within the timeout ([`Segment::open_live`]).
+    NoLiveCreator {
+        /// The canonical name.
+        name: String,
+        /// The dead creator's PID.
+        creator: u32,
+    },
     /// The segment's contents were refused (see `source`).
     Core {
         /// The canonical name.
@@ -214,6 +222,11 @@ impl fmt::Display for OpenError {
                 f,
                 "{name} was created in PID namespace {segment}, this process runs in {ours}: peers could not \
                  tell each other's liveness; run both in one PID namespace"
+            ),
+            Self::NoLiveCreator { name, creator } => write!(
+                f,
+                "{name} is left over from creator {creator}, which has died, and no live one replaced it within the \
+                 timeout: start its creator, or open with a longer timeout"
             ),
             Self::Core { name, source } => write!(f, "cannot open segment {name}: {source}"),
             Self::Io { op, name, source } => write!(f, "cannot open segment {name}: {op} failed: {source}"),
@@ -406,6 +419,58 @@ impl Segment {
     /// [`open_owned_by`](Self::open_owned_by) for another user's.
     pub fn open(name: &str, timeout: Duration) -> Result<Self, OpenError> {
         Self::open_accepting(name, timeout, None)
+    }
+
+    /// Opens segment `name` once a live creator has published it, waiting at
+    /// most `timeout`: a segment whose creator died (a server stopped by
+    /// Ctrl-C or killed, not yet restarted) is skipped, not opened, so a
+    /// client never talks to a dead run. This is the reconnect path: after a
+    /// call reports [`CallError::Closed`](shm_core::CallError::Closed) or
+    /// [`CallError::PeerDied`](shm_core::CallError::PeerDied), open the
+    /// segment again with `open_live` and make new endpoints.
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use shm_core::{ErrorKind, HasErrorKind};
+    /// use shm_posix::{FutexWait, Segment};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let open = || -> Result<_, Box<dyn std::error::Error>> {
+    ///     let segment = Arc::new(Segment::open_live("/my-app", Duration::from_secs(30))?);
+    ///     Ok(Segment::owned_client(&segment, "rpc", FutexWait::new())?)
+    /// };
+    /// let mut client = open()?;
+    /// let mut response = [0u8; 256];
+    /// loop {
+    ///     match client.call_timeout(b"hello", &mut response, Duration::from_secs(1)) {
+    ///         Ok(n) => break println!("{:?}", &response[..n]),
+    ///         // The server stopped (cleanly or not): wait for the next one.
+    ///         Err(e) if matches!(e.kind(), ErrorKind::Closed | ErrorKind::PeerDied) => client = open()?,
+    ///         Err(e) => return Err(e.into()),
+    ///     }
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn open_live(name: &str, timeout: Duration) -> Result<Self, OpenError> {
+        let start = Instant::now();
+        loop {
+            let left = timeout.saturating_sub(start.elapsed());
+            let segment = Self::open(name, left)?;
+            let stale = match shm_core::peek(segment.region()).map(|p| (p.creator, creator_liveness(&p))) {
+                Some((creator, Liveness::Dead)) => creator,
+                _ => return Ok(segment),
+            };
+            drop(segment);
+            if start.elapsed() >= timeout {
+                return Err(OpenError::NoLiveCreator {
+                    name: canonical_name(name).map_err(OpenError::Name)?,
+                    creator: stale,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
     }
 
     /// As [`open`](Self::open), and a segment of user `uid` is acceptable
