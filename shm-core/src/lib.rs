@@ -10,6 +10,7 @@
 extern crate std;
 
 mod error;
+mod event;
 pub mod payload;
 mod sync;
 

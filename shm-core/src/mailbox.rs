@@ -781,7 +781,10 @@ impl<'a, W: Wait> Server<'a, W> {
         // Open again: clients stop reporting `Closed`.
         view.ctl.server_waiting.store(0, Ordering::Relaxed);
         let server = Self { view, wait, id, cursor: core::sync::atomic::AtomicU32::new(0) };
-        server.recover();
+        let recovered = server.recover();
+        if recovered > 0 {
+            crate::event::event!("mailbox {}: failed or freed {} slot(s) of a dead server", view.index, recovered);
+        }
         Ok(server)
     }
 
@@ -824,7 +827,11 @@ impl<'a, W: Wait> Server<'a, W> {
     /// Returns how many it freed. Call it when idle, e.g. after a receive
     /// timed out.
     pub fn reclaim(&self) -> u32 {
-        (0..self.view.slot_count).filter(|&i| self.reclaim_slot(i)).count() as u32
+        let freed = (0..self.view.slot_count).filter(|&i| self.reclaim_slot(i)).count() as u32;
+        if freed > 0 {
+            crate::event::event!("mailbox {}: reclaimed {} slot(s) of dead clients", self.view.index, freed);
+        }
+        freed
     }
 
     /// Frees slot `i` if its owner died; whether it freed a held slot.

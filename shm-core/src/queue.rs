@@ -258,6 +258,9 @@ pub(crate) fn claim_role<W: Wait>(word: &AtomicU32, wait: &W, me: u32) -> Result
     if holder != 0 && (holder == me || wait.is_alive(holder)) {
         return Err(holder);
     }
+    if holder != 0 {
+        crate::event::event!("taking over a role from dead holder {} (as {})", holder, me);
+    }
     #[cfg(any(shm_loom, target_has_atomic = "32"))]
     {
         // SYNC POINT: Acquire pairs with the Release store of 0 when the

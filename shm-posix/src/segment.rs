@@ -366,11 +366,15 @@ impl Segment {
             }
             match holder(&name) {
                 Holder::Gone => {}
-                Holder::Dead { object, .. } if replace => {
+                Holder::Dead { object, creator } if replace => {
+                    #[cfg(not(feature = "log"))]
+                    let _ = creator;
                     // Once: whatever happens, the next round reports what
                     // holds the name then.
                     replace = false;
                     replace_stale(&name, object)?;
+                    #[cfg(feature = "log")]
+                    log::warn!(target: "shm", "{name}: replaced the segment of dead creator {creator}");
                 }
                 Holder::Dead { creator, .. } => return Err(CreateError::Stale { name, creator }),
                 Holder::Alive(pid) => return Err(CreateError::Exists { name, creator: Some(pid) }),
