@@ -1,15 +1,27 @@
 //! `shmctl` against real segments and against files that are not ours.
 
 use std::os::unix::fs::FileExt;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use shm_core::Layout;
 use shm_posix::{CreateOptions, Segment};
 
 const SHMCTL: &str = env!("CARGO_BIN_EXE_shmctl");
 
+/// Runs shmctl; a watchdog (not a timing check) fails the test if it hangs
+/// (on a FIFO, say).
 fn shmctl(args: &[&str]) -> Output {
-    Command::new(SHMCTL).args(args).output().expect("run shmctl")
+    let mut child = Command::new(SHMCTL).args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("shmctl {args:?} hung");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.wait_with_output().unwrap()
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -56,8 +68,11 @@ fn garbage_in_dev_shm_is_reported_not_panicked_on() {
 #[test]
 fn rm_stale_removes_only_segments_whose_creator_is_dead() {
     let pid = std::process::id();
-    let stale = format!("/shmctl-test-{pid}-stale");
-    let live = format!("/shmctl-test-{pid}-live");
+    // Names and `--prefix` of this test only: the tests run at once, and
+    // another's `rm --stale` must not reach this one's segments.
+    let prefix = format!("shmctl-test-{pid}-rm-stale-");
+    let stale = format!("/{prefix}stale");
+    let live = format!("/{prefix}live");
     let _live = Segment::create(&live, &layout()).unwrap();
     let opts = CreateOptions { persist: true, ..Default::default() };
     drop(Segment::create_with(&stale, &layout(), opts).unwrap());
@@ -68,8 +83,7 @@ fn rm_stale_removes_only_segments_whose_creator_is_dead() {
     let file = std::fs::OpenOptions::new().write(true).open(format!("/dev/shm{stale}")).unwrap();
     file.write_all_at(&dead.to_ne_bytes(), 40).unwrap();
 
-    // Only this test's names: other tests may keep stale segments on purpose.
-    let out = shmctl(&["rm", "--stale", "--prefix", &format!("shmctl-test-{pid}-")]);
+    let out = shmctl(&["rm", "--stale", "--prefix", &prefix]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains(&format!("removed {stale}")), "{}", text(&out.stdout));
     assert!(!std::path::Path::new(&format!("/dev/shm{stale}")).exists());
@@ -92,12 +106,13 @@ fn dead_pid() -> u32 {
 #[test]
 fn rm_stale_keeps_foreign_files_that_look_initializing() {
     let pid = std::process::id();
-    let foreign = format!("/shmctl-test-{pid}-foreign");
+    let prefix = format!("shmctl-test-{pid}-keeps-foreign-");
+    let foreign = format!("/{prefix}file");
     let mut bytes = vec![0u8; 4096];
     bytes[32..36].copy_from_slice(&1u32.to_ne_bytes());
     std::fs::write(format!("/dev/shm{foreign}"), &bytes).unwrap();
 
-    let out = shmctl(&["rm", "--stale", "--prefix", &format!("shmctl-test-{pid}-")]);
+    let out = shmctl(&["rm", "--stale", "--prefix", &prefix]);
     let kept = std::fs::read(format!("/dev/shm{foreign}"));
     let _ = std::fs::remove_file(format!("/dev/shm{foreign}"));
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -130,7 +145,8 @@ fn rm_refuses_a_live_segment_without_force() {
 #[test]
 fn rm_stale_keeps_a_segment_a_live_peer_still_uses() {
     let pid = std::process::id();
-    let name = format!("/shmctl-test-{pid}-in-use");
+    let prefix = format!("shmctl-test-{pid}-in-use-");
+    let name = format!("/{prefix}segment");
     let opts = CreateOptions { persist: true, ..Default::default() };
     drop(Segment::create_with(&name, &layout(), opts).unwrap());
     let file = std::fs::OpenOptions::new().write(true).open(format!("/dev/shm{name}")).unwrap();
@@ -138,7 +154,6 @@ fn rm_stale_keeps_a_segment_a_live_peer_still_uses() {
     let user = Segment::open(&name, std::time::Duration::ZERO).unwrap();
     let producer = user.producer("log", shm_posix::FutexWait::new()).unwrap();
 
-    let prefix = format!("shmctl-test-{pid}-in-use");
     let out = shmctl(&["rm", "--stale", "--prefix", &prefix]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(std::path::Path::new(&format!("/dev/shm{name}")).exists(), "in use: kept\n{}", text(&out.stdout));
@@ -185,4 +200,70 @@ fn inspect_needs_only_read_permission_and_writes_nothing() {
     assert!(text(&out.stdout).contains(&format!("segment    {name}")), "{}", text(&out.stdout));
     assert_eq!(std::fs::read(&path).unwrap(), before, "inspection wrote into the segment");
     drop(seg);
+}
+
+/// Nothing that is not positively a segment of this library is removed,
+/// inspected, listed, or followed: files without the magic (whatever their
+/// size or other bytes), a symlink to a valid segment image, a directory
+/// and a FIFO (which must not hang the tool either).
+#[test]
+fn foreign_and_special_files_survive_every_removal() {
+    let pid = std::process::id();
+    let dead = dead_pid();
+    let prefix = format!("shmctl-test-{pid}-special-");
+    let p = |tag: &str| format!("/dev/shm/{prefix}{tag}");
+    let header = |state: u32, magic_at: Option<usize>, len: usize| {
+        let mut b = vec![0u8; len];
+        if len >= 44 {
+            b[32..36].copy_from_slice(&state.to_ne_bytes());
+            b[40..44].copy_from_slice(&dead.to_ne_bytes());
+        }
+        if let Some(at) = magic_at {
+            b[at..at + 8].copy_from_slice(b"SHM_SEG1");
+        }
+        b
+    };
+    let files: Vec<(&str, Vec<u8>)> = vec![
+        ("empty", vec![]),
+        ("tiny", b"SHM_".to_vec()),
+        ("magic-only", b"SHM_SEG1".to_vec()),
+        ("magic-63", header(1, Some(0), 63)),
+        ("initializing", header(1, None, 4096)),
+        ("magic-later", header(1, Some(128), 4096)),
+    ];
+    for (tag, bytes) in &files {
+        std::fs::write(p(tag), bytes).unwrap();
+    }
+    let target = format!("/tmp/shmctl-test-{pid}-special-target");
+    std::fs::write(&target, header(2, Some(0), 4096)).unwrap();
+    std::os::unix::fs::symlink(&target, p("symlink")).unwrap();
+    std::fs::create_dir(p("dir")).unwrap();
+    let fifo = std::ffi::CString::new(p("fifo")).unwrap();
+    // SAFETY: a NUL-terminated path that outlives the call.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    let all = ["empty", "tiny", "magic-only", "magic-63", "initializing", "magic-later", "symlink", "dir", "fifo"];
+
+    let out = shmctl(&["rm", "--stale", "--prefix", &prefix]);
+    assert!(text(&out.stdout).contains("0 stale segment(s) removed"), "{out:?}");
+    for tag in all {
+        let name = format!("/{prefix}{tag}");
+        let out = shmctl(&["inspect", &name]);
+        assert!(!out.status.success(), "{tag}: inspect refused");
+        let out = shmctl(&["rm", "--force", &name]);
+        assert!(!out.status.success(), "{tag}: rm --force refused: {out:?}");
+        assert!(std::fs::symlink_metadata(p(tag)).is_ok(), "{tag} still exists");
+    }
+    let out = shmctl(&["list"]);
+    assert!(!text(&out.stdout).contains(&prefix), "nothing listed: {out:?}");
+    assert_eq!(std::fs::read(&target).unwrap(), header(2, Some(0), 4096), "the symlink's target is untouched");
+
+    for tag in all {
+        let path = p(tag);
+        if tag == "dir" {
+            std::fs::remove_dir(path).unwrap();
+        } else {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    std::fs::remove_file(&target).unwrap();
 }

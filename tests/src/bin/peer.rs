@@ -110,6 +110,23 @@ fn main() {
                 std::process::exit(4);
             }
         },
+        // Prints "waiting", waits for file GO to exist, then creates NAME
+        // replacing a stale segment; prints "won INODE" (and holds the
+        // segment until stdin closes) or "lost: ERROR".
+        "replace-stale" => {
+            say("waiting");
+            while !std::path::Path::new(arg(2)).exists() {
+                std::thread::yield_now();
+            }
+            let opts = shm_posix::CreateOptions { replace_stale: true, ..Default::default() };
+            match Segment::create_with(arg(1), &Layout::new().queue("q", 256).unwrap(), opts) {
+                Ok(seg) => {
+                    say(&format!("won {}", seg.id().inode));
+                    let _ = std::io::stdin().read_line(&mut String::new());
+                }
+                Err(e) => say(&format!("lost: {e}")),
+            }
+        }
         "hostile" => hostile(arg(1), Duration::from_secs(num(2)), num(3)),
         other => panic!("unknown role {other}"),
     }
