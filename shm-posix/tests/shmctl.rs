@@ -194,7 +194,19 @@ fn inspect_needs_only_read_permission_and_writes_nothing() {
     let exe = format!("/tmp/shmctl-test-{pid}-exe");
     std::fs::copy(SHMCTL, &exe).unwrap();
     std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let out = Command::new(&exe).args(["inspect", &name]).uid(65534).gid(65534).output().unwrap();
+    // Another test thread forking while the copy was open for writing
+    // holds it open in its child until that child's exec: ETXTBSY for a
+    // moment. Try again (bounded: a watchdog, not a timing check).
+    let mut tries = 0;
+    let out = loop {
+        match Command::new(&exe).args(["inspect", &name]).uid(65534).gid(65534).output() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 1000 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => break other.unwrap(),
+        }
+    };
     let _ = std::fs::remove_file(&exe);
     assert!(out.status.success(), "read permission is enough to inspect: {}", text(&out.stderr));
     assert!(text(&out.stdout).contains(&format!("segment    {name}")), "{}", text(&out.stdout));
