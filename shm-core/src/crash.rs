@@ -18,6 +18,7 @@
 
 /// Every crash point, in protocol order.
 pub const POINTS: &[&str] = &[
+    "segment.sized",
     "segment.initializing",
     "mailbox.client.claimed",
     "mailbox.client.written",
@@ -37,9 +38,11 @@ pub fn set_hook(hook: fn(&'static str)) {
     let _ = HOOK.set(hook);
 }
 
-/// Marks a crash point.
+/// Marks a crash point (public for the adapters' own steps, such as
+/// shm-posix's `segment.sized`; not for applications).
+#[doc(hidden)]
 #[inline(always)]
-pub(crate) fn point(name: &'static str) {
+pub fn point(name: &'static str) {
     debug_assert!(POINTS.contains(&name));
     #[cfg(feature = "crash-points")]
     if let Some(hook) = HOOK.get() {

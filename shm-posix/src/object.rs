@@ -9,6 +9,11 @@
 //! file, of an acceptable owner where we will write to it), and from then
 //! on identified by its device and inode, never by its name again.
 //!
+//! A segment is created unnamed (`O_TMPFILE` in `/dev/shm`), built to the
+//! end, and only then linked under its name ([`Object::publish`]): nothing
+//! half-built ever has a name, so a creator that dies while building leaves
+//! nothing for anyone to judge or remove.
+//!
 //! Every destructive act of this library on a name (a creator's drop,
 //! `remove`, replacing a stale segment) goes through
 //! [`Object::unlink_if_at`]: it takes an exclusive `flock` on the object it
@@ -22,10 +27,10 @@
 
 use std::fmt;
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-use rustix::fs::{FileType, FlockOperation, Mode, OFlags, Stat};
+use rustix::fs::{AtFlags, FileType, FlockOperation, Mode, OFlags, Stat};
 use rustix::io::Errno;
 use shm_core::layout::HEADER_SIZE;
 use shm_core::Peek;
@@ -119,13 +124,31 @@ pub(crate) struct Object {
 }
 
 impl Object {
-    /// Creates `/dev/shm/NAME` (`O_CREAT|O_EXCL`: fails if the name exists,
-    /// symlink or not).
-    pub(crate) fn create(name: &str, mode: u32) -> Result<Self, Errno> {
-        let flags = OFlags::CREATE | OFlags::EXCL | OFlags::RDWR | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let fd = rustix::fs::open(path(name), flags, Mode::from_raw_mode(mode))?;
+    /// Creates an object in `/dev/shm` that has no name yet (`O_TMPFILE`):
+    /// nobody can open it, and it vanishes with its last descriptor or
+    /// mapping, so a creator that dies before [`publish`](Self::publish)
+    /// leaves nothing behind.
+    pub(crate) fn create_unnamed(mode: u32) -> Result<Self, Errno> {
+        let flags = OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC;
+        let fd = rustix::fs::open(SHM_DIR, flags, Mode::from_raw_mode(mode))?;
         let stat = rustix::fs::fstat(&fd)?;
         Ok(Self { fd, id: ObjectId::of(&stat), mode: mode & 0o777, uid: stat.st_uid })
+    }
+
+    /// Gives an object made by [`create_unnamed`](Self::create_unnamed) the
+    /// name `name`, atomically: `linkat` fails with `EXIST` if the name is
+    /// taken (a symlink included), as `O_CREAT|O_EXCL` would.
+    pub(crate) fn publish(&self, name: &str) -> Result<(), Errno> {
+        let cwd = rustix::fs::CWD;
+        let own = format!("/proc/self/fd/{}", self.fd.as_raw_fd());
+        match rustix::fs::linkat(cwd, own.as_str(), cwd, path(name), AtFlags::SYMLINK_FOLLOW) {
+            // No /proc: link the descriptor itself (needs CAP_DAC_READ_SEARCH
+            // on kernels before 6.10 that do not allow it to the opener).
+            Err(Errno::NOENT) if !std::path::Path::new("/proc/self/fd").exists() => {
+                rustix::fs::linkat(&self.fd, "", cwd, path(name), AtFlags::EMPTY_PATH)
+            }
+            other => other,
+        }
     }
 
     /// Opens `/dev/shm/NAME` without following a symlink, and checks that it

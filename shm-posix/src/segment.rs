@@ -345,27 +345,50 @@ impl Segment {
         Self::create_with(name, layout, CreateOptions::default())
     }
 
-    /// Creates segment `name` for `layout`: `shm_open(O_CREAT|O_EXCL)`,
-    /// `ftruncate` to the layout's size, `mmap`, initialize, publish READY.
+    /// Creates segment `name` for `layout`.
+    ///
+    /// The segment is built where nobody can see it: an unnamed object in
+    /// `/dev/shm` (`O_TMPFILE`), sized, reserved (`fallocate`), mapped and
+    /// initialized up to READY; only then is it given the name, atomically
+    /// (`linkat`, which fails if the name exists, as `O_CREAT|O_EXCL`
+    /// does). A creator killed on the way leaves nothing behind, and no
+    /// opener ever sees a half-built segment.
     ///
     /// With [`CreateOptions::replace_stale`], a name left by a dead creator
     /// is removed (under the object's lock, re-checked right before the
-    /// unlink) and created anew; of several creators racing to replace one
-    /// stale name exactly one succeeds, the others get
-    /// [`CreateError::Exists`].
+    /// unlink) and the new segment linked in its place; of several creators
+    /// racing to replace one stale name exactly one succeeds, the others
+    /// get [`CreateError::Exists`].
     pub fn create_with(name: &str, layout: &Layout, options: CreateOptions) -> Result<Self, CreateError> {
         let name = canonical_name(name).map_err(CreateError::Name)?;
         let mut replace = options.replace_stale;
-        // The name may vanish between our create and our look at it (its
-        // holder removed it): try again, a bounded number of times.
+        // Built once, when the name is first seen free; kept across rounds.
+        let mut built: Option<Self> = None;
+        // The name may be taken or freed between our look and our link:
+        // look again, a bounded number of times.
         for _ in 0..4 {
-            match Object::create(&name, options.mode) {
-                Ok(object) => return Self::initialize(object, name, layout, options),
-                Err(Errno::EXIST) => {}
-                Err(e) => return Err(CreateError::Io { op: "shm_open", name, source: e.into() }),
-            }
             match holder(&name) {
-                Holder::Gone => {}
+                Holder::Gone => {
+                    let mut seg = match built.take() {
+                        Some(seg) => seg,
+                        None => Self::build(name.clone(), layout, options)?,
+                    };
+                    match seg.object.publish(&name) {
+                        Ok(()) => {
+                            // Named now: ours to unlink on drop.
+                            seg.owner = true;
+                            return Ok(seg);
+                        }
+                        Err(Errno::EXIST) => built = Some(seg),
+                        Err(e) => {
+                            return Err(CreateError::Io {
+                                op: "linkat (naming the segment)",
+                                name,
+                                source: e.into(),
+                            })
+                        }
+                    }
+                }
                 Holder::Dead { object, creator } if replace => {
                     #[cfg(not(feature = "log"))]
                     let _ = creator;
@@ -384,35 +407,32 @@ impl Segment {
         Err(CreateError::Exists { name, creator: None })
     }
 
-    /// Sizes, maps and initializes the object we just created.
-    fn initialize(object: Object, name: String, layout: &Layout, options: CreateOptions) -> Result<Self, CreateError> {
-        let fail = |e: CreateError| {
-            if let Ok(lock) = object.lock() {
-                let _ = lock.unlink_if_at(&name);
-            }
-            e
-        };
+    /// Makes, sizes, maps and initializes an unnamed object for `name`: a
+    /// complete segment, READY, that nobody else can open yet. Dropped
+    /// unnamed, it vanishes.
+    fn build(name: String, layout: &Layout, options: CreateOptions) -> Result<Self, CreateError> {
         let io = |op| {
             let name = &name;
             move |e: Errno| CreateError::Io { op, name: name.clone(), source: e.into() }
         };
+        let object = Object::create_unnamed(options.mode).map_err(io("open /dev/shm (O_TMPFILE)"))?;
         let fd = object.fd();
         // umask may have cleared bits the caller asked for: set them exactly.
-        rustix::fs::fchmod(fd, rustix::fs::Mode::from_raw_mode(options.mode)).map_err(io("fchmod")).map_err(fail)?;
-        rustix::fs::ftruncate(fd, layout.size() as u64).map_err(io("ftruncate")).map_err(fail)?;
+        rustix::fs::fchmod(fd, rustix::fs::Mode::from_raw_mode(options.mode)).map_err(io("fchmod"))?;
+        rustix::fs::ftruncate(fd, layout.size() as u64).map_err(io("ftruncate"))?;
         // Reserve the pages now: a full /dev/shm is an error here (ENOSPC),
         // not a SIGBUS on first touch later.
         rustix::fs::fallocate(fd, rustix::fs::FallocateFlags::empty(), 0, layout.size() as u64)
-            .map_err(io("fallocate (is /dev/shm full?)"))
-            .map_err(fail)?;
+            .map_err(io("fallocate (is /dev/shm full?)"))?;
+        shm_core::crash::point("segment.sized");
         let map = Mapping::new(fd, layout.size(), Access::ReadWrite)
-            .map_err(|source| CreateError::Io { op: "mmap", name: name.clone(), source })
-            .map_err(fail)?;
+            .map_err(|source| CreateError::Io { op: "mmap", name: name.clone(), source })?;
         let session = session_id();
         let core = shm_core::Segment::create_as(map.region(), layout, &crate::identity::this_creator(session))
-            .map_err(|source| CreateError::Core { name: name.clone(), source })
-            .map_err(fail)?;
-        Ok(Self { core, map, object, name, owner: true, persist: options.persist })
+            .map_err(|source| CreateError::Core { name: name.clone(), source })?;
+        // Not the owner until named (see `create_with`): a drop before that
+        // has no name to remove.
+        Ok(Self { core, map, object, name, owner: false, persist: options.persist })
     }
 
     /// Opens segment `name`, waiting at most `timeout` for it to appear and
