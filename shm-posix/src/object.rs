@@ -16,7 +16,7 @@
 //!
 //! Every destructive act of this library on a name (a creator's drop,
 //! `remove`, replacing a stale segment) goes through
-//! [`Object::unlink_if_at`]: it takes an exclusive `flock` on the object it
+//! [`LockGuard::unlink_if_at`]: it takes an exclusive `flock` on the object it
 //! means to remove, re-checks that the name still refers to that object,
 //! then unlinks. Two such acts on one object are serialized by the lock, and
 //! the name cannot move to another object in between except by a process
@@ -261,10 +261,18 @@ impl LockGuard<'_> {
     /// Unlinks `name` if it still refers to the locked object; `Ok(false)`
     /// (and nothing removed) if it does not. The window left open is
     /// described in the module docs.
-    pub(crate) fn unlink_if_at(&self, name: &str) -> io::Result<bool> {
+    ///
+    /// `first` runs after the check and before the unlink: it removes what
+    /// is named after the object (its word semaphores). While the name
+    /// still refers to this object no other segment can have it (a creator
+    /// links only a free name), so whatever `first` removes belongs to this
+    /// segment's life; after the unlink a new segment may take the name at
+    /// once, and nothing named after it is touched any more.
+    pub(crate) fn unlink_if_at(&self, name: &str, first: impl FnOnce()) -> io::Result<bool> {
         if !self.object.is_at(name) {
             return Ok(false);
         }
+        first();
         match rustix::fs::unlink(path(name)) {
             Ok(()) => Ok(true),
             Err(Errno::NOENT) => Ok(false),

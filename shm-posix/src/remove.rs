@@ -211,13 +211,18 @@ pub fn remove_with(name: &str, options: &RemoveOptions) -> Result<Removed, Remov
             return Err(RemoveError::InUse { name, pid, role });
         }
     }
-    match lock.unlink_if_at(&name) {
+    // The semaphores before the name (see `LockGuard::unlink_if_at`): once
+    // the name is gone, a new segment may take it and make semaphores of the
+    // same names.
+    let semaphores = || {
+        if let Some(view) = &view {
+            unlink_word_semaphores(&name, view.core());
+        }
+    };
+    match lock.unlink_if_at(&name, semaphores) {
         Ok(true) => {}
         Ok(false) => return Err(RemoveError::Replaced { name }),
         Err(source) => return Err(RemoveError::Io { op: "shm_unlink", name, source }),
-    }
-    if let Some(view) = &view {
-        unlink_word_semaphores(&name, view.core());
     }
     let state = crate::list::state_name(peek.state);
     Ok(Removed { name, object: object.id(), creator: peek.creator, creator_alive, state })

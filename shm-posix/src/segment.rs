@@ -568,9 +568,9 @@ impl Drop for Segment {
             return;
         }
         let Ok(lock) = self.object.lock() else { return };
-        if let Ok(true) = lock.unlink_if_at(&self.name) {
-            unlink_word_semaphores(&self.name, &self.core);
-        }
+        // The semaphores before the name: once the name is gone, a new
+        // segment may take it and make semaphores of the same names.
+        let _ = lock.unlink_if_at(&self.name, || unlink_word_semaphores(&self.name, &self.core));
     }
 }
 

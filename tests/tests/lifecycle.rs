@@ -420,7 +420,6 @@ fn stale_replacement_race_across_processes_has_exactly_one_winner() {
 /// drop one name in turn; while a thread holds the segment, its semaphore
 /// files exist.
 #[test]
-#[ignore = "fails until an old creator's drop stops unlinking semaphores by name after the segment"]
 fn word_semaphores_of_a_live_segment_survive_an_old_creators_drop() {
     let name = unique("semrace");
     let bare = name.trim_start_matches('/').to_owned();
