@@ -20,7 +20,7 @@ pub use named::{word_semaphore_name, NamedSemaphore, NamedSemaphoreWait};
 pub use object::{ObjectId, Refusal};
 pub use owned::{OwnedClient, OwnedConsumer, OwnedProducer, OwnedServer};
 pub use remove::{remove, remove_with, RemoveError, RemoveOptions, Removed};
-pub use segment::{CreateError, CreateOptions, OpenError, Segment};
+pub use segment::{CloseError, CreateError, CreateOptions, OpenError, Segment};
 
 /// Re-exported so users need only this crate.
 pub use shm_core;

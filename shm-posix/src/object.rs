@@ -16,21 +16,30 @@
 //!
 //! Every destructive act of this library on a name (a creator's drop,
 //! `remove`, replacing a stale segment) goes through
-//! [`LockGuard::unlink_if_at`]: it takes an exclusive `flock` on the object it
-//! means to remove, re-checks that the name still refers to that object,
-//! then unlinks. Two such acts on one object are serialized by the lock, and
+//! [`LockGuard::unlink_if_at`]: it takes a write lock on the object it means
+//! to remove (an open-file-description lock, `F_OFD_SETLK` with `F_WRLCK`,
+//! on a descriptor open for writing), re-checks that the name still refers
+//! to that object, then unlinks. Two such acts on one object are serialized
+//! by the lock, and
 //! the name cannot move to another object in between except by a process
 //! that does not take the lock (a program outside this library, or a person
 //! running `rm`): that window, between the re-check and `unlink`, is a few
 //! microseconds and is the one left open. Linux has no "unlink if this
 //! inode" call to close it.
+//!
+//! The lock is not `flock`: any process that may read the object can take
+//! an exclusive `flock` on it, and used to stall every remover. A write lock
+//! needs write permission. A reader can still take a read lock (`fcntl`
+//! `F_RDLCK`, on any descriptor it may read) that conflicts with it; this
+//! library never takes one, so a remover that meets one fails at once and
+//! says so, instead of waiting for it.
 
 use std::fmt;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-use rustix::fs::{AtFlags, FileType, FlockOperation, Mode, OFlags, Stat};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat};
 use rustix::io::Errno;
 use shm_core::layout::HEADER_SIZE;
 use shm_core::Peek;
@@ -121,6 +130,8 @@ pub(crate) struct Object {
     id: ObjectId,
     mode: u32,
     uid: u32,
+    /// Open for writing, as the lock needs (see [`Object::lock`]).
+    writable: bool,
 }
 
 impl Object {
@@ -132,7 +143,7 @@ impl Object {
         let flags = OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC;
         let fd = rustix::fs::open(SHM_DIR, flags, Mode::from_raw_mode(mode))?;
         let stat = rustix::fs::fstat(&fd)?;
-        Ok(Self { fd, id: ObjectId::of(&stat), mode: mode & 0o777, uid: stat.st_uid })
+        Ok(Self { fd, id: ObjectId::of(&stat), mode: mode & 0o777, uid: stat.st_uid, writable: true })
     }
 
     /// Gives an object made by [`create_unnamed`](Self::create_unnamed) the
@@ -174,7 +185,8 @@ impl Object {
         })?;
         let stat = rustix::fs::fstat(&fd).map_err(ObjectError::Os)?;
         check(&stat, access, also).map_err(ObjectError::Refused)?;
-        Ok(Self { fd, id: ObjectId::of(&stat), mode: stat.st_mode & 0o777, uid: stat.st_uid })
+        let writable = access == Access::ReadWrite;
+        Ok(Self { fd, id: ObjectId::of(&stat), mode: stat.st_mode & 0o777, uid: stat.st_uid, writable })
     }
 
     /// The open file.
@@ -228,33 +240,94 @@ impl Object {
         rustix::fs::fstat(&fd).is_ok_and(|s| ObjectId::of(&s) == self.id)
     }
 
-    /// Takes the exclusive lock that every destructive act of this library
-    /// on this object holds (see the module docs), waiting at most
-    /// [`LOCK_BUDGET`]. Released when the returned guard drops.
+    /// Takes the write lock that every destructive act of this library on
+    /// this object holds (see the module docs), waiting at most
+    /// [`LOCK_BUDGET`] for another such act to finish. Fails at once if a
+    /// read lock (never one of ours) is in the way. Released when the
+    /// returned guard drops.
     pub(crate) fn lock(&self) -> io::Result<LockGuard<'_>> {
+        // An object opened for reading only is reopened for writing through
+        // its descriptor: the very same file, never the name again.
+        let reopened = if self.writable { None } else { Some(self.reopen_writable()?) };
+        let guard = LockGuard { object: self, reopened };
         let start = Instant::now();
         loop {
-            match rustix::fs::flock(&self.fd, FlockOperation::NonBlockingLockExclusive) {
-                Ok(()) => return Ok(LockGuard { object: self }),
-                Err(Errno::WOULDBLOCK | Errno::INTR) if start.elapsed() < LOCK_BUDGET => {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                Err(Errno::WOULDBLOCK) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::WouldBlock,
-                        format!("another process held the lock on it for {LOCK_BUDGET:?}"),
-                    ))
-                }
+            match ofd_lock(guard.fd(), libc::F_OFD_SETLK, libc::F_WRLCK) {
+                Ok(_) => return Ok(guard),
+                Err(Errno::AGAIN | Errno::ACCESS | Errno::INTR) => {}
                 Err(e) => return Err(e.into()),
             }
+            // Who is in the way? (F_UNLCK: nobody any more, try again.)
+            if let Ok(libc::F_RDLCK) = ofd_lock(guard.fd(), libc::F_OFD_GETLK, libc::F_WRLCK) {
+                return Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    "a process holds a read lock on it (fcntl), which this library never takes",
+                ));
+            }
+            if start.elapsed() >= LOCK_BUDGET {
+                return Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    format!("another process held the lock on it for {LOCK_BUDGET:?}"),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// A descriptor of this very file open for writing, through
+    /// `/proc/self/fd` (needs write permission on it).
+    fn reopen_writable(&self) -> io::Result<OwnedFd> {
+        let own = format!("/proc/self/fd/{}", self.fd.as_raw_fd());
+        let flags = OFlags::RDWR | OFlags::CLOEXEC | OFlags::NONBLOCK;
+        let fd = rustix::fs::open(own.as_str(), flags, Mode::empty()).map_err(|e| match e {
+            Errno::ACCESS | Errno::PERM => io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "removing it takes a write lock, which needs write permission on it",
+            ),
+            e => e.into(),
+        })?;
+        match rustix::fs::fstat(&fd) {
+            Ok(stat) if ObjectId::of(&stat) == self.id => Ok(fd),
+            Ok(_) => Err(io::Error::other("reopening it through /proc/self/fd gave another file")),
+            Err(e) => Err(e.into()),
         }
     }
 }
 
-/// An exclusive `flock` on an [`Object`].
+/// `fcntl(fd, cmd, &lock)` over the whole file for the open-file-description
+/// lock commands (rustix's `fcntl_lock` makes process-associated locks,
+/// which any other descriptor of this process would release); returns the
+/// `l_type` the kernel left (for `F_OFD_GETLK`: the conflicting lock, or
+/// `F_UNLCK`).
+#[allow(unsafe_code)]
+fn ofd_lock(fd: BorrowedFd<'_>, cmd: libc::c_int, l_type: libc::c_int) -> Result<libc::c_int, Errno> {
+    // SAFETY: `flock` is a plain C struct of integers, for which all zeroes
+    // is a valid value (and `l_pid` must be 0 for OFD locks).
+    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+    lock.l_type = l_type as libc::c_short;
+    lock.l_whence = libc::SEEK_SET as libc::c_short;
+    // SAFETY: `fd` is an open descriptor for the duration of the call;
+    // `lock` is a valid, exclusively borrowed `flock` that the kernel reads
+    // (and, for F_OFD_GETLK, writes).
+    if unsafe { libc::fcntl(fd.as_raw_fd(), cmd, &mut lock) } == -1 {
+        return Err(Errno::from_raw_os_error(io::Error::last_os_error().raw_os_error().unwrap_or(0)));
+    }
+    Ok(libc::c_int::from(lock.l_type))
+}
+
+/// The write lock on an [`Object`].
 #[derive(Debug)]
 pub(crate) struct LockGuard<'a> {
     object: &'a Object,
+    /// The descriptor open for writing that holds the lock, if the object's
+    /// own is read-only.
+    reopened: Option<OwnedFd>,
+}
+
+impl LockGuard<'_> {
+    fn fd(&self) -> BorrowedFd<'_> {
+        self.reopened.as_ref().map_or(self.object.fd.as_fd(), |fd| fd.as_fd())
+    }
 }
 
 impl LockGuard<'_> {
@@ -283,7 +356,9 @@ impl LockGuard<'_> {
 
 impl Drop for LockGuard<'_> {
     fn drop(&mut self) {
-        let _ = rustix::fs::flock(&self.object.fd, FlockOperation::Unlock);
+        // Also for a guard that never got the lock: unlocking what one does
+        // not hold is a no-op.
+        let _ = ofd_lock(self.fd(), libc::F_OFD_SETLK, libc::F_UNLCK);
     }
 }
 

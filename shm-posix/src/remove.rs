@@ -192,7 +192,7 @@ pub fn remove_with(name: &str, options: &RemoveOptions) -> Result<Removed, Remov
     if options.object.is_some_and(|id| id != object.id()) {
         return Err(RemoveError::Replaced { name });
     }
-    let lock = object.lock().map_err(|source| RemoveError::Io { op: "flock", name: name.clone(), source })?;
+    let lock = object.lock().map_err(|source| RemoveError::Io { op: "lock", name: name.clone(), source })?;
     // From here on, under the lock: the checks are the ones the unlink acts on.
     let Some(peek) = object.peek().filter(|p| p.ours) else {
         return Err(RemoveError::NotOurs { name });

@@ -248,6 +248,41 @@ impl std::error::Error for OpenError {
     }
 }
 
+/// Closing a segment left its name in place (see [`Segment::close`]).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum CloseError {
+    /// The name still refers to this segment: a system call failed, or the
+    /// lock every removal takes could not be had.
+    Io {
+        /// The canonical name.
+        name: String,
+        /// Which call.
+        op: &'static str,
+        /// The error.
+        source: io::Error,
+    },
+}
+
+impl fmt::Display for CloseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Io { name, op, source } => write!(
+                f,
+                "segment {name} was closed but its name was left in place ({op} failed: {source}): remove it with `shmctl rm {name}` once this process has exited"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for CloseError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Io { source, .. } => Some(source),
+        }
+    }
+}
+
 /// A `MAP_SHARED` mapping, unmapped on drop.
 #[derive(Debug)]
 struct Mapping {
@@ -559,18 +594,42 @@ impl Segment {
     }
 }
 
-impl Drop for Segment {
-    /// The creator (unless persisting) removes the name, but only if it
-    /// still refers to the object it created: after `shmctl rm --force` or
-    /// a replacement, the name belongs to someone else and is left alone.
-    fn drop(&mut self) {
+impl Segment {
+    /// Unmaps the segment, as dropping it does, and says whether the name
+    /// could be removed where dropping would have to stay silent.
+    ///
+    /// The creator (unless persisting) removes the name and the segment's
+    /// word semaphores, but only if the name still refers to the object it
+    /// created: after `shmctl rm --force` or a replacement the name belongs
+    /// to someone else and is left alone (that is `Ok`). An error means the
+    /// name was left in place: a system call failed, or the removal lock
+    /// could not be had (a process holds a read lock on the segment, or
+    /// another removal held the lock for seconds).
+    pub fn close(mut self) -> Result<(), CloseError> {
+        let closed = self.remove_name();
+        // Done: the drop that follows has nothing left to remove.
+        self.owner = false;
+        closed
+    }
+
+    fn remove_name(&self) -> Result<(), CloseError> {
         if !self.owner || self.persist {
-            return;
+            return Ok(());
         }
-        let Ok(lock) = self.object.lock() else { return };
+        let fail = |op| move |source| CloseError::Io { name: self.name.clone(), op, source };
+        let lock = self.object.lock().map_err(fail("lock"))?;
         // The semaphores before the name: once the name is gone, a new
         // segment may take it and make semaphores of the same names.
-        let _ = lock.unlink_if_at(&self.name, || unlink_word_semaphores(&self.name, &self.core));
+        lock.unlink_if_at(&self.name, || unlink_word_semaphores(&self.name, &self.core)).map_err(fail("unlink"))?;
+        Ok(())
+    }
+}
+
+impl Drop for Segment {
+    /// As [`Segment::close`], best effort: a name that could not be removed
+    /// is left in place without a word (use `close` to be told).
+    fn drop(&mut self) {
+        let _ = self.remove_name();
     }
 }
 

@@ -454,3 +454,44 @@ fn word_semaphores_of_a_live_segment_survive_an_old_creators_drop() {
     assert_clean(&name);
     assert_eq!(lost, 0, "iterations whose live segment lost its semaphore files");
 }
+
+/// Review finding 4: a process that may only read a segment cannot keep
+/// its creator from removing the name. An exclusive `flock`, which any
+/// reader may take, used to stall the creator's drop for 10 s, after which
+/// it left the name behind without a word.
+#[test]
+fn a_readers_flock_does_not_keep_the_creator_from_removing_its_name() {
+    let name = unique("reader-flock");
+    let seg = Segment::create(&name, &layout()).unwrap();
+    let reader = std::fs::File::open(path(&name)).unwrap();
+    rustix::fs::flock(&reader, rustix::fs::FlockOperation::NonBlockingLockExclusive).unwrap();
+    watchdog(Duration::from_secs(60), "the creator's drop", || drop(seg));
+    assert!(!Path::new(&path(&name)).exists(), "a reader's flock kept the creator from removing the name");
+    drop(reader);
+    assert_clean(&name);
+}
+
+/// Review finding 4: a read lock (`fcntl`), which a reader may also take,
+/// still conflicts with the remover's write lock; `Segment::close` then
+/// reports, at once, that the name was left, instead of a silent drop.
+#[test]
+fn close_reports_a_name_it_could_not_remove() {
+    let name = unique("reader-rdlock");
+    let seg = Segment::create(&name, &layout()).unwrap();
+    let reader = std::fs::File::open(path(&name)).unwrap();
+    // A POSIX record lock: it conflicts with the library's OFD lock even
+    // within one process.
+    rustix::fs::fcntl_lock(&reader, rustix::fs::FlockOperation::NonBlockingLockShared).unwrap();
+    let err = watchdog(Duration::from_secs(60), "close", || seg.close()).unwrap_err();
+    assert!(err.to_string().contains("read lock"), "says why: {err}");
+    assert!(Path::new(&path(&name)).exists(), "the name is left, as reported");
+    drop(reader);
+    shm_posix::remove(&name).unwrap();
+    assert_clean(&name);
+
+    // Without the reader, close removes the name, and so does nothing more
+    // at drop.
+    let seg = Segment::create(&name, &layout()).unwrap();
+    seg.close().unwrap();
+    assert_clean(&name);
+}
