@@ -68,7 +68,8 @@ pub(crate) fn state_name(s: u32) -> &'static str {
     }
 }
 
-/// Opens segment `name` read-only (without waiting) and describes it.
+/// Reads a copy of segment `name` (`pread`, without waiting; nothing is
+/// mapped) and describes it.
 /// Needs only read permission; writes nothing.
 pub fn inspect(name: &str) -> Result<SegmentReport, OpenError> {
     let view = View::open(name)?;

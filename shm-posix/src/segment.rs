@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use rustix::io::Errno;
 use rustix::mm::{MapFlags, ProtFlags};
-use shm_core::layout::{HEADER_SIZE, MAILBOX_PAYLOAD_OFFSET, MAILBOX_SLOTS_OFFSET};
+use shm_core::layout::{AREAS_OFFSET, HEADER_SIZE, MAILBOX_PAYLOAD_OFFSET, MAILBOX_SLOTS_OFFSET};
 use shm_core::{ChannelKind, Layout, Region};
 
 use crate::futex::FutexWait;
@@ -103,7 +103,7 @@ impl fmt::Display for CreateError {
             }
             Self::Exists { name, creator: None } => write!(
                 f,
-                "/dev/shm{name} exists and is not (or not yet) a segment of this library: pick another name, or remove it by hand if no program is creating it"
+                "/dev/shm{name} exists and is not a segment of this library (no magic), or is one whose creator cannot be judged from here (none recorded, or another PID namespace): pick another name, or remove it by hand if you know whose it is"
             ),
             Self::InUse { name, pid, role } => write!(
                 f,
@@ -144,8 +144,8 @@ pub enum OpenError {
         /// The canonical name.
         name: String,
     },
-    /// The object is smaller than a segment header (not a segment, or its
-    /// creator died before sizing it).
+    /// The object is smaller than a segment header: not a segment of this
+    /// library (a segment is named only once complete).
     TooSmall {
         /// The canonical name.
         name: String,
@@ -311,6 +311,44 @@ impl Mapping {
         Ok(Self { ptr, len })
     }
 
+    /// `len` bytes of private anonymous memory, zeroed (pages untouched
+    /// cost nothing).
+    fn anonymous(len: usize) -> io::Result<Self> {
+        let prot = ProtFlags::READ | ProtFlags::WRITE;
+        // SAFETY: a fresh private mapping chosen by the kernel (null hint);
+        // it aliases no Rust object.
+        let ptr = unsafe {
+            rustix::mm::mmap_anonymous(std::ptr::null_mut(), len, prot, MapFlags::PRIVATE | MapFlags::NORESERVE)
+        }
+        .map_err(io::Error::from)?;
+        let ptr = NonNull::new(ptr.cast::<u8>()).ok_or_else(|| io::Error::other("mmap returned null"))?;
+        Ok(Self { ptr, len })
+    }
+
+    /// Copies bytes `start..start + len` of `object` (clamped to the
+    /// mapping) into the same range of the mapping with `pread`. A file
+    /// shorter by now leaves the rest as it was.
+    ///
+    /// # Safety
+    /// Nobody else may read or write the range meanwhile (a private
+    /// mapping with no region over it alive).
+    unsafe fn fill_from(&self, object: &Object, start: usize, len: usize) -> Result<(), Errno> {
+        let end = start.saturating_add(len).min(self.len);
+        let mut at = start;
+        while at < end {
+            // SAFETY: `at..end` lies inside the mapping; the caller promises
+            // nothing else accesses it while this slice lives.
+            let buf = unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr().add(at), end - at) };
+            match rustix::io::pread(object.fd(), buf, at as u64) {
+                Ok(0) => break,
+                Ok(n) => at += n,
+                Err(Errno::INTR) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
     /// A region over the mapping.
     ///
     /// The `'static` lifetime is a promise kept by [`Segment`]: the region
@@ -416,11 +454,7 @@ impl Segment {
                         }
                         Err(Errno::EXIST) => built = Some(seg),
                         Err(e) => {
-                            return Err(CreateError::Io {
-                                op: "linkat (naming the segment)",
-                                name,
-                                source: e.into(),
-                            })
+                            return Err(CreateError::Io { op: "linkat (naming the segment)", name, source: e.into() })
                         }
                     }
                 }
@@ -460,8 +494,11 @@ impl Segment {
         rustix::fs::fallocate(fd, rustix::fs::FallocateFlags::empty(), 0, layout.size() as u64)
             .map_err(io("fallocate (is /dev/shm full?)"))?;
         shm_core::crash::point("segment.sized");
-        let map = Mapping::new(fd, layout.size(), Access::ReadWrite)
-            .map_err(|source| CreateError::Io { op: "mmap", name: name.clone(), source })?;
+        let map = Mapping::new(fd, layout.size(), Access::ReadWrite).map_err(|source| CreateError::Io {
+            op: "mmap",
+            name: name.clone(),
+            source,
+        })?;
         let session = session_id();
         let core = shm_core::Segment::create_as(map.region(), layout, &crate::identity::this_creator(session))
             .map_err(|source| CreateError::Core { name: name.clone(), source })?;
@@ -553,7 +590,7 @@ impl Segment {
                 Err(ObjectError::Refused(reason)) => return Err(OpenError::Refused { name, reason }),
             }
         };
-        let (map, core) = map_object(&name, &object, Access::ReadWrite, start, timeout)?;
+        let (map, core) = map_object(&name, &object, start, timeout)?;
         Ok(Self { core, map, object, name, owner: false, persist: true })
     }
 
@@ -633,30 +670,35 @@ impl Drop for Segment {
     }
 }
 
-/// Waits (within `timeout` from `start`) for `object` to be sized, maps it
-/// and opens the segment in it.
-fn map_object(
-    name: &str,
-    object: &Object,
-    access: Access,
-    start: Instant,
-    timeout: Duration,
-) -> Result<(Mapping, shm_core::Segment<'static>), OpenError> {
-    let size = loop {
-        let size = object.size().map_err(|e| OpenError::Io { op: "fstat", name: name.to_owned(), source: e.into() })?;
-        // Size 0: the creator has not called ftruncate yet.
-        if size == 0 && start.elapsed() < timeout {
-            std::thread::sleep(Duration::from_millis(1));
-            continue;
-        }
-        break size;
-    };
+/// Checks that `object` can be a segment of ours before mapping or copying
+/// it: at least a header, carrying the magic (read with `pread`). A
+/// segment is named only once READY (see [`Segment::create_with`]), so
+/// there is nothing to wait for: a file without the magic is not ours.
+/// Returns its size.
+fn check_object(name: &str, object: &Object) -> Result<usize, OpenError> {
+    let size = object.size().map_err(|e| OpenError::Io { op: "fstat", name: name.to_owned(), source: e.into() })?;
     let too_small = || OpenError::TooSmall { name: name.to_owned(), size };
     if size < HEADER_SIZE as u64 {
         return Err(too_small());
     }
-    let len = usize::try_from(size).map_err(|_| too_small())?;
-    let map = Mapping::new(object.fd(), len, access).map_err(|source| OpenError::Io {
+    match object.peek() {
+        Some(peek) if peek.ours => usize::try_from(size).map_err(|_| too_small()),
+        Some(_) => Err(OpenError::Core { name: name.to_owned(), source: shm_core::OpenError::BadMagic }),
+        // Shrunk since the fstat.
+        None => Err(too_small()),
+    }
+}
+
+/// Maps `object` read-write and opens the segment in it, waiting at most
+/// what is left of `timeout` from `start` for READY.
+fn map_object(
+    name: &str,
+    object: &Object,
+    start: Instant,
+    timeout: Duration,
+) -> Result<(Mapping, shm_core::Segment<'static>), OpenError> {
+    let len = check_object(name, object)?;
+    let map = Mapping::new(object.fd(), len, Access::ReadWrite).map_err(|source| OpenError::Io {
         op: "mmap",
         name: name.to_owned(),
         source,
@@ -666,23 +708,24 @@ fn map_object(
         .map_err(|source| OpenError::Core { name: name.to_owned(), source })?;
     // Checked after READY, which publishes the identity words (they are
     // written before the magic); an inspecting view may still read it.
-    if access == Access::ReadWrite {
-        if let Some(peek) = shm_core::peek(core.region()).filter(crate::identity::foreign_namespace) {
-            let ours = crate::identity::pid_namespace().unwrap_or(0);
-            return Err(OpenError::ForeignNamespace { name: name.to_owned(), segment: peek.creator_domain, ours });
-        }
+    if let Some(peek) = shm_core::peek(core.region()).filter(crate::identity::foreign_namespace) {
+        let ours = crate::identity::pid_namespace().unwrap_or(0);
+        return Err(OpenError::ForeignNamespace { name: name.to_owned(), segment: peek.creator_domain, ours });
     }
     Ok((map, core))
 }
 
-/// A segment mapped read-only, for inspection: nothing in it is ever
-/// written (the mapping would fault), so inspecting needs only read
-/// permission. Never handed out as a [`Segment`], whose channels write.
+/// A copy of a segment, for inspection: the header, the channel table and
+/// every channel's control words, read with `pread` into private memory
+/// (the rest reads as zeros). Nothing of the segment is mapped, so an owner
+/// that truncates it meanwhile makes a short read, never a SIGBUS; nothing
+/// is written to it; read permission is enough. Never handed out as a
+/// [`Segment`], whose channels write.
 #[derive(Debug)]
 pub(crate) struct View {
-    // Field order: `core` (a region over the mapping) drops before `map`.
+    // Field order: `core` (a region over the copy) drops before `copy`.
     core: shm_core::Segment<'static>,
-    _map: Mapping,
+    _copy: Mapping,
     id: ObjectId,
 }
 
@@ -699,10 +742,47 @@ impl View {
         Self::of(&name, &object)
     }
 
-    /// Maps an object already open.
+    /// Copies an object already open.
     pub(crate) fn of(name: &str, object: &Object) -> Result<Self, OpenError> {
-        let (map, core) = map_object(name, object, Access::Read, Instant::now(), Duration::ZERO)?;
-        Ok(Self { core, _map: map, id: object.id() })
+        let len = check_object(name, object)?;
+        let copy =
+            Mapping::anonymous(len).map_err(|source| OpenError::Io { op: "mmap", name: name.to_owned(), source })?;
+        let read = |start: usize, len: usize| {
+            // SAFETY: `copy` is private anonymous memory of this process that
+            // no one else sees, and no `shm_core::Segment` over it is alive
+            // while we write (the one below is dropped first, the final one
+            // made after).
+            unsafe { copy.fill_from(object, start, len) }.map_err(|e| OpenError::Io {
+                op: "pread",
+                name: name.to_owned(),
+                source: e.into(),
+            })
+        };
+        read(0, AREAS_OFFSET)?;
+        // The channel table, validated, says where the control words are.
+        let core_error = |source| OpenError::Core { name: name.to_owned(), source };
+        let channels = shm_core::Segment::open(copy.region(), &FutexWait::new(), Duration::ZERO)
+            .map_err(core_error)?
+            .channels()
+            .to_vec();
+        for c in &channels {
+            let base = c.offset as usize;
+            match c.kind {
+                // The ring's indices and roles, not the ring.
+                ChannelKind::Queue => read(base, shm_core::queue::RING_OFFSET)?,
+                // The mailbox's words and each slot's header, not payloads.
+                ChannelKind::Mailbox => {
+                    read(base, MAILBOX_SLOTS_OFFSET)?;
+                    let stride = shm_core::layout::mailbox_slot_stride(c.param_b) as usize;
+                    for i in 0..c.param_a as usize {
+                        read(base + MAILBOX_SLOTS_OFFSET + i * stride, MAILBOX_PAYLOAD_OFFSET)?;
+                    }
+                }
+                ChannelKind::Semaphore => read(base, c.size as usize)?,
+            }
+        }
+        let core = shm_core::Segment::open(copy.region(), &FutexWait::new(), Duration::ZERO).map_err(core_error)?;
+        Ok(Self { core, _copy: copy, id: object.id() })
     }
 
     /// The segment (load-only use: see the type's docs).
@@ -710,7 +790,7 @@ impl View {
         &self.core
     }
 
-    /// The object mapped.
+    /// The object copied.
     pub(crate) fn id(&self) -> ObjectId {
         self.id
     }

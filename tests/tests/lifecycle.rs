@@ -495,3 +495,61 @@ fn close_reports_a_name_it_could_not_remove() {
     seg.close().unwrap();
     assert_clean(&name);
 }
+
+/// Review finding 6: inspecting reads a copy (`pread`), never a mapping of
+/// the segment, so an owner that truncates it meanwhile cannot kill the
+/// inspecting process with SIGBUS (nor `list`, nor a removal's checks).
+#[test]
+fn inspection_survives_the_owner_truncating_the_segment() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let name = unique("truncated");
+    let layout = Layout::new().mailbox("m", 8, 4096).unwrap().queue("q", 1 << 16).unwrap();
+    let seg = Segment::create(&name, &layout).unwrap();
+    let size = layout.size() as u64;
+    let file = std::fs::OpenOptions::new().write(true).open(path(&name)).unwrap();
+    let stop = AtomicBool::new(false);
+    let (mut described, mut refused) = (0u32, 0u32);
+    watchdog(Duration::from_secs(300), "inspecting a segment being truncated", || {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                while !stop.load(Ordering::Relaxed) {
+                    file.set_len(0).unwrap();
+                    file.set_len(size).unwrap();
+                }
+            });
+            // Each call either describes the segment or refuses it (short,
+            // zero, mismatched); none may fault.
+            for _ in 0..2000 {
+                match shm_posix::list::inspect(&name) {
+                    Ok(_) => described += 1,
+                    Err(_) => refused += 1,
+                }
+                let _ = shm_posix::list::list();
+            }
+            stop.store(true, Ordering::Relaxed);
+        });
+    });
+    println!("described {described}, refused {refused}");
+    drop(seg);
+    assert_clean(&name);
+}
+
+/// Review finding 7: a file without the magic is said to be no segment of
+/// this library, whatever its other bytes; never "not ready, its creator
+/// is still initializing it", a state no named segment has any more.
+#[test]
+fn a_file_without_the_magic_is_reported_as_not_a_segment() {
+    let name = unique("foreign-message");
+    let mut bytes = vec![0u8; 4096];
+    bytes[32..36].copy_from_slice(&1u32.to_ne_bytes());
+    std::fs::write(path(&name), &bytes).unwrap();
+    let inspected = shm_posix::list::inspect(&name).unwrap_err().to_string();
+    let opened = Segment::open(&name, Duration::ZERO).unwrap_err().to_string();
+    let created = Segment::create(&name, &layout()).map(|_| ()).unwrap_err().to_string();
+    std::fs::remove_file(path(&name)).unwrap();
+    for message in [&inspected, &opened, &created] {
+        assert!(message.contains("not a segment of this library"), "{message}");
+        assert!(!message.contains("not yet") && !message.contains("initializing"), "{message}");
+    }
+    assert_clean(&name);
+}

@@ -214,7 +214,7 @@ fn bad_sizes_and_contents_are_refused_with_their_error() {
     let cases: [(&str, Vec<u8>, Check); 5] = [
         ("empty file", vec![], |e| matches!(e, OpenError::TooSmall { size: 0, .. })),
         ("10 bytes", vec![1; 10], |e| matches!(e, OpenError::TooSmall { size: 10, .. })),
-        ("a zeroed header", vec![0; 64], |e| matches!(e, OpenError::Core { source: CoreOpenError::NotReady, .. })),
+        ("a zeroed header", vec![0; 64], |e| matches!(e, OpenError::Core { source: CoreOpenError::BadMagic, .. })),
         ("random bytes", random.clone(), |e| matches!(e, OpenError::Core { source: CoreOpenError::BadMagic, .. })),
         ("nothing there", vec![], |e| matches!(e, OpenError::NotFound { .. })),
     ];
