@@ -1,4 +1,5 @@
-//! Named segments: `shm_open` + `ftruncate` + `mmap(MAP_SHARED)`.
+//! Named segments: built unnamed (`O_TMPFILE` in `/dev/shm`, `ftruncate`,
+//! `mmap(MAP_SHARED)`, initialized to READY), then named with `linkat`.
 
 #![allow(unsafe_code)]
 
