@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use shm_core::layout::AREAS_OFFSET;
+use shm_core::format::AREAS_OFFSET;
 use shm_core::mock::{MockRegion, ThreadWait};
 use shm_core::{Layout, Segment};
 

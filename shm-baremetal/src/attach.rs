@@ -32,24 +32,15 @@
 //! # The attach block
 //!
 //! The last 64 bytes of the window, outside the segment: one 16-byte *lane*
-//! per core (up to [`MAX_CORES`]), each written only by its own core, read by
-//! the others. All words are 32-bit atomics.
-//!
-//! | lane offset | word | meaning |
-//! |---|---|---|
-//! | +0 | `session` | this core's current session, 1 to 2^24 - 1 (0: never attached) |
-//! | +4 | `ack` | the peer session this core accepted in the handshake (0: none yet) |
-//! | +8 | `changes` | bumped after each update of `session` or `ack` (what waiters park on) |
-//! | +12 | `linked` | the peer session this core completed the handshake with (0: handshaking) |
-//!
-//! Lane `n` is at offset `16 * n` of the block.
+//! per core, each written only by its own core, read by the others. Its
+//! bytes are tabled, with the segment's, in [`shm_core::format::attach`].
 //!
 //! # Ids and liveness
 //!
 //! The id a core records in the segment's role words ([`Wait::self_id`]) is
-//! `(core + 1) << 24 | session`. Every attach starts a new session (the lane's
-//! old number plus one), so ids of an earlier attach, or of a life before a
-//! reset, differ from the current one. [`Session::is_alive`] says an id is
+//! `(core + 1) << 24 | session` ([`CoreId::id`]). Every attach starts a new
+//! session (the lane's old number plus one), so ids of an earlier attach, or
+//! of a life before a reset, differ from the current one. [`Session::is_alive`] says an id is
 //! alive only if its session is the current session of its core: a core
 //! that reset can take back its own roles, and the survivor's waits stop as
 //! soon as the peer publishes a new session.
@@ -102,13 +93,8 @@ use crate::error::{AttachError, LinkError, PeerReset};
 use crate::fmt::debug;
 use crate::sync::Ordering;
 use crate::window::Window;
-
-/// Bytes of the attach block at the end of the window.
-pub const ATTACH_BLOCK_SIZE: usize = 64;
-/// Cores the attach block has lanes for.
-pub const MAX_CORES: usize = 4;
-/// Sessions are 24-bit numbers (the low bits of an id).
-pub const SESSION_MASK: u32 = 0x00ff_ffff;
+use shm_core::format;
+use shm_core::format::attach::{MAX_CORES, SESSION_MASK};
 
 /// One core's words in the attach block (see the module docs).
 #[repr(C)]
@@ -128,8 +114,13 @@ pub struct AttachBlock {
 }
 
 const _: () = {
-    assert!(core::mem::size_of::<Lane>() == 16);
-    assert!(core::mem::size_of::<AttachBlock>() == ATTACH_BLOCK_SIZE);
+    use core::mem::{offset_of, size_of};
+    assert!(size_of::<Lane>() == format::attach::LANE_SIZE);
+    assert!(offset_of!(Lane, session) == format::attach::SESSION);
+    assert!(offset_of!(Lane, ack) == format::attach::ACK);
+    assert!(offset_of!(Lane, changes) == format::attach::CHANGES);
+    assert!(offset_of!(Lane, linked) == format::attach::LINKED);
+    assert!(size_of::<AttachBlock>() == format::attach::BLOCK_SIZE);
 };
 
 /// A snapshot of one lane, for inspection and logs.
@@ -224,12 +215,12 @@ impl CoreId {
 
     /// The id this core records in the segment for `session`.
     pub const fn id(self, session: u32) -> u32 {
-        (self.0 as u32 + 1) << 24 | (session & SESSION_MASK)
+        (self.0 as u32 + 1) << format::attach::CORE_SHIFT | (session & SESSION_MASK)
     }
 
     /// The core and session an id stands for, if it is one of ours.
     pub const fn decode(id: u32) -> Option<(CoreId, u32)> {
-        let top = id >> 24;
+        let top = id >> format::attach::CORE_SHIFT;
         if top == 0 || top as usize > MAX_CORES {
             return None;
         }

@@ -177,7 +177,8 @@ fn ids_name_core_and_session_and_only_current_sessions_live() {
 
 #[test]
 fn session_numbers_change_and_skip_zero_even_from_garbage() {
-    use crate::attach::{next_session, SESSION_MASK};
+    use crate::attach::next_session;
+    use shm_core::format::attach::SESSION_MASK;
     assert_eq!(next_session(0), 1);
     assert_eq!(next_session(41), 42);
     assert_eq!(next_session(SESSION_MASK), 1);
@@ -518,9 +519,9 @@ fn cache_hooks_bracket_every_hand_over() {
     let ev = rec.events();
     let queue = link.segment().channels()[0];
     let mailbox = link.segment().channels()[1];
-    let payload = base + queue.offset as usize + shm_core::queue::RING_OFFSET + 8;
-    let slot =
-        base + mailbox.offset as usize + shm_core::mailbox::SLOTS_OFFSET + shm_core::mailbox::SLOT_PAYLOAD_OFFSET;
+    let (q, mb) = (shm_core::format::queue::RING, shm_core::format::mailbox::SLOTS);
+    let payload = base + queue.offset as usize + q + shm_core::format::queue::FRAME_HEADER as usize;
+    let slot = base + mailbox.offset as usize + mb + shm_core::format::mailbox::SLOT_PAYLOAD;
     let on = |core: usize| -> Vec<Op> { ev.iter().filter(|e| e.0 == core).map(|e| e.1).collect() };
     let core0 = on(0);
     assert_eq!(

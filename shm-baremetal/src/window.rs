@@ -19,10 +19,10 @@
 use core::fmt;
 use core::ptr::NonNull;
 
-use shm_core::layout::{CACHE_LINE, HEADER_SIZE};
+use shm_core::format::{self, header, CACHE_LINE};
 use shm_core::Region;
 
-use crate::attach::{AttachBlock, ATTACH_BLOCK_SIZE};
+use crate::attach::AttachBlock;
 
 /// A window of RAM shared by the cores: where the segment and the attach
 /// block live. Cheap to copy; every copy names the same bytes.
@@ -81,7 +81,7 @@ impl shm_core::HasErrorKind for WindowError {
 
 impl Window {
     /// The smallest window: a segment header plus the attach block.
-    pub const MIN_LEN: usize = HEADER_SIZE + ATTACH_BLOCK_SIZE;
+    pub const MIN_LEN: usize = header::SIZE + format::attach::BLOCK_SIZE;
 
     /// The window of `len` bytes at `base` (rounded down to a multiple of
     /// 64; at most 4 GiB are used).
@@ -141,7 +141,7 @@ impl Window {
 
     /// Bytes available to the segment: all but the attach block.
     pub fn segment_len(&self) -> usize {
-        self.len - ATTACH_BLOCK_SIZE
+        self.len - format::attach::BLOCK_SIZE
     }
 
     /// The region the segment lives in: the window less its last 64 bytes.

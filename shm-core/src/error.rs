@@ -9,7 +9,8 @@
 
 use core::fmt;
 
-use crate::layout::{ChannelKind, MAX_NAME};
+use crate::format::table::ChannelKind;
+use crate::format::MAX_NAME;
 
 /// The category of an error, shared by every error type of the crate.
 ///
@@ -240,7 +241,7 @@ impl fmt::Display for Corruption {
 pub enum LayoutError {
     /// More channels than the table holds.
     TooManyChannels {
-        /// The table size, [`crate::layout::MAX_CHANNELS`].
+        /// The table size, [`crate::format::MAX_CHANNELS`].
         max: usize,
     },
     /// A channel name is empty, longer than 31 bytes or contains NUL.
@@ -374,7 +375,7 @@ impl fmt::Display for OpenError {
             Self::VersionMismatch { major, minor } => write!(
                 f,
                 "segment format {major}.{minor} is not supported (this build reads {}.x): use matching library versions",
-                crate::layout::FORMAT_MAJOR
+                crate::format::FORMAT_MAJOR
             ),
             Self::NotReady => write!(
                 f,
@@ -521,9 +522,9 @@ impl HasErrorKind for ClaimError {
 pub enum SemaphoreError {
     /// The count did not become positive within the timeout.
     Timeout,
-    /// `post` would push the count past [`crate::semaphore::MAX_COUNT`].
+    /// `post` would push the count past [`crate::format::semaphore::MAX_COUNT`].
     Overflow,
-    /// The count word holds a value above [`crate::semaphore::MAX_COUNT`].
+    /// The count word holds a value above [`crate::format::semaphore::MAX_COUNT`].
     Corrupted,
     /// The operating system refused the call (named semaphores only).
     Os(i32),

@@ -15,6 +15,7 @@ pub mod payload;
 mod sync;
 
 pub mod crash;
+pub mod format;
 pub mod layout;
 pub mod queue;
 pub mod semaphore;
@@ -40,7 +41,8 @@ pub use error::{
     CallError, ChannelName, ClaimError, Corruption, CreateError, ErrorKind, HasErrorKind, LayoutError, OpenError,
     RecvError, Role, SemaphoreError, SendError, ServeError,
 };
-pub use layout::{ChannelInfo, ChannelKind, Layout};
+pub use format::table::{ChannelInfo, ChannelKind, ChannelParams};
+pub use layout::Layout;
 pub use semaphore::Semaphore;
 pub use wait::Wait;
 

@@ -26,34 +26,10 @@
 //! });
 //! ```
 //!
-//! # Byte layout of a mailbox area
+//! # Byte layout
 //!
-//! | offset | word | written by |
-//! |---|---|---|
-//! | 0 | `server`: id of the serving side, 0 if none | server |
-//! | 4 | `served`: responses posted (wrapping) | server |
-//! | 64 | `request_epoch`: the last request rung: `id << 8 \| slot` | clients |
-//! | 68 | `server_waiting`: 1 while the server sleeps, [`SERVER_CLOSED`] once it closed | server |
-//! | 128 | `free_epoch`: bumped when a slot is freed while clients sleep for one | any |
-//! | 132 | `free_waiters`: clients sleeping for a free slot | clients |
-//! | 192 | slot 0, then one slot every [`slot_stride`] bytes | |
-//!
-//! A slot: `state` (+0), `len` (+4), `client` (+8), `client_waiting` (+12),
-//! then the payload at +64. `client` is the slot's owner: 0 when nobody holds
-//! it, else the holder's id, taken by a compare-and-swap from 0 before the
-//! state leaves FREE and cleared only after the state is FREE again. `state`
-//! holds a 24-bit request id in its upper bits and the slot state in its low
-//! byte:
-//!
-//! | state | meaning | next |
-//! |---|---|---|
-//! | 0 FREE | nobody's (once `client` is 0) | CLAIMED (its new owner, new id) |
-//! | 1 CLAIMED | a client writes its request | REQUEST, or FREE |
-//! | 2 REQUEST | posted, the server may take it | SERVING (server), or FREE (client withdraws) |
-//! | 3 SERVING | the server reads and modifies it | RESPONSE, FAILED, or ABANDONED (client gives up) |
-//! | 4 RESPONSE | answered | FREE (client) |
-//! | 5 ABANDONED | client gave up while served | FREE (server) |
-//! | 6 FAILED | server dropped it or died | FREE (client) |
+//! The control lines, the slots and the slot states are tabled in
+//! [`crate::format::mailbox`].
 //!
 //! # Design
 //!
@@ -104,112 +80,13 @@ use core::time::Duration;
 
 use crate::error::{CallError, ClaimError, Corruption, Role, ServeError};
 
-use crate::sync::{AtomicU32, Ordering};
+use crate::sync::Ordering;
 use crate::wait::{notify, signal, wait_for, Announce, Stop, Wait};
 
-pub use crate::layout::{
-    mailbox_slot_stride as slot_stride, MAILBOX_PAYLOAD_OFFSET as SLOT_PAYLOAD_OFFSET,
-    MAILBOX_SLOTS_OFFSET as SLOTS_OFFSET,
-};
-
-/// Slot states (low byte of a slot's `state` word).
-pub mod slot {
-    /// Nobody's.
-    pub const FREE: u32 = 0;
-    /// A client is writing its request.
-    pub const CLAIMED: u32 = 1;
-    /// Posted; the server may take it.
-    pub const REQUEST: u32 = 2;
-    /// The server holds it.
-    pub const SERVING: u32 = 3;
-    /// Answered; the client may read it.
-    pub const RESPONSE: u32 = 4;
-    /// The client gave up while it was being served.
-    pub const ABANDONED: u32 = 5;
-    /// The server dropped it, or died holding it.
-    pub const FAILED: u32 = 6;
-}
-
-const ID_MASK: u32 = 0x00ff_ffff;
+use crate::format::mailbox::{id_of, low_of, pack, slot, MailboxControl, SlotControl, ID_MASK};
 
 /// The value of `server_waiting` once the server closed the mailbox.
-pub const SERVER_CLOSED: u32 = u32::MAX;
-
-const fn word(id: u32, state: u32) -> u32 {
-    (id << 8) | state
-}
-
-/// A mailbox's shared control words (three cache lines).
-#[repr(C)]
-pub struct MailboxControl {
-    server: AtomicU32,
-    served: AtomicU32,
-    #[cfg(not(shm_loom))]
-    _pad0: [AtomicU32; 14],
-    request_epoch: AtomicU32,
-    server_waiting: AtomicU32,
-    #[cfg(not(shm_loom))]
-    _pad1: [AtomicU32; 14],
-    free_epoch: AtomicU32,
-    free_waiters: AtomicU32,
-    #[cfg(not(shm_loom))]
-    _pad2: [AtomicU32; 14],
-}
-
-/// One slot's control words (a cache line; the payload follows).
-#[repr(C)]
-pub struct SlotControl {
-    state: AtomicU32,
-    len: AtomicU32,
-    client: AtomicU32,
-    client_waiting: AtomicU32,
-    #[cfg(not(shm_loom))]
-    _pad: [AtomicU32; 12],
-}
-
-#[cfg(not(shm_loom))]
-const _: () = {
-    use core::mem::{offset_of, size_of};
-    assert!(size_of::<MailboxControl>() == SLOTS_OFFSET);
-    assert!(offset_of!(MailboxControl, request_epoch) == 64);
-    assert!(offset_of!(MailboxControl, server_waiting) == 68);
-    assert!(offset_of!(MailboxControl, free_epoch) == 128);
-    assert!(size_of::<SlotControl>() == SLOT_PAYLOAD_OFFSET);
-};
-
-#[cfg(shm_loom)]
-impl MailboxControl {
-    /// Fresh control words, for model checking.
-    pub fn new() -> Self {
-        Self {
-            server: AtomicU32::new(0),
-            served: AtomicU32::new(0),
-            request_epoch: AtomicU32::new(0),
-            server_waiting: AtomicU32::new(0),
-            free_epoch: AtomicU32::new(0),
-            free_waiters: AtomicU32::new(0),
-        }
-    }
-}
-
-#[cfg(shm_loom)]
-impl SlotControl {
-    /// Fresh slot words, for model checking.
-    pub fn new() -> Self {
-        Self::with_words(0, 0)
-    }
-
-    /// Slot words with the given `state` and `client` (owner) words, for
-    /// model checking a slot left behind by an earlier holder.
-    pub fn with_words(state: u32, client: u32) -> Self {
-        Self {
-            state: AtomicU32::new(state),
-            len: AtomicU32::new(0),
-            client: AtomicU32::new(client),
-            client_waiting: AtomicU32::new(0),
-        }
-    }
-}
+pub use crate::format::mailbox::SERVER_CLOSED;
 
 /// Counters and slot states of a mailbox, as read (not validated).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -291,7 +168,7 @@ impl<'a> MailboxView<'a> {
     pub fn stats(&self) -> MailboxStats {
         let mut by_state = [0u32; 8];
         for i in 0..self.slot_count {
-            let st = self.slot(i).state.load(Ordering::Relaxed) & 0xff;
+            let st = low_of(self.slot(i).state.load(Ordering::Relaxed));
             by_state[(st as usize).min(7)] += 1;
         }
         MailboxStats {
@@ -312,7 +189,7 @@ impl<'a> MailboxView<'a> {
         // SYNC POINT: Release pairs with the Acquire load of `state` in
         // `try_claim`: our reads of the payload are done before the next
         // holder writes it.
-        s.state.store(word(id, slot::FREE), Ordering::Release);
+        s.state.store(pack(id, slot::FREE), Ordering::Release);
         self.release_owner(wait, i);
     }
 
@@ -338,7 +215,7 @@ impl<'a> MailboxView<'a> {
         // `try_claim`: the server's payload accesses are done before the next
         // holder writes it.
         let freed =
-            s.state.compare_exchange(cur, word(cur >> 8, slot::FREE), Ordering::Release, Ordering::Relaxed).is_ok();
+            s.state.compare_exchange(cur, pack(id_of(cur), slot::FREE), Ordering::Release, Ordering::Relaxed).is_ok();
         if freed {
             self.announce_free(wait);
         }
@@ -393,7 +270,7 @@ impl<'a, W: Wait> Client<'a, W> {
     /// free a live claim.
     fn try_claim_slot(&self, i: u32) -> Option<u32> {
         let s = self.view.slot(i);
-        if s.client.load(Ordering::Relaxed) != 0 || s.state.load(Ordering::Relaxed) & 0xff != slot::FREE {
+        if s.client.load(Ordering::Relaxed) != 0 || low_of(s.state.load(Ordering::Relaxed)) != slot::FREE {
             return None;
         }
         // SYNC POINT: Acquire pairs with the Release store of 0 in
@@ -406,15 +283,15 @@ impl<'a, W: Wait> Client<'a, W> {
         // Ids run 1..2^24 and skip 0 when they wrap: a ring value
         // (`id << 8 | slot`) of 0 would equal `request_epoch`'s initial value,
         // and a server that scanned before it would not look again.
-        let id = match ((cur >> 8) + 1) & ID_MASK {
+        let id = match (id_of(cur) + 1) & ID_MASK {
             0 => 1,
             id => id,
         };
         // SYNC POINT: Release pairs with the Acquire load of `state` in
         // `reclaim`, so a reclaimer that sees CLAIMED also sees our id in
         // `client`.
-        if cur & 0xff == slot::FREE
-            && s.state.compare_exchange(cur, word(id, slot::CLAIMED), Ordering::Release, Ordering::Relaxed).is_ok()
+        if low_of(cur) == slot::FREE
+            && s.state.compare_exchange(cur, pack(id, slot::CLAIMED), Ordering::Release, Ordering::Relaxed).is_ok()
         {
             return Some(id);
         }
@@ -548,7 +425,7 @@ impl<'c, 'a, W: Wait> SlotGuard<'c, 'a, W> {
         crate::crash::point("mailbox.client.written");
         // SYNC POINT: Release pairs with the server's Acquire CAS in `take`:
         // the request bytes are visible before the slot reads REQUEST.
-        s.state.store(word(self.id, slot::REQUEST), Ordering::Release);
+        s.state.store(pack(self.id, slot::REQUEST), Ordering::Release);
         let (index, id) = (self.index, self.id);
         // The slot now belongs to the `Pending`; the guard must not free it.
         core::mem::forget(self);
@@ -559,7 +436,7 @@ impl<'c, 'a, W: Wait> SlotGuard<'c, 'a, W> {
         let ctl = c.view.ctl;
         // SYNC POINT: Release pairs with the server's Acquire load of
         // `request_epoch` in `wait_for`: REQUEST is visible before the ring.
-        ctl.request_epoch.store((id << 8) | index, Ordering::Release);
+        ctl.request_epoch.store(pack(id, index), Ordering::Release);
         notify(&c.wait, &ctl.request_epoch, &ctl.server_waiting, 1);
         // SYNC POINT: after the SeqCst fence in `notify`, which pairs with the
         // one in `Server::drop`: either we see its close mark here, or its
@@ -569,7 +446,7 @@ impl<'c, 'a, W: Wait> SlotGuard<'c, 'a, W> {
             // answered, or failed it when it closed), the wait reports that.
             // SYNC POINT: Release pairs with the Acquire load of `state` in
             // `try_claim_slot` (via `release_owner`).
-            let (posted, free) = (word(id, slot::REQUEST), word(id, slot::FREE));
+            let (posted, free) = (pack(id, slot::REQUEST), pack(id, slot::FREE));
             if s.state.compare_exchange(posted, free, Ordering::Release, Ordering::Relaxed).is_ok() {
                 c.view.release_owner(&c.wait, index);
                 return Err(CallError::Closed);
@@ -625,7 +502,7 @@ impl<'c, 'a, W: Wait> Pending<'c, 'a, W> {
     }
 
     fn classify(&self, state: u32) -> Option<Result<(), CallError>> {
-        let (id, st) = (state >> 8, state & 0xff);
+        let (id, st) = (id_of(state), low_of(state));
         if id != self.id {
             return Some(Err(CallError::Corrupted(self.client.view.corrupt("slot.state"))));
         }
@@ -694,13 +571,13 @@ impl<'c, 'a, W: Wait> Pending<'c, 'a, W> {
             let cur = s.state.load(Ordering::Acquire);
             let next = match self.classify(cur) {
                 Some(outcome) => return Some(outcome),
-                None if cur & 0xff == slot::REQUEST => word(self.id, slot::FREE),
-                None => word(self.id, slot::ABANDONED),
+                None if low_of(cur) == slot::REQUEST => pack(self.id, slot::FREE),
+                None => pack(self.id, slot::ABANDONED),
             };
             // SYNC POINT: Release pairs with the Acquire CAS in `try_claim`
             // (FREE) or the server's CAS in `respond` (ABANDONED).
             if s.state.compare_exchange(cur, next, Ordering::Release, Ordering::Relaxed).is_ok() {
-                if next & 0xff == slot::FREE {
+                if low_of(next) == slot::FREE {
                     c.view.release_owner(&c.wait, self.index);
                 }
                 return None;
@@ -798,17 +675,17 @@ impl<'a, W: Wait> Server<'a, W> {
             // previous server and the clients; the Release CASes below pair with the
             // clients' Acquire loads of `state` (FAILED) and `try_claim` (FREE).
             let cur = s.state.load(Ordering::Acquire);
-            let id = cur >> 8;
-            match cur & 0xff {
+            let id = id_of(cur);
+            match low_of(cur) {
                 slot::SERVING => {
-                    match s.state.compare_exchange(cur, word(id, slot::FAILED), Ordering::AcqRel, Ordering::Acquire) {
+                    match s.state.compare_exchange(cur, pack(id, slot::FAILED), Ordering::AcqRel, Ordering::Acquire) {
                         Ok(_) => {
                             notify(&self.wait, &s.state, &s.client_waiting, 1);
                             touched += 1;
                         }
                         // The client gave up in between (SERVING -> ABANDONED):
                         // the slot is ours to free now, and nobody else will.
-                        Err(now) if now == word(id, slot::ABANDONED) => {
+                        Err(now) if now == pack(id, slot::ABANDONED) => {
                             if self.view.free_abandoned(&self.wait, i, now) {
                                 touched += 1;
                             }
@@ -842,7 +719,7 @@ impl<'a, W: Wait> Server<'a, W> {
         // earlier owner) and with the dead client's Release stores (its
         // writes are done before the slot is handed on).
         let cur = s.state.load(Ordering::Acquire);
-        let st = cur & 0xff;
+        let st = low_of(cur);
         // Not SERVING or ABANDONED: those belong to the server (a live
         // `Request` may still write the payload), whoever the client was.
         if !matches!(st, slot::FREE | slot::CLAIMED | slot::REQUEST | slot::RESPONSE | slot::FAILED) {
@@ -875,7 +752,7 @@ impl<'a, W: Wait> Server<'a, W> {
         // SYNC POINT: AcqRel: Acquire pairs with the dead client's Release
         // stores; Release pairs with the Acquire load of `state` in
         // `try_claim_slot` (via `release_owner`).
-        if s.state.compare_exchange(cur, word(cur >> 8, slot::FREE), Ordering::AcqRel, Ordering::Relaxed).is_err() {
+        if s.state.compare_exchange(cur, pack(id_of(cur), slot::FREE), Ordering::AcqRel, Ordering::Relaxed).is_err() {
             return false;
         }
         // SYNC POINT: Release pairs with the Acquire CAS in `try_claim_slot`.
@@ -911,19 +788,19 @@ impl<'a, W: Wait> Server<'a, W> {
             let i = start.wrapping_add(k) % n;
             let s = self.view.slot(i);
             let cur = s.state.load(Ordering::Relaxed);
-            if cur & 0xff != slot::REQUEST {
+            if low_of(cur) != slot::REQUEST {
                 continue;
             }
             // SYNC POINT: Acquire pairs with the client's Release store of
             // REQUEST in `SlotGuard::send`: the request bytes are visible.
             if s.state
-                .compare_exchange(cur, word(cur >> 8, slot::SERVING), Ordering::Acquire, Ordering::Relaxed)
+                .compare_exchange(cur, pack(id_of(cur), slot::SERVING), Ordering::Acquire, Ordering::Relaxed)
                 .is_err()
             {
                 continue;
             }
             self.cursor.store((i + 1) % n, core::sync::atomic::Ordering::Relaxed);
-            let mut req = Request { server: self, index: i, id: cur >> 8, len: 0, done: false };
+            let mut req = Request { server: self, index: i, id: id_of(cur), len: 0, done: false };
             let len = s.len.load(Ordering::Relaxed);
             if len > self.view.slot_size {
                 drop(req); // fails the slot: the client gets `Dropped`
@@ -1016,7 +893,9 @@ impl<W: Wait> Server<'_, W> {
             }
             // SYNC POINT: Release pairs with the client's Acquire load of
             // `state` in `Pending::wait_deadline`.
-            if s.state.compare_exchange(cur, word(cur >> 8, slot::FAILED), Ordering::Release, Ordering::Relaxed).is_ok()
+            if s.state
+                .compare_exchange(cur, pack(id_of(cur), slot::FAILED), Ordering::Release, Ordering::Relaxed)
+                .is_ok()
             {
                 notify(&self.wait, &s.state, &s.client_waiting, 1);
             }
@@ -1118,8 +997,8 @@ impl<'s, 'a, W: Wait> Request<'s, 'a, W> {
         // SYNC POINT: Release pairs with the client's Acquire load of `state`
         // in `Pending::wait_deadline`: the response bytes come first.
         match s.state.compare_exchange(
-            word(self.id, slot::SERVING),
-            word(self.id, to),
+            pack(self.id, slot::SERVING),
+            pack(self.id, to),
             Ordering::Release,
             Ordering::Relaxed,
         ) {
@@ -1133,7 +1012,7 @@ impl<'s, 'a, W: Wait> Request<'s, 'a, W> {
                 notify(&self.server.wait, &s.state, &s.client_waiting, 1);
                 Ok(())
             }
-            Err(cur) if cur == word(self.id, slot::ABANDONED) => {
+            Err(cur) if cur == pack(self.id, slot::ABANDONED) => {
                 v.free_abandoned(&self.server.wait, self.index, cur);
                 Err(ServeError::Abandoned)
             }

@@ -2,14 +2,15 @@
 //! helpers to play a hostile or crashed peer (feature `mock`).
 //!
 //! ```
+//! use shm_core::format::{self, header};
 //! use shm_core::mock::MockRegion;
 //! use shm_core::{Layout, Segment};
 //!
 //! let layout = Layout::new().queue("q", 256).unwrap();
 //! let memory = MockRegion::new(layout.size());
 //! let _segment = Segment::create(memory.region(), &layout, 1, 0).unwrap();
-//! assert_eq!(memory.read_u32(0), shm_core::layout::MAGIC_LO);
-//! memory.write_u32(28, 99); // corrupt `channel_count`
+//! assert_eq!(memory.read_u32(header::MAGIC_LO), format::MAGIC_LO);
+//! memory.write_u32(header::CHANNEL_COUNT, 99); // corrupt `channel_count`
 //! ```
 
 use core::ptr::NonNull;

@@ -24,26 +24,12 @@
 //! msg.release();
 //! ```
 //!
-//! # Byte layout of a queue area
+//! # Byte layout
 //!
-//! | offset | word | written by |
-//! |---|---|---|
-//! | 0 | `head`: bytes ever committed (wrapping u32, a multiple of 8), plus [`CLOSED`] once the producer closed | producer |
-//! | 4 | `producer`: id of the producer, 0 if none | producer |
-//! | 8 | `consumer_waiting`: 1 while the consumer sleeps | consumer (rarely) |
-//! | 12 | `sent`: messages committed (wrapping) | producer |
-//! | 64 | `tail`: bytes ever released (wrapping u32, a multiple of 8), plus [`CLOSED`] once the consumer closed | consumer |
-//! | 68 | `consumer`: id of the consumer, 0 if none | consumer |
-//! | 72 | `producer_waiting`: 1 while the producer sleeps | producer (rarely) |
-//! | 76 | `received`: messages released (wrapping) | consumer |
-//! | 128 | the ring, `capacity` bytes | both |
-//!
-//! A message is a frame at an 8-byte aligned ring offset: a `len` word, a
-//! reserved word, then `len` payload bytes padded to 8. A frame never wraps:
-//! when one does not fit before the end of the ring, the producer writes the
-//! `len` value `0xFFFF_FFFF` (a wrap marker) and starts the frame at ring
-//! offset 0. The largest message is [`max_message`]`(capacity)`, which makes
-//! every message fit once the ring is empty.
+//! The control lines, the ring and the frames are tabled in
+//! [`crate::format::queue`]. The largest message is
+//! [`max_message`]`(capacity)`, which makes every message fit once the ring
+//! is empty.
 //!
 //! # Closing
 //!
@@ -83,63 +69,14 @@ use crate::error::{ClaimError, Corruption, RecvError, Role, SendError};
 use crate::sync::{AtomicU32, Ordering};
 use crate::wait::{notify, wait_for, Announce, Stop, Wait};
 
-/// Offset of the ring inside a queue area.
-pub const RING_OFFSET: usize = 128;
-/// Bytes before each message's payload.
-pub const FRAME_HEADER: u32 = 8;
-/// The `len` value that marks "continue at ring offset 0".
-pub const WRAP_MARKER: u32 = u32::MAX;
 /// Bit 0 of `head` (or `tail`): the producer (or consumer) closed.
-pub const CLOSED: u32 = 1;
+pub use crate::format::queue::CLOSED;
+use crate::format::queue::{frame_size, QueueControl, FRAME_HEADER, FRAME_LEN, FRAME_RESERVED, WRAP_MARKER};
 
-/// The largest message a ring of `capacity` bytes carries.
-pub const fn max_message(capacity: u32) -> u32 {
-    capacity / 2 - FRAME_HEADER
-}
-
-const fn frame_size(len: u32) -> u32 {
-    FRAME_HEADER + ((len + 7) & !7)
-}
-
-/// The queue's control words (see the layout table), two cache lines.
-#[repr(C)]
-pub struct QueueControl {
-    head: AtomicU32,
-    producer: AtomicU32,
-    consumer_waiting: AtomicU32,
-    sent: AtomicU32,
-    #[cfg(not(shm_loom))]
-    _pad0: [AtomicU32; 12],
-    tail: AtomicU32,
-    consumer: AtomicU32,
-    producer_waiting: AtomicU32,
-    received: AtomicU32,
-    #[cfg(not(shm_loom))]
-    _pad1: [AtomicU32; 12],
-}
-
-#[cfg(not(shm_loom))]
-const _: () = {
-    assert!(core::mem::size_of::<QueueControl>() == RING_OFFSET);
-    assert!(core::mem::offset_of!(QueueControl, tail) == 64);
-};
+// The format's rule, as the queue's API.
+pub use crate::format::queue::max_message;
 
 impl QueueControl {
-    /// Fresh control words, for model checking on the heap.
-    #[cfg(shm_loom)]
-    pub fn new() -> Self {
-        Self {
-            head: AtomicU32::new(0),
-            producer: AtomicU32::new(0),
-            producer_waiting: AtomicU32::new(0),
-            sent: AtomicU32::new(0),
-            tail: AtomicU32::new(0),
-            consumer: AtomicU32::new(0),
-            consumer_waiting: AtomicU32::new(0),
-            received: AtomicU32::new(0),
-        }
-    }
-
     /// A snapshot of the counters, for inspection tools.
     pub fn snapshot(&self) -> QueueStats {
         QueueStats {
@@ -222,7 +159,7 @@ impl<'a> QueueView<'a> {
         // it from a position checked to be 8-aligned, masked by capacity-1),
         // and `ring` is valid for `capacity` bytes per `QueueView::new`. A
         // volatile copy into a local never forms a reference to shared bytes.
-        unsafe { self.ring.as_ptr().add(off as usize).cast::<u32>().read_volatile() }
+        unsafe { self.ring.as_ptr().add(off as usize + FRAME_LEN).cast::<u32>().read_volatile() }
     }
 
     fn write_len(&self, off: u32, len: u32) {
@@ -230,9 +167,9 @@ impl<'a> QueueView<'a> {
         // SAFETY: as in `read_len`; the producer owns [head, tail+capacity),
         // which contains this frame header (checked in `reserve`).
         unsafe {
-            let p = self.ring.as_ptr().add(off as usize).cast::<u32>();
-            p.write_volatile(len);
-            p.add(1).write_volatile(0);
+            let frame = self.ring.as_ptr().add(off as usize);
+            frame.add(FRAME_LEN).cast::<u32>().write_volatile(len);
+            frame.add(FRAME_RESERVED).cast::<u32>().write_volatile(0);
         }
     }
 

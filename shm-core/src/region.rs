@@ -4,7 +4,7 @@
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 
-use crate::layout::CACHE_LINE;
+use crate::format::CACHE_LINE;
 
 /// Shared bytes: where a segment lives. Created by an adapter (a mapping, a
 /// linker section, a heap buffer in tests) and handed to

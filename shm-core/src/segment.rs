@@ -2,6 +2,7 @@
 //!
 //! ```
 //! use core::time::Duration;
+//! use shm_core::format::header;
 //! use shm_core::mock::{MockRegion, ThreadWait};
 //! use shm_core::{Layout, Segment, OpenError};
 //!
@@ -11,7 +12,7 @@
 //! let opened = Segment::open(memory.region(), &ThreadWait::new(8), Duration::from_millis(10)).unwrap();
 //! assert_eq!(opened.channels(), created.channels());
 //!
-//! memory.write_u32(0, 0xdead_beef); // a hostile peer scribbles on the magic
+//! memory.write_u32(header::MAGIC_LO, 0xdead_beef); // a hostile peer scribbles on the magic
 //! let err = Segment::open(memory.region(), &ThreadWait::new(8), Duration::ZERO).unwrap_err();
 //! assert_eq!(err, OpenError::BadMagic);
 //! ```
@@ -32,20 +33,26 @@
 use core::time::Duration;
 
 use crate::error::{ChannelName, ClaimError, CreateError, OpenError};
-use crate::layout::{
-    self, align_line, channel_size, check_params, layout_hash, state, ChannelInfo, ChannelKind, Descriptor, Header,
-    Layout, AREAS_OFFSET, DESCRIPTOR_SIZE, EMPTY_INFO, HEADER_SIZE, MAX_CHANNELS,
+use crate::format::header::{self, state, Header};
+use crate::format::queue::QueueControl;
+use crate::format::semaphore::SemaphoreWords;
+use crate::format::table::{
+    channel_size, layout_hash, ChannelInfo, ChannelKind, ChannelParams, Descriptor, ENTRY_SIZE, NAME_BYTES,
 };
-use crate::queue::{Consumer, Producer, QueueControl, QueueView, RING_OFFSET};
+use crate::format::{self, align_line, AREAS_OFFSET, MAX_CHANNELS, TABLE_OFFSET};
+use crate::layout::Layout;
+use crate::queue::{Consumer, Producer, QueueView};
 use crate::region::Region;
 use crate::sync::{fence, spin_hint, AtomicU32, Ordering};
 use crate::wait::Wait;
 use crate::Corruption;
 
 #[cfg(target_has_atomic = "32")]
-use crate::mailbox::{Client, MailboxControl, MailboxView, Server, SLOTS_OFFSET, SLOT_PAYLOAD_OFFSET};
+use crate::format::mailbox::MailboxControl;
 #[cfg(target_has_atomic = "32")]
-use crate::semaphore::{CountingSemaphore, SemaphoreWords};
+use crate::mailbox::{Client, MailboxView, Server};
+#[cfg(target_has_atomic = "32")]
+use crate::semaphore::CountingSemaphore;
 
 /// What the header says, for inspection tools (read once, not validated
 /// beyond what [`Segment::open`] checked).
@@ -118,22 +125,22 @@ impl Peek {
     /// it: no mapping, so a file truncated meanwhile cannot fault).
     ///
     /// ```
-    /// use shm_core::layout::HEADER_SIZE;
+    /// use shm_core::format::header::{self, state};
     /// use shm_core::Peek;
     ///
     /// // A foreign file whose state word happens to read INITIALIZING.
-    /// let mut bytes = [0u8; HEADER_SIZE];
-    /// bytes[32..36].copy_from_slice(&1u32.to_ne_bytes());
+    /// let mut bytes = [0u8; header::SIZE];
+    /// bytes[header::STATE..][..4].copy_from_slice(&state::INITIALIZING.to_ne_bytes());
     /// assert!(!Peek::from_header(&bytes).ours);
     /// ```
-    pub fn from_header(bytes: &[u8; HEADER_SIZE]) -> Self {
-        let word = |off: usize| u32::from_ne_bytes([bytes[off], bytes[off + 1], bytes[off + 2], bytes[off + 3]]);
+    pub fn from_header(bytes: &[u8; header::SIZE]) -> Self {
+        let word = |offset| header::word(bytes, offset);
         Self {
-            ours: word(0) == layout::MAGIC_LO && word(4) == layout::MAGIC_HI,
-            state: word(32),
-            creator: word(40),
-            creator_start: word(48),
-            creator_domain: word(52),
+            ours: word(header::MAGIC_LO) == format::MAGIC_LO && word(header::MAGIC_HI) == format::MAGIC_HI,
+            state: word(header::STATE),
+            creator: word(header::CREATOR),
+            creator_start: word(header::CREATOR_START),
+            creator_domain: word(header::CREATOR_DOMAIN),
         }
     }
 }
@@ -141,14 +148,14 @@ impl Peek {
 /// Reads the identity words of `region` without validating anything.
 /// `None` if the region is smaller than a header.
 pub fn peek(region: &Region<'_>) -> Option<Peek> {
-    if region.len() < HEADER_SIZE {
+    if region.len() < header::SIZE {
         return None;
     }
     let h = header(region);
     // SYNC POINT: Acquire pairs with the creator's Release stores of the
     // magic in `create` (after which its `creator` store is visible).
-    let magic = h.magic_lo.load(Ordering::Acquire) == layout::MAGIC_LO
-        && h.magic_hi.load(Ordering::Acquire) == layout::MAGIC_HI;
+    let magic = h.magic_lo.load(Ordering::Acquire) == format::MAGIC_LO
+        && h.magic_hi.load(Ordering::Acquire) == format::MAGIC_HI;
     // SYNC POINT: Acquire pairs with the Release store of READY in `create`.
     let st = h.state.load(Ordering::Acquire);
     let load = |w: &AtomicU32| w.load(Ordering::Relaxed);
@@ -192,7 +199,7 @@ impl<'r> Segment<'r> {
     /// (see [`Creator`]).
     pub fn create_as(region: Region<'r>, layout: &Layout, creator: &Creator) -> Result<Self, CreateError> {
         let (session, needed) = (creator.session, layout.size());
-        if region.len() < needed.max(HEADER_SIZE) {
+        if region.len() < needed.max(header::SIZE) {
             return Err(CreateError::RegionTooSmall { needed, actual: region.len() });
         }
         let h = header(&region);
@@ -207,31 +214,31 @@ impl<'r> Segment<'r> {
         h.creator_domain.store(creator.domain, Ordering::Relaxed);
         // SYNC POINT: Release pairs with the Acquire loads of the magic in
         // `peek`: whoever sees the magic sees `creator` too.
-        h.magic_lo.store(layout::MAGIC_LO, Ordering::Release);
-        h.magic_hi.store(layout::MAGIC_HI, Ordering::Release);
+        h.magic_lo.store(format::MAGIC_LO, Ordering::Release);
+        h.magic_hi.store(format::MAGIC_HI, Ordering::Release);
         h.state.store(state::INITIALIZING, Ordering::Relaxed);
         // SYNC POINT: pairs with the Acquire fence in `open`: a reader that
         // sees any of the writes below also sees INITIALIZING on its re-check.
         fence(Ordering::Release);
         let generation = h.generation.load(Ordering::Relaxed).wrapping_add(1);
-        for off in (HEADER_SIZE..needed).step_by(4) {
+        for off in (header::SIZE..needed).step_by(4) {
             // SAFETY: `off + 4 <= needed <= region.len()`, 4-aligned.
             unsafe { region.at::<AtomicU32>(off) }.store(0, Ordering::Relaxed);
         }
         let (infos, count) = layout.infos();
         for (i, c) in infos[..count].iter().enumerate() {
             write_descriptor(descriptor(&region, i), c);
-            if c.kind == ChannelKind::Semaphore {
+            if let ChannelParams::Semaphore { initial_count } = c.params() {
                 // SAFETY: the area lies inside `needed` bytes (Layout computed
                 // it) and starts on a 64-byte line.
-                unsafe { region.at::<AtomicU32>(c.offset as usize) }.store(c.param_a, Ordering::Relaxed);
+                unsafe { region.at::<SemaphoreWords>(c.offset as usize) }.count.store(initial_count, Ordering::Relaxed);
             }
         }
         crate::crash::point("segment.initializing");
         let hash = layout.hash();
         let store = |w: &AtomicU32, v| w.store(v, Ordering::Relaxed);
-        store(&h.version, (layout::FORMAT_MAJOR as u32) << 16 | layout::FORMAT_MINOR as u32);
-        store(&h.endian, layout::ENDIAN_MARK);
+        store(&h.version, format::VERSION);
+        store(&h.endian, format::ENDIAN_MARK);
         store(&h.layout_hash_lo, hash as u32);
         store(&h.layout_hash_hi, (hash >> 32) as u32);
         store(&h.total_size, needed as u32);
@@ -250,7 +257,7 @@ impl<'r> Segment<'r> {
     /// Opens the segment in `region`, polling at most `timeout` for its
     /// creator to publish READY, then validating it (see the module docs).
     pub fn open<W: Wait>(region: Region<'r>, wait: &W, timeout: Duration) -> Result<Self, OpenError> {
-        if region.len() < HEADER_SIZE {
+        if region.len() < header::SIZE {
             return Err(OpenError::TooSmall { len: region.len() });
         }
         let h = header(&region);
@@ -307,6 +314,13 @@ impl<'r> Segment<'r> {
         &self.channels[..self.count]
     }
 
+    /// Offsets from the segment base of every word a waiter of any channel
+    /// may sleep on ([`ChannelInfo::wait_words`]), for adapters that keep a
+    /// kernel object per word.
+    pub fn wait_words(&self) -> impl Iterator<Item = usize> + '_ {
+        self.channels().iter().flat_map(ChannelInfo::wait_words)
+    }
+
     /// The region this segment lives in.
     pub fn region(&self) -> &Region<'r> {
         &self.region
@@ -316,9 +330,8 @@ impl<'r> Segment<'r> {
     pub fn info(&self) -> SegmentInfo {
         let h = self.header();
         let load = |w: &AtomicU32| w.load(Ordering::Relaxed);
-        let v = load(&h.version);
         SegmentInfo {
-            version: ((v >> 16) as u16, v as u16),
+            version: format::split_version(load(&h.version)),
             size: self.size,
             state: load(&h.state),
             generation: self.generation,
@@ -362,12 +375,20 @@ impl<'r> Segment<'r> {
     /// The queue named `name`.
     pub fn queue_view(&self, name: &str) -> Result<QueueView<'_>, ClaimError> {
         let (i, c) = self.find(name, ChannelKind::Queue)?;
-        // SAFETY: `open`/`create` checked the area (RING_OFFSET + capacity
+        let ChannelParams::Queue { capacity } = c.params() else {
+            return Err(ClaimError::WrongKind {
+                channel: ChannelName::new(name),
+                expected: ChannelKind::Queue,
+                found: c.kind,
+            });
+        };
+        let ring = c.offset as usize + format::queue::RING;
+        // SAFETY: `open`/`create` checked the area (`queue::RING` + capacity
         // bytes at a 64-aligned offset) lies inside the segment, which lies
         // inside the region; the capacity is a checked power of two.
         Ok(unsafe {
             let ctl = self.region.at::<QueueControl>(c.offset as usize);
-            QueueView::new(ctl, self.region.ptr(c.offset as usize + RING_OFFSET), c.param_a, i)
+            QueueView::new(ctl, self.region.ptr(ring), capacity, i)
         })
     }
 
@@ -384,14 +405,22 @@ impl<'r> Segment<'r> {
     /// The mailbox named `name`.
     #[cfg(target_has_atomic = "32")]
     pub fn mailbox_view(&self, name: &str) -> Result<MailboxView<'_>, ClaimError> {
+        use crate::format::mailbox::{slot_stride, SLOTS, SLOT_PAYLOAD};
         let (i, c) = self.find(name, ChannelKind::Mailbox)?;
-        // SAFETY: `open`/`create` checked the area (SLOTS_OFFSET + slots *
-        // stride bytes at a 64-aligned offset) lies inside the segment.
+        let ChannelParams::Mailbox { slots, slot_size } = c.params() else {
+            return Err(ClaimError::WrongKind {
+                channel: ChannelName::new(name),
+                expected: ChannelKind::Mailbox,
+                found: c.kind,
+            });
+        };
+        let stride = slot_stride(slot_size) as usize;
+        // SAFETY: `open`/`create` checked the area (`mailbox::SLOTS` + slots
+        // * stride bytes at a 64-aligned offset) lies inside the segment.
         unsafe {
             let ctl = self.region.at::<MailboxControl>(c.offset as usize);
-            let slots = self.region.ptr(c.offset as usize + SLOTS_OFFSET);
-            let stride = crate::mailbox::slot_stride(c.param_b) as usize;
-            Ok(MailboxView::new(ctl, slots, stride, SLOT_PAYLOAD_OFFSET, c.param_a, c.param_b, i))
+            let first = self.region.ptr(c.offset as usize + SLOTS);
+            Ok(MailboxView::new(ctl, first, stride, SLOT_PAYLOAD, slots, slot_size, i))
         }
     }
 
@@ -423,7 +452,7 @@ impl<'r> Segment<'r> {
 }
 
 fn header<'a>(region: &'a Region<'_>) -> &'a Header {
-    // SAFETY: callers checked `region.len() >= HEADER_SIZE`; offset 0 of a
+    // SAFETY: callers checked `region.len() >= header::SIZE`; offset 0 of a
     // 64-aligned region is aligned; `Header` is all atomics.
     unsafe { region.at::<Header>(0) }
 }
@@ -432,7 +461,7 @@ fn descriptor<'a>(region: &'a Region<'_>, i: usize) -> &'a Descriptor {
     // SAFETY: callers checked `i < MAX_CHANNELS` and that the region holds
     // at least AREAS_OFFSET bytes (the whole table); `Descriptor` is all
     // atomics and 4-aligned offsets are aligned for it.
-    unsafe { region.at::<Descriptor>(HEADER_SIZE + i * DESCRIPTOR_SIZE) }
+    unsafe { region.at::<Descriptor>(TABLE_OFFSET + i * ENTRY_SIZE) }
 }
 
 /// Checks a READY header and table (see the module docs for the order);
@@ -449,7 +478,7 @@ fn validate(region: &Region<'_>, h: &Header) -> Result<(u32, u64, [ChannelInfo; 
         return Err(OpenError::Corrupted(Corruption::header("channel_count")));
     }
     let hash = load(&h.layout_hash_lo) as u64 | (load(&h.layout_hash_hi) as u64) << 32;
-    let mut channels = [EMPTY_INFO; MAX_CHANNELS];
+    let mut channels = [ChannelInfo::EMPTY; MAX_CHANNELS];
     let mut end = AREAS_OFFSET as u64;
     for i in 0..count {
         let c = read_descriptor(descriptor(region, i), i as u8, end, size)?;
@@ -467,15 +496,15 @@ fn validate(region: &Region<'_>, h: &Header) -> Result<(u32, u64, [ChannelInfo; 
 
 fn check_identity(h: &Header) -> Result<(), OpenError> {
     let load = |w: &AtomicU32| w.load(Ordering::Relaxed);
-    if load(&h.magic_lo) != layout::MAGIC_LO || load(&h.magic_hi) != layout::MAGIC_HI {
+    if load(&h.magic_lo) != format::MAGIC_LO || load(&h.magic_hi) != format::MAGIC_HI {
         return Err(OpenError::BadMagic);
     }
-    if load(&h.endian) != layout::ENDIAN_MARK {
+    if load(&h.endian) != format::ENDIAN_MARK {
         return Err(OpenError::EndianMismatch);
     }
-    let v = load(&h.version);
-    if (v >> 16) as u16 != layout::FORMAT_MAJOR {
-        return Err(OpenError::VersionMismatch { major: (v >> 16) as u16, minor: v as u16 });
+    let (major, minor) = format::split_version(load(&h.version));
+    if major != format::FORMAT_MAJOR {
+        return Err(OpenError::VersionMismatch { major, minor });
     }
     Ok(())
 }
@@ -485,8 +514,9 @@ fn write_descriptor(d: &Descriptor, c: &ChannelInfo) {
     store(&d.kind, c.kind as u32);
     store(&d.offset, c.offset);
     store(&d.size, c.size);
-    store(&d.param_a, c.param_a);
-    store(&d.param_b, c.param_b);
+    for (w, v) in d.params.iter().zip(c.params().words()) {
+        store(w, v);
+    }
     for (w, chunk) in d.name.iter().zip(c.name.chunks_exact(4)) {
         store(w, u32::from_ne_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]));
     }
@@ -498,26 +528,25 @@ fn read_descriptor(d: &Descriptor, i: u8, prev_end: u64, total: u32) -> Result<C
     let bad = |word| OpenError::Corrupted(Corruption::channel(i, word));
     let load = |w: &AtomicU32| w.load(Ordering::Relaxed);
     let kind = ChannelKind::from_word(load(&d.kind)).ok_or(bad("kind"))?;
-    let mut name = [0u8; 32];
+    let mut name = [0u8; NAME_BYTES];
     for (chunk, w) in name.chunks_exact_mut(4).zip(&d.name) {
         chunk.copy_from_slice(&load(w).to_ne_bytes());
     }
-    let len = name.iter().position(|&b| b == 0).unwrap_or(32);
+    let len = name.iter().position(|&b| b == 0).unwrap_or(NAME_BYTES);
     // Names are made from `&str`: bytes that are not UTF-8 were not written
     // by a creator of this format.
     let utf8 = core::str::from_utf8(&name[..len]).is_ok();
-    if len == 0 || len > layout::MAX_NAME || name[len..].iter().any(|&b| b != 0) || !utf8 {
+    if len == 0 || len > format::MAX_NAME || name[len..].iter().any(|&b| b != 0) || !utf8 {
         return Err(bad("name"));
     }
     let offset = load(&d.offset);
-    if (offset as u64) < prev_end || !(offset as usize).is_multiple_of(layout::CACHE_LINE) || offset >= total {
+    if (offset as u64) < prev_end || !(offset as usize).is_multiple_of(format::CACHE_LINE) || offset >= total {
         return Err(bad("offset"));
     }
-    let (a, b) = (load(&d.param_a), load(&d.param_b));
-    check_params(kind, a, b).map_err(|(word, _)| bad(word))?;
+    let params = ChannelParams::from_words(kind, d.params.each_ref().map(load)).map_err(|(word, _)| bad(word))?;
     let size = load(&d.size);
-    if size as u64 != channel_size(kind, a, b) || offset as u64 + size as u64 > total as u64 {
+    if size as u64 != channel_size(&params) || offset as u64 + size as u64 > total as u64 {
         return Err(bad("size"));
     }
-    Ok(ChannelInfo { kind, offset, size, param_a: a, param_b: b, name })
+    Ok(ChannelInfo::new(params, offset, size, name))
 }

@@ -18,21 +18,20 @@
 //!
 //! # Design
 //!
-//! Two words: `count` and `waiters`. `post` increments `count` (Release) and
-//! wakes one sleeper only if `waiters` says there is one, so a post to a
-//! spinning peer costs no system call. Waiters spin a bounded number of times,
-//! then announce themselves and park on `count` (see [`crate::wait`]). A
-//! waiter that dies leaves `waiters` too high, which costs a spare wake-up,
-//! nothing more. The count never exceeds [`MAX_COUNT`]; a larger value is
-//! reported as corruption.
+//! Two words: `count` and `waiters` (tabled in [`crate::format::semaphore`]).
+//! `post` increments `count` (Release) and wakes one sleeper only if
+//! `waiters` says there is one, so a post to a spinning peer costs no system
+//! call. Waiters spin a bounded number of times, then announce themselves and
+//! park on `count` (see [`crate::wait`]). A waiter that dies leaves `waiters`
+//! too high, which costs a spare wake-up, nothing more. The count never
+//! exceeds [`MAX_COUNT`](crate::format::semaphore::MAX_COUNT); a larger value
+//! is reported as corruption.
 
 use core::time::Duration;
 
 use crate::error::HasErrorKind;
+use crate::format::semaphore::SemaphoreWords;
 use crate::sync::{AtomicU32, Ordering};
-
-/// The largest count a semaphore holds.
-pub const MAX_COUNT: u32 = i32::MAX as u32;
 
 /// A counting semaphore.
 ///
@@ -74,16 +73,6 @@ impl<S: Semaphore + ?Sized> Semaphore for &S {
     }
 }
 
-/// The two words of an in-segment semaphore (8 bytes, `#[repr(C)]`).
-#[repr(C)]
-#[derive(Debug)]
-pub struct SemaphoreWords {
-    /// Units available, at most [`MAX_COUNT`].
-    pub(crate) count: AtomicU32,
-    /// Sleepers that announced themselves.
-    pub(crate) waiters: AtomicU32,
-}
-
 impl SemaphoreWords {
     /// Words with the given initial count, for tests and model checking
     /// (in a segment they are placed by [`crate::Segment::create`]).
@@ -109,6 +98,7 @@ pub use counting::CountingSemaphore;
 mod counting {
     use super::*;
     use crate::error::SemaphoreError;
+    use crate::format::semaphore::MAX_COUNT;
     use crate::wait::{notify, wait_for, Announce, Wait};
 
     /// The in-segment counting semaphore, blocking through a [`Wait`] strategy
@@ -224,6 +214,7 @@ mod counting {
 mod tests {
     use super::*;
     use crate::conformance;
+    use crate::format::semaphore::MAX_COUNT;
     use crate::mock::ThreadWait;
     use crate::SemaphoreError;
 

@@ -6,7 +6,9 @@ use std::vec::Vec;
 
 use crate::conformance;
 use crate::error::{CallError, ChannelName, ClaimError, Corruption, OpenError, RecvError, Role, SendError, ServeError};
-use crate::layout::{self, AREAS_OFFSET, HEADER_SIZE};
+use crate::format::mailbox::{self as mb, slot, slot_offset};
+use crate::format::queue as qu;
+use crate::format::{self, header as h, table as t, AREAS_OFFSET, TABLE_OFFSET};
 use crate::mock::{Graveyard, MockRegion, ThreadWait};
 use crate::{ChannelKind, Layout, Segment};
 
@@ -20,9 +22,10 @@ fn layout() -> Layout {
 }
 
 const Q: usize = AREAS_OFFSET; // queue area
-const RING: usize = Q + 128;
-const M: usize = Q + 128 + 1024; // mailbox area
-const SLOT0: usize = M + 192;
+const RING: usize = Q + qu::RING;
+const M: usize = RING + 1024; // mailbox area
+const SLOT0: usize = M + slot_offset(0, 64);
+const SLOT1: usize = M + slot_offset(1, 64);
 
 fn busy(channel: &str, role: Role, holder: u32) -> ClaimError {
     ClaimError::Busy { channel: ChannelName::new(channel), role, holder }
@@ -50,62 +53,67 @@ fn hdr(word: &'static str) -> OpenError {
 /// with the exact result `open` must give.
 #[test]
 fn hostile_header_and_table_words() {
-    let d0 = HEADER_SIZE; // channel 0's table entry
-    let d1 = HEADER_SIZE + 64; // channel 1's
+    let d0 = TABLE_OFFSET; // channel 0's table entry
+    let d1 = TABLE_OFFSET + t::ENTRY_SIZE; // channel 1's
     let size = layout().size() as u32;
     let cases: Vec<(&str, usize, u32, Result<(), OpenError>)> = std::vec![
-        ("magic_lo", 0, 0, Err(OpenError::BadMagic)),
-        ("magic_hi", 4, 0x1234_5678, Err(OpenError::BadMagic)),
-        ("version: older major", 8, 1 << 16 | 1, Err(OpenError::VersionMismatch { major: 1, minor: 1 })),
-        ("version: newer major", 8, 3 << 16, Err(OpenError::VersionMismatch { major: 3, minor: 0 })),
-        ("version: newer minor is compatible", 8, 2 << 16 | 7, Ok(())),
-        ("endian", 12, 0x0403_0201, Err(OpenError::EndianMismatch)),
-        ("layout_hash_lo", 16, 0, Err(hdr("layout_hash"))),
-        ("layout_hash_hi", 20, 1, Err(hdr("layout_hash"))),
+        ("magic_lo", h::MAGIC_LO, 0, Err(OpenError::BadMagic)),
+        ("magic_hi", h::MAGIC_HI, 0x1234_5678, Err(OpenError::BadMagic)),
+        ("version: older major", h::VERSION, 1 << 16 | 1, Err(OpenError::VersionMismatch { major: 1, minor: 1 })),
+        ("version: newer major", h::VERSION, 3 << 16, Err(OpenError::VersionMismatch { major: 3, minor: 0 })),
+        ("version: newer minor is compatible", h::VERSION, 2 << 16 | 7, Ok(())),
+        ("endian", h::ENDIAN, 0x0403_0201, Err(OpenError::EndianMismatch)),
+        ("layout_hash_lo", h::LAYOUT_HASH_LO, 0, Err(hdr("layout_hash"))),
+        ("layout_hash_hi", h::LAYOUT_HASH_HI, 1, Err(hdr("layout_hash"))),
         (
             "total_size: larger than region",
-            24,
+            h::TOTAL_SIZE,
             size + 64,
             Err(OpenError::SizeMismatch { recorded: size as u64 + 64, actual: size as u64 })
         ),
-        ("total_size: below the table", 24, 64, Err(OpenError::SizeMismatch { recorded: 64, actual: size as u64 })),
-        ("total_size: cuts the last channel", 24, size - 64, Err(ch(1, "size"))),
-        ("channel_count: above the table", 28, 17, Err(hdr("channel_count"))),
-        ("channel_count: drops a channel", 28, 1, Err(hdr("layout_hash"))),
-        ("channel_count: an empty entry", 28, 3, Err(ch(2, "kind"))),
-        ("state: EMPTY", 32, 0, Err(OpenError::NotReady)),
-        ("state: INITIALIZING", 32, 1, Err(OpenError::NotReady)),
-        ("state: POISONED", 32, 3, Err(OpenError::Poisoned)),
-        ("state: garbage", 32, 77, Err(hdr("state"))),
-        ("generation", 36, 0xffff_ffff, Ok(())),
-        ("creator", 40, 4242, Ok(())),
-        ("session", 44, 99, Ok(())),
-        ("creator_start (judged by adapters only)", 48, 1, Ok(())),
-        ("creator_domain (judged by adapters only)", 52, 1, Ok(())),
-        ("reserved 60", 60, 1, Ok(())),
+        (
+            "total_size: below the table",
+            h::TOTAL_SIZE,
+            64,
+            Err(OpenError::SizeMismatch { recorded: 64, actual: size as u64 })
+        ),
+        ("total_size: cuts the last channel", h::TOTAL_SIZE, size - 64, Err(ch(1, "size"))),
+        ("channel_count: above the table", h::CHANNEL_COUNT, 17, Err(hdr("channel_count"))),
+        ("channel_count: drops a channel", h::CHANNEL_COUNT, 1, Err(hdr("layout_hash"))),
+        ("channel_count: an empty entry", h::CHANNEL_COUNT, 3, Err(ch(2, "kind"))),
+        ("state: EMPTY", h::STATE, 0, Err(OpenError::NotReady)),
+        ("state: INITIALIZING", h::STATE, 1, Err(OpenError::NotReady)),
+        ("state: POISONED", h::STATE, 3, Err(OpenError::Poisoned)),
+        ("state: garbage", h::STATE, 77, Err(hdr("state"))),
+        ("generation", h::GENERATION, 0xffff_ffff, Ok(())),
+        ("creator", h::CREATOR, 4242, Ok(())),
+        ("session", h::SESSION, 99, Ok(())),
+        ("creator_start (judged by adapters only)", h::CREATOR_START, 1, Ok(())),
+        ("creator_domain (judged by adapters only)", h::CREATOR_DOMAIN, 1, Ok(())),
+        ("reserved, second word", h::RESERVED + 4, 1, Ok(())),
         ("kind: unknown", d0, 9, Err(ch(0, "kind"))),
-        ("kind: another valid kind", d0, 1, Err(ch(0, "param_a"))),
-        ("reserved0", d0 + 4, 5, Ok(())),
-        ("offset: unaligned", d0 + 8, Q as u32 + 4, Err(ch(0, "offset"))),
-        ("offset: inside the table", d0 + 8, 64, Err(ch(0, "offset"))),
-        ("offset: beyond the segment", d0 + 8, u32::MAX - 63, Err(ch(0, "offset"))),
-        ("offset: overlaps the previous channel", d1 + 8, Q as u32, Err(ch(1, "offset"))),
-        ("offset: moved but in bounds", d1 + 8, M as u32 + 64, Err(ch(1, "size"))),
-        ("size", d0 + 12, 128 + 1024 + 1, Err(ch(0, "size"))),
-        ("param_a: queue capacity not a power of two", d0 + 16, 1000, Err(ch(0, "param_a"))),
-        ("param_a: queue capacity huge", d0 + 16, 1 << 31, Err(ch(0, "param_a"))),
-        ("param_a: consistent but different geometry", d0 + 16, 512, Err(ch(0, "size"))),
-        ("param_b: queue", d0 + 20, 1, Err(ch(0, "param_b"))),
-        ("param_a: mailbox slots 0", d1 + 16, 0, Err(ch(1, "param_a"))),
-        ("param_b: mailbox slot size 0", d1 + 20, 0, Err(ch(1, "param_b"))),
-        ("reserved1", d0 + 24, 5, Ok(())),
-        ("reserved1'", d0 + 28, 5, Ok(())),
-        ("name: empty", d0 + 32, 0, Err(ch(0, "name"))),
-        ("name: other valid name", d0 + 32, u32::from_le_bytes(*b"z\0\0\0"), Err(hdr("layout_hash"))),
-        ("name: duplicate of channel 0", d1 + 32, u32::from_le_bytes(*b"q\0\0\0"), Err(ch(1, "name"))),
-        ("name: bytes after the NUL", d0 + 40, 0x41, Err(ch(0, "name"))),
-        ("name: no NUL at all", d0 + 60, 0x4141_4141, Err(ch(0, "name"))),
-        ("name: not UTF-8", d0 + 32, u32::from_le_bytes([0xff, 0, 0, 0]), Err(ch(0, "name"))),
+        ("kind: another valid kind", d0, 1, Err(ch(0, "slots"))),
+        ("reserved0", d0 + t::RESERVED0, 5, Ok(())),
+        ("offset: unaligned", d0 + t::OFFSET, Q as u32 + 4, Err(ch(0, "offset"))),
+        ("offset: inside the table", d0 + t::OFFSET, TABLE_OFFSET as u32, Err(ch(0, "offset"))),
+        ("offset: beyond the segment", d0 + t::OFFSET, u32::MAX - 63, Err(ch(0, "offset"))),
+        ("offset: overlaps the previous channel", d1 + t::OFFSET, Q as u32, Err(ch(1, "offset"))),
+        ("offset: moved but in bounds", d1 + t::OFFSET, M as u32 + format::CACHE_LINE as u32, Err(ch(1, "size"))),
+        ("size", d0 + t::SIZE, (qu::RING + 1024 + 1) as u32, Err(ch(0, "size"))),
+        ("capacity: not a power of two", d0 + t::CAPACITY, 1000, Err(ch(0, "capacity"))),
+        ("capacity: huge", d0 + t::CAPACITY, 1 << 31, Err(ch(0, "capacity"))),
+        ("capacity: consistent but different geometry", d0 + t::CAPACITY, 512, Err(ch(0, "size"))),
+        ("slot_size: of a queue", d0 + t::SLOT_SIZE, 1, Err(ch(0, "slot_size"))),
+        ("slots: 0", d1 + t::SLOTS, 0, Err(ch(1, "slots"))),
+        ("slot_size: 0", d1 + t::SLOT_SIZE, 0, Err(ch(1, "slot_size"))),
+        ("reserved1", d0 + t::RESERVED1, 5, Ok(())),
+        ("reserved1'", d0 + t::RESERVED1 + 4, 5, Ok(())),
+        ("name: empty", d0 + t::NAME, 0, Err(ch(0, "name"))),
+        ("name: other valid name", d0 + t::NAME, u32::from_le_bytes(*b"z\0\0\0"), Err(hdr("layout_hash"))),
+        ("name: duplicate of channel 0", d1 + t::NAME, u32::from_le_bytes(*b"q\0\0\0"), Err(ch(1, "name"))),
+        ("name: bytes after the NUL", d0 + t::NAME + 8, 0x41, Err(ch(0, "name"))),
+        ("name: no NUL at all", d0 + t::NAME + t::NAME_BYTES - 4, 0x4141_4141, Err(ch(0, "name"))),
+        ("name: not UTF-8", d0 + t::NAME, u32::from_le_bytes([0xff, 0, 0, 0]), Err(ch(0, "name"))),
     ];
     for (what, offset, value, expected) in cases {
         let memory = fresh();
@@ -306,11 +314,11 @@ fn queue_full_empty_too_large_and_wrap() {
     }
     // A grant dropped without commit sends nothing.
     while rx.try_recv(&mut buf).is_ok() {}
-    let before = memory.read_u32(Q);
+    let before = memory.read_u32(Q + qu::HEAD);
     {
         let _grant = tx.try_grant(8).unwrap();
     }
-    assert_eq!(memory.read_u32(Q), before);
+    assert_eq!(memory.read_u32(Q + qu::HEAD), before);
 }
 
 #[test]
@@ -333,21 +341,21 @@ fn hostile_queue_words() {
     type Case = (&'static str, usize, u32, &'static str);
     // (what, offset, value, which side errs and how: "recv:<word>", "send:<word>", "ok")
     let cases: [Case; 15] = [
-        ("head unaligned", Q, 13, "recv:head"),
-        ("head unaligned with the close bit", Q, 35, "recv:head"),
-        ("head close bit: after the message, closed", Q, 32 | 1, "closed:recv"),
-        ("tail close bit: the producer learns when full", Q + 64, 1, "closed:send"),
-        ("head beyond tail + capacity", Q, 2048, "recv:head"),
-        ("head behind tail", Q, u32::MAX - 7, "recv:head"),
-        ("consumer_waiting", Q + 8, 0xffff_ffff, "ok"),
-        ("sent", Q + 12, 12345, "ok"),
-        ("tail unaligned", Q + 64, 3, "send:tail"),
-        ("tail far ahead of head", Q + 64, 0x8000_0000, "send:tail"),
-        ("producer_waiting", Q + 72, 7, "ok"),
-        ("received", Q + 76, 99, "ok"),
-        ("frame reserved word (ignored by readers)", RING + 4, 0xdead_beef, "ok"),
-        ("frame len huge", RING, 0x7fff_0000, "recv:frame"),
-        ("frame len beyond head", RING, 200, "recv:frame"),
+        ("head unaligned", Q + qu::HEAD, 13, "recv:head"),
+        ("head unaligned with the close bit", Q + qu::HEAD, 35, "recv:head"),
+        ("head close bit: after the message, closed", Q + qu::HEAD, 32 | qu::CLOSED, "closed:recv"),
+        ("tail close bit: the producer learns when full", Q + qu::TAIL, qu::CLOSED, "closed:send"),
+        ("head beyond tail + capacity", Q + qu::HEAD, 2048, "recv:head"),
+        ("head behind tail", Q + qu::HEAD, u32::MAX - 7, "recv:head"),
+        ("consumer_waiting", Q + qu::CONSUMER_WAITING, 0xffff_ffff, "ok"),
+        ("sent", Q + qu::SENT, 12345, "ok"),
+        ("tail unaligned", Q + qu::TAIL, 3, "send:tail"),
+        ("tail far ahead of head", Q + qu::TAIL, 0x8000_0000, "send:tail"),
+        ("producer_waiting", Q + qu::PRODUCER_WAITING, 7, "ok"),
+        ("received", Q + qu::RECEIVED, 99, "ok"),
+        ("frame reserved word (ignored by readers)", RING + qu::FRAME_RESERVED, 0xdead_beef, "ok"),
+        ("frame len huge", RING + qu::FRAME_LEN, 0x7fff_0000, "recv:frame"),
+        ("frame len beyond head", RING + qu::FRAME_LEN, 200, "recv:frame"),
     ];
     for (what, offset, value, expect) in cases {
         let memory = fresh();
@@ -400,17 +408,17 @@ fn hostile_queue_words() {
     let mut tx = seg.producer("q", ThreadWait::new(2)).unwrap();
     let mut rx = seg.consumer("q", ThreadWait::new(3)).unwrap();
     tx.try_send(&[7; 20]).unwrap();
-    memory.write_u32(RING, u32::MAX);
+    memory.write_u32(RING + qu::FRAME_LEN, qu::WRAP_MARKER);
     assert_eq!(rx.try_read().err(), Some(RecvError::Corrupted(Corruption::channel(0, "frame"))));
     // A restarted side refuses a corrupted position instead of using it.
     drop(tx);
-    memory.write_u32(Q, 5);
+    memory.write_u32(Q + qu::HEAD, 5);
     assert_eq!(
         seg.producer("q", ThreadWait::new(4)).err(),
         Some(ClaimError::Corrupted { channel: ChannelName::new("q"), at: Corruption::channel(0, "head") })
     );
     drop(rx);
-    memory.write_u32(Q + 64, 6);
+    memory.write_u32(Q + qu::TAIL, 6);
     assert_eq!(
         seg.consumer("q", ThreadWait::new(4)).err(),
         Some(ClaimError::Corrupted { channel: ChannelName::new("q"), at: Corruption::channel(0, "tail") })
@@ -564,7 +572,12 @@ fn hostile_mailbox_words() {
 
     // The event counts and waiting flags may hold anything: only spare
     // wake-ups result, never a lost or false request.
-    for (offset, value) in [(M + 64, u32::MAX), (M + 68, 7), (M + 128, u32::MAX), (M + 132, 1)] {
+    for (offset, value) in [
+        (M + mb::REQUEST_EPOCH, u32::MAX),
+        (M + mb::SERVER_WAITING, 7),
+        (M + mb::FREE_EPOCH, u32::MAX),
+        (M + mb::FREE_WAITERS, 1),
+    ] {
         memory.write_u32(offset, value);
         std::thread::scope(|s| {
             s.spawn(|| server.serve_timeout(LONG, |_, len| len).unwrap());
@@ -579,7 +592,7 @@ fn hostile_mailbox_words() {
     let server = seg.server("m", ThreadWait::new(2)).unwrap();
     let client = seg.client("m", ThreadWait::new(3)).unwrap();
     let pending = client.try_claim().unwrap().send(4).unwrap();
-    memory.write_u32(SLOT0 + 4, 1 << 20);
+    memory.write_u32(SLOT0 + mb::SLOT_LEN, 1 << 20);
     assert_eq!(server.try_recv().err(), Some(ServeError::Corrupted(corrupted("slot.len"))));
     assert_eq!(pending.wait_timeout(SHORT).err(), Some(CallError::Dropped));
 
@@ -587,15 +600,15 @@ fn hostile_mailbox_words() {
     let pending = client.try_claim().unwrap().send(4).unwrap();
     let req = server.try_recv().unwrap();
     req.respond(4).unwrap();
-    let slot = if memory.read_u32(SLOT0) & 0xff == 4 { SLOT0 } else { SLOT0 + 128 };
-    memory.write_u32(slot + 4, 65);
+    let at = if mb::low_of(memory.read_u32(SLOT0)) == slot::RESPONSE { SLOT0 } else { SLOT1 };
+    memory.write_u32(at + mb::SLOT_LEN, 65);
     assert_eq!(pending.wait_timeout(SHORT).err(), Some(CallError::Corrupted(corrupted("slot.len"))));
 
     // slot.state garbage (other id, unknown state) while the client waits.
     for garbage in [0xffff_ff09u32, 0x0000_0102] {
         let pending = client.try_claim().unwrap().send(4).unwrap();
-        let slot = if memory.read_u32(SLOT0) & 0xff == 2 { SLOT0 } else { SLOT0 + 128 };
-        memory.write_u32(slot, garbage);
+        let at = if mb::low_of(memory.read_u32(SLOT0)) == slot::REQUEST { SLOT0 } else { SLOT1 };
+        memory.write_u32(at + mb::SLOT_STATE, garbage);
         assert_eq!(pending.wait_timeout(SHORT).err(), Some(CallError::Corrupted(corrupted("slot.state"))));
     }
     // ...and the server only ever answers what it took.
@@ -606,7 +619,9 @@ fn hostile_mailbox_words() {
     // owner keeps the slot from being claimed, so the call takes the other
     // slot; `reclaim` clears it once that owner reads as dead) and
     // `client_waiting` (a spare wake-up at worst).
-    for (offset, value) in [(M + 4, 77), (SLOT0 + 8, 0xffff_fffe), (SLOT0 + 12, 1)] {
+    for (offset, value) in
+        [(M + mb::SERVED, 77), (SLOT0 + mb::SLOT_CLIENT, 0xffff_fffe), (SLOT0 + mb::SLOT_CLIENT_WAITING, 1)]
+    {
         memory.write_u32(offset, value);
         std::thread::scope(|s| {
             s.spawn(|| server.serve_timeout(LONG, |_, len| len).unwrap());
@@ -621,7 +636,7 @@ fn hostile_mailbox_words() {
     memory.write_u32(M + 68, 0);
     // A foreign live server id in the role word.
     drop(server);
-    memory.write_u32(M, 12345);
+    memory.write_u32(M + mb::SERVER, 12345);
     assert_eq!(seg.server("m", ThreadWait::new(2)).err(), Some(busy("m", Role::Server, 12345)));
 }
 
@@ -659,7 +674,6 @@ fn semaphore_channel_in_a_segment() {
     let layout = Layout::new().semaphore("s", 5).unwrap();
     let seg = Segment::create(memory.region(), &layout, 1, 0).unwrap();
     assert_eq!(seg.semaphore_words("s").unwrap().count(), 5);
-    let _ = layout::MAX_NAME;
 }
 
 /// Regressions from review: a second handle of the same process for a role,
@@ -702,7 +716,7 @@ fn reclaim_leaves_a_slot_the_server_still_holds() {
 fn info_reports_the_layout_hash_validated_at_open() {
     let memory = fresh();
     let seg = open(&memory).unwrap();
-    memory.write_u32(16, 0x1234_5678);
+    memory.write_u32(h::LAYOUT_HASH_LO, 0x1234_5678);
     assert_eq!(seg.info().layout_hash, layout().hash());
 }
 
@@ -781,8 +795,8 @@ fn mailbox_request_id_wraps() {
     let seg = open(&memory).unwrap();
     let server = seg.server("m", ThreadWait::new(2)).unwrap();
     let client = seg.client("m", ThreadWait::new(3)).unwrap();
-    for slot in [SLOT0, SLOT0 + 128] {
-        memory.write_u32(slot, 0xffff_ff00); // FREE, id 2^24 - 1
+    for at in [SLOT0, SLOT1] {
+        memory.write_u32(at + mb::SLOT_STATE, mb::pack(mb::ID_MASK, slot::FREE));
     }
     for round in 0..3u32 {
         std::thread::scope(|s| {
@@ -791,7 +805,7 @@ fn mailbox_request_id_wraps() {
         });
         // Calls claim the first free slot, so slot 0 takes every call; ids
         // skip 0 when they wrap.
-        let ids = [SLOT0, SLOT0 + 128].map(|slot| memory.read_u32(slot) >> 8);
+        let ids = [SLOT0, SLOT1].map(|at| mb::id_of(memory.read_u32(at + mb::SLOT_STATE)));
         assert_eq!(ids, [round + 1, 0xff_ffff], "request ids after call {round}");
     }
 }

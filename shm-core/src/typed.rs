@@ -76,10 +76,13 @@ use crate::mailbox::{Client, Request, Server};
 use crate::queue::{Consumer, Producer, ReadGrant, WriteGrant};
 use crate::Wait;
 
-/// Alignment of every queue message's payload.
-pub const QUEUE_PAYLOAD_ALIGN: usize = 8;
-/// Alignment of every mailbox slot's payload.
-pub const MAILBOX_PAYLOAD_ALIGN: usize = crate::layout::CACHE_LINE;
+/// Alignment of every queue message's payload: frames are
+/// [`FRAME_ALIGN`](crate::format::queue::FRAME_ALIGN)-aligned, and so is
+/// their header's size.
+pub const QUEUE_PAYLOAD_ALIGN: usize = crate::format::queue::FRAME_ALIGN as usize;
+/// Alignment of every mailbox slot's payload: slots and their payload
+/// offset are whole cache lines.
+pub const MAILBOX_PAYLOAD_ALIGN: usize = crate::format::CACHE_LINE;
 
 /// A type that can cross a channel as it is: any bit pattern is a value
 /// of it, it has no padding and no interior mutability. Derive the four

@@ -16,9 +16,12 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use loom::sync::atomic::Ordering;
 use loom::sync::{Arc, Condvar, Mutex};
 use loom::thread;
-use shm_core::mailbox::{Client, MailboxControl, MailboxView, Server, SlotControl};
-use shm_core::queue::{Consumer, Producer, QueueControl, QueueView};
-use shm_core::semaphore::{CountingSemaphore, SemaphoreWords};
+use shm_core::format::mailbox::{pack, slot, MailboxControl, SlotControl};
+use shm_core::format::queue::QueueControl;
+use shm_core::format::semaphore::SemaphoreWords;
+use shm_core::mailbox::{Client, MailboxView, Server};
+use shm_core::queue::{Consumer, Producer, QueueView};
+use shm_core::semaphore::CountingSemaphore;
 use shm_core::{AtomicU32, Semaphore, Wait};
 
 /// A futex modelled with a mutex and a condition variable.
@@ -179,7 +182,7 @@ fn mailbox_reclaim_never_frees_a_live_claim() {
     model("mailbox reclaim", || {
         let ctl = Arc::new(MailboxControl::new());
         // FREE with request id 5, owner word still naming the dead client.
-        let slot = LoomSlot { ctl: SlotControl::with_words(5 << 8, DEAD), payload: [0; 8] };
+        let slot = LoomSlot { ctl: SlotControl::with_words(pack(5, slot::FREE), DEAD), payload: [0; 8] };
         let slots = Arc::new(Slots(vec![slot]));
         let holders = Arc::new(loom::sync::atomic::AtomicUsize::new(0));
         let (mut a, _) = LoomWait::pair();

@@ -10,7 +10,8 @@ use std::ptr::NonNull;
 use loom::sync::atomic::{AtomicU32 as LAtomicU32, Ordering};
 use loom::sync::{Arc, Condvar, Mutex};
 use loom::thread;
-use shm_core::mailbox::{Client, MailboxControl, MailboxView, Server, SlotControl};
+use shm_core::format::mailbox::{pack, slot, MailboxControl, SlotControl};
+use shm_core::mailbox::{Client, MailboxView, Server};
 use shm_core::{AtomicU32, Wait};
 
 /// A futex model whose graveyard can change while the model runs (a peer
@@ -189,7 +190,8 @@ fn sleeper_wakes_when_abandoned_slot_is_freed_under_a_tentative_claim() {
 fn reclaim_free_branch_vs_claimer_that_dies() {
     model(|| {
         let ctl = Arc::new(MailboxControl::new());
-        let slots = Arc::new(Slots(vec![LoomSlot { ctl: SlotControl::with_words(5 << 8, 0), payload: [0; 8] }]));
+        let slots =
+            Arc::new(Slots(vec![LoomSlot { ctl: SlotControl::with_words(pack(5, slot::FREE), 0), payload: [0; 8] }]));
         let server_wait = DyingWait::new(1);
         let client_wait = server_wait.sibling(2);
         let (c2, s2, sw) = (ctl.clone(), slots.clone(), server_wait.clone());

@@ -187,7 +187,7 @@ fn read_proc<'b>(pid: u32, file: &str, buf: &'b mut [u8]) -> Option<&'b [u8]> {
 mod tests {
     use super::*;
     use shm_core::conformance;
-    use shm_core::semaphore::SemaphoreWords;
+    use shm_core::format::semaphore::SemaphoreWords;
     use shm_core::Semaphore;
 
     #[test]

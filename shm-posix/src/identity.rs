@@ -91,11 +91,14 @@ mod tests {
     use super::*;
 
     fn peek(creator: u32, start: u32, domain: u32) -> Peek {
-        let mut header = [0u8; shm_core::layout::HEADER_SIZE];
-        header[40..44].copy_from_slice(&creator.to_ne_bytes());
-        header[48..52].copy_from_slice(&start.to_ne_bytes());
-        header[52..56].copy_from_slice(&domain.to_ne_bytes());
-        Peek::from_header(&header)
+        use shm_core::format::header;
+        let mut bytes = [0u8; header::SIZE];
+        for (offset, value) in
+            [(header::CREATOR, creator), (header::CREATOR_START, start), (header::CREATOR_DOMAIN, domain)]
+        {
+            bytes[offset..][..4].copy_from_slice(&value.to_ne_bytes());
+        }
+        Peek::from_header(&bytes)
     }
 
     #[test]

@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
-use shm_core::layout::state;
-use shm_core::ChannelKind;
+use shm_core::format::header::state;
+use shm_core::ChannelParams;
 
 use crate::futex::pid_alive;
 use crate::object::{Access, Object, ObjectId};
@@ -102,12 +102,12 @@ fn describe(name: &str, seg: &shm_core::Segment<'_>, object: ObjectId) -> Segmen
         .iter()
         .map(|c| {
             let name = String::from_utf8_lossy(c.name()).into_owned();
-            let (kind, geometry, counters, peers) = match c.kind {
-                ChannelKind::Queue => {
+            let (kind, geometry, counters, peers) = match c.params() {
+                ChannelParams::Queue { capacity } => {
                     let s = seg.queue_view(&name).expect("validated channel").control().snapshot();
                     (
                         "queue",
-                        format!("capacity={} max_message={}", c.param_a, shm_core::queue::max_message(c.param_a)),
+                        format!("capacity={capacity} max_message={}", shm_core::queue::max_message(capacity)),
                         vec![
                             ("sent".into(), s.sent as u64),
                             ("received".into(), s.received as u64),
@@ -116,7 +116,7 @@ fn describe(name: &str, seg: &shm_core::Segment<'_>, object: ObjectId) -> Segmen
                         vec![peer("producer", s.producer), peer("consumer", s.consumer)],
                     )
                 }
-                ChannelKind::Mailbox => {
+                ChannelParams::Mailbox { slots, slot_size } => {
                     let s = seg.mailbox_view(&name).expect("validated channel").stats();
                     let states =
                         ["free", "claimed", "request", "serving", "response", "abandoned", "failed", "unknown"];
@@ -125,16 +125,16 @@ fn describe(name: &str, seg: &shm_core::Segment<'_>, object: ObjectId) -> Segmen
                     counters.extend(states.iter().zip(s.slots_by_state).map(|(n, v)| (format!("slots_{n}"), v as u64)));
                     (
                         "mailbox",
-                        format!("slots={} slot_size={}", c.param_a, c.param_b),
+                        format!("slots={slots} slot_size={slot_size}"),
                         counters,
                         vec![peer("server", s.server)],
                     )
                 }
-                ChannelKind::Semaphore => {
+                ChannelParams::Semaphore { initial_count } => {
                     let w = seg.semaphore_words(&name).expect("validated channel");
                     (
                         "semaphore",
-                        format!("initial={}", c.param_a),
+                        format!("initial={initial_count}"),
                         vec![("count".into(), w.count() as u64), ("waiters".into(), w.waiters() as u64)],
                         vec![],
                     )

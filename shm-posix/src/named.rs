@@ -270,7 +270,7 @@ impl NamedSemaphoreWait {
     /// [`try_new`](Self::try_new) to be told.
     pub fn new(segment: &crate::Segment) -> Self {
         let mut sems = HashMap::new();
-        for offset in crate::segment::wait_word_offsets(segment) {
+        for offset in segment.wait_words() {
             if let Ok(sem) = Self::open_word(segment.name(), segment.mode(), segment.owner_uid(), offset) {
                 sems.insert(offset, sem);
             }
@@ -282,7 +282,7 @@ impl NamedSemaphoreWait {
     /// cannot be opened or created, instead of polling that word.
     pub fn try_new(segment: &crate::Segment) -> io::Result<Self> {
         let mut sems = HashMap::new();
-        for offset in crate::segment::wait_word_offsets(segment) {
+        for offset in segment.wait_words() {
             sems.insert(offset, Self::open_word(segment.name(), segment.mode(), segment.owner_uid(), offset)?);
         }
         Ok(Self::with_sems(segment, sems))

@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat};
 use rustix::io::Errno;
-use shm_core::layout::HEADER_SIZE;
+use shm_core::format::header;
 use shm_core::Peek;
 
 /// Where POSIX shared-memory objects (and named semaphores) live on Linux.
@@ -218,9 +218,9 @@ impl Object {
     /// truncated meanwhile reads short instead of faulting). `None` if it
     /// is shorter than a header.
     pub(crate) fn peek(&self) -> Option<Peek> {
-        let mut bytes = [0u8; HEADER_SIZE];
+        let mut bytes = [0u8; header::SIZE];
         let mut done = 0;
-        while done < HEADER_SIZE {
+        while done < header::SIZE {
             match rustix::io::pread(&self.fd, &mut bytes[done..], done as u64) {
                 Ok(0) => return None,
                 Ok(n) => done += n,

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use rustix::io::Errno;
 use rustix::mm::{MapFlags, ProtFlags};
-use shm_core::layout::{AREAS_OFFSET, HEADER_SIZE, MAILBOX_PAYLOAD_OFFSET, MAILBOX_SLOTS_OFFSET};
-use shm_core::{ChannelKind, Layout, Region};
+use shm_core::format::header;
+use shm_core::{Layout, Region};
 
 use crate::futex::FutexWait;
 use crate::identity::{creator_liveness, Liveness};
@@ -679,7 +679,7 @@ impl Drop for Segment {
 fn check_object(name: &str, object: &Object) -> Result<usize, OpenError> {
     let size = object.size().map_err(|e| OpenError::Io { op: "fstat", name: name.to_owned(), source: e.into() })?;
     let too_small = || OpenError::TooSmall { name: name.to_owned(), size };
-    if size < HEADER_SIZE as u64 {
+    if size < header::SIZE as u64 {
         return Err(too_small());
     }
     match object.peek() {
@@ -759,28 +759,16 @@ impl View {
                 source: e.into(),
             })
         };
-        read(0, AREAS_OFFSET)?;
-        // The channel table, validated, says where the control words are.
+        read(0, shm_core::format::AREAS_OFFSET)?;
+        // The channel table, validated, says where the control words are:
+        // copy those (roles, counters, slot states), never the payloads.
         let core_error = |source| OpenError::Core { name: name.to_owned(), source };
         let channels = shm_core::Segment::open(copy.region(), &FutexWait::new(), Duration::ZERO)
             .map_err(core_error)?
             .channels()
             .to_vec();
-        for c in &channels {
-            let base = c.offset as usize;
-            match c.kind {
-                // The ring's indices and roles, not the ring.
-                ChannelKind::Queue => read(base, shm_core::queue::RING_OFFSET)?,
-                // The mailbox's words and each slot's header, not payloads.
-                ChannelKind::Mailbox => {
-                    read(base, MAILBOX_SLOTS_OFFSET)?;
-                    let stride = shm_core::layout::mailbox_slot_stride(c.param_b) as usize;
-                    for i in 0..c.param_a as usize {
-                        read(base + MAILBOX_SLOTS_OFFSET + i * stride, MAILBOX_PAYLOAD_OFFSET)?;
-                    }
-                }
-                ChannelKind::Semaphore => read(base, c.size as usize)?,
-            }
+        for (start, len) in channels.iter().flat_map(|c| c.control_ranges()) {
+            read(start, len)?;
         }
         let core = shm_core::Segment::open(copy.region(), &FutexWait::new(), Duration::ZERO).map_err(core_error)?;
         Ok(Self { core, _copy: copy, id: object.id() })
@@ -804,27 +792,8 @@ fn session_id() -> u32 {
     (t.tv_nsec as u32) ^ (t.tv_sec as u32).rotate_left(16) ^ std::process::id()
 }
 
-/// Offsets of the words a [`crate::NamedSemaphoreWait`] may sleep on.
-pub(crate) fn wait_word_offsets(core: &shm_core::Segment<'_>) -> Vec<usize> {
-    let mut out = Vec::new();
-    for c in core.channels() {
-        let base = c.offset as usize;
-        match c.kind {
-            ChannelKind::Queue => out.extend([base, base + 64]),
-            ChannelKind::Semaphore => out.push(base),
-            ChannelKind::Mailbox => {
-                out.extend([base + 64, base + 128]);
-                let stride = shm_core::layout::mailbox_slot_stride(c.param_b) as usize;
-                out.extend((0..c.param_a as usize).map(|i| base + MAILBOX_SLOTS_OFFSET + i * stride));
-                let _ = MAILBOX_PAYLOAD_OFFSET;
-            }
-        }
-    }
-    out
-}
-
 pub(crate) fn unlink_word_semaphores(name: &str, core: &shm_core::Segment<'_>) {
-    for offset in wait_word_offsets(core) {
+    for offset in core.wait_words() {
         let _ = NamedSemaphore::unlink(&word_semaphore_name(name, offset));
     }
 }

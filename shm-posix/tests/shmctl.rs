@@ -4,6 +4,7 @@ use std::os::unix::fs::FileExt;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use shm_core::format::header::{self, state};
 use shm_core::Layout;
 use shm_posix::{CreateOptions, Segment};
 
@@ -81,7 +82,7 @@ fn rm_stale_removes_only_segments_whose_creator_is_dead() {
     let dead = child.id();
     child.wait().unwrap();
     let file = std::fs::OpenOptions::new().write(true).open(format!("/dev/shm{stale}")).unwrap();
-    file.write_all_at(&dead.to_ne_bytes(), 40).unwrap();
+    file.write_all_at(&dead.to_ne_bytes(), header::CREATOR as u64).unwrap();
 
     let out = shmctl(&["rm", "--stale", "--prefix", &prefix]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -109,7 +110,7 @@ fn rm_stale_keeps_foreign_files_that_look_initializing() {
     let prefix = format!("shmctl-test-{pid}-keeps-foreign-");
     let foreign = format!("/{prefix}file");
     let mut bytes = vec![0u8; 4096];
-    bytes[32..36].copy_from_slice(&1u32.to_ne_bytes());
+    bytes[header::STATE..][..4].copy_from_slice(&state::INITIALIZING.to_ne_bytes());
     std::fs::write(format!("/dev/shm{foreign}"), &bytes).unwrap();
 
     let out = shmctl(&["rm", "--stale", "--prefix", &prefix]);
@@ -150,7 +151,7 @@ fn rm_stale_keeps_a_segment_a_live_peer_still_uses() {
     let opts = CreateOptions { persist: true, ..Default::default() };
     drop(Segment::create_with(&name, &layout(), opts).unwrap());
     let file = std::fs::OpenOptions::new().write(true).open(format!("/dev/shm{name}")).unwrap();
-    file.write_all_at(&dead_pid().to_ne_bytes(), 40).unwrap();
+    file.write_all_at(&dead_pid().to_ne_bytes(), header::CREATOR as u64).unwrap();
     let user = Segment::open(&name, std::time::Duration::ZERO).unwrap();
     let producer = user.producer("log", shm_posix::FutexWait::new()).unwrap();
 

@@ -4,9 +4,8 @@
 
 use std::time::Duration;
 
-use shm_core::layout::{MAILBOX_MAX_SLOTS, MAILBOX_MAX_SLOT_SIZE, QUEUE_MAX_CAPACITY, QUEUE_MIN_CAPACITY};
+use shm_core::format::{mailbox, queue, semaphore::MAX_COUNT};
 use shm_core::mock::{MockRegion, ThreadWait};
-use shm_core::semaphore::MAX_COUNT;
 use shm_core::{CallError, CreateError, Layout, LayoutError, OpenError, RecvError, Segment, SendError};
 use shm_posix::{canonical_name, NameError, MAX_NAME_LEN};
 
@@ -20,7 +19,7 @@ fn range(given: u32, min: u32, max: u32) -> Result<(), LayoutError> {
 #[test]
 fn layout_capacities() {
     let q = |c| Layout::new().queue("q", c).map(|_| ());
-    let (qmin, qmax) = (QUEUE_MIN_CAPACITY, QUEUE_MAX_CAPACITY);
+    let (qmin, qmax) = (queue::MIN_CAPACITY, queue::MAX_CAPACITY);
     let cases: Vec<Case> = vec![
         ("queue 0", q(0), range(0, qmin, qmax)),
         ("queue 1", q(1), range(1, qmin, qmax)),
@@ -33,7 +32,7 @@ fn layout_capacities() {
         ("queue u32::MAX", q(u32::MAX), range(u32::MAX, qmin, qmax)),
     ];
     let m = |slots, size| Layout::new().mailbox("m", slots, size).map(|_| ());
-    let (smax, zmax) = (MAILBOX_MAX_SLOTS, MAILBOX_MAX_SLOT_SIZE);
+    let (smax, zmax) = (mailbox::MAX_SLOTS, mailbox::MAX_SLOT_SIZE);
     let more = vec![
         ("mailbox 0 slots", m(0, 8), range(0, 1, smax)),
         ("mailbox 1 slot", m(1, 8), Ok(())),

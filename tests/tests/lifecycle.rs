@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Barrier;
 use std::time::Duration;
 
+use shm_core::format::header::{self, state};
 use shm_core::Layout;
 use shm_posix::{CreateError, CreateOptions, FutexWait, NamedSemaphoreWait, Segment};
 use shm_tests::{assert_clean, unique, watchdog};
@@ -35,7 +36,7 @@ fn make_stale(name: &str, dead: u32) {
     let opts = CreateOptions { persist: true, ..Default::default() };
     drop(Segment::create_with(name, &layout(), opts).unwrap());
     let file = std::fs::OpenOptions::new().write(true).open(path(name)).unwrap();
-    file.write_all_at(&dead.to_ne_bytes(), 40).unwrap();
+    file.write_all_at(&dead.to_ne_bytes(), header::CREATOR as u64).unwrap();
 }
 
 /// Defect 3: two creators race to replace one stale name. Exactly one may
@@ -130,7 +131,7 @@ fn symlinks_in_dev_shm_are_not_followed() {
 fn a_foreign_file_with_an_initializing_word_is_not_ours() {
     let name = unique("foreign-init");
     let mut bytes = vec![0u8; 4096];
-    bytes[32..36].copy_from_slice(&1u32.to_ne_bytes());
+    bytes[header::STATE..][..4].copy_from_slice(&state::INITIALIZING.to_ne_bytes());
     std::fs::write(path(&name), &bytes).unwrap();
     let listed = shm_posix::list::list().unwrap();
     let ours: Vec<_> = listed.iter().filter(|l| format!("{l:?}").contains(&name)).collect();
@@ -289,7 +290,7 @@ fn a_segment_from_another_pid_namespace_is_never_judged() {
     make_stale(&name, dead_pid());
     let ours = shm_posix::pid_namespace().expect("/proc/self/ns/pid");
     let file = std::fs::OpenOptions::new().write(true).open(path(&name)).unwrap();
-    file.write_all_at(&ours.wrapping_add(1).max(1).to_ne_bytes(), 52).unwrap();
+    file.write_all_at(&ours.wrapping_add(1).max(1).to_ne_bytes(), header::CREATOR_DOMAIN as u64).unwrap();
 
     match Segment::open(&name, Duration::ZERO) {
         Err(e @ shm_posix::OpenError::ForeignNamespace { .. }) => {
@@ -324,15 +325,15 @@ fn a_recycled_creator_pid_reads_as_dead() {
     let me = std::process::id();
     let start = shm_posix::process_start(me).unwrap();
     let file = std::fs::OpenOptions::new().write(true).open(path(&name)).unwrap();
-    file.write_all_at(&me.to_ne_bytes(), 40).unwrap();
-    file.write_all_at(&(start.wrapping_sub(2) | 1).to_ne_bytes(), 48).unwrap();
+    file.write_all_at(&me.to_ne_bytes(), header::CREATOR as u64).unwrap();
+    file.write_all_at(&(start.wrapping_sub(2) | 1).to_ne_bytes(), header::CREATOR_START as u64).unwrap();
     let report = CreateOptions { replace_stale: false, ..Default::default() };
     match Segment::create_with(&name, &layout(), report) {
         Err(CreateError::Stale { creator, .. }) => assert_eq!(creator, me),
         other => panic!("a recycled PID is a dead creator: {:?}", other.map(|_| ())),
     }
     // The same words with our real start time: alive, refused as live.
-    file.write_all_at(&start.to_ne_bytes(), 48).unwrap();
+    file.write_all_at(&start.to_ne_bytes(), header::CREATOR_START as u64).unwrap();
     assert!(matches!(Segment::create(&name, &layout()), Err(CreateError::Exists { creator: Some(c), .. }) if c == me));
     shm_posix::remove_with(&name, &shm_posix::RemoveOptions { force: true, object: None }).unwrap();
     assert_clean(&name);

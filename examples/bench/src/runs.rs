@@ -7,6 +7,7 @@ use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use shm_core::format::{semaphore, CACHE_LINE};
 use shm_core::queue::max_message;
 use shm_core::{AtomicU32, ChannelKind, Layout};
 use shm_posix::{FutexWait, NamedSemaphoreWait, Segment};
@@ -32,7 +33,7 @@ pub fn floor_word(seg: &Segment) -> Result<&AtomicU32, Error> {
     let (_, info) = seg.find(FLOOR, ChannelKind::Semaphore).map_err(Error::shm("floor channel"))?;
     let offset = info.offset as usize;
     let region = seg.region();
-    if !offset.is_multiple_of(64) || offset + 64 > region.len() {
+    if !offset.is_multiple_of(CACHE_LINE) || offset + semaphore::AREA_SIZE > region.len() {
         let len = region.len();
         return Err(Error::Peer(format!("floor channel at offset {offset} is outside the {len}-byte mapping")));
     }

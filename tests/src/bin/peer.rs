@@ -136,27 +136,32 @@ fn main() {
 /// adversarial values at the words a protocol relies on (and anywhere else
 /// now and then). Prints how many words it overwrote.
 fn hostile(name: &str, length: Duration, seed: u64) {
-    use shm_core::layout::{AREAS_OFFSET, HEADER_SIZE};
+    use shm_core::format::{header, mailbox as mb, queue as q, semaphore as s, AREAS_OFFSET};
+    use shm_core::ChannelParams;
     let seg = Segment::open(name, OPEN).expect("open");
-    let mut targets: Vec<usize> = (0..HEADER_SIZE / 4).map(|w| w * 4).collect();
+    let mut targets: Vec<usize> = (0..header::SIZE).step_by(4).collect();
     for c in seg.channels() {
         let base = c.offset as usize;
-        match c.kind {
-            shm_core::ChannelKind::Queue => {
-                targets.extend([0, 4, 8, 12, 64, 68, 72, 76].map(|o| base + o));
-                targets.extend((0..c.param_a as usize).step_by(8).map(|o| base + 128 + o));
+        match c.params() {
+            ChannelParams::Queue { capacity } => {
+                let words = [q::HEAD, q::PRODUCER, q::CONSUMER_WAITING, q::SENT];
+                let more = [q::TAIL, q::CONSUMER, q::PRODUCER_WAITING, q::RECEIVED];
+                targets.extend(words.into_iter().chain(more).map(|o| base + o));
+                let frames = (0..capacity as usize).step_by(q::FRAME_ALIGN as usize);
+                targets.extend(frames.map(|o| base + q::RING + o + q::FRAME_LEN));
             }
-            shm_core::ChannelKind::Mailbox => {
-                targets.extend([0, 4, 64, 68, 128, 132].map(|o| base + o));
-                let stride = shm_core::layout::mailbox_slot_stride(c.param_b) as usize;
-                for i in 0..c.param_a as usize {
-                    targets.extend([0, 4, 8, 12].map(|o| base + 192 + i * stride + o));
+            ChannelParams::Mailbox { slots, slot_size } => {
+                let words = [mb::SERVER, mb::SERVED, mb::REQUEST_EPOCH, mb::SERVER_WAITING];
+                targets.extend(words.into_iter().chain([mb::FREE_EPOCH, mb::FREE_WAITERS]).map(|o| base + o));
+                let slot_words = [mb::SLOT_STATE, mb::SLOT_LEN, mb::SLOT_CLIENT, mb::SLOT_CLIENT_WAITING];
+                for i in 0..slots {
+                    targets.extend(slot_words.map(|o| base + mb::slot_offset(i, slot_size) + o));
                 }
             }
-            shm_core::ChannelKind::Semaphore => targets.extend([base, base + 4]),
+            ChannelParams::Semaphore { .. } => targets.extend([s::COUNT, s::WAITERS].map(|o| base + o)),
         }
     }
-    targets.extend((HEADER_SIZE..AREAS_OFFSET).step_by(4));
+    targets.extend((header::SIZE..AREAS_OFFSET).step_by(4));
     let size = seg.info().size as usize;
     let base = seg.region().as_ptr();
     let mut x = seed | 1;

@@ -1,0 +1,301 @@
+//! The channel table: [`MAX_CHANNELS`](super::MAX_CHANNELS) entries of 64
+//! bytes at offset 64, the first `channel_count` of them used.
+//!
+//! | offset | word | meaning |
+//! |---|---|---|
+//! | +0 | `kind` | [`ChannelKind`]: 1 mailbox, 2 queue, 3 semaphore |
+//! | +4 | reserved | zero |
+//! | +8 | `offset` | start of the channel's area from the segment base, a multiple of 64 |
+//! | +12 | `size` | bytes of the area, as [`channel_size`] computes |
+//! | +16 | `slots` / `capacity` / `initial_count` | mailbox: slots (1 to 64); queue: ring bytes (a power of two, 64 to 2^30); semaphore: initial count (at most 2^31 - 1) |
+//! | +20 | `slot_size` | mailbox: payload bytes of a slot (1 to 2^28); zero for other kinds |
+//! | +24..32 | reserved | zero |
+//! | +32..64 | `name` | 1 to 31 bytes of UTF-8, NUL-padded |
+//!
+//! Channel areas follow the table at [`AREAS_OFFSET`](super::AREAS_OFFSET)
+//! (1088), in table order, each at a multiple of 64 past the end of the
+//! previous one. Names are unique in a segment.
+//!
+//! The layout hash in the header is FNV-1a 64 ([`layout_hash`]) over the
+//! words: format major, `total_size`, `channel_count`, then for each entry
+//! `kind`, `offset`, `size`, the words at +16 and +20, and the eight name
+//! words (as little-endian bytes).
+
+use crate::error::LayoutError;
+use crate::format::{self, mailbox, queue, semaphore, CACHE_LINE, MAX_NAME};
+use crate::sync::AtomicU32;
+
+/// Bytes of one entry.
+pub const ENTRY_SIZE: usize = 64;
+/// Offset of `kind` in an entry.
+pub const KIND: usize = 0;
+/// Offset of the first reserved word in an entry.
+pub const RESERVED0: usize = 4;
+/// Offset of `offset` in an entry.
+pub const OFFSET: usize = 8;
+/// Offset of `size` in an entry.
+pub const SIZE: usize = 12;
+/// Offset of a mailbox's `slots` in an entry.
+pub const SLOTS: usize = 16;
+/// Offset of a queue's `capacity` (ring bytes) in an entry.
+pub const CAPACITY: usize = 16;
+/// Offset of a semaphore's `initial_count` in an entry.
+pub const INITIAL_COUNT: usize = 16;
+/// Offset of a mailbox's `slot_size` in an entry (zero for other kinds).
+pub const SLOT_SIZE: usize = 20;
+/// Offset of the last two reserved words in an entry.
+pub const RESERVED1: usize = 24;
+/// Offset of `name` in an entry.
+pub const NAME: usize = 32;
+/// Bytes of `name`, NUL padding included.
+pub const NAME_BYTES: usize = 32;
+
+/// What a channel table entry describes: the `kind` word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[repr(u32)]
+pub enum ChannelKind {
+    /// A request/response [`crate::mailbox`].
+    Mailbox = 1,
+    /// A single-producer single-consumer [`crate::queue`].
+    Queue = 2,
+    /// A bare [`crate::semaphore`].
+    Semaphore = 3,
+}
+
+impl ChannelKind {
+    /// The kind for a table word, if it is one.
+    pub fn from_word(word: u32) -> Option<Self> {
+        match word {
+            1 => Some(Self::Mailbox),
+            2 => Some(Self::Queue),
+            3 => Some(Self::Semaphore),
+            _ => None,
+        }
+    }
+}
+
+/// What a channel's parameter words (+16, +20) hold, by kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum ChannelParams {
+    /// A mailbox of `slots` slots carrying up to `slot_size` bytes each.
+    Mailbox {
+        /// Slots in the mailbox.
+        slots: u32,
+        /// Payload bytes of a slot: the largest request or response.
+        slot_size: u32,
+    },
+    /// A queue over a ring of `capacity` bytes.
+    Queue {
+        /// Bytes of the ring (its largest message is
+        /// [`queue::max_message`]`(capacity)`).
+        capacity: u32,
+    },
+    /// A semaphore that started at `initial_count`.
+    Semaphore {
+        /// The count the creator wrote.
+        initial_count: u32,
+    },
+}
+
+impl ChannelParams {
+    /// The kind these parameters belong to.
+    pub fn kind(&self) -> ChannelKind {
+        match self {
+            Self::Mailbox { .. } => ChannelKind::Mailbox,
+            Self::Queue { .. } => ChannelKind::Queue,
+            Self::Semaphore { .. } => ChannelKind::Semaphore,
+        }
+    }
+
+    /// The words at +16 and +20 of the table entry.
+    pub(crate) fn words(&self) -> [u32; 2] {
+        match *self {
+            Self::Mailbox { slots, slot_size } => [slots, slot_size],
+            Self::Queue { capacity } => [capacity, 0],
+            Self::Semaphore { initial_count } => [initial_count, 0],
+        }
+    }
+
+    /// Reads the words of an entry of `kind`, checking each against the
+    /// format's limits; the error names the bad word.
+    pub(crate) fn from_words(kind: ChannelKind, [a, b]: [u32; 2]) -> Result<Self, (&'static str, LayoutError)> {
+        let range = |given, min, max| LayoutError::BadCapacity { given, min, max };
+        let params = match kind {
+            ChannelKind::Queue => {
+                if !(queue::MIN_CAPACITY..=queue::MAX_CAPACITY).contains(&a) || !a.is_power_of_two() {
+                    return Err(("capacity", range(a, queue::MIN_CAPACITY, queue::MAX_CAPACITY)));
+                }
+                Self::Queue { capacity: a }
+            }
+            ChannelKind::Mailbox => {
+                if !(1..=mailbox::MAX_SLOTS).contains(&a) {
+                    return Err(("slots", range(a, 1, mailbox::MAX_SLOTS)));
+                }
+                if !(1..=mailbox::MAX_SLOT_SIZE).contains(&b) {
+                    return Err(("slot_size", range(b, 1, mailbox::MAX_SLOT_SIZE)));
+                }
+                Self::Mailbox { slots: a, slot_size: b }
+            }
+            ChannelKind::Semaphore => {
+                if a > semaphore::MAX_COUNT {
+                    return Err(("initial_count", range(a, 0, semaphore::MAX_COUNT)));
+                }
+                Self::Semaphore { initial_count: a }
+            }
+        };
+        if kind != ChannelKind::Mailbox && b != 0 {
+            return Err(("slot_size", range(b, 0, 0)));
+        }
+        Ok(params)
+    }
+}
+
+/// Bytes of a channel's area for the given (already checked) parameters.
+pub fn channel_size(params: &ChannelParams) -> u64 {
+    match *params {
+        ChannelParams::Queue { capacity } => queue::RING as u64 + capacity as u64,
+        ChannelParams::Mailbox { slots, slot_size } => {
+            mailbox::SLOTS as u64 + slots as u64 * mailbox::slot_stride(slot_size) as u64
+        }
+        ChannelParams::Semaphore { .. } => semaphore::AREA_SIZE as u64,
+    }
+}
+
+/// The geometry of one channel: what its table entry says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ChannelInfo {
+    /// Kind of channel.
+    pub kind: ChannelKind,
+    /// Start of its area from the segment base.
+    pub offset: u32,
+    /// Bytes of its area.
+    pub size: u32,
+    /// The parameter words (+16, +20), as checked for `kind`.
+    params: [u32; 2],
+    /// Name bytes, NUL-padded.
+    pub name: [u8; 32],
+}
+
+impl ChannelInfo {
+    pub(crate) const EMPTY: ChannelInfo =
+        ChannelInfo { kind: ChannelKind::Semaphore, offset: 0, size: 0, params: [0; 2], name: [0; 32] };
+
+    pub(crate) fn new(params: ChannelParams, offset: u32, size: u32, name: [u8; 32]) -> Self {
+        Self { kind: params.kind(), offset, size, params: params.words(), name }
+    }
+
+    /// The name as bytes, without padding.
+    pub fn name(&self) -> &[u8] {
+        let len = self.name.iter().position(|&b| b == 0).unwrap_or(MAX_NAME);
+        &self.name[..len]
+    }
+
+    /// What the channel's parameters are: slots and slot size, ring bytes,
+    /// or initial count.
+    pub fn params(&self) -> ChannelParams {
+        let [a, b] = self.params;
+        match self.kind {
+            ChannelKind::Mailbox => ChannelParams::Mailbox { slots: a, slot_size: b },
+            ChannelKind::Queue => ChannelParams::Queue { capacity: a },
+            ChannelKind::Semaphore => ChannelParams::Semaphore { initial_count: a },
+        }
+    }
+
+    /// Offsets from the segment base of every word a waiter of this channel
+    /// may sleep on (what an adapter that keeps one kernel object per word,
+    /// such as a named semaphore, prepares). See each area's `WAIT_WORDS`.
+    pub fn wait_words(&self) -> impl Iterator<Item = usize> {
+        let base = self.offset as usize;
+        let (fixed, slots, slot_size): (&'static [usize], u32, u32) = match self.params() {
+            ChannelParams::Queue { .. } => (&queue::WAIT_WORDS, 0, 0),
+            ChannelParams::Mailbox { slots, slot_size } => (&mailbox::WAIT_WORDS, slots, slot_size),
+            ChannelParams::Semaphore { .. } => (&semaphore::WAIT_WORDS, 0, 0),
+        };
+        let slot_words = (0..slots).map(move |i| base + mailbox::slot_offset(i, slot_size) + mailbox::SLOT_WAIT_WORD);
+        fixed.iter().map(move |w| base + w).chain(slot_words)
+    }
+
+    /// The byte ranges `(offset from the segment base, length)` of this
+    /// channel's control words, without any payload: a queue's two control
+    /// lines (not its ring), a mailbox's control lines and each slot's
+    /// control line (not the payloads), a semaphore's area. What an
+    /// inspection tool copies to read every counter and role.
+    pub fn control_ranges(&self) -> impl Iterator<Item = (usize, usize)> {
+        let base = self.offset as usize;
+        let (first, slots, slot_size) = match self.params() {
+            ChannelParams::Queue { .. } => (queue::RING, 0, 0),
+            ChannelParams::Mailbox { slots, slot_size } => (mailbox::SLOTS, slots, slot_size),
+            ChannelParams::Semaphore { .. } => (self.size as usize, 0, 0),
+        };
+        let slot_lines = (0..slots).map(move |i| (base + mailbox::slot_offset(i, slot_size), mailbox::SLOT_PAYLOAD));
+        core::iter::once((base, first)).chain(slot_lines)
+    }
+}
+
+/// One channel table entry (see the table above).
+#[repr(C)]
+pub(crate) struct Descriptor {
+    pub kind: AtomicU32,
+    pub reserved0: AtomicU32,
+    pub offset: AtomicU32,
+    pub size: AtomicU32,
+    /// `slots`/`capacity`/`initial_count`, then `slot_size`.
+    pub params: [AtomicU32; 2],
+    pub reserved1: [AtomicU32; 2],
+    pub name: [AtomicU32; 8],
+}
+
+#[cfg(not(shm_loom))]
+const _: () = {
+    use core::mem::{offset_of, size_of};
+    assert!(size_of::<Descriptor>() == ENTRY_SIZE);
+    assert!(offset_of!(Descriptor, kind) == KIND);
+    assert!(offset_of!(Descriptor, reserved0) == RESERVED0);
+    assert!(offset_of!(Descriptor, offset) == OFFSET);
+    assert!(offset_of!(Descriptor, size) == SIZE);
+    assert!(offset_of!(Descriptor, params) == SLOTS);
+    assert!(SLOTS == CAPACITY && SLOTS == INITIAL_COUNT);
+    assert!(offset_of!(Descriptor, params) + 4 == SLOT_SIZE);
+    assert!(offset_of!(Descriptor, reserved1) == RESERVED1);
+    assert!(offset_of!(Descriptor, name) == NAME);
+    assert!(size_of::<[AtomicU32; 8]>() == NAME_BYTES);
+    assert!(ENTRY_SIZE.is_multiple_of(CACHE_LINE));
+};
+
+/// FNV-1a, 64 bits: small, no tables, same result on every target.
+#[derive(Clone, Copy)]
+struct Fnv(u64);
+
+impl Fnv {
+    const fn new() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+    fn word(&mut self, w: u32) {
+        for b in w.to_le_bytes() {
+            self.0 ^= b as u64;
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+}
+
+/// The layout hash over the geometry: format major, size, channel count and
+/// every entry's kind, offset, size, parameter words and name.
+pub fn layout_hash(total_size: u32, channels: &[ChannelInfo]) -> u64 {
+    let mut h = Fnv::new();
+    h.word(format::FORMAT_MAJOR as u32);
+    h.word(total_size);
+    h.word(channels.len() as u32);
+    for c in channels {
+        let [a, b] = c.params;
+        for w in [c.kind as u32, c.offset, c.size, a, b] {
+            h.word(w);
+        }
+        for chunk in c.name.chunks_exact(4) {
+            h.word(u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]));
+        }
+    }
+    h.0
+}
