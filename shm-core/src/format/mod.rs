@@ -1,5 +1,6 @@
 //! The segment format, version 2.0: every byte both sides agree on, in one
-//! place.
+//! place. A C peer gets the same numbers from `include/shm_format.h`,
+//! generated from this module ([`write_c_header`]).
 //!
 //! ```
 //! use shm_core::format::{self, header, queue};
@@ -53,11 +54,14 @@
 //! re-read the table to find a channel.
 
 pub mod attach;
+mod c_header;
 pub mod header;
 pub mod mailbox;
 pub mod queue;
 pub mod semaphore;
 pub mod table;
+
+pub use c_header::write_c_header;
 
 /// Cache-line separation used by the format, on every target: the alignment
 /// of every structure and of the segment base.
