@@ -20,9 +20,9 @@
 #define SHM_CACHE_LINE                           64u
 #define SHM_MAGIC_LO                             0x5f4d4853u
 #define SHM_MAGIC_HI                             0x31474553u
-#define SHM_FORMAT_MAJOR                         1u
-#define SHM_FORMAT_MINOR                         1u
-#define SHM_VERSION                              0x00010001u
+#define SHM_FORMAT_MAJOR                         2u
+#define SHM_FORMAT_MINOR                         0u
+#define SHM_VERSION                              0x00020000u
 #define SHM_ENDIAN_MARK                          0x01020304u
 #define SHM_TABLE_OFFSET                         64u
 #define SHM_MAX_CHANNELS                         16u
@@ -85,6 +85,7 @@
 #define SHM_QUEUE_FRAME_HEADER                   8u
 #define SHM_QUEUE_FRAME_ALIGN                    8u
 #define SHM_QUEUE_WRAP_MARKER                    0xffffffffu
+#define SHM_QUEUE_CLOSED                         1u
 #define SHM_QUEUE_FRAME_SIZE(len) (SHM_QUEUE_FRAME_HEADER + (((len) + SHM_QUEUE_FRAME_ALIGN - 1u) & ~(SHM_QUEUE_FRAME_ALIGN - 1u)))
 #define SHM_QUEUE_MAX_MESSAGE(capacity) ((capacity) / 2u - SHM_QUEUE_FRAME_HEADER)
 
@@ -93,6 +94,7 @@
 #define SHM_MAILBOX_SERVED_OFFSET                4u
 #define SHM_MAILBOX_REQUEST_EPOCH_OFFSET         64u
 #define SHM_MAILBOX_SERVER_WAITING_OFFSET        68u
+#define SHM_MAILBOX_SERVER_CLOSED                0xffffffffu
 #define SHM_MAILBOX_FREE_EPOCH_OFFSET            128u
 #define SHM_MAILBOX_FREE_WAITERS_OFFSET          132u
 #define SHM_MAILBOX_SLOTS_OFFSET                 192u
