@@ -630,10 +630,10 @@ fn hostile_mailbox_words() {
     }
     // `server_waiting` reading closed: calls get `Closed` (and nothing is
     // left claimed); a server that claims the mailbox opens it again.
-    memory.write_u32(M + 68, u32::MAX);
+    memory.write_u32(M + mb::SERVER_WAITING, mb::SERVER_CLOSED);
     assert_eq!(client.call_timeout(b"ok", &mut [0; 64], LONG), Err(CallError::Closed));
     assert_eq!(server.stats().slots_by_state[0], 2);
-    memory.write_u32(M + 68, 0);
+    memory.write_u32(M + mb::SERVER_WAITING, 0);
     // A foreign live server id in the role word.
     drop(server);
     memory.write_u32(M + mb::SERVER, 12345);

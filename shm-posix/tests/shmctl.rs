@@ -227,9 +227,9 @@ fn foreign_and_special_files_survive_every_removal() {
     let p = |tag: &str| format!("/dev/shm/{prefix}{tag}");
     let header = |state: u32, magic_at: Option<usize>, len: usize| {
         let mut b = vec![0u8; len];
-        if len >= 44 {
-            b[32..36].copy_from_slice(&state.to_ne_bytes());
-            b[40..44].copy_from_slice(&dead.to_ne_bytes());
+        if len >= header::CREATOR + 4 {
+            b[header::STATE..header::STATE + 4].copy_from_slice(&state.to_ne_bytes());
+            b[header::CREATOR..header::CREATOR + 4].copy_from_slice(&dead.to_ne_bytes());
         }
         if let Some(at) = magic_at {
             b[at..at + 8].copy_from_slice(b"SHM_SEG1");

@@ -435,7 +435,7 @@ fn word_semaphores_of_a_live_segment_survive_an_old_creators_drop() {
             // outcome must not depend on it.
             std::thread::sleep(Duration::from_millis(2));
             let c = &seg.channels()[0];
-            let words = [c.offset as usize + 64, c.offset as usize + 128];
+            let words: Vec<usize> = c.wait_words().collect();
             if words.iter().any(|o| !Path::new(&format!("/dev/shm/sem.{bare}.w{o}")).exists()) {
                 lost += 1;
             }
@@ -542,7 +542,7 @@ fn inspection_survives_the_owner_truncating_the_segment() {
 fn a_file_without_the_magic_is_reported_as_not_a_segment() {
     let name = unique("foreign-message");
     let mut bytes = vec![0u8; 4096];
-    bytes[32..36].copy_from_slice(&1u32.to_ne_bytes());
+    bytes[header::STATE..header::STATE + 4].copy_from_slice(&state::INITIALIZING.to_ne_bytes());
     std::fs::write(path(&name), &bytes).unwrap();
     let inspected = shm_posix::list::inspect(&name).unwrap_err().to_string();
     let opened = Segment::open(&name, Duration::ZERO).unwrap_err().to_string();
