@@ -1,11 +1,14 @@
 //! Finding and describing the segments in `/dev/shm` (what `shmctl` shows).
 
+use std::collections::BTreeMap;
+use std::fmt;
 use std::path::Path;
 
 use shm_core::format::header::state;
 use shm_core::ChannelParams;
 
 use crate::futex::pid_alive;
+use crate::identity::{creator_liveness, Liveness};
 use crate::object::{Access, Object, ObjectId};
 use crate::segment::{OpenError, Segment, View};
 
@@ -23,13 +26,60 @@ pub struct ChannelReport {
     pub offset: u32,
     /// Bytes of its area.
     pub size: u32,
-    /// Geometry: `slots=4 slot_size=256`, `capacity=4096 max_message=2040`,
-    /// `initial=1`.
-    pub geometry: String,
-    /// Counters and roles, as `key=value` pairs.
-    pub counters: Vec<(String, u64)>,
-    /// The ids (PIDs) recorded in role words, with whether each is alive.
-    pub peers: Vec<(String, u32, bool)>,
+    /// The channel's shape, as declared.
+    pub geometry: Geometry,
+    /// Counters by name (`sent`, `received`, `served`, `slots_free`, ...).
+    pub counters: BTreeMap<String, u64>,
+    /// Every role of the channel, held or not.
+    pub peers: Vec<PeerReport>,
+}
+
+/// A channel's shape (in JSON, an object with the fields of its kind).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(serde::Serialize), serde(untagged))]
+pub enum Geometry {
+    /// A queue: its ring and its largest message, in bytes.
+    Queue {
+        /// Ring bytes.
+        capacity: u32,
+        /// The largest message.
+        max_message: u32,
+    },
+    /// A mailbox: its slots and their payload bytes.
+    Mailbox {
+        /// Slots.
+        slots: u32,
+        /// Payload bytes per slot.
+        slot_size: u32,
+    },
+    /// A semaphore: its initial count.
+    Semaphore {
+        /// The count it was created with.
+        initial_count: u32,
+    },
+}
+
+impl fmt::Display for Geometry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Queue { capacity, max_message } => write!(f, "capacity={capacity} max_message={max_message}"),
+            Self::Mailbox { slots, slot_size } => write!(f, "slots={slots} slot_size={slot_size}"),
+            Self::Semaphore { initial_count } => write!(f, "initial_count={initial_count}"),
+        }
+    }
+}
+
+/// One role of a channel (`producer`, `consumer`, `server`) and who holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(serde::Serialize))]
+pub struct PeerReport {
+    /// The role.
+    pub role: &'static str,
+    /// The PID recorded in the role word; `None` (JSON `null`) when nobody
+    /// holds the role.
+    pub pid: Option<u32>,
+    /// Whether that process is alive; `None` when nobody holds the role.
+    pub alive: Option<bool>,
 }
 
 /// A segment of this library, as read from its header and channel table.
@@ -48,8 +98,11 @@ pub struct SegmentReport {
     pub generation: u32,
     /// Creator PID.
     pub creator: u32,
-    /// Whether the creator is alive.
+    /// Whether the creator is alive (same PID and start time).
     pub creator_alive: bool,
+    /// `alive`, `dead`, or `unknown` (no creator recorded, or a creator in
+    /// another PID namespace, which cannot be judged from here).
+    pub creator_liveness: &'static str,
     /// Layout hash.
     pub layout_hash: String,
     /// The object read (device and inode).
@@ -89,14 +142,21 @@ pub(crate) fn live_peers(seg: &shm_core::Segment<'_>) -> Vec<(String, u32)> {
         .into_iter()
         .flat_map(|c| {
             let channel = c.name;
-            c.peers.into_iter().filter(|p| p.2).map(move |(role, pid, _)| (format!("{channel} {role}"), pid))
+            c.peers
+                .into_iter()
+                .filter(|p| p.alive == Some(true))
+                .filter_map(move |p| Some((format!("{channel} {}", p.role), p.pid?)))
         })
         .collect()
 }
 
 fn describe(name: &str, seg: &shm_core::Segment<'_>, object: ObjectId) -> SegmentReport {
     let info = seg.info();
-    let peer = |role: &str, id: u32| (role.to_owned(), id, id != 0 && pid_alive(id));
+    let peer = |role: &'static str, id: u32| {
+        let pid = Some(id).filter(|&id| id != 0);
+        PeerReport { role, pid, alive: pid.map(pid_alive) }
+    };
+    let named = |pairs: &[(&str, u64)]| pairs.iter().map(|&(k, v)| (k.to_owned(), v)).collect::<BTreeMap<_, _>>();
     let channels = seg
         .channels()
         .iter()
@@ -107,12 +167,12 @@ fn describe(name: &str, seg: &shm_core::Segment<'_>, object: ObjectId) -> Segmen
                     let s = seg.queue_view(&name).expect("validated channel").control().snapshot();
                     (
                         "queue",
-                        format!("capacity={capacity} max_message={}", shm_core::queue::max_message(capacity)),
-                        vec![
-                            ("sent".into(), s.sent as u64),
-                            ("received".into(), s.received as u64),
-                            ("bytes_queued".into(), s.head.wrapping_sub(s.tail) as u64),
-                        ],
+                        Geometry::Queue { capacity, max_message: shm_core::queue::max_message(capacity) },
+                        named(&[
+                            ("sent", s.sent as u64),
+                            ("received", s.received as u64),
+                            ("bytes_queued", s.head.wrapping_sub(s.tail) as u64),
+                        ]),
                         vec![peer("producer", s.producer), peer("consumer", s.consumer)],
                     )
                 }
@@ -120,12 +180,11 @@ fn describe(name: &str, seg: &shm_core::Segment<'_>, object: ObjectId) -> Segmen
                     let s = seg.mailbox_view(&name).expect("validated channel").stats();
                     let states =
                         ["free", "claimed", "request", "serving", "response", "abandoned", "failed", "unknown"];
-                    let mut counters =
-                        vec![("served".into(), s.served as u64), ("server_sleeping".into(), s.server_sleeping as u64)];
+                    let mut counters = named(&[("served", s.served as u64), ("server_sleeping", s.server_sleeping as u64)]);
                     counters.extend(states.iter().zip(s.slots_by_state).map(|(n, v)| (format!("slots_{n}"), v as u64)));
                     (
                         "mailbox",
-                        format!("slots={slots} slot_size={slot_size}"),
+                        Geometry::Mailbox { slots, slot_size },
                         counters,
                         vec![peer("server", s.server)],
                     )
@@ -134,8 +193,8 @@ fn describe(name: &str, seg: &shm_core::Segment<'_>, object: ObjectId) -> Segmen
                     let w = seg.semaphore_words(&name).expect("validated channel");
                     (
                         "semaphore",
-                        format!("initial={initial_count}"),
-                        vec![("count".into(), w.count() as u64), ("waiters".into(), w.waiters() as u64)],
+                        Geometry::Semaphore { initial_count },
+                        named(&[("count", w.count() as u64), ("waiters", w.waiters() as u64)]),
                         vec![],
                     )
                 }
@@ -143,6 +202,7 @@ fn describe(name: &str, seg: &shm_core::Segment<'_>, object: ObjectId) -> Segmen
             ChannelReport { name, kind, offset: c.offset, size: c.size, geometry, counters, peers }
         })
         .collect();
+    let liveness = shm_core::peek(seg.region()).map_or(Liveness::Unknown, |p| creator_liveness(&p));
     SegmentReport {
         name: name.to_owned(),
         size: info.size,
@@ -150,8 +210,12 @@ fn describe(name: &str, seg: &shm_core::Segment<'_>, object: ObjectId) -> Segmen
         state: state_name(info.state),
         generation: info.generation,
         creator: info.creator,
-        creator_alive: shm_core::peek(seg.region())
-            .is_some_and(|p| crate::identity::creator_liveness(&p) == crate::identity::Liveness::Alive),
+        creator_alive: liveness == Liveness::Alive,
+        creator_liveness: match liveness {
+            Liveness::Alive => "alive",
+            Liveness::Dead => "dead",
+            Liveness::Unknown => "unknown",
+        },
         layout_hash: format!("{:#018x}", info.layout_hash),
         object,
         channels,

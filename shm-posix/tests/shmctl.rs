@@ -57,7 +57,19 @@ fn garbage_in_dev_shm_is_reported_not_panicked_on() {
     let out = shmctl(&["inspect", &good, "--json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let json = text(&out.stdout);
-    for needle in ["\"mailbox\"", "\"queue\"", "\"creator_alive\": true", "\"slots_free\""] {
+    // Objects with named fields (the schema in shm-posix's README): the
+    // geometry of each kind, counters by name, `null` for a role nobody holds.
+    for needle in [
+        "\"mailbox\"",
+        "\"queue\"",
+        "\"creator_alive\": true",
+        "\"creator_liveness\": \"alive\"",
+        "\"slots_free\":",
+        "\"capacity\":",
+        "\"slot_size\":",
+        "\"counters\": {",
+        "\"role\": \"consumer\",\n          \"pid\": null,\n          \"alive\": null",
+    ] {
         assert!(json.contains(needle), "{needle} missing from\n{json}");
     }
     let out = shmctl(&["inspect", &good]);

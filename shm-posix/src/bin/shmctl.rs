@@ -89,7 +89,7 @@ fn run(command: Command) -> Result<(), String> {
                             r.size,
                             r.state,
                             r.creator,
-                            yes_no(r.creator_alive),
+                            r.creator_liveness,
                             channels.join(",")
                         );
                     }
@@ -125,9 +125,17 @@ fn run(command: Command) -> Result<(), String> {
 /// holds the object listed, its creator is still dead and no live process
 /// holds a role in it.
 fn remove_stale(prefix: &str) -> Result<(), String> {
+    // Ctrl-C stops between two removals (each one is a few system calls
+    // under a lock), and the summary still says what was removed.
+    let interrupted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let _ = signal_hook::flag::register(signal_hook::consts::SIGINT, std::sync::Arc::clone(&interrupted));
     let found = list::list().map_err(|e| format!("cannot read {}: {e}", list::SHM_DIR))?;
     let (mut removed, mut failed) = (0, 0);
     for entry in found {
+        if interrupted.load(std::sync::atomic::Ordering::Relaxed) {
+            println!("interrupted: {removed} stale segment(s) removed so far");
+            return Err("interrupted".into());
+        }
         let (name, object, creator) = match entry {
             Listed::Segment(r) => (r.name.clone(), r.object, Some((r.creator, r.creator_alive))),
             Listed::Broken { name, object, creator, .. } => (name, object, creator),
@@ -172,19 +180,19 @@ fn print_report(r: &SegmentReport) {
     println!("format     {}", r.version);
     println!("state      {}", r.state);
     println!("generation {}", r.generation);
-    println!("creator    pid {} ({})", r.creator, if r.creator_alive { "alive" } else { "dead" });
+    println!("creator    pid {} ({})", r.creator, r.creator_liveness);
     println!("layout     {}", r.layout_hash);
     for c in &r.channels {
         println!("channel {:?}: {} at {} ({} bytes), {}", c.name, c.kind, c.offset, c.size, c.geometry);
         let counters: Vec<String> = c.counters.iter().map(|(k, v)| format!("{k}={v}")).collect();
         println!("  {}", counters.join(" "));
-        for (role, id, alive) in &c.peers {
-            let status = match (id, alive) {
-                (0, _) => "none".to_string(),
-                (id, true) => format!("pid {id} alive"),
-                (id, false) => format!("pid {id} dead"),
+        for p in &c.peers {
+            let status = match (p.pid, p.alive) {
+                (Some(pid), Some(true)) => format!("pid {pid} alive"),
+                (Some(pid), _) => format!("pid {pid} dead"),
+                (None, _) => "none".to_string(),
             };
-            println!("  {role}: {status}");
+            println!("  {}: {status}", p.role);
         }
     }
 }
