@@ -18,6 +18,7 @@ pub mod crash;
 pub mod format;
 pub mod layout;
 pub mod queue;
+mod role;
 pub mod semaphore;
 pub mod wait;
 

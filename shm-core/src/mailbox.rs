@@ -81,7 +81,7 @@ use core::time::Duration;
 use crate::error::{CallError, ClaimError, Corruption, Role, ServeError};
 
 use crate::sync::Ordering;
-use crate::wait::{notify, signal, wait_for, Announce, Stop, Wait};
+use crate::wait::{notify, signal, wait_for, Announce, Wait};
 
 use crate::format::mailbox::{id_of, low_of, pack, slot, MailboxControl, SlotControl, ID_MASK};
 
@@ -542,11 +542,8 @@ impl<'c, 'a, W: Wait> Pending<'c, 'a, W> {
         {
             Ok(outcome) => self.finish(outcome),
             Err(stop) => {
-                let why = match stop {
-                    Stop::PeerGone => CallError::PeerDied,
-                    Stop::Timeout if c.server_alive() => CallError::Timeout,
-                    Stop::Timeout => CallError::PeerDied,
-                };
+                // No server recorded counts as dead here: nobody will answer.
+                let why = stop.into_error(|| !c.server_alive(), CallError::PeerDied, CallError::Timeout);
                 match self.withdraw() {
                     Some(outcome) => self.finish(outcome),
                     None => {
@@ -653,8 +650,7 @@ impl<'a, W: Wait> Server<'a, W> {
     /// [`CallError::Dropped`]) and frees the slots abandoned to it.
     pub fn claim(view: MailboxView<'a>, wait: W) -> Result<Self, ClaimError> {
         let id = wait.self_id();
-        crate::queue::claim_role(&view.ctl.server, &wait, id)
-            .map_err(|holder| ClaimError::busy(Role::Server, holder))?;
+        crate::role::claim(&view.ctl.server, &wait, id).map_err(|holder| ClaimError::busy(Role::Server, holder))?;
         // Open again: clients stop reporting `Closed`.
         view.ctl.server_waiting.store(0, Ordering::Relaxed);
         let server = Self { view, wait, id, cursor: core::sync::atomic::AtomicU32::new(0) };
@@ -878,7 +874,7 @@ impl<W: Wait> Drop for Server<'_, W> {
             crate::sync::fence(Ordering::SeqCst);
             self.fail_waiting_requests();
         }
-        crate::queue::release_role(&ctl.server, self.id);
+        crate::role::release(&ctl.server, self.id);
     }
 }
 

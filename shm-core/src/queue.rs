@@ -66,8 +66,8 @@ use core::ptr::NonNull;
 use core::time::Duration;
 
 use crate::error::{ClaimError, Corruption, RecvError, Role, SendError};
-use crate::sync::{AtomicU32, Ordering};
-use crate::wait::{notify, wait_for, Announce, Stop, Wait};
+use crate::sync::Ordering;
+use crate::wait::{notify, wait_for, Announce, Wait};
 
 /// Bit 0 of `head` (or `tail`): the producer (or consumer) closed.
 pub use crate::format::queue::CLOSED;
@@ -183,48 +183,6 @@ impl<'a> QueueView<'a> {
     }
 }
 
-/// Claims a role word: 0 (free) or a dead holder's id becomes `me`.
-pub(crate) fn claim_role<W: Wait>(word: &AtomicU32, wait: &W, me: u32) -> Result<(), u32> {
-    // SYNC POINT: Acquire pairs with the Release store of 0 in
-    // `release_role`: the previous holder's writes are visible.
-    let holder = word.load(Ordering::Acquire);
-    // `holder == me` is refused too: another handle of this same process (or
-    // core session) holds the role, and two producers would write the same
-    // ring bytes. (A process restarted under its predecessor's PID meets
-    // this as well; `shmctl rm` or re-creating the segment clears it.)
-    if holder != 0 && (holder == me || wait.is_alive(holder)) {
-        return Err(holder);
-    }
-    if holder != 0 {
-        crate::event::event!("taking over a role from dead holder {} (as {})", holder, me);
-    }
-    #[cfg(any(shm_loom, target_has_atomic = "32"))]
-    {
-        // SYNC POINT: Acquire pairs with the Release store of 0 when the
-        // previous holder let go, so its last writes are visible.
-        crate::sync::cas(word, holder, me, Ordering::Acquire).map(|_| ())
-    }
-    #[cfg(not(any(shm_loom, target_has_atomic = "32")))]
-    {
-        // No compare-and-swap here: two sides racing for one role at the same
-        // instant is not detected. On such targets roles are fixed per core.
-        word.store(me, Ordering::Relaxed);
-        Ok(())
-    }
-}
-
-/// Lets a role go if this side still holds it.
-pub(crate) fn release_role(word: &AtomicU32, me: u32) {
-    // SYNC POINT: the Release stores pair with the Acquire in `claim_role`
-    // of the next holder.
-    #[cfg(any(shm_loom, target_has_atomic = "32"))]
-    let _ = word.compare_exchange(me, 0, Ordering::Release, Ordering::Relaxed);
-    #[cfg(not(any(shm_loom, target_has_atomic = "32")))]
-    if word.load(Ordering::Relaxed) == me {
-        word.store(0, Ordering::Release);
-    }
-}
-
 /// The writing end of a queue. One per queue at a time (claimed in the
 /// segment); dropping it lets the role go.
 pub struct Producer<'a, W: Wait> {
@@ -244,14 +202,14 @@ impl<'a, W: Wait> Producer<'a, W> {
     /// head.
     pub fn claim(view: QueueView<'a>, wait: W) -> Result<Self, ClaimError> {
         let id = wait.self_id();
-        claim_role(&view.ctl.producer, &wait, id).map_err(|holder| ClaimError::busy(Role::Producer, holder))?;
+        crate::role::claim(&view.ctl.producer, &wait, id).map_err(|holder| ClaimError::busy(Role::Producer, holder))?;
         let head = view.ctl.head.load(Ordering::Relaxed) & !CLOSED;
         // SYNC POINT: Acquire pairs with the Release store of `tail` in
-        // `ReadGrant::drop`; the Release stores of 0 below pair with the Acquire
-        // load in the next `claim_role`.
+        // `ReadGrant::drop`.
         let tail = view.ctl.tail.load(Ordering::Acquire) & !CLOSED;
+        // Corrupted positions: let the role go again.
         let release = |e| {
-            view.ctl.producer.store(0, Ordering::Release);
+            crate::role::release(&view.ctl.producer, id);
             ClaimError::corrupted(e)
         };
         if !head.is_multiple_of(8) {
@@ -333,11 +291,9 @@ impl<'a, W: Wait> Producer<'a, W> {
                         self.tail_seen = tail;
                         found
                     }
-                    Err(Stop::PeerGone) => return Err(SendError::PeerDied),
-                    Err(Stop::Timeout) => {
-                        let peer = self.peer();
-                        let dead = peer != 0 && !self.wait.is_alive(peer);
-                        return Err(if dead { SendError::PeerDied } else { SendError::Timeout });
+                    Err(stop) => {
+                        let dead = || crate::role::holder_died(&ctl.consumer, &self.wait);
+                        return Err(stop.into_error(dead, SendError::PeerDied, SendError::Timeout));
                     }
                 }
             }
@@ -404,7 +360,7 @@ impl<W: Wait> Drop for Producer<'_, W> {
             ctl.head.store(self.head | CLOSED, Ordering::Release);
             notify(&self.wait, &ctl.head, &ctl.consumer_waiting, 1);
         }
-        release_role(&ctl.producer, self.id);
+        crate::role::release(&ctl.producer, self.id);
     }
 }
 
@@ -505,11 +461,10 @@ impl<'a, W: Wait> Consumer<'a, W> {
     /// resumes at the released tail.
     pub fn claim(view: QueueView<'a>, wait: W) -> Result<Self, ClaimError> {
         let id = wait.self_id();
-        claim_role(&view.ctl.consumer, &wait, id).map_err(|holder| ClaimError::busy(Role::Consumer, holder))?;
+        crate::role::claim(&view.ctl.consumer, &wait, id).map_err(|holder| ClaimError::busy(Role::Consumer, holder))?;
         let tail = view.ctl.tail.load(Ordering::Relaxed) & !CLOSED;
         if !tail.is_multiple_of(8) {
-            // SYNC POINT: pairs with the Acquire load in the next `claim_role`.
-            view.ctl.consumer.store(0, Ordering::Release);
+            crate::role::release(&view.ctl.consumer, id);
             return Err(ClaimError::corrupted(view.corrupt("tail")));
         }
         // Open again: clear a previous consumer's close mark (only the
@@ -587,11 +542,9 @@ impl<'a, W: Wait> Consumer<'a, W> {
                         self.head_seen = head & !CLOSED;
                         found
                     }
-                    Err(Stop::PeerGone) => return Err(RecvError::PeerDied),
-                    Err(Stop::Timeout) => {
-                        let peer = self.peer();
-                        let dead = peer != 0 && !self.wait.is_alive(peer);
-                        return Err(if dead { RecvError::PeerDied } else { RecvError::Timeout });
+                    Err(stop) => {
+                        let dead = || crate::role::holder_died(&ctl.producer, &self.wait);
+                        return Err(stop.into_error(dead, RecvError::PeerDied, RecvError::Timeout));
                     }
                 }
             }
@@ -666,7 +619,7 @@ impl<W: Wait> Drop for Consumer<'_, W> {
             ctl.tail.store(self.tail | CLOSED, Ordering::Release);
             notify(&self.wait, &ctl.tail, &ctl.producer_waiting, 1);
         }
-        release_role(&ctl.consumer, self.id);
+        crate::role::release(&ctl.consumer, self.id);
     }
 }
 

@@ -149,6 +149,19 @@ pub(crate) enum Stop {
     PeerGone,
 }
 
+impl Stop {
+    /// The error to report for this stop: `died` when the peer is gone, or
+    /// when the deadline passed and `peer_dead` says the peer died meanwhile
+    /// (after the wait's last look at it); `timed_out` otherwise.
+    pub(crate) fn into_error<E>(self, peer_dead: impl FnOnce() -> bool, died: E, timed_out: E) -> E {
+        match self {
+            Stop::PeerGone => died,
+            Stop::Timeout if peer_dead() => died,
+            Stop::Timeout => timed_out,
+        }
+    }
+}
+
 /// Spin, then park, until `check` accepts a value of `word`.
 ///
 /// `check` gets each value loaded from `word` (Acquire: pairs with the
