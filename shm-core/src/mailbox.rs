@@ -187,7 +187,7 @@ impl<'a> MailboxView<'a> {
     fn free_slot<W: Wait>(&self, wait: &W, i: u32, id: u32) {
         let s = self.slot(i);
         // SYNC POINT: Release pairs with the Acquire load of `state` in
-        // `try_claim`: our reads of the payload are done before the next
+        // `try_claim_slot`: our reads of the payload are done before the next
         // holder writes it.
         s.state.store(pack(id, slot::FREE), Ordering::Release);
         self.release_owner(wait, i);
@@ -197,8 +197,8 @@ impl<'a> MailboxView<'a> {
     /// free, a withdrawal, a reclaim), and wakes clients waiting for a slot.
     fn release_owner<W: Wait>(&self, wait: &W, i: u32) {
         // SYNC POINT: Release pairs with the Acquire CAS of `client` in
-        // `try_claim`: the FREE state and the payload reads before it are
-        // visible to the next owner.
+        // `try_claim_slot`: the FREE state and the payload reads before it
+        // are visible to the next owner.
         self.slot(i).client.store(0, Ordering::Release);
         self.announce_free(wait);
     }
@@ -212,8 +212,8 @@ impl<'a> MailboxView<'a> {
         let s = self.slot(i);
         s.client.store(0, Ordering::Relaxed);
         // SYNC POINT: Release pairs with the Acquire load of `state` in
-        // `try_claim`: the server's payload accesses are done before the next
-        // holder writes it.
+        // `try_claim_slot`: the server's payload accesses are done before the
+        // next holder writes it.
         let freed =
             s.state.compare_exchange(cur, pack(id_of(cur), slot::FREE), Ordering::Release, Ordering::Relaxed).is_ok();
         if freed {
@@ -277,8 +277,8 @@ impl<'a, W: Wait> Client<'a, W> {
         // `release_owner`: the previous owner is done with the slot.
         s.client.compare_exchange(0, self.id, Ordering::Acquire, Ordering::Relaxed).ok()?;
         // SYNC POINT: Acquire pairs with the Release store or CAS of FREE in
-        // `free_slot`, `withdraw`, `reclaim` and `free_abandoned`: whoever
-        // freed the slot is done with the payload.
+        // `free_slot`, `SlotGuard::send`, `withdraw`, `reclaim_slot` and
+        // `free_abandoned`: whoever freed the slot is done with the payload.
         let cur = s.state.load(Ordering::Acquire);
         // Ids run 1..2^24 and skip 0 when they wrap: a ring value
         // (`id << 8 | slot`) of 0 would equal `request_epoch`'s initial value,
@@ -288,8 +288,8 @@ impl<'a, W: Wait> Client<'a, W> {
             id => id,
         };
         // SYNC POINT: Release pairs with the Acquire load of `state` in
-        // `reclaim`, so a reclaimer that sees CLAIMED also sees our id in
-        // `client`.
+        // `reclaim_slot`, so a reclaimer that sees CLAIMED also sees our id
+        // in `client`.
         if low_of(cur) == slot::FREE
             && s.state.compare_exchange(cur, pack(id, slot::CLAIMED), Ordering::Release, Ordering::Relaxed).is_ok()
         {
@@ -459,7 +459,7 @@ impl<'c, 'a, W: Wait> SlotGuard<'c, 'a, W> {
 impl<W: Wait> Deref for SlotGuard<'_, '_, W> {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        // SAFETY: the slot is CLAIMED by us (CAS in `try_claim`), which the
+        // SAFETY: the slot is CLAIMED by us (CAS in `try_claim_slot`), which the
         // protocol grants to its client alone; the payload has `slot_size`
         // bytes per `MailboxView::new`.
         unsafe { core::slice::from_raw_parts(self.client.view.payload(self.index), self.client.slot_size()) }
@@ -536,7 +536,7 @@ impl<'c, 'a, W: Wait> Pending<'c, 'a, W> {
         let c = self.client;
         let s = c.view.slot(self.index);
         // SYNC POINT: the Acquire loads in `wait_for` pair with the server's
-        // Release CAS to RESPONSE in `Request::respond`.
+        // Release CAS to RESPONSE (or FAILED) in `Request::finish`.
         let server = Some(&c.view.ctl.server);
         match wait_for(&c.wait, &s.state, &s.client_waiting, Announce::Single, server, deadline, |st| self.classify(st))
         {
@@ -571,8 +571,10 @@ impl<'c, 'a, W: Wait> Pending<'c, 'a, W> {
                 None if low_of(cur) == slot::REQUEST => pack(self.id, slot::FREE),
                 None => pack(self.id, slot::ABANDONED),
             };
-            // SYNC POINT: Release pairs with the Acquire CAS in `try_claim`
-            // (FREE) or the server's CAS in `respond` (ABANDONED).
+            // SYNC POINT: Release pairs with the Acquire load of `state` in
+            // `try_claim_slot` (FREE) or in `Server::recover` (ABANDONED; the
+            // CAS in `Request::finish` that meets ABANDONED needs no Acquire:
+            // the client wrote nothing since its REQUEST).
             if s.state.compare_exchange(cur, next, Ordering::Release, Ordering::Relaxed).is_ok() {
                 if low_of(next) == slot::FREE {
                     c.view.release_owner(&c.wait, self.index);
@@ -669,7 +671,7 @@ impl<'a, W: Wait> Server<'a, W> {
             let s = self.view.slot(i);
             // SYNC POINT: Acquire pairs with the Release stores and CASes of the
             // previous server and the clients; the Release CASes below pair with the
-            // clients' Acquire loads of `state` (FAILED) and `try_claim` (FREE).
+            // clients' Acquire loads of `state` (FAILED) and `try_claim_slot` (FREE).
             let cur = s.state.load(Ordering::Acquire);
             let id = id_of(cur);
             match low_of(cur) {

@@ -266,7 +266,7 @@ impl<'a, W: Wait> Producer<'a, W> {
         let len32 = len as u32;
         let ctl = self.view.ctl;
         // SYNC POINT: Acquire loads of `tail` pair with the Release store of
-        // `tail` in `ReadGrant::release`: the consumer is done with the bytes.
+        // `tail` in `ReadGrant::drop`: the consumer is done with the bytes.
         let found = match (self.reserve(len32, self.tail_seen)?, deadline) {
             (Some(found), _) => found,
             (None, None) => {

@@ -347,7 +347,8 @@ impl<'r> Segment<'r> {
     /// since this handle was made.
     pub fn is_current(&self) -> bool {
         let h = self.header();
-        // SYNC POINT: Acquire pairs with the Release store of READY or POISONED.
+        // SYNC POINT: Acquire pairs with the Release store of READY (in
+        // `create`) or POISONED (in `poison`).
         h.state.load(Ordering::Acquire) == state::READY && h.generation.load(Ordering::Relaxed) == self.generation
     }
 
