@@ -12,7 +12,7 @@
 //! ```
 
 use crate::error::LayoutError;
-use crate::format::table::{channel_size, layout_hash, ChannelInfo, ChannelParams};
+use crate::format::table::{channel_size, ChannelInfo, ChannelParams, ChannelTable};
 use crate::format::{align_line, AREAS_OFFSET, CACHE_LINE, MAX_CHANNELS, MAX_NAME};
 
 /// A segment's declared channels: what a creator builds and an opener may
@@ -22,8 +22,7 @@ use crate::format::{align_line, AREAS_OFFSET, CACHE_LINE, MAX_CHANNELS, MAX_NAME
 /// same channels in the same order get the same [`Layout::hash`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {
-    channels: [Option<ChannelInfo>; MAX_CHANNELS],
-    count: usize,
+    channels: ChannelTable,
     end: u64,
 }
 
@@ -36,7 +35,7 @@ impl Default for Layout {
 impl Layout {
     /// A layout with no channels.
     pub const fn new() -> Self {
-        Self { channels: [None; MAX_CHANNELS], count: 0, end: AREAS_OFFSET as u64 }
+        Self { channels: ChannelTable::new(), end: AREAS_OFFSET as u64 }
     }
 
     /// Adds a request/response mailbox of `slots` slots, each carrying up to
@@ -62,10 +61,10 @@ impl Layout {
         if bytes.is_empty() || bytes.len() > MAX_NAME || bytes.contains(&0) {
             return Err(LayoutError::BadName { len: bytes.len() });
         }
-        if self.count == MAX_CHANNELS {
+        if self.channels.is_full() {
             return Err(LayoutError::TooManyChannels { max: MAX_CHANNELS });
         }
-        if self.channels().any(|c| c.name() == bytes) {
+        if self.channels.find(bytes).is_some() {
             return Err(LayoutError::DuplicateName);
         }
         let params = ChannelParams::from_words(params.kind(), params.words()).map_err(|(_, e)| e)?;
@@ -76,15 +75,14 @@ impl Layout {
         }
         let mut stored = [0u8; 32];
         stored[..bytes.len()].copy_from_slice(bytes);
-        self.channels[self.count] = Some(ChannelInfo::new(params, self.end as u32, size as u32, stored));
-        self.count += 1;
+        self.channels.push(ChannelInfo::new(params, self.end as u32, size as u32, stored))?;
         self.end = end;
         Ok(self)
     }
 
     /// The declared channels, in table order.
     pub fn channels(&self) -> impl Iterator<Item = &ChannelInfo> {
-        self.channels[..self.count].iter().flatten()
+        self.channels.as_slice().iter()
     }
 
     /// Exact bytes the segment needs (a multiple of 64).
@@ -94,14 +92,12 @@ impl Layout {
 
     /// The layout hash a segment of this layout records.
     pub fn hash(&self) -> u64 {
-        let mut infos = [None; MAX_CHANNELS];
-        infos[..self.count].copy_from_slice(&self.channels[..self.count]);
-        let list: [ChannelInfo; MAX_CHANNELS] = infos.map(|c| c.unwrap_or(ChannelInfo::EMPTY));
-        layout_hash(self.end as u32, &list[..self.count])
+        self.channels.hash(self.end as u32)
     }
 
-    pub(crate) fn infos(&self) -> ([ChannelInfo; MAX_CHANNELS], usize) {
-        (self.channels.map(|c| c.unwrap_or(ChannelInfo::EMPTY)), self.count)
+    /// The declared channels, as a segment of this layout records them.
+    pub(crate) fn table(&self) -> &ChannelTable {
+        &self.channels
     }
 }
 

@@ -37,7 +37,7 @@ use crate::format::header::{self, state, Header};
 use crate::format::queue::QueueControl;
 use crate::format::semaphore::SemaphoreWords;
 use crate::format::table::{
-    channel_size, layout_hash, ChannelInfo, ChannelKind, ChannelParams, Descriptor, ENTRY_SIZE, NAME_BYTES,
+    channel_size, ChannelInfo, ChannelKind, ChannelParams, ChannelTable, Descriptor, ENTRY_SIZE, NAME_BYTES,
 };
 use crate::format::{self, align_line, AREAS_OFFSET, MAX_CHANNELS, TABLE_OFFSET};
 use crate::layout::Layout;
@@ -172,12 +172,19 @@ pub fn peek(region: &Region<'_>) -> Option<Peek> {
 #[derive(Debug)]
 pub struct Segment<'r> {
     region: Region<'r>,
-    size: u32,
     generation: u32,
-    /// The layout hash as validated at open (or written at create).
+    geometry: Geometry,
+}
+
+/// What [`validate`] checked at open (or `create` wrote): the geometry
+/// channel handles use, never the table in the segment again.
+#[derive(Debug)]
+struct Geometry {
+    /// The segment's size in bytes.
+    size: u32,
+    /// The layout hash.
     layout_hash: u64,
-    channels: [ChannelInfo; MAX_CHANNELS],
-    count: usize,
+    channels: ChannelTable,
 }
 
 impl<'r> Segment<'r> {
@@ -225,8 +232,8 @@ impl<'r> Segment<'r> {
             // SAFETY: `off + 4 <= needed <= region.len()`, 4-aligned.
             unsafe { region.at::<AtomicU32>(off) }.store(0, Ordering::Relaxed);
         }
-        let (infos, count) = layout.infos();
-        for (i, c) in infos[..count].iter().enumerate() {
+        let channels = *layout.table();
+        for (i, c) in channels.as_slice().iter().enumerate() {
             write_descriptor(descriptor(&region, i), c);
             if let ChannelParams::Semaphore { initial_count } = c.params() {
                 // SAFETY: the area lies inside `needed` bytes (Layout computed
@@ -242,7 +249,7 @@ impl<'r> Segment<'r> {
         store(&h.layout_hash_lo, hash as u32);
         store(&h.layout_hash_hi, (hash >> 32) as u32);
         store(&h.total_size, needed as u32);
-        store(&h.channel_count, count as u32);
+        store(&h.channel_count, channels.as_slice().len() as u32);
         store(&h.generation, generation);
         store(&h.session, session);
         for r in &h.reserved {
@@ -251,7 +258,7 @@ impl<'r> Segment<'r> {
         // SYNC POINT: Release pairs with the Acquire load of `state` in
         // `open`: everything above is visible to whoever sees READY.
         h.state.store(state::READY, Ordering::Release);
-        Ok(Self { region, size: needed as u32, generation, layout_hash: hash, channels: infos, count })
+        Ok(Self { region, generation, geometry: Geometry { size: needed as u32, layout_hash: hash, channels } })
     }
 
     /// Opens the segment in `region`, polling at most `timeout` for its
@@ -289,8 +296,7 @@ impl<'r> Segment<'r> {
         if h.state.load(Ordering::Relaxed) != state::READY || h.generation.load(Ordering::Relaxed) != generation {
             return Err(OpenError::NotReady);
         }
-        let (size, layout_hash, channels, count) = checked?;
-        Ok(Self { region, size, generation, layout_hash, channels, count })
+        Ok(Self { region, generation, geometry: checked? })
     }
 
     /// As [`open`](Self::open), and the segment must have `layout`'s
@@ -311,7 +317,7 @@ impl<'r> Segment<'r> {
 
     /// The channels, as validated at open.
     pub fn channels(&self) -> &[ChannelInfo] {
-        &self.channels[..self.count]
+        self.geometry.channels.as_slice()
     }
 
     /// Offsets from the segment base of every word a waiter of any channel
@@ -332,14 +338,14 @@ impl<'r> Segment<'r> {
         let load = |w: &AtomicU32| w.load(Ordering::Relaxed);
         SegmentInfo {
             version: format::split_version(load(&h.version)),
-            size: self.size,
+            size: self.geometry.size,
             state: load(&h.state),
             generation: self.generation,
             creator: load(&h.creator),
             session: load(&h.session),
             creator_start: load(&h.creator_start),
             creator_domain: load(&h.creator_domain),
-            layout_hash: self.layout_hash,
+            layout_hash: self.geometry.layout_hash,
         }
     }
 
@@ -361,12 +367,8 @@ impl<'r> Segment<'r> {
 
     /// The channel named `name` of kind `kind`, with its table index.
     pub fn find(&self, name: &str, kind: ChannelKind) -> Result<(u8, &ChannelInfo), ClaimError> {
-        let (i, c) = self
-            .channels()
-            .iter()
-            .enumerate()
-            .find(|(_, c)| c.name() == name.as_bytes())
-            .ok_or_else(|| ClaimError::NotFound { channel: ChannelName::new(name) })?;
+        let found = self.geometry.channels.find(name.as_bytes());
+        let (i, c) = found.ok_or_else(|| ClaimError::NotFound { channel: ChannelName::new(name) })?;
         if c.kind != kind {
             return Err(ClaimError::WrongKind { channel: ChannelName::new(name), expected: kind, found: c.kind });
         }
@@ -466,8 +468,8 @@ fn descriptor<'a>(region: &'a Region<'_>, i: usize) -> &'a Descriptor {
 }
 
 /// Checks a READY header and table (see the module docs for the order);
-/// returns the size, layout hash and channels.
-fn validate(region: &Region<'_>, h: &Header) -> Result<(u32, u64, [ChannelInfo; MAX_CHANNELS], usize), OpenError> {
+/// returns the geometry they describe.
+fn validate(region: &Region<'_>, h: &Header) -> Result<Geometry, OpenError> {
     check_identity(h)?;
     let load = |w: &AtomicU32| w.load(Ordering::Relaxed);
     let size = load(&h.total_size);
@@ -479,20 +481,23 @@ fn validate(region: &Region<'_>, h: &Header) -> Result<(u32, u64, [ChannelInfo; 
         return Err(OpenError::Corrupted(Corruption::header("channel_count")));
     }
     let hash = load(&h.layout_hash_lo) as u64 | (load(&h.layout_hash_hi) as u64) << 32;
-    let mut channels = [ChannelInfo::EMPTY; MAX_CHANNELS];
+    let mut channels = ChannelTable::new();
     let mut end = AREAS_OFFSET as u64;
     for i in 0..count {
         let c = read_descriptor(descriptor(region, i), i as u8, end, size)?;
-        if channels[..i].iter().any(|o| o.name == c.name) {
+        // `read_descriptor` checked the padding after each name is zero:
+        // names without it compare as the whole entries do.
+        if channels.find(c.name()).is_some() {
             return Err(OpenError::Corrupted(Corruption::channel(i as u8, "name")));
         }
         end = c.offset as u64 + align_line(c.size as u64);
-        channels[i] = c;
+        // Never full: `count <= MAX_CHANNELS` was checked above.
+        channels.push(c).map_err(|_| OpenError::Corrupted(Corruption::header("channel_count")))?;
     }
-    if layout_hash(size, &channels[..count]) != hash {
+    if channels.hash(size) != hash {
         return Err(OpenError::Corrupted(Corruption::header("layout_hash")));
     }
-    Ok((size, hash, channels, count))
+    Ok(Geometry { size, layout_hash: hash, channels })
 }
 
 fn check_identity(h: &Header) -> Result<(), OpenError> {

@@ -1,4 +1,4 @@
-//! The channel table: [`MAX_CHANNELS`](super::MAX_CHANNELS) entries of 64
+//! The channel table: [`MAX_CHANNELS`] entries of 64
 //! bytes at offset 64, the first `channel_count` of them used.
 //!
 //! | offset | word | meaning |
@@ -22,7 +22,7 @@
 //! words (as little-endian bytes).
 
 use crate::error::LayoutError;
-use crate::format::{self, mailbox, queue, semaphore, CACHE_LINE, MAX_NAME};
+use crate::format::{self, mailbox, queue, semaphore, CACHE_LINE, MAX_CHANNELS, MAX_NAME};
 use crate::sync::AtomicU32;
 
 /// Bytes of one entry.
@@ -180,7 +180,8 @@ pub struct ChannelInfo {
 }
 
 impl ChannelInfo {
-    pub(crate) const EMPTY: ChannelInfo =
+    /// What fills the unused entries of a [`ChannelTable`].
+    const UNUSED: ChannelInfo =
         ChannelInfo { kind: ChannelKind::Semaphore, offset: 0, size: 0, params: [0; 2], name: [0; 32] };
 
     pub(crate) fn new(params: ChannelParams, offset: u32, size: u32, name: [u8; 32]) -> Self {
@@ -232,6 +233,51 @@ impl ChannelInfo {
         };
         let slot_lines = (0..slots).map(move |i| (base + mailbox::slot_offset(i, slot_size), mailbox::SLOT_PAYLOAD));
         core::iter::once((base, first)).chain(slot_lines)
+    }
+}
+
+/// The channels of a segment in table order, at most
+/// [`MAX_CHANNELS`]: what a [`Layout`](crate::Layout) declares and what
+/// `Segment::open` validated. Unused entries are all [`ChannelInfo::UNUSED`],
+/// so two tables of the same channels compare equal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ChannelTable {
+    entries: [ChannelInfo; MAX_CHANNELS],
+    len: usize,
+}
+
+impl ChannelTable {
+    /// A table of no channels.
+    pub(crate) const fn new() -> Self {
+        Self { entries: [ChannelInfo::UNUSED; MAX_CHANNELS], len: 0 }
+    }
+
+    /// The channels, in table order.
+    pub(crate) fn as_slice(&self) -> &[ChannelInfo] {
+        &self.entries[..self.len]
+    }
+
+    /// Whether the table holds [`MAX_CHANNELS`] channels.
+    pub(crate) fn is_full(&self) -> bool {
+        self.len == MAX_CHANNELS
+    }
+
+    /// Appends `channel`; refused when the table is full.
+    pub(crate) fn push(&mut self, channel: ChannelInfo) -> Result<(), LayoutError> {
+        let entry = self.entries.get_mut(self.len).ok_or(LayoutError::TooManyChannels { max: MAX_CHANNELS })?;
+        *entry = channel;
+        self.len += 1;
+        Ok(())
+    }
+
+    /// The channel named `name` (without padding) and its index.
+    pub(crate) fn find(&self, name: &[u8]) -> Option<(usize, &ChannelInfo)> {
+        self.as_slice().iter().enumerate().find(|(_, c)| c.name() == name)
+    }
+
+    /// The layout hash of these channels in a segment of `total_size` bytes.
+    pub(crate) fn hash(&self, total_size: u32) -> u64 {
+        layout_hash(total_size, self.as_slice())
     }
 }
 
@@ -298,4 +344,43 @@ pub fn layout_hash(total_size: u32, channels: &[ChannelInfo]) -> u64 {
         }
     }
     h.0
+}
+
+#[cfg(all(test, not(shm_loom)))]
+mod tests {
+    use super::*;
+
+    fn semaphore(name: &[u8]) -> ChannelInfo {
+        let mut stored = [0u8; NAME_BYTES];
+        stored[..name.len()].copy_from_slice(name);
+        ChannelInfo::new(ChannelParams::Semaphore { initial_count: 0 }, 0, 64, stored)
+    }
+
+    #[test]
+    fn a_table_holds_channels_in_order_up_to_the_maximum() {
+        let mut table = ChannelTable::new();
+        assert!(table.as_slice().is_empty());
+        for i in 0..MAX_CHANNELS {
+            assert!(!table.is_full());
+            table.push(semaphore(&[b'a' + i as u8])).unwrap();
+        }
+        assert!(table.is_full());
+        assert_eq!(table.push(semaphore(b"z")), Err(LayoutError::TooManyChannels { max: MAX_CHANNELS }));
+        assert_eq!(table.as_slice().len(), MAX_CHANNELS);
+        assert_eq!(table.find(b"c").map(|(i, c)| (i, c.name())), Some((2, &b"c"[..])));
+        assert_eq!(table.find(b"z"), None);
+        assert_eq!(table.find(b""), None, "the unused entries are never found");
+    }
+
+    #[test]
+    fn tables_of_the_same_channels_are_equal_and_hash_alike() {
+        let (mut a, mut b) = (ChannelTable::new(), ChannelTable::new());
+        a.push(semaphore(b"s")).unwrap();
+        b.push(semaphore(b"s")).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.hash(1152), b.hash(1152));
+        b.push(semaphore(b"t")).unwrap();
+        assert_ne!(a, b);
+        assert_ne!(a.hash(1152), b.hash(1152));
+    }
 }
