@@ -3,8 +3,10 @@
 use std::time::Duration;
 
 use rustix::thread::futex;
-use shm_core::wait::{HostDeadline, DEFAULT_SPIN_LIMIT};
+use shm_core::wait::HostDeadline;
 use shm_core::{AtomicU32, CountingSemaphore, Wait};
+
+use crate::pacing::{Pacing, POLL_SLEEP};
 
 /// How long one futex sleep lasts at most, by default.
 pub const DEFAULT_LIVENESS_INTERVAL: Duration = Duration::from_millis(100);
@@ -25,8 +27,7 @@ pub type FutexSemaphore<'a> = CountingSemaphore<'a, FutexWait>;
 /// ```
 #[derive(Debug, Clone, Copy)]
 pub struct FutexWait {
-    spin: u32,
-    slice: Duration,
+    pacing: Pacing,
 }
 
 impl Default for FutexWait {
@@ -36,16 +37,18 @@ impl Default for FutexWait {
 }
 
 impl FutexWait {
-    /// The default strategy: spin [`DEFAULT_SPIN_LIMIT`] times, then sleep.
+    /// The default strategy: spin
+    /// [`DEFAULT_SPIN_LIMIT`](shm_core::wait::DEFAULT_SPIN_LIMIT) times,
+    /// then sleep.
     pub const fn new() -> Self {
-        Self { spin: DEFAULT_SPIN_LIMIT, slice: DEFAULT_LIVENESS_INTERVAL }
+        Self { pacing: Pacing::new() }
     }
 
     /// A strategy that spins `spin` times before sleeping. 0 sleeps at once
     /// (lowest CPU use); a large value keeps latency low while traffic flows
     /// at the cost of a busy core.
     pub const fn with_spin(spin: u32) -> Self {
-        Self { spin, slice: DEFAULT_LIVENESS_INTERVAL }
+        Self { pacing: Pacing::with_spin(spin) }
     }
 
     /// Wake at least every `interval` while sleeping to check that the peer
@@ -53,7 +56,7 @@ impl FutexWait {
     /// `Duration::MAX` sleeps until woken or the deadline, as long as it
     /// takes.
     pub const fn with_liveness_interval(mut self, interval: Duration) -> Self {
-        self.slice = interval;
+        self.pacing.slice = interval;
         self
     }
 }
@@ -62,18 +65,15 @@ impl Wait for FutexWait {
     type Deadline = HostDeadline;
 
     fn deadline(&self, timeout: Option<Duration>) -> HostDeadline {
-        HostDeadline::new(timeout)
+        self.pacing.deadline(timeout)
     }
 
     fn expired(&self, deadline: &mut HostDeadline) -> bool {
-        deadline.expired()
+        self.pacing.expired(deadline)
     }
 
     fn park(&self, word: &AtomicU32, expected: u32, deadline: &mut HostDeadline) {
-        let sleep = deadline.slice(self.slice);
-        if sleep.is_zero() {
-            return;
-        }
+        let Some(sleep) = self.pacing.sleep(deadline) else { return };
         let slept = futex::wait(word, futex::Flags::empty(), expected, Some(&timespec(sleep)));
         if let Some(pause) = fallback_sleep(slept, sleep) {
             std::thread::sleep(pause);
@@ -85,20 +85,17 @@ impl Wait for FutexWait {
     }
 
     fn spin_limit(&self) -> u32 {
-        self.spin
+        self.pacing.spin_limit()
     }
 
     fn self_id(&self) -> u32 {
-        std::process::id()
+        self.pacing.self_id()
     }
 
     fn is_alive(&self, id: u32) -> bool {
-        pid_alive(id)
+        self.pacing.is_alive(id)
     }
 }
-
-/// How long one sleep lasts at most when the futex refuses to sleep.
-const FALLBACK_SLEEP: Duration = Duration::from_millis(1);
 
 /// `sleep` as a relative `timespec`, saturating: a `tv_sec` that wrapped
 /// negative (`Duration::MAX`) makes the kernel answer EINVAL at once.
@@ -119,7 +116,7 @@ fn fallback_sleep(slept: rustix::io::Result<()>, sleep: Duration) -> Option<Dura
     use rustix::io::Errno;
     match slept {
         Ok(()) | Err(Errno::AGAIN | Errno::TIMEDOUT | Errno::INTR) => None,
-        Err(_) => Some(sleep.min(FALLBACK_SLEEP)),
+        Err(_) => Some(sleep.min(POLL_SLEEP)),
     }
 }
 
@@ -247,7 +244,7 @@ mod tests {
             assert_eq!(fallback_sleep(looked_again, Duration::MAX), None, "{looked_again:?}");
         }
         for refused in [Errno::INVAL, Errno::NOSYS, Errno::FAULT] {
-            assert_eq!(fallback_sleep(Err(refused), Duration::MAX), Some(FALLBACK_SLEEP), "{refused:?}");
+            assert_eq!(fallback_sleep(Err(refused), Duration::MAX), Some(POLL_SLEEP), "{refused:?}");
             let short = Duration::from_micros(10);
             assert_eq!(fallback_sleep(Err(refused), short), Some(short), "never past the slice");
         }

@@ -8,6 +8,7 @@ mod name;
 mod named;
 mod object;
 pub mod owned;
+mod pacing;
 mod remove;
 mod segment;
 

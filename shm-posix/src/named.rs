@@ -16,12 +16,9 @@ use rustix::time::{clock_gettime, ClockId};
 use shm_core::wait::HostDeadline;
 use shm_core::{AtomicU32, Semaphore, SemaphoreError, Wait};
 
-use crate::futex::pid_alive;
-
-/// How long a wait sleeps when it cannot sleep on a semaphore.
-const POLL_SLEEP: Duration = Duration::from_millis(1);
 use crate::name::canonical_name;
 use crate::object::check_semaphore_file;
+use crate::pacing::{Pacing, POLL_SLEEP};
 
 /// Bytes glibc maps for a semaphore: a smaller file is refused.
 const SEM_SIZE: u64 = std::mem::size_of::<libc::sem_t>() as u64;
@@ -255,7 +252,7 @@ pub struct NamedSemaphoreWait {
     owner_uid: u32,
     base: usize,
     len: usize,
-    spin: u32,
+    pacing: Pacing,
     sems: Mutex<HashMap<usize, NamedSemaphore>>,
 }
 
@@ -309,14 +306,14 @@ impl NamedSemaphoreWait {
             owner_uid: segment.owner_uid(),
             base: region.as_ptr() as usize,
             len: region.len(),
-            spin: shm_core::wait::DEFAULT_SPIN_LIMIT,
+            pacing: Pacing::new(),
             sems: Mutex::new(sems),
         }
     }
 
     /// Spin `spin` times before sleeping on the semaphore.
     pub fn with_spin(mut self, spin: u32) -> Self {
-        self.spin = spin;
+        self.pacing.spin = spin;
         self
     }
 
@@ -340,11 +337,11 @@ impl Wait for NamedSemaphoreWait {
     type Deadline = HostDeadline;
 
     fn deadline(&self, timeout: Option<Duration>) -> HostDeadline {
-        HostDeadline::new(timeout)
+        self.pacing.deadline(timeout)
     }
 
     fn expired(&self, deadline: &mut HostDeadline) -> bool {
-        deadline.expired()
+        self.pacing.expired(deadline)
     }
 
     fn park(&self, word: &AtomicU32, expected: u32, deadline: &mut HostDeadline) {
@@ -353,10 +350,7 @@ impl Wait for NamedSemaphoreWait {
         if word.load(std::sync::atomic::Ordering::Acquire) != expected {
             return;
         }
-        let left = deadline.slice(crate::futex::DEFAULT_LIVENESS_INTERVAL);
-        if left.is_zero() {
-            return;
-        }
+        let Some(left) = self.pacing.sleep(deadline) else { return };
         // A semaphore that cannot sleep (an OS error other than a timeout)
         // and a word outside the segment both degrade to polling with a
         // short sleep, never to a busy loop.
@@ -375,15 +369,15 @@ impl Wait for NamedSemaphoreWait {
     }
 
     fn spin_limit(&self) -> u32 {
-        self.spin
+        self.pacing.spin_limit()
     }
 
     fn self_id(&self) -> u32 {
-        std::process::id()
+        self.pacing.self_id()
     }
 
     fn is_alive(&self, id: u32) -> bool {
-        pid_alive(id)
+        self.pacing.is_alive(id)
     }
 }
 

@@ -1,0 +1,92 @@
+//! What the host wait strategies share: how long they spin, how long one
+//! sleep lasts, their deadlines and how they tell a live peer.
+//!
+//! [`FutexWait`](crate::FutexWait) and
+//! [`NamedSemaphoreWait`](crate::NamedSemaphoreWait) differ only in what
+//! they sleep on; each embeds a [`Pacing`] and hands it every other
+//! [`Wait`](shm_core::Wait) method.
+
+use std::time::Duration;
+
+use shm_core::wait::{HostDeadline, DEFAULT_SPIN_LIMIT};
+
+use crate::futex::{pid_alive, DEFAULT_LIVENESS_INTERVAL};
+
+/// How long one sleep lasts at most when the kernel object cannot sleep
+/// (an error other than a timeout, or no object for the word): the wait
+/// degrades to polling, never to a busy loop.
+pub(crate) const POLL_SLEEP: Duration = Duration::from_millis(1);
+
+/// Spin limit, sleep slice, deadlines and liveness of a host process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Pacing {
+    /// Spins before parking.
+    pub(crate) spin: u32,
+    /// How long one sleep lasts at most, so a dead peer is noticed within
+    /// about that long.
+    pub(crate) slice: Duration,
+}
+
+impl Pacing {
+    /// Spin `spin` times, then sleep at most the default liveness interval.
+    pub(crate) const fn with_spin(spin: u32) -> Self {
+        Self { spin, slice: DEFAULT_LIVENESS_INTERVAL }
+    }
+
+    /// [`DEFAULT_SPIN_LIMIT`] spins, the default liveness interval.
+    pub(crate) const fn new() -> Self {
+        Self::with_spin(DEFAULT_SPIN_LIMIT)
+    }
+
+    /// [`Wait::deadline`](shm_core::Wait::deadline).
+    pub(crate) fn deadline(&self, timeout: Option<Duration>) -> HostDeadline {
+        HostDeadline::new(timeout)
+    }
+
+    /// [`Wait::expired`](shm_core::Wait::expired).
+    pub(crate) fn expired(&self, deadline: &mut HostDeadline) -> bool {
+        deadline.expired()
+    }
+
+    /// How long the next sleep of a park may last: what is left of
+    /// `deadline`, at most one slice; `None` once the deadline has passed.
+    pub(crate) fn sleep(&self, deadline: &mut HostDeadline) -> Option<Duration> {
+        Some(deadline.slice(self.slice)).filter(|sleep| !sleep.is_zero())
+    }
+
+    /// [`Wait::spin_limit`](shm_core::Wait::spin_limit).
+    pub(crate) fn spin_limit(&self) -> u32 {
+        self.spin
+    }
+
+    /// [`Wait::self_id`](shm_core::Wait::self_id): this process's PID.
+    pub(crate) fn self_id(&self) -> u32 {
+        std::process::id()
+    }
+
+    /// [`Wait::is_alive`](shm_core::Wait::is_alive): by [`pid_alive`].
+    pub(crate) fn is_alive(&self, id: u32) -> bool {
+        pid_alive(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sleep_lasts_one_slice_at_most_and_none_past_the_deadline() {
+        let pacing = Pacing { spin: 0, slice: Duration::from_millis(5) };
+        assert_eq!(pacing.sleep(&mut pacing.deadline(None)), Some(Duration::from_millis(5)));
+        let left = pacing.sleep(&mut pacing.deadline(Some(Duration::from_millis(2)))).unwrap();
+        assert!(left <= Duration::from_millis(2), "{left:?}");
+        assert_eq!(pacing.sleep(&mut pacing.deadline(Some(Duration::ZERO))), None);
+    }
+
+    #[test]
+    fn the_defaults_are_the_cores_spin_limit_and_the_liveness_interval() {
+        assert_eq!(Pacing::new(), Pacing { spin: DEFAULT_SPIN_LIMIT, slice: DEFAULT_LIVENESS_INTERVAL });
+        assert_eq!(Pacing::new().self_id(), std::process::id());
+        assert!(Pacing::new().is_alive(std::process::id()));
+    }
+}
