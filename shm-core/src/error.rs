@@ -401,6 +401,68 @@ impl HasErrorKind for OpenError {
     }
 }
 
+/// The wait strategy reported that the peer reset, or attached again,
+/// since this side linked with it ([`Wait::check`](crate::Wait::check)):
+/// whatever the channel saw (a timeout, a dead peer) is explained by that.
+/// Drop the channel ends and attach again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct PeerReset {
+    /// The peer, as the adapter numbers it (a core number on a
+    /// microcontroller).
+    pub peer: u32,
+    /// The peer's session when this side linked with it.
+    pub linked: u32,
+    /// The peer's session now (equal to `linked` when only the segment was
+    /// re-created).
+    pub now: u32,
+}
+
+impl fmt::Display for PeerReset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "peer {} reset or re-attached (session {} is now {}): drop the channel ends and the link, and attach again",
+            self.peer, self.linked, self.now
+        )
+    }
+}
+
+impl core::error::Error for PeerReset {}
+
+impl HasErrorKind for PeerReset {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::PeerDied
+    }
+}
+
+/// `From<PeerReset>` and `peer_reset()` for the channel errors that carry
+/// it.
+macro_rules! peer_reset_from {
+    ($($error:ident),*) => {$(
+        impl From<PeerReset> for $error {
+            fn from(reset: PeerReset) -> Self {
+                Self::PeerReset(reset)
+            }
+        }
+
+        impl $error {
+            /// The peer's reset, if that is what this error reports.
+            pub fn peer_reset(&self) -> Option<PeerReset> {
+                match self {
+                    Self::PeerReset(reset) => Some(*reset),
+                    _ => None,
+                }
+            }
+        }
+    )*};
+}
+
+peer_reset_from!(SendError, RecvError, CallError, ServeError, ClaimError);
+
+/// The channel of an error about no channel in particular.
+static NO_CHANNEL: ChannelName = ChannelName { bytes: [0; MAX_NAME], len: 0 };
+
 /// Looking up a channel or claiming a role on it failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -437,6 +499,8 @@ pub enum ClaimError {
         /// Where.
         at: Corruption,
     },
+    /// The peer reset or re-attached (reported by the wait strategy).
+    PeerReset(PeerReset),
 }
 
 impl ClaimError {
@@ -464,6 +528,7 @@ impl ClaimError {
             | Self::WrongKind { channel, .. }
             | Self::Busy { channel, .. }
             | Self::Corrupted { channel, .. } => channel,
+            Self::PeerReset(_) => &NO_CHANNEL,
         }
     }
 }
@@ -499,6 +564,7 @@ impl fmt::Display for ClaimError {
                 }
                 at.fmt(f)
             }
+            Self::PeerReset(e) => e.fmt(f),
         }
     }
 }
@@ -511,6 +577,7 @@ impl HasErrorKind for ClaimError {
             Self::NotFound { .. } | Self::WrongKind { .. } => ErrorKind::NotFound,
             Self::Busy { .. } => ErrorKind::Busy,
             Self::Corrupted { .. } => ErrorKind::Corrupted,
+            Self::PeerReset(_) => ErrorKind::PeerDied,
         }
     }
 }
@@ -580,6 +647,8 @@ pub enum SendError {
     PeerDied,
     /// The consumer closed the queue (dropped its `Consumer`).
     Closed,
+    /// The peer reset or re-attached (reported by the wait strategy).
+    PeerReset(PeerReset),
     /// The ring's control words are corrupted.
     Corrupted(Corruption),
 }
@@ -604,6 +673,7 @@ impl fmt::Display for SendError {
                 f,
                 "the consumer closed the queue: nobody reads this message; start a consumer (it resumes where the last one stopped)"
             ),
+            Self::PeerReset(e) => e.fmt(f),
             Self::Corrupted(c) => c.fmt(f),
         }
     }
@@ -619,6 +689,7 @@ impl HasErrorKind for SendError {
             Self::Timeout => ErrorKind::Timeout,
             Self::PeerDied => ErrorKind::PeerDied,
             Self::Closed => ErrorKind::Closed,
+            Self::PeerReset(_) => ErrorKind::PeerDied,
             Self::Corrupted(_) => ErrorKind::Corrupted,
         }
     }
@@ -644,6 +715,8 @@ pub enum RecvError {
     /// The producer closed the queue (dropped its `Producer`) and every
     /// message it sent before has been received.
     Closed,
+    /// The peer reset or re-attached (reported by the wait strategy).
+    PeerReset(PeerReset),
     /// The ring's control words or a frame header are corrupted.
     Corrupted(Corruption),
 }
@@ -662,6 +735,7 @@ impl fmt::Display for RecvError {
                 f,
                 "the producer closed the queue and every message it sent has been received: the stream has ended"
             ),
+            Self::PeerReset(e) => e.fmt(f),
             Self::Corrupted(c) => c.fmt(f),
         }
     }
@@ -677,6 +751,7 @@ impl HasErrorKind for RecvError {
             Self::PeerDied => ErrorKind::PeerDied,
             Self::BufferTooSmall { .. } => ErrorKind::InvalidArgument,
             Self::Closed => ErrorKind::Closed,
+            Self::PeerReset(_) => ErrorKind::PeerDied,
             Self::Corrupted(_) => ErrorKind::Corrupted,
         }
     }
@@ -708,6 +783,8 @@ pub enum CallError {
     /// The server closed the mailbox (dropped its `Server`) before serving
     /// this request; a new server may open it again.
     Closed,
+    /// The peer reset or re-attached (reported by the wait strategy).
+    PeerReset(PeerReset),
     /// The slot's control words are corrupted.
     Corrupted(Corruption),
 }
@@ -733,6 +810,7 @@ impl fmt::Display for CallError {
                 "the server dropped the request without responding (it failed, or died and was replaced): call again"
             ),
             Self::Closed => write!(f, "the mailbox server closed before serving the request; start a server and retry"),
+            Self::PeerReset(e) => e.fmt(f),
             Self::Corrupted(c) => c.fmt(f),
         }
     }
@@ -749,6 +827,7 @@ impl HasErrorKind for CallError {
             Self::PeerDied => ErrorKind::PeerDied,
             Self::Dropped => ErrorKind::PeerDied,
             Self::Closed => ErrorKind::Closed,
+            Self::PeerReset(_) => ErrorKind::PeerDied,
             Self::Corrupted(_) => ErrorKind::Corrupted,
         }
     }
@@ -775,6 +854,8 @@ pub enum ServeError {
     Abandoned,
     /// Another server took over this mailbox.
     Replaced,
+    /// The peer reset or re-attached (reported by the wait strategy).
+    PeerReset(PeerReset),
     /// A slot's control words are corrupted.
     Corrupted(Corruption),
 }
@@ -794,6 +875,7 @@ impl fmt::Display for ServeError {
             Self::Replaced => {
                 write!(f, "another server took over the mailbox (a mailbox has one server): stop this one")
             }
+            Self::PeerReset(e) => e.fmt(f),
             Self::Corrupted(c) => c.fmt(f),
         }
     }
@@ -809,6 +891,7 @@ impl HasErrorKind for ServeError {
             Self::TooLarge { .. } => ErrorKind::InvalidArgument,
             Self::Abandoned => ErrorKind::PeerDied,
             Self::Replaced => ErrorKind::Busy,
+            Self::PeerReset(_) => ErrorKind::PeerDied,
             Self::Corrupted(_) => ErrorKind::Corrupted,
         }
     }

@@ -40,7 +40,7 @@ pub mod mock;
 
 pub use error::{
     CallError, ChannelName, ClaimError, Corruption, CreateError, ErrorKind, HasErrorKind, LayoutError, OpenError,
-    RecvError, Role, SemaphoreError, SendError, ServeError,
+    PeerReset, RecvError, Role, SemaphoreError, SendError, ServeError,
 };
 pub use format::table::{ChannelInfo, ChannelKind, ChannelParams};
 pub use layout::Layout;

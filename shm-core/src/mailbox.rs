@@ -81,7 +81,7 @@ use core::time::Duration;
 use crate::error::{CallError, ClaimError, Corruption, Role, ServeError};
 
 use crate::sync::Ordering;
-use crate::wait::{notify, signal, wait_for, Announce, Wait};
+use crate::wait::{explain, notify, signal, wait_for, word_addr, Announce, Stop, Wait, WORD};
 
 use crate::format::mailbox::{id_of, low_of, pack, slot, MailboxControl, SlotControl, ID_MASK};
 
@@ -252,6 +252,12 @@ impl<'a, W: Wait> Client<'a, W> {
 
     /// Claims a free slot without blocking.
     pub fn try_claim(&self) -> Result<SlotGuard<'_, 'a, W>, CallError> {
+        self.wait.check()?;
+        explain(&self.wait, self.claim_free())
+    }
+
+    /// One scan of the slots for a free one.
+    fn claim_free(&self) -> Result<SlotGuard<'_, 'a, W>, CallError> {
         for i in 0..self.view.slot_count {
             if let Some(id) = self.try_claim_slot(i) {
                 crate::crash::point("mailbox.client.claimed");
@@ -313,14 +319,17 @@ impl<'a, W: Wait> Client<'a, W> {
         let ctl = self.view.ctl;
         // Each look scans the slots; sleeping is on `free_epoch`, bumped by
         // `free_slot` when it sees `free_waiters`.
+        self.wait.check()?;
         let claimed =
             wait_for(&self.wait, &ctl.free_epoch, &ctl.free_waiters, Announce::Counted, None, deadline, |_| match self
-                .try_claim()
+                .claim_free()
             {
                 Err(CallError::NoFreeSlot) => None,
                 other => Some(other),
             });
-        claimed.unwrap_or(Err(CallError::Timeout))
+        let claimed =
+            claimed.unwrap_or_else(|stop| Err(stop.into_error(|| false, CallError::Timeout, CallError::Timeout)));
+        explain(&self.wait, claimed)
     }
 
     /// Claims a free slot, waiting as long as it takes for one.
@@ -362,6 +371,7 @@ impl<'a, W: Wait> Client<'a, W> {
             return Err(CallError::TooLarge { len: request.len(), max });
         }
         let mut slot = self.claim_deadline(deadline)?;
+        // `claim_deadline` and `wait_deadline` report a reset themselves.
         slot.write(request);
         let answer = slot.send(request.len())?.wait_deadline(deadline)?;
         let n = answer.len();
@@ -423,6 +433,8 @@ impl<'c, 'a, W: Wait> SlotGuard<'c, 'a, W> {
         let s = c.view.slot(self.index);
         s.len.store(len as u32, Ordering::Relaxed);
         crate::crash::point("mailbox.client.written");
+        // Cache hook: the request goes to memory before REQUEST publishes it.
+        c.wait.clean(c.view.payload(self.index), len);
         // SYNC POINT: Release pairs with the server's Acquire CAS in `take`:
         // the request bytes are visible before the slot reads REQUEST.
         s.state.store(pack(self.id, slot::REQUEST), Ordering::Release);
@@ -527,6 +539,9 @@ impl<'c, 'a, W: Wait> Pending<'c, 'a, W> {
             c.view.free_slot(&c.wait, self.index, self.id);
             return Err(CallError::Corrupted(c.view.corrupt("slot.len")));
         }
+        // Cache hook: after the Acquire load that saw RESPONSE, before
+        // anyone reads the response.
+        c.wait.invalidate(c.view.payload(self.index), len as usize);
         Ok(Response { client: c, index: self.index, id: self.id, len: len as usize })
     }
 
@@ -538,8 +553,13 @@ impl<'c, 'a, W: Wait> Pending<'c, 'a, W> {
         // SYNC POINT: the Acquire loads in `wait_for` pair with the server's
         // Release CAS to RESPONSE (or FAILED) in `Request::finish`.
         let server = Some(&c.view.ctl.server);
-        match wait_for(&c.wait, &s.state, &s.client_waiting, Announce::Single, server, deadline, |st| self.classify(st))
-        {
+        let waited = match c.wait.check() {
+            Ok(()) => wait_for(&c.wait, &s.state, &s.client_waiting, Announce::Single, server, deadline, |st| {
+                self.classify(st)
+            }),
+            Err(reset) => Err(Stop::Reset(reset)),
+        };
+        let response = match waited {
             Ok(outcome) => self.finish(outcome),
             Err(stop) => {
                 // No server recorded counts as dead here: nobody will answer.
@@ -553,7 +573,8 @@ impl<'c, 'a, W: Wait> Pending<'c, 'a, W> {
                     }
                 }
             }
-        }
+        };
+        explain(&c.wait, response)
     }
 
     /// Takes the request back: REQUEST becomes FREE, SERVING becomes
@@ -651,6 +672,7 @@ impl<'a, W: Wait> Server<'a, W> {
     /// dead server fails the requests it held (their clients get
     /// [`CallError::Dropped`]) and frees the slots abandoned to it.
     pub fn claim(view: MailboxView<'a>, wait: W) -> Result<Self, ClaimError> {
+        wait.check()?;
         let id = wait.self_id();
         crate::role::claim(&view.ctl.server, &wait, id).map_err(|holder| ClaimError::busy(Role::Server, holder))?;
         // Open again: clients stop reporting `Closed`.
@@ -805,6 +827,9 @@ impl<'a, W: Wait> Server<'a, W> {
                 return Some(Err(ServeError::Corrupted(self.view.corrupt("slot.len"))));
             }
             req.len = len as usize;
+            // Cache hook: after the Acquire CAS that took the request,
+            // before anyone reads it.
+            self.wait.invalidate(self.view.payload(i), req.len);
             crate::crash::point("mailbox.server.holding");
             return Some(Ok(req));
         }
@@ -812,6 +837,11 @@ impl<'a, W: Wait> Server<'a, W> {
     }
 
     fn recv_deadline(&self, deadline: &mut W::Deadline) -> Result<Request<'_, 'a, W>, ServeError> {
+        self.wait.check()?;
+        explain(&self.wait, self.wait_request(deadline))
+    }
+
+    fn wait_request(&self, deadline: &mut W::Deadline) -> Result<Request<'_, 'a, W>, ServeError> {
         let ctl = self.view.ctl;
         if ctl.server.load(Ordering::Relaxed) != self.id {
             return Err(ServeError::Replaced);
@@ -830,6 +860,7 @@ impl<'a, W: Wait> Server<'a, W> {
             });
         match taken {
             Ok(request) => request,
+            Err(Stop::Reset(reset)) => Err(reset.into()),
             Err(_) if ctl.server.load(Ordering::Relaxed) != self.id => Err(ServeError::Replaced),
             Err(_) => Err(ServeError::Timeout),
         }
@@ -837,7 +868,8 @@ impl<'a, W: Wait> Server<'a, W> {
 
     /// Takes the next request without blocking.
     pub fn try_recv(&self) -> Result<Request<'_, 'a, W>, ServeError> {
-        self.take().unwrap_or(Err(ServeError::Empty))
+        self.wait.check()?;
+        explain(&self.wait, self.take().unwrap_or(Err(ServeError::Empty)))
     }
 
     /// Waits at most `timeout` for the next request.
@@ -869,6 +901,8 @@ impl<W: Wait> Drop for Server<'_, W> {
         let ctl = self.view.ctl;
         // A server whose role was taken over (thought dead) closes nothing.
         if ctl.server.load(Ordering::Relaxed) == self.id {
+            // Cache hook: a close is a hand-over too (of the word it marks).
+            self.wait.clean(word_addr(&ctl.server_waiting), WORD);
             ctl.server_waiting.store(SERVER_CLOSED, Ordering::Relaxed);
             // SYNC POINT: pairs with the fence in `notify` in
             // `SlotGuard::send` (see there): a request posted after this
@@ -992,6 +1026,11 @@ impl<'s, 'a, W: Wait> Request<'s, 'a, W> {
         let v = &self.server.view;
         let s = v.slot(self.index);
         s.len.store(len, Ordering::Relaxed);
+        if to == slot::RESPONSE {
+            // Cache hook: the response goes to memory before RESPONSE
+            // publishes it.
+            self.server.wait.clean(v.payload(self.index), len as usize);
+        }
         // SYNC POINT: Release pairs with the client's Acquire load of `state`
         // in `Pending::wait_deadline`: the response bytes come first.
         match s.state.compare_exchange(

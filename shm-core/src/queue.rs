@@ -67,7 +67,7 @@ use core::time::Duration;
 
 use crate::error::{ClaimError, Corruption, RecvError, Role, SendError};
 use crate::sync::Ordering;
-use crate::wait::{notify, wait_for, Announce, Wait};
+use crate::wait::{explain, notify, wait_for, word_addr, Announce, Wait, WORD};
 
 /// Bit 0 of `head` (or `tail`): the producer (or consumer) closed.
 pub use crate::format::queue::CLOSED;
@@ -201,6 +201,7 @@ impl<'a, W: Wait> Producer<'a, W> {
     /// ([`Wait::is_alive`]); a restarted producer resumes at the committed
     /// head.
     pub fn claim(view: QueueView<'a>, wait: W) -> Result<Self, ClaimError> {
+        wait.check()?;
         let id = wait.self_id();
         crate::role::claim(&view.ctl.producer, &wait, id).map_err(|holder| ClaimError::busy(Role::Producer, holder))?;
         let head = view.ctl.head.load(Ordering::Relaxed) & !CLOSED;
@@ -264,6 +265,17 @@ impl<'a, W: Wait> Producer<'a, W> {
             return Err(SendError::TooLarge { len, max });
         }
         let len32 = len as u32;
+        let room = self.wait.check().map_err(SendError::from).and_then(|()| self.room(len32, deadline));
+        let (start, skip) = explain(&self.wait, room)?;
+        if skip != 0 {
+            self.view.write_len(self.head & (self.view.capacity - 1), WRAP_MARKER);
+        }
+        Ok(WriteGrant { producer: self, start, len: len32 })
+    }
+
+    /// Finds room for a frame of `len32` bytes, waiting until `deadline`
+    /// (not at all without one): (frame start, bytes skipped by a wrap).
+    fn room(&mut self, len32: u32, deadline: Option<&mut W::Deadline>) -> Result<(u32, u32), SendError> {
         let ctl = self.view.ctl;
         // SYNC POINT: Acquire loads of `tail` pair with the Release store of
         // `tail` in `ReadGrant::drop`: the consumer is done with the bytes.
@@ -298,11 +310,7 @@ impl<'a, W: Wait> Producer<'a, W> {
                 }
             }
         };
-        let (start, skip) = found;
-        if skip != 0 {
-            self.view.write_len(self.head & (self.view.capacity - 1), WRAP_MARKER);
-        }
-        Ok(WriteGrant { producer: self, start, len: len32 })
+        Ok(found)
     }
 
     /// Reserves `len` contiguous bytes in the ring without blocking.
@@ -354,6 +362,8 @@ impl<W: Wait> Drop for Producer<'_, W> {
         // overwritten. A producer whose role was taken over (it was thought
         // dead) leaves the head alone.
         if ctl.producer.load(Ordering::Relaxed) == self.id {
+            // Cache hook: a close is a hand-over too (of the word it marks).
+            self.wait.clean(word_addr(&ctl.head), WORD);
             // SYNC POINT: Release pairs with the consumer's Acquire loads of
             // `head` (`read_deadline`): every commit before is visible with
             // the close mark.
@@ -414,10 +424,13 @@ impl<W: Wait> WriteGrant<'_, '_, W> {
         crate::crash::point("queue.producer.granted");
         // Clamp before narrowing: `len as u32` would wrap 1 << 32 to 0.
         let len = u32::try_from(len).map_or(self.len, |len| len.min(self.len));
+        let payload = self.payload();
         let p = self.producer;
         let v = &p.view;
         v.write_len(self.start & (v.capacity - 1), len);
         p.head = self.start.wrapping_add(frame_size(len));
+        // Cache hook: the payload goes to memory before `head` publishes it.
+        p.wait.clean(payload, len as usize);
         // SYNC POINT: Release pairs with the consumer's Acquire load of
         // `head`: the frame (header and payload) is visible before the head.
         v.ctl.head.store(p.head, Ordering::Release);
@@ -460,6 +473,7 @@ impl<'a, W: Wait> Consumer<'a, W> {
     /// Claims the consumer role of the queue in `view`; a restarted consumer
     /// resumes at the released tail.
     pub fn claim(view: QueueView<'a>, wait: W) -> Result<Self, ClaimError> {
+        wait.check()?;
         let id = wait.self_id();
         crate::role::claim(&view.ctl.consumer, &wait, id).map_err(|holder| ClaimError::busy(Role::Consumer, holder))?;
         let tail = view.ctl.tail.load(Ordering::Relaxed) & !CLOSED;
@@ -515,6 +529,18 @@ impl<'a, W: Wait> Consumer<'a, W> {
     }
 
     fn read_deadline(&mut self, deadline: Option<&mut W::Deadline>) -> Result<ReadGrant<'_, 'a, W>, RecvError> {
+        let next = self.wait.check().map_err(RecvError::from).and_then(|()| self.next(deadline));
+        let (payload, len, start) = explain(&self.wait, next)?;
+        // Cache hook: after the Acquire load of `head` that located the
+        // frame, before anyone reads the payload.
+        // SAFETY: `locate` checked the frame lies inside the ring.
+        self.wait.invalidate(unsafe { self.view.ring.as_ptr().add(payload as usize) }, len as usize);
+        Ok(ReadGrant { consumer: self, payload, len, start })
+    }
+
+    /// Locates the next message, waiting until `deadline` (not at all
+    /// without one): (payload offset, len, frame start).
+    fn next(&mut self, deadline: Option<&mut W::Deadline>) -> Result<(u32, u32, u32), RecvError> {
         let ctl = self.view.ctl;
         // SYNC POINT: Acquire loads of `head` pair with the Release store in
         // `WriteGrant::commit_len`: the frame is visible once head covers it.
@@ -549,8 +575,7 @@ impl<'a, W: Wait> Consumer<'a, W> {
                 }
             }
         };
-        let (payload, len, start) = found;
-        Ok(ReadGrant { consumer: self, payload, len, start })
+        Ok(found)
     }
 
     /// The next message in place, without blocking.
@@ -613,6 +638,8 @@ impl<W: Wait> Drop for Consumer<'_, W> {
     fn drop(&mut self) {
         let ctl = self.view.ctl;
         if ctl.consumer.load(Ordering::Relaxed) == self.id {
+            // Cache hook: a close is a hand-over too (of the word it marks).
+            self.wait.clean(word_addr(&ctl.tail), WORD);
             // SYNC POINT: Release pairs with the producer's Acquire loads of
             // `tail` (`grant_deadline`): our reads are done, and it sees the
             // close mark.

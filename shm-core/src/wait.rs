@@ -17,6 +17,7 @@
 
 use core::time::Duration;
 
+use crate::error::PeerReset;
 use crate::sync::{fence, spin_hint, AtomicU32, Ordering};
 
 /// Spin iterations before parking, unless the strategy says otherwise.
@@ -71,6 +72,33 @@ pub trait Wait {
         let _ = id;
         true
     }
+
+    /// `Err` ends the call in progress: the peer reset or re-attached since
+    /// this side linked with it. Channels ask before each operation, while
+    /// they wait, and before reporting any other error (a reset explains a
+    /// timeout or a dead peer better). The default never aborts.
+    fn check(&self) -> Result<(), PeerReset> {
+        Ok(())
+    }
+
+    /// Cache maintenance before a hand-over: writes the data-cache lines
+    /// covering `len` bytes at `addr` back to memory. The channels call it
+    /// on bytes this side wrote, before the Release store that publishes
+    /// them to the peer (a message, a request, a response), and before the
+    /// store of a close mark. The default does nothing (no data cache, or a
+    /// coherent one).
+    fn clean(&self, addr: *const u8, len: usize) {
+        let _ = (addr, len);
+    }
+
+    /// Cache maintenance after a hand-over: drops the data-cache lines
+    /// covering `len` bytes at `addr`, so this side's next reads come from
+    /// memory. The channels call it on bytes the peer published, after the
+    /// Acquire load that saw them published and before anyone reads them.
+    /// The default does nothing.
+    fn invalidate(&self, addr: *const u8, len: usize) {
+        let _ = (addr, len);
+    }
 }
 
 impl<W: Wait + ?Sized> Wait for &W {
@@ -96,6 +124,24 @@ impl<W: Wait + ?Sized> Wait for &W {
     fn is_alive(&self, id: u32) -> bool {
         (**self).is_alive(id)
     }
+    fn check(&self) -> Result<(), PeerReset> {
+        (**self).check()
+    }
+    fn clean(&self, addr: *const u8, len: usize) {
+        (**self).clean(addr, len)
+    }
+    fn invalidate(&self, addr: *const u8, len: usize) {
+        (**self).invalidate(addr, len)
+    }
+}
+
+/// Bytes of a control word, for the cache hooks.
+pub(crate) const WORD: usize = core::mem::size_of::<u32>();
+
+/// The address of a control word, for the cache hooks (a close mark is
+/// cleaned as the word it marks).
+pub(crate) fn word_addr(word: &AtomicU32) -> *const u8 {
+    (word as *const AtomicU32).cast()
 }
 
 /// How a sleeper announces itself in the waiting word.
@@ -147,14 +193,33 @@ pub(crate) enum Stop {
     Timeout,
     /// The peer recorded in the `peer` word is dead.
     PeerGone,
+    /// The strategy's [`Wait::check`] aborted the wait.
+    Reset(PeerReset),
+}
+
+/// `result`, with an error replaced by [`Error::PeerReset`] when the
+/// strategy reports a reset: the reset explains a timeout, a dead peer or a
+/// garbled word better than the channel could. Costs nothing on success.
+///
+/// [`Error::PeerReset`]: crate::SendError::PeerReset
+pub(crate) fn explain<W: Wait, T, E: From<PeerReset>>(w: &W, result: Result<T, E>) -> Result<T, E> {
+    match result {
+        Err(_) => match w.check() {
+            Err(reset) => Err(reset.into()),
+            Ok(()) => result,
+        },
+        ok => ok,
+    }
 }
 
 impl Stop {
     /// The error to report for this stop: `died` when the peer is gone, or
     /// when the deadline passed and `peer_dead` says the peer died meanwhile
     /// (after the wait's last look at it); `timed_out` otherwise.
-    pub(crate) fn into_error<E>(self, peer_dead: impl FnOnce() -> bool, died: E, timed_out: E) -> E {
+    /// A reset (the strategy's [`Wait::check`] aborted) is reported as itself.
+    pub(crate) fn into_error<E: From<PeerReset>>(self, peer_dead: impl FnOnce() -> bool, died: E, timed_out: E) -> E {
         match self {
+            Stop::Reset(reset) => reset.into(),
             Stop::PeerGone => died,
             Stop::Timeout if peer_dead() => died,
             Stop::Timeout => timed_out,
@@ -169,7 +234,8 @@ impl Stop {
 /// `Some` to stop. After each park, if `peer` names a peer (non-zero id)
 /// that [`Wait::is_alive`] says is dead, the wait stops with
 /// [`Stop::PeerGone`]: strategies that cap how long one park sleeps thus
-/// bound how late a death is noticed.
+/// bound how late a death is noticed. Once spinning is over, each turn
+/// first asks [`Wait::check`]; an abort stops the wait with [`Stop::Reset`].
 pub(crate) fn wait_for<W: Wait, T>(
     w: &W,
     word: &AtomicU32,
@@ -192,8 +258,9 @@ pub(crate) fn wait_for<W: Wait, T>(
             spin_hint();
             continue;
         }
+        w.check().map_err(Stop::Reset)?;
         if w.expired(deadline) {
-            return Err(Stop::Timeout);
+            return Err(w.check().err().map_or(Stop::Timeout, Stop::Reset));
         }
         announce.enter(waiting);
         // SYNC POINT: pairs with the fence in `notify`/`signal`. Either the

@@ -180,14 +180,10 @@ fn describe(name: &str, seg: &shm_core::Segment<'_>, object: ObjectId) -> Segmen
                     let s = seg.mailbox_view(&name).expect("validated channel").stats();
                     let states =
                         ["free", "claimed", "request", "serving", "response", "abandoned", "failed", "unknown"];
-                    let mut counters = named(&[("served", s.served as u64), ("server_sleeping", s.server_sleeping as u64)]);
+                    let mut counters =
+                        named(&[("served", s.served as u64), ("server_sleeping", s.server_sleeping as u64)]);
                     counters.extend(states.iter().zip(s.slots_by_state).map(|(n, v)| (format!("slots_{n}"), v as u64)));
-                    (
-                        "mailbox",
-                        Geometry::Mailbox { slots, slot_size },
-                        counters,
-                        vec![peer("server", s.server)],
-                    )
+                    ("mailbox", Geometry::Mailbox { slots, slot_size }, counters, vec![peer("server", s.server)])
                 }
                 ChannelParams::Semaphore { initial_count } => {
                     let w = seg.semaphore_words(&name).expect("validated channel");
