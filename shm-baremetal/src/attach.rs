@@ -66,8 +66,8 @@
 //! that still uses the previous one.
 //!
 //! After the handshake, a change of the peer's `session` away from `linked`
-//! means the peer reset or re-attached: [`Link::check`] and every wrapped
-//! channel call report [`PeerReset`], and the wait
+//! means the peer reset or re-attached: [`Link::check`] and every
+//! channel call of the link report [`PeerReset`], and the wait
 //! strategies end blocking calls early. Both sides then attach again
 //! (the creator re-creates the segment, so no state of the old session
 //! survives), without a reboot of the board.
@@ -89,7 +89,7 @@ use core::time::Duration;
 use shm_core::{AtomicU32, Layout, Segment, Wait};
 
 use crate::cache::{Cache, NoCache};
-use crate::error::{AttachError, LinkError, PeerReset};
+use crate::error::{AttachError, PeerReset};
 use crate::fmt::debug;
 use crate::sync::Ordering;
 use crate::window::Window;
@@ -299,7 +299,7 @@ impl<'w> Session<'w> {
             return None;
         }
         let now = self.block.lane(self.peer).session.load(Ordering::Relaxed);
-        (now != linked).then_some(PeerReset { peer: self.peer, linked, now })
+        (now != linked).then_some(PeerReset { peer: self.peer.number().into(), linked, now })
     }
 
     /// Starts a new session of this core: clears its acknowledgement, then
@@ -460,8 +460,8 @@ impl<C: Cache + Clone> Endpoint<C> {
 }
 
 /// An attached segment: both cores completed the handshake. Hands out the
-/// channel ends, wrapped so that they report [`PeerReset`] and call the cache
-/// hooks.
+/// channel ends (shm-core's, over a [`LinkWait`], so that they report
+/// [`PeerReset`] and call the cache hooks).
 pub struct Link<C: Cache = NoCache> {
     endpoint: Endpoint<C>,
     segment: Segment<'static>,
@@ -507,17 +507,79 @@ impl<C: Cache> Link<C> {
         let now = block.lane(self.endpoint.peer).session.load(Ordering::Relaxed);
         if now != self.peer_session || !self.segment.is_current() {
             crate::fmt::warning!("shm: {} session changed: was {}, now {}", self.endpoint.peer, self.peer_session, now);
-            return Err(PeerReset { peer: self.endpoint.peer, linked: self.peer_session, now });
+            return Err(PeerReset { peer: self.endpoint.peer.number().into(), linked: self.peer_session, now });
         }
         Ok(())
     }
 
-    /// Maps a channel error: a reset peer explains it better than whatever
-    /// the channel saw (a timeout, a dead peer, a withdrawn request).
-    pub(crate) fn explain<E>(&self, e: E) -> LinkError<E> {
+    /// Maps a claim error: a reset peer explains it better than whatever
+    /// the claim saw (a busy role, a garbled word).
+    pub(crate) fn explain<E: From<PeerReset>>(&self, e: E) -> E {
         match self.check() {
-            Err(reset) => LinkError::PeerReset(reset),
-            Ok(()) => LinkError::Channel(e),
+            Err(reset) => reset.into(),
+            Ok(()) => e,
         }
+    }
+
+    /// `wait`, made to serve this link's channel ends: see [`LinkWait`].
+    pub(crate) fn wait<W: Wait>(&self, wait: W) -> LinkWait<'_, W, C> {
+        LinkWait { wait, link: self }
+    }
+}
+
+/// The wait strategy of a channel end made by a [`Link`]: `W`, plus the
+/// link's hooks. shm-core's channels call them at their hook points
+/// ([`Wait::check`], [`Wait::clean`], [`Wait::invalidate`]):
+///
+/// - `check` is [`Link::check`]: a reset peer ends every call, blocked or
+///   not, with the channel error's `PeerReset` variant;
+/// - `clean` and `invalidate` go to the link's [`Cache`] (see
+///   [`crate::cache`] for where they run).
+///
+/// Everything else is `W`'s.
+pub struct LinkWait<'l, W, C: Cache = NoCache> {
+    wait: W,
+    link: &'l Link<C>,
+}
+
+impl<W: Wait, C: Cache> LinkWait<'_, W, C> {
+    /// The strategy inside.
+    pub fn inner(&self) -> &W {
+        &self.wait
+    }
+}
+
+impl<W: Wait, C: Cache> Wait for LinkWait<'_, W, C> {
+    type Deadline = W::Deadline;
+    fn deadline(&self, timeout: Option<Duration>) -> Self::Deadline {
+        self.wait.deadline(timeout)
+    }
+    fn expired(&self, deadline: &mut Self::Deadline) -> bool {
+        self.wait.expired(deadline)
+    }
+    fn park(&self, word: &AtomicU32, expected: u32, deadline: &mut Self::Deadline) {
+        self.wait.park(word, expected, deadline)
+    }
+    fn wake(&self, word: &AtomicU32, count: u32) {
+        self.wait.wake(word, count)
+    }
+    fn spin_limit(&self) -> u32 {
+        self.wait.spin_limit()
+    }
+    fn self_id(&self) -> u32 {
+        self.wait.self_id()
+    }
+    fn is_alive(&self, id: u32) -> bool {
+        self.wait.is_alive(id)
+    }
+    fn check(&self) -> Result<(), PeerReset> {
+        self.wait.check()?;
+        self.link.check()
+    }
+    fn clean(&self, addr: *const u8, len: usize) {
+        self.link.cache().clean(addr, len)
+    }
+    fn invalidate(&self, addr: *const u8, len: usize) {
+        self.link.cache().invalidate(addr, len)
     }
 }

@@ -3,9 +3,11 @@
 //!
 //! # Where the hooks run
 //!
-//! shm-core has no hook points inside its protocols, so the hooks run in
-//! this crate's wrappers, around each protocol step, on the bytes that step
-//! hands over:
+//! shm-core's channels call their strategy's [`Wait::clean`] and
+//! [`Wait::invalidate`] at each hand-over; the channel ends a
+//! [`Link`](crate::Link) makes run over a [`LinkWait`](crate::LinkWait),
+//! which sends those calls to the link's `Cache`. The attach steps call the
+//! `Cache` directly:
 //!
 //! | step | hook | range |
 //! |---|---|---|
@@ -17,6 +19,10 @@
 //! | mailbox call: after RESPONSE is seen, before the response is read | `invalidate` | the response bytes in the slot |
 //! | mailbox serve: after the request is taken, before it is read | `invalidate` | the request bytes |
 //! | mailbox serve: after the response is written, before it is posted | `clean` | the response bytes |
+//! | dropping a producer, consumer or server: before its close mark is stored | `clean` | the word that carries the mark (queue `head` or `tail`, mailbox `server_waiting`) |
+//!
+//! [`Wait::clean`]: shm_core::Wait::clean
+//! [`Wait::invalidate`]: shm_core::Wait::invalidate
 //!
 //! Clean-after-write comes before the Release store that publishes the
 //! bytes; invalidate-before-read comes after the Acquire load that saw them

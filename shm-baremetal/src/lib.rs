@@ -21,11 +21,11 @@ pub mod mailbox;
 #[cfg(target_arch = "arm")]
 pub mod wfe;
 
-pub use attach::{AttachBlock, CoreId, Endpoint, LaneState, Link, Session};
+pub use attach::{AttachBlock, CoreId, Endpoint, LaneState, Link, LinkWait, Session};
 pub use budget::Budget;
 pub use cache::{Cache, NoCache};
 pub use doorbell::{Doorbell, DoorbellWait};
-pub use error::{AttachError, LinkError, PeerReset};
+pub use error::{AttachError, PeerReset};
 pub use spin::SpinWait;
 pub use window::{Window, WindowError};
 

@@ -248,7 +248,7 @@ fn opener_reset_is_reported_and_both_attach_again() {
         // No timeout: only the peer's new session can end this wait, by
         // ringing as it starts its handshake.
         let reset = match rx.recv(&mut buf) {
-            Err(LinkError::PeerReset(r)) => r,
+            Err(RecvError::PeerReset(r)) => r,
             other => panic!("expected PeerReset, got {other:?}"),
         };
         assert_eq!(link.check(), Err(reset));
@@ -263,7 +263,7 @@ fn opener_reset_is_reported_and_both_attach_again() {
         (reset, link.session(), link.peer_session())
     });
     let core1_session = core1.join().unwrap();
-    assert_eq!(reset.peer, CoreId::CORE1);
+    assert_eq!(reset.peer, u32::from(CoreId::CORE1.number()));
     assert_ne!(reset.linked, reset.now);
     assert_eq!(reset.now, core1_session);
     assert_eq!(peer_session, core1_session);
@@ -302,7 +302,7 @@ fn creator_reset_is_reported_to_the_opener_in_a_blocked_call() {
         let mut out = [0u8; 64];
         // Unbounded: only core 0's new session can end it.
         let reset = match client.call(b"lost", &mut out) {
-            Err(LinkError::PeerReset(r)) => r,
+            Err(CallError::PeerReset(r)) => r,
             other => panic!("expected PeerReset, got {other:?}"),
         };
         let link = c1.open(&layout, &wait, LONG).unwrap();
@@ -312,7 +312,7 @@ fn creator_reset_is_reported_to_the_opener_in_a_blocked_call() {
         reset
     });
     core0.join().unwrap().unwrap();
-    assert_eq!(reset.peer, CoreId::CORE0);
+    assert_eq!(reset.peer, u32::from(CoreId::CORE0.number()));
     assert_ne!(reset.linked, reset.now);
 }
 
@@ -389,7 +389,7 @@ fn timed_waits_are_charged_through_the_delay() {
     let spin = SpinWait::<::spin::relax::Loop, _>::new(c0.session(), delay.clone()).with_slice_ns(slice);
     let mut rx = link.consumer("q", &spin).unwrap();
     let mut buf = [0u8; 8];
-    assert_eq!(rx.recv_timeout(&mut buf, Duration::from_millis(1)), Err(LinkError::Channel(RecvError::Timeout)));
+    assert_eq!(rx.recv_timeout(&mut buf, Duration::from_millis(1)), Err(RecvError::Timeout));
     let spent = delay.0.swap(0, Ordering::Relaxed);
     // 100 slices are charged; the first stands for the spinning before it,
     // the others were really delayed: the timeout is never short by more
@@ -401,7 +401,7 @@ fn timed_waits_are_charged_through_the_delay() {
     let (b0, _b1) = TestBell::pair();
     let bell = DoorbellWait::new(c0.session(), b0, delay.clone()).with_spin_limit(0);
     let mut rx = link.consumer("q", &bell).unwrap();
-    assert_eq!(rx.recv_timeout(&mut buf, Duration::from_micros(100)), Err(LinkError::Channel(RecvError::Timeout)));
+    assert_eq!(rx.recv_timeout(&mut buf, Duration::from_micros(100)), Err(RecvError::Timeout));
     let spent = delay.0.load(Ordering::Relaxed);
     assert!((90_000..=100_000).contains(&spent), "spent {spent} ns");
 
@@ -444,11 +444,11 @@ fn a_full_queue_times_out_and_reports_a_reset_peer_instead() {
     let mut tx = link.producer("q", &wait).unwrap();
     while tx.try_send(&[0; 16]).is_ok() {}
     let short = Duration::from_millis(1);
-    assert_eq!(tx.send_timeout(&[0; 16], short), Err(LinkError::Channel(SendError::Timeout)));
+    assert_eq!(tx.send_timeout(&[0; 16], short), Err(SendError::Timeout));
     go.send(()).unwrap();
     opener.join().unwrap();
     match tx.send_timeout(&[0; 16], short) {
-        Err(LinkError::PeerReset(r)) => assert_eq!(r.peer, CoreId::CORE1),
+        Err(SendError::PeerReset(r)) => assert_eq!(r.peer, CoreId::CORE1.number().into()),
         other => panic!("expected PeerReset, got {other:?}"),
     }
 }
@@ -490,6 +490,7 @@ fn cache_hooks_bracket_every_hand_over() {
     let c1 = Endpoint::with_cache(w, CoreId::CORE1, CoreId::CORE0, rec.for_core(1));
     let l1 = layout.clone();
     let (step, next) = mpsc::channel::<()>();
+    let (served, wait_served) = mpsc::channel::<()>();
     let core1 = thread::spawn(move || {
         let wait = spin_wait(c1.session());
         let link = c1.open(&l1, &wait, LONG).unwrap();
@@ -504,6 +505,11 @@ fn cache_hooks_bracket_every_hand_over() {
                 len + 1
             })
             .unwrap();
+        served.send(()).unwrap();
+        // The ends close here (consumer, then server): each close mark is
+        // cleaned before it is stored.
+        drop(rx);
+        drop(server);
     });
     let base = w.base() as usize;
     let wait = spin_wait(c0.session());
@@ -512,8 +518,15 @@ fn cache_hooks_bracket_every_hand_over() {
     tx.send_timeout(b"hello", LONG).unwrap();
     let client = link.client("rpc", &wait).unwrap();
     step.send(()).unwrap();
-    let mut out = [0u8; 64];
-    assert_eq!(client.call_timeout(b"hey", &mut out, LONG), Ok(4));
+    // The zero-copy call: claim a slot, write in place, send, read the
+    // response in place.
+    let mut slot = client.claim_timeout(LONG).unwrap();
+    slot[..3].copy_from_slice(b"hey");
+    let response = slot.send(3).unwrap().wait_timeout(LONG).unwrap();
+    assert_eq!(&response[..], b"hey!");
+    drop(response);
+    wait_served.recv().unwrap();
+    drop(tx);
     core1.join().unwrap();
 
     let ev = rec.events();
@@ -522,11 +535,17 @@ fn cache_hooks_bracket_every_hand_over() {
     let (q, mb) = (shm_core::format::queue::RING, shm_core::format::mailbox::SLOTS);
     let payload = base + queue.offset as usize + q + shm_core::format::queue::FRAME_HEADER as usize;
     let slot = base + mailbox.offset as usize + mb + shm_core::format::mailbox::SLOT_PAYLOAD;
+    // The words that carry the close marks.
+    let word = |area: usize, at: usize| Op::Clean(base + area + at, 4);
+    let (qoff, moff) = (queue.offset as usize, mailbox.offset as usize);
+    let head = word(qoff, shm_core::format::queue::HEAD);
+    let tail = word(qoff, shm_core::format::queue::TAIL);
+    let server_waiting = word(moff, shm_core::format::mailbox::SERVER_WAITING);
     let on = |core: usize| -> Vec<Op> { ev.iter().filter(|e| e.0 == core).map(|e| e.1).collect() };
     let core0 = on(0);
     assert_eq!(
         core0,
-        [Op::Clean(base, layout.size()), Op::Clean(payload, 5), Op::Clean(slot, 3), Op::Invalidate(slot, 4)]
+        [Op::Clean(base, layout.size()), Op::Clean(payload, 5), Op::Clean(slot, 3), Op::Invalidate(slot, 4), head]
     );
     // Core 1 invalidates the whole segment before each look at it while it
     // waits for READY: once, or more when the creator was still writing
@@ -535,7 +554,11 @@ fn cache_hooks_bracket_every_hand_over() {
     let core1 = on(1);
     let looks = core1.iter().take_while(|&&op| op == Op::Invalidate(base, w.segment_len())).count();
     assert!(looks >= 1, "core 1 invalidates before its first look at the segment: {core1:?}");
-    assert_eq!(core1[looks..], [Op::Invalidate(payload, 5), Op::Invalidate(slot, 3), Op::Clean(slot, 4)], "core 1");
+    assert_eq!(
+        core1[looks..],
+        [Op::Invalidate(payload, 5), Op::Invalidate(slot, 3), Op::Clean(slot, 4), tail, server_waiting],
+        "core 1"
+    );
     // Each hand-over: the writer cleans before its Release, the reader
     // invalidates after the Acquire that saw it, so in this order. (Core
     // 1's invalidates at open may come before or after core 0's clean of
@@ -556,14 +579,14 @@ fn errors_read_as_lowercase_sentences_with_kinds() {
     fn boxed<E: HasErrorKind + 'static>(e: E) -> (ErrorKind, Box<dyn std::error::Error>) {
         (e.kind(), Box::new(e))
     }
-    let reset = PeerReset { peer: CoreId::CORE1, linked: 1, now: 2 };
+    let reset = PeerReset { peer: 1, linked: 1, now: 2 };
     let all = [
         (boxed(reset), ErrorKind::PeerDied),
         (boxed(AttachError::Timeout { peer: CoreId::CORE0 }), ErrorKind::Timeout),
         (boxed(AttachError::Open(OpenError::BadMagic)), ErrorKind::Incompatible),
         (boxed(WindowError::TooSmall { len: 64, min: 128 }), ErrorKind::InvalidArgument),
-        (boxed(LinkError::<CallError>::Channel(CallError::Timeout)), ErrorKind::Timeout),
-        (boxed(LinkError::<CallError>::PeerReset(reset)), ErrorKind::PeerDied),
+        (boxed(CallError::Timeout), ErrorKind::Timeout),
+        (boxed(CallError::PeerReset(reset)), ErrorKind::PeerDied),
     ];
     for ((kind, e), want) in &all {
         assert_eq!(kind, want, "{e}");
@@ -574,8 +597,6 @@ fn errors_read_as_lowercase_sentences_with_kinds() {
     // The chain leads to the shm-core error inside.
     let open: &dyn std::error::Error = &AttachError::Open(OpenError::BadMagic);
     assert_eq!(open.source().and_then(|e| e.downcast_ref::<OpenError>()), Some(&OpenError::BadMagic));
-    let channel: &dyn std::error::Error = &LinkError::Channel(CallError::Dropped);
-    assert_eq!(channel.source().and_then(|e| e.downcast_ref::<CallError>()), Some(&CallError::Dropped));
 }
 
 #[test]

@@ -28,8 +28,8 @@ use core::time::Duration;
 
 use cortex_m::asm;
 use cortex_m_semihosting::hprintln;
-use shm_baremetal::{CoreId, DoorbellWait, Endpoint, Link, LinkError, PeerReset};
-use shm_core::Layout;
+use shm_baremetal::{CoreId, DoorbellWait, Endpoint, Link, PeerReset};
+use shm_core::{CallError, Layout, Wait as _};
 
 use crate::board::clock::{self, Delay, TICK_NS};
 use crate::board::mhu::{self, MhuDoorbell};
@@ -151,22 +151,22 @@ pub fn run_core1() -> ! {
         let link = me.open(&layout(), &sleepy, ATTACH_TIMEOUT).unwrap_or_else(|e| panic!("attach: {}", e));
         hprintln!("core1: attached, session {} (core 0 session {})", link.session(), link.peer_session());
         match serve(&link, &sleepy, &fast) {
-            LinkError::PeerReset(r) => hprintln!("core1: {}", r),
-            LinkError::Channel(e) => panic!("serving: {}", e),
+            Stop::Reset(r) => hprintln!("core1: {}", r),
+            Stop::Failed(e) => panic!("serving: {}", e),
         }
     }
 }
 
 /// Serves requests until something fails; returns why.
-fn serve(link: &Link, sleepy: &Wait, fast: &Wait) -> LinkError<&'static str> {
+fn serve(link: &Link, sleepy: &Wait, fast: &Wait) -> Stop {
     let server = match link.server("rpc", sleepy) {
         Ok(s) => s,
-        Err(e) => return reason(e, "claiming the server role"),
+        Err(e) => return reason(e.peer_reset(), "claiming the server role"),
     };
     loop {
         let mut req = match server.recv() {
             Ok(r) => r,
-            Err(e) => return reason(e, "receiving a request"),
+            Err(e) => return reason(e.peer_reset(), "receiving a request"),
         };
         let (op, a, b) = (get_u32(req.data(), 0), get_u32(req.data(), 4), get_u32(req.data(), 8));
         let answered = match op {
@@ -177,11 +177,11 @@ fn serve(link: &Link, sleepy: &Wait, fast: &Wait) -> LinkError<&'static str> {
                 let payload = &mut buf[HEADER.min(len)..len];
                 payload.reverse();
                 payload.iter_mut().for_each(|x| *x ^= 0x5A);
-                req.respond(len).map_err(|e| reason(e, "answering ECHO"))
+                req.respond(len).map_err(|e| reason(e.peer_reset(), "answering ECHO"))
             }
             op::STREAM => match req.respond(HEADER) {
                 Ok(()) => stream(link, fast, a, b),
-                Err(e) => Err(reason(e, "answering STREAM")),
+                Err(e) => Err(reason(e.peer_reset(), "answering STREAM")),
             },
             op::STATS => {
                 let stats = [mhu::doorbells_taken(), mhu::sleeps(), mhu::spurious_interrupts(), link.session()];
@@ -189,11 +189,11 @@ fn serve(link: &Link, sleepy: &Wait, fast: &Wait) -> LinkError<&'static str> {
                 for (i, v) in stats.into_iter().enumerate() {
                     put_u32(buf, HEADER + 4 * i, v);
                 }
-                req.respond(HEADER + 16).map_err(|e| reason(e, "answering STATS"))
+                req.respond(HEADER + 16).map_err(|e| reason(e.peer_reset(), "answering STATS"))
             }
             op::RESET => {
                 if let Err(e) = req.respond(HEADER) {
-                    return reason(e, "answering RESET");
+                    return reason(e.peer_reset(), "answering RESET");
                 }
                 boot::restart_core1()
             }
@@ -213,12 +213,12 @@ fn serve(link: &Link, sleepy: &Wait, fast: &Wait) -> LinkError<&'static str> {
 /// Writes `count` messages into the queue, in place, then the end marker
 /// with the checksum of what it meant to send. Message `corrupt` gets its
 /// last byte flipped after the checksum saw it (fail-demo).
-fn stream(link: &Link, fast: &Wait, count: u32, corrupt: u32) -> Result<(), LinkError<&'static str>> {
-    let mut tx = link.producer("stream", fast).map_err(|e| reason(e, "claiming the producer role"))?;
+fn stream(link: &Link, fast: &Wait, count: u32, corrupt: u32) -> Result<(), Stop> {
+    let mut tx = link.producer("stream", fast).map_err(|e| reason(e.peer_reset(), "claiming the producer role"))?;
     let mut sum = Fnv::new();
     for seq in 0..count {
         let len = message_len(seq);
-        let mut grant = tx.grant_timeout(len, TIMEOUT).map_err(|e| reason(e, "writing the stream"))?;
+        let mut grant = tx.grant_timeout(len, TIMEOUT).map_err(|e| reason(e.peer_reset(), "writing the stream"))?;
         fill_message(seq, &mut grant);
         sum.update(&grant);
         if seq == corrupt {
@@ -230,15 +230,18 @@ fn stream(link: &Link, fast: &Wait, count: u32, corrupt: u32) -> Result<(), Link
     put_u32(&mut end, 0, END_MARKER);
     put_u32(&mut end, 4, count);
     put_u32(&mut end, 8, sum.0);
-    tx.send_timeout(&end, TIMEOUT).map_err(|e| reason(e, "writing the end marker"))
+    tx.send_timeout(&end, TIMEOUT).map_err(|e| reason(e.peer_reset(), "writing the end marker"))
+}
+
+/// Why core 1 stopped serving: the peer reset, or what failed.
+enum Stop {
+    Reset(PeerReset),
+    Failed(&'static str),
 }
 
 /// Keeps a reset peer as the reason; names anything else.
-fn reason<E>(e: LinkError<E>, what: &'static str) -> LinkError<&'static str> {
-    match e {
-        LinkError::PeerReset(r) => LinkError::PeerReset(r),
-        LinkError::Channel(_) => LinkError::Channel(what),
-    }
+fn reason(reset: Option<PeerReset>, what: &'static str) -> Stop {
+    reset.map_or(Stop::Failed(what), Stop::Reset)
 }
 
 // ---------------------------------------------------------------- core 0
@@ -254,23 +257,31 @@ fn or_fail<T, E: fmt::Display>(r: Result<T, E>, what: &str) -> T {
     }
 }
 
-type Client<'l> = shm_baremetal::mailbox::Client<'l, &'l Wait, shm_baremetal::NoCache>;
+type Client<'l> = shm_baremetal::mailbox::Client<'l, &'l Wait>;
+type Response<'c, 'l> = shm_baremetal::mailbox::Response<'c, 'l, &'l Wait>;
 
-/// One call with a header and a payload; returns the response length.
-fn call(
-    client: &Client<'_>,
+/// One zero-copy call: claims a slot, writes the header and (through
+/// `payload`, which returns its length) the payload in place, sends it, and
+/// returns the response in place. One deadline covers the whole call.
+fn call<'c, 'l>(
+    client: &'c Client<'l>,
     op: u32,
     a: u32,
     b: u32,
-    payload: &[u8],
-    out: &mut [u8],
-) -> Result<usize, LinkError<shm_core::CallError>> {
-    let mut req = [0u8; 256];
-    put_u32(&mut req, 0, op);
-    put_u32(&mut req, 4, a);
-    put_u32(&mut req, 8, b);
-    req[HEADER..HEADER + payload.len()].copy_from_slice(payload);
-    client.call_timeout(&req[..HEADER + payload.len()], out, TIMEOUT)
+    payload: impl FnOnce(&mut [u8]) -> usize,
+) -> Result<Response<'c, 'l>, CallError> {
+    let mut deadline = client.strategy().deadline(Some(TIMEOUT));
+    let mut slot = client.claim_deadline(&mut deadline)?;
+    put_u32(&mut slot, 0, op);
+    put_u32(&mut slot, 4, a);
+    put_u32(&mut slot, 8, b);
+    let len = HEADER + payload(&mut slot[HEADER..]);
+    slot.send(len)?.wait_deadline(&mut deadline)
+}
+
+/// No payload.
+fn empty(_: &mut [u8]) -> usize {
+    0
 }
 
 /// Core 1's counters as it reports them.
@@ -287,35 +298,35 @@ pub struct Core1Stats {
 }
 
 fn stats(client: &Client<'_>) -> Core1Stats {
-    let mut out = [0u8; 64];
-    let n = or_fail(call(client, op::STATS, 0, 0, &[], &mut out), "STATS call");
-    let out = &out[..n];
+    let out = or_fail(call(client, op::STATS, 0, 0, empty), "STATS call");
     Core1Stats {
-        doorbells: get_u32(out, HEADER),
-        sleeps: get_u32(out, HEADER + 4),
-        spurious: get_u32(out, HEADER + 8),
-        session: get_u32(out, HEADER + 12),
+        doorbells: get_u32(&out, HEADER),
+        sleeps: get_u32(&out, HEADER + 4),
+        spurious: get_u32(&out, HEADER + 8),
+        session: get_u32(&out, HEADER + 12),
     }
 }
 
 /// `rounds` echo calls from `first`; returns how many answers were wrong.
 fn echo_rounds(client: &Client<'_>, first: u32, rounds: u32) -> u32 {
     let mut bad = 0;
-    let (mut payload, mut out) = ([0u8; 244], [0u8; 256]);
     for round in first..first + rounds {
         if round == MAILBOX_ROUNDS / 2 {
             if cfg!(feature = "fault-demo") {
-                let _ = call(client, op::FAULT, 0, 0, &[], &mut out);
+                let _ = call(client, op::FAULT, 0, 0, empty);
             } else if cfg!(feature = "panic-demo") {
-                let _ = call(client, op::PANIC, 0, 0, &[], &mut out);
+                let _ = call(client, op::PANIC, 0, 0, empty);
             }
         }
         let len = echo_len(round);
-        for (k, b) in payload[..len].iter_mut().enumerate() {
-            *b = echo_byte(round, k);
-        }
-        let n = or_fail(call(client, op::ECHO, round, 0, &payload[..len], &mut out), "ECHO call");
-        let ok = n == HEADER + len
+        let fill = |payload: &mut [u8]| {
+            for (k, b) in payload[..len].iter_mut().enumerate() {
+                *b = echo_byte(round, k);
+            }
+            len
+        };
+        let out = or_fail(call(client, op::ECHO, round, 0, fill), "ECHO call");
+        let ok = out.len() == HEADER + len
             && get_u32(&out, 4) == round.wrapping_add(1)
             && (0..len).all(|k| out[HEADER + k] == echo_byte(round, len - 1 - k) ^ 0x5A);
         bad += u32::from(!ok);
@@ -361,7 +372,7 @@ fn read_stream(link: &Link, client: &Client<'_>, fast: &Wait, count: u32, corrup
     let mut expect = [0u8; 64];
     let start = clock::now_ns();
     let mut out = [0u8; 64];
-    or_fail(call(client, op::STREAM, count, corrupt, &[], &mut out), "STREAM call");
+    or_fail(call(client, op::STREAM, count, corrupt, empty), "STREAM call");
     for seq in 0..count {
         let msg = or_fail(rx.read_timeout(TIMEOUT), "reading the stream");
         let got = get_u32(&msg, 0);
@@ -535,10 +546,13 @@ pub fn run_core0() -> Report {
 
         // 3. Peer reset: core 1 restarts; the next call must see it.
         report.core1_doorbells.0 = stats(&client).doorbells;
-        let mut out = [0u8; 64];
-        or_fail(call(&client, op::RESET, 0, 0, &[], &mut out), "RESET call");
-        report.reset = match call(&client, op::ECHO, 0, 0, &[1], &mut out) {
-            Err(LinkError::PeerReset(r)) => Some(r),
+        or_fail(call(&client, op::RESET, 0, 0, empty), "RESET call");
+        let one = |payload: &mut [u8]| {
+            payload[0] = 1;
+            1
+        };
+        report.reset = match call(&client, op::ECHO, 0, 0, one) {
+            Err(CallError::PeerReset(r)) => Some(r),
             Ok(_) => None,
             Err(e) => or_fail(Err(e), "the call after RESET"),
         };
