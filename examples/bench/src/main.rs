@@ -5,13 +5,16 @@
 //! cargo run --release --bin shm-bench                       # full run (about a minute)
 //! cargo run --release --bin shm-bench -- --quick --json out.json --svg rtt.svg
 //! cargo run --release --bin shm-bench -- --methods mailbox-spin,atomic-floor --sizes 64
+//! cargo run --release --bin shm-bench -- --same-cpu --methods mailbox-futex,pipe --sizes 64 --clients 0
+//! cargo run --release --bin shm-bench -- --clients 1,2,4,8 --methods mailbox-futex,mailbox-spin
 //! ```
 //!
 //! The binary is the orchestrator and, re-run as `shm-bench peer …`, the
 //! other process of each measurement. The orchestrator pins itself to one
-//! CPU and the peer to another (when there are two), creates the segment,
-//! pipe, socket or queue, starts the peer, measures, and removes every name
-//! it made, whatever the peer did.
+//! CPU and the peer to another (when there are two; `--same-cpu` puts both
+//! on one, `--no-pin` pins neither), creates the segment, pipe, socket or
+//! queue, starts the peer, measures, and removes every name it made,
+//! whatever the peer did.
 //!
 //! - **Round trip** (request of `size` bytes, the peer flips its first byte
 //!   and answers `size` bytes): the shm mailbox with a polling peer, with
@@ -22,6 +25,12 @@
 //!   `recv_timeout`) and zero-copy (the producer fills its grant in place,
 //!   the consumer reads every byte in place), a pipe and a Unix socket; the
 //!   ceiling is `memcpy` of the same size in one process.
+//! - **Many clients** (`--clients`): N client processes against one
+//!   mailbox server process, futex and polling; aggregate calls/s and the
+//!   latency of every call, one row per N (see `clients`).
+//! - **Targets**: ratios of two rows of the same run, each printed with
+//!   `met` / `NOT MET`, or `skipped` with the reason (a placement this run
+//!   did not have, or a row it did not run).
 //! - **Allocations**: a counting global allocator (per thread); any heap
 //!   allocation on the hot path of a shared-memory method (an operation that
 //!   neither parked nor woke a sleeping peer), on either side, fails the run.
@@ -38,7 +47,8 @@
 //! it could clean up is swept by the next one.
 //!
 //! Modules: `runs` (the orchestrator's side of each row), `serve` (the
-//! peer's), `measure` (the one loop both sides run), `roundtrip` and
+//! peer's), `clients` (the many-clients rows, both sides), `placement`
+//! (which CPUs each process of a row gets), `measure` (the one loop both sides run), `roundtrip` and
 //! `throughput` (both sides' operations), `strategy` (the polling wait
 //! strategy and park/wake counters), `procs` (processes, descriptors,
 //! names), `mq` (message queues through libc), `report` and `chart` (the
@@ -46,9 +56,11 @@
 
 mod alloc;
 mod chart;
+mod clients;
 mod error;
 mod measure;
 mod mq;
+mod placement;
 mod procs;
 mod report;
 mod roundtrip;
@@ -65,6 +77,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::error::{chain, Error};
+use crate::placement::{Cpus, Mode, Placement};
 use crate::procs::Names;
 use crate::report::{Figures, Latency, Rate, Report, Row};
 use crate::runs::Ctx;
@@ -178,6 +191,10 @@ pub enum Test {
     RoundTrip,
     /// One way, as fast as possible.
     Throughput,
+    /// The server of a many-clients row.
+    ClientsServer,
+    /// One client of a many-clients row.
+    ClientsClient,
 }
 
 #[derive(Parser)]
@@ -221,9 +238,21 @@ struct Options {
     /// that carries the message].
     #[arg(long, value_parser = parse_size)]
     ring: Option<usize>,
-    /// Do not pin the two processes to different CPUs.
-    #[arg(long)]
+    /// Do not pin the processes to CPUs (the scheduler places them).
+    #[arg(long, conflicts_with = "same_cpu")]
     no_pin: bool,
+    /// Pin every process of a row (both of a pair; all clients and the
+    /// server) to one CPU: how each method fares when CPUs are shared.
+    #[arg(long)]
+    same_cpu: bool,
+    /// Client counts of the many-clients rows (N client processes against
+    /// one mailbox server); 0 skips them [default: 1,2,4,8; 1,2 with --quick].
+    #[arg(long, value_delimiter = ',')]
+    clients: Vec<u32>,
+    /// Timed calls per client in the many-clients rows [default: 20000,
+    /// 1000 with --quick], after a tenth as many untimed ones (at least 100).
+    #[arg(long)]
+    client_calls: Option<u64>,
     /// Kill a peer still running after this many seconds.
     #[arg(long, default_value_t = 300)]
     peer_timeout: u64,
@@ -260,9 +289,16 @@ pub struct PeerArgs {
     /// Inherited descriptors, in the order the method expects.
     #[arg(long, value_delimiter = ',')]
     pub fds: Vec<i32>,
-    /// CPU to pin to.
+    /// CPUs to run on (one when pinned).
+    #[arg(long, value_delimiter = ',')]
+    pub cpus: Vec<usize>,
+    /// Whether this process shares its CPU with its peers (the benchmark's
+    /// spinning strategies then yield instead of spinning on).
     #[arg(long)]
-    pub cpu: Option<usize>,
+    pub shared_cpu: bool,
+    /// Which client of a many-clients row (1..=N; 0 for its server).
+    #[arg(long, default_value_t = 0)]
+    pub client: u32,
 }
 
 fn parse_size(s: &str) -> Result<usize, Error> {
@@ -299,44 +335,75 @@ fn main() -> ExitCode {
 
 fn orchestrate(o: Options) -> Result<bool, Error> {
     procs::sweep_stale();
-    let cpus = procs::allowed_cpus();
-    let pinned = (!o.no_pin && cpus.len() >= 2).then(|| (cpus[1], cpus[0]));
+    let mode = match (o.same_cpu, o.no_pin) {
+        (true, _) => Mode::SameCpu,
+        (false, true) => Mode::Unpinned,
+        (false, false) => Mode::Distinct,
+    };
+    let placement = Placement::new(mode, procs::allowed_cpus());
+    let pair = placement.assign(2);
+    // (orchestrator, peer): the peer gets the first CPU, as it always has.
+    let pinned = match &pair {
+        Cpus::Pinned(cpus) => Some((cpus[1], cpus[0])),
+        Cpus::Unpinned { .. } => None,
+    };
     if let Some((me, _)) = pinned {
         procs::pin(me)?;
     }
-    if cpus.len() < 2 {
-        strategy::set_one_cpu(true);
-        eprintln!("shm-bench: one CPU only: both processes share it, so polling methods yield instead of spinning");
+    let shared_cpu = placement.shares_cpu(2);
+    strategy::set_one_cpu(shared_cpu);
+    if shared_cpu {
+        eprintln!(
+            "shm-bench: {}: the two processes share a CPU, so the benchmark's own polling (the floor, the \
+             polling mailbox) yields instead of spinning; futex and semaphore rows use the library as it is",
+            placement.describe(2)
+        );
     }
     let iters = o.iters.unwrap_or(if o.quick { 10_000 } else { 100_000 }).max(1);
     let warmup = o.warmup.unwrap_or((iters / 10).max(100));
     let largest = o.sizes.iter().copied().max().unwrap_or(64);
     let slot_size =
         u32::try_from(largest).map_err(|_| Error::Usage(format!("round-trip size {largest} is too large")))?;
+    let client_calls = o.client_calls.unwrap_or(if o.quick { 1_000 } else { 20_000 }).max(1);
     let mut ctx = Ctx {
         exe: std::env::current_exe().map_err(Error::os("finding this executable"))?,
         iters,
         warmup,
         slot_size,
         ring: o.ring,
-        peer_cpu: pinned.map(|(_, peer)| peer),
+        peer_cpus: pair.of(0, &placement.cpus),
+        shared_cpu,
+        placement: placement.clone(),
+        client_calls,
+        client_warmup: (client_calls / 10).max(100),
         peer_timeout: Duration::from_secs(o.peer_timeout),
         names: Names::new(),
+    };
+    let counts: Vec<u32> = match o.clients.as_slice() {
+        [] if o.quick => vec![1, 2],
+        [] => vec![1, 2, 4, 8],
+        list => list.iter().copied().filter(|&n| n > 0).collect(),
     };
     let date_utc = report::utc_now();
     let (rtt, rtt_failed) = section::<Latency>(&mut ctx, &o.sizes, &o.methods);
     let (tput, tput_failed) = section::<Rate>(&mut ctx, &o.throughput_sizes, &o.methods);
+    let (many, many_failed) = clients::run_all(&mut ctx, &counts, &o.methods);
     let (rtt_allocs, tput_allocs) = (report::shm_allocations(&rtt), report::shm_allocations(&tput));
-    let (shm_allocs, shm_slow_allocs) = (rtt_allocs.0 + tput_allocs.0, rtt_allocs.1 + tput_allocs.1);
+    let many_allocs = clients::allocations(&many);
+    let shm_allocs = rtt_allocs.0 + tput_allocs.0 + many_allocs.0;
+    let shm_slow_allocs = rtt_allocs.1 + tput_allocs.1 + many_allocs.1;
     let report = Report {
         command: std::env::args().collect::<Vec<_>>().join(" "),
         date_utc,
-        cpus: cpus.len(),
+        cpus: placement.cpus.len(),
         pinned,
+        placement: mode,
+        placement_detail: placement.describe(2),
         quick: o.quick,
-        targets: report::targets(&rtt, &tput),
+        targets: report::targets(&placement, &rtt, &tput, &many),
         round_trip: rtt,
         throughput: tput,
+        clients: many,
         shm_hot_path_allocations: shm_allocs,
         shm_slow_path_allocations: shm_slow_allocs,
         allocations_ok: shm_allocs == 0,
@@ -351,10 +418,10 @@ fn orchestrate(o: Options) -> Result<bool, Error> {
     if !report.allocations_ok {
         eprintln!("shm-bench: {shm_allocs} heap allocations on shared-memory hot paths (expected none)");
     }
-    if rtt_failed || tput_failed {
+    if rtt_failed || tput_failed || many_failed {
         eprintln!("shm-bench: some methods failed (see the table)");
     }
-    Ok(report.allocations_ok && !rtt_failed && !tput_failed)
+    Ok(report.allocations_ok && !rtt_failed && !tput_failed && !many_failed)
 }
 
 /// Runs the rows of one table (every selected method at every size, the
@@ -363,7 +430,7 @@ fn section<F: Figures>(ctx: &mut Ctx, sizes: &[usize], selected: &[Method]) -> (
     let (mut rows, mut any_failed) = (Vec::new(), false);
     let test = match F::TEST {
         Test::RoundTrip => "round trip",
-        Test::Throughput => "throughput",
+        _ => "throughput",
     };
     for &size in sizes {
         for &m in F::METHODS.iter().filter(|m| selected.is_empty() || selected.contains(m)) {

@@ -14,7 +14,6 @@ use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustix::process::{pidfd_open, pidfd_send_signal, Pid, PidfdFlags, Signal};
 
 use crate::error::Error;
-use crate::measure::PeerReport;
 
 /// The CPUs this process may run on, in order.
 pub fn allowed_cpus() -> Vec<usize> {
@@ -26,9 +25,17 @@ pub fn allowed_cpus() -> Vec<usize> {
 
 /// Pins this process (its calling thread, the only one that measures) to `cpu`.
 pub fn pin(cpu: usize) -> Result<(), Error> {
+    pin_to(&[cpu])
+}
+
+/// Lets this process (its calling thread) run on `cpus` only. A child
+/// inherits the set, so a peer that should run anywhere is given all of them.
+pub fn pin_to(cpus: &[usize]) -> Result<(), Error> {
     let mut set = rustix::thread::CpuSet::new();
-    set.set(cpu);
-    rustix::thread::sched_setaffinity(None, &set).map_err(|e| Error::os(format!("pinning to CPU {cpu}"))(e.into()))
+    for &cpu in cpus {
+        set.set(cpu);
+    }
+    rustix::thread::sched_setaffinity(None, &set).map_err(|e| Error::os(format!("pinning to CPUs {cpus:?}"))(e.into()))
 }
 
 /// A running peer: a child process watched by a reaper thread that reaps
@@ -89,7 +96,7 @@ impl Peer {
 
     /// Waits for the peer to exit and returns its report; an error if it
     /// failed or printed no report.
-    pub fn finish(mut self) -> Result<PeerReport, Error> {
+    pub fn finish<T: serde::de::DeserializeOwned>(mut self) -> Result<T, Error> {
         let reaper = self.reaper.take().ok_or(Error::Peer("peer already finished".into()))?;
         let out = reaper.join().map_err(|_| Error::Peer("the reaper thread panicked".into()))?;
         let out = out.map_err(Error::os("waiting for the peer"))?;

@@ -5,7 +5,9 @@ use comfy_table::{presets, CellAlignment, Table};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use crate::clients::ClientsRow;
 use crate::measure::{PeerReport, Side};
+use crate::placement::{Mode, Placement};
 use crate::runs::Ctx;
 use crate::{Method, Test};
 
@@ -278,20 +280,39 @@ impl Figures for Rate {
 /// A performance target, as measured in this run.
 #[derive(Debug, Clone, Serialize)]
 pub struct Target {
-    /// What is compared.
+    /// What is compared, and where.
     pub name: String,
     /// The measured ratio.
     pub measured: Option<f64>,
     /// The bound, e.g. "<= 1.5".
     pub required: String,
-    /// Whether it holds (None when a figure is missing).
+    /// Whether it holds (None when skipped or a figure is missing).
     pub met: Option<bool>,
+    /// Why it was not evaluated in this run, if it was not.
+    pub skipped: Option<String>,
 }
 
 impl Target {
     fn new(name: String, measured: Option<f64>, op: &str, bound: f64) -> Self {
         let holds = |v: f64| if op == "<=" { v <= bound } else { v >= bound };
-        Self { name, measured, required: format!("{op} {bound}"), met: measured.map(holds) }
+        let skipped = measured.is_none().then(|| "a row it needs has no figure (failed or skipped)".to_string());
+        Self { name, measured, required: format!("{op} {bound}"), met: measured.map(holds), skipped }
+    }
+
+    /// The target, not evaluated in this run because of `why`.
+    fn skip(mut self, why: impl Into<String>) -> Self {
+        (self.measured, self.met, self.skipped) = (None, None, Some(why.into()));
+        self
+    }
+
+    /// The verdict as printed.
+    fn verdict(&self) -> &'static str {
+        match (self.met, &self.skipped) {
+            (Some(true), _) => "met",
+            (Some(false), _) => "NOT MET",
+            (None, Some(_)) => "skipped",
+            (None, None) => "no figure",
+        }
     }
 }
 
@@ -304,14 +325,21 @@ pub struct Report {
     pub date_utc: String,
     /// CPUs this process may use.
     pub cpus: usize,
-    /// (orchestrator CPU, peer CPU), when pinned.
+    /// (orchestrator CPU, peer CPU) of the two-process rows, when pinned
+    /// (the same CPU twice with `--same-cpu`).
     pub pinned: Option<(usize, usize)>,
+    /// What placement was asked for: `distinct`, `same-cpu` or `unpinned`.
+    pub placement: Mode,
+    /// Where the two processes of a row ran, in words.
+    pub placement_detail: String,
     /// Whether `--quick` was given.
     pub quick: bool,
     /// Round-trip rows, grouped by size.
     pub round_trip: Vec<Row<Latency>>,
     /// Throughput rows, grouped by size.
     pub throughput: Vec<Row<Rate>>,
+    /// Many-clients rows, grouped by method.
+    pub clients: Vec<ClientsRow>,
     /// The performance targets.
     pub targets: Vec<Target>,
     /// Heap allocations on shm hot paths, all rows and both sides together.
@@ -347,32 +375,62 @@ pub fn fill_ratios<F: Figures>(rows: &mut [Row<F>]) {
     }
 }
 
-/// Evaluates the performance targets on the rows.
-pub fn targets(rtt: &[Row<Latency>], tput: &[Row<Rate>]) -> Vec<Target> {
+/// Evaluates the performance targets on the rows of this run: each a ratio
+/// of two rows measured under the same placement, or skipped with the reason.
+pub fn targets(p: &Placement, rtt: &[Row<Latency>], tput: &[Row<Rate>], many: &[ClientsRow]) -> Vec<Target> {
     let rt = |m: Method, size: usize| rtt.iter().find(|r| r.method == m.id() && r.size == size);
     let tp = |m: Method, size: usize| tput.iter().find(|r| r.method == m.id() && r.size == size);
-    let le = |name, measured, bound| Target::new(name, measured, "<=", bound);
-    let ge = |name, measured, bound| Target::new(name, measured, ">=", bound);
+    let le = |name: &str, measured, bound| Target::new(name.into(), measured, "<=", bound);
+    let ge = |name: &str, measured, bound| Target::new(name.into(), measured, ">=", bound);
+    let medians = |a: &Row<Latency>, b: &Row<Latency>| {
+        a.figures.median_ns.zip(b.figures.median_ns).map(|(a, b)| a as f64 / b.max(1) as f64)
+    };
+    let apart = p.mode == Mode::Distinct && p.cpus.len() >= 2;
+    let not_apart = format!("needs the two processes on distinct CPUs; this run: {}", p.describe(2));
     let mut out = Vec::new();
-    if let Some(r) = rt(Method::MailboxSpin, 64) {
-        out.push(le("mailbox polling, 64 B: median / atomic floor median".into(), r.figures.vs_floor, 1.5));
+    if let (Some(m), Some(_)) = (rt(Method::MailboxSpin, 64), rt(Method::AtomicFloor, 64)) {
+        let t = le("mailbox polling RTT at 64 B <= 1.5x the atomic floor (pinned)", m.figures.vs_floor, 1.5);
+        out.push(if apart { t } else { t.skip(&not_apart) });
     }
-    let mut sizes: Vec<usize> = rtt.iter().map(|r| r.size).collect();
-    sizes.dedup();
-    for size in sizes {
-        if let (Some(f), Some(u)) = (rt(Method::MailboxFutex, size), rt(Method::UnixSocket, size)) {
-            let ratio = f.figures.median_ns.zip(u.figures.median_ns).map(|(f, u)| f as f64 / u.max(1) as f64);
-            out.push(le(format!("mailbox futex, {}: median / unix socket median", size_label(size)), ratio, 0.5));
+    if let (Some(f), Some(u)) = (rt(Method::MailboxFutex, 64), rt(Method::UnixSocket, 64)) {
+        let t = le("default mailbox RTT at 64 B <= 0.5x unix socket pair (pinned)", medians(f, u), 0.5);
+        out.push(if apart { t } else { t.skip(&not_apart) });
+    }
+    if let (Some(f), Some(pipe)) = (rt(Method::MailboxFutex, 64), rt(Method::Pipe, 64)) {
+        let t = le("default mailbox RTT on one CPU <= pipe pair on one CPU (64 B)", medians(f, pipe), 1.0);
+        let one_cpu = p.mode == Mode::SameCpu || p.cpus.len() < 2;
+        out.push(if one_cpu { t } else { t.skip(format!("needs --same-cpu; this run: {}", p.describe(2))) });
+    }
+    let pipe = tp(Method::Pipe, 64).and_then(|r| r.figures.msgs_per_s);
+    for (m, how) in [(Method::QueueCopy, "copy"), (Method::QueueGrant, "grant")] {
+        if let Some(q) = tp(m, 64) {
+            let ratio = q.figures.msgs_per_s.zip(pipe).map(|(q, p)| q / p);
+            out.push(ge(&format!("queue 64 B msgs/s >= 10x pipe ({how})"), ratio, 10.0));
         }
     }
-    for m in [Method::QueueCopy, Method::QueueGrant] {
-        if let (Some(q), Some(p)) = (tp(m, 64), tp(Method::Pipe, 64)) {
-            let ratio = q.figures.msgs_per_s.zip(p.figures.msgs_per_s).map(|(q, p)| q / p);
-            out.push(ge(format!("{}, 64 B: msgs/s / pipe msgs/s", Rate::label(m)), ratio, 10.0));
-        }
+    if let (Some(g), Some(c)) = (tp(Method::QueueGrant, 64), tp(Method::QueueCopy, 64)) {
+        let ratio = g.figures.msgs_per_s.zip(c.figures.msgs_per_s).map(|(g, c)| g / c);
+        out.push(ge("queue 64 B msgs/s: grant >= copy", ratio, 1.0));
     }
     if let Some(q) = tp(Method::QueueGrant, 1 << 20) {
-        out.push(ge("shm queue zero-copy grant, 1 MiB: GB/s / memcpy GB/s".into(), q.figures.vs_ceiling, 0.7));
+        out.push(ge("1 MiB zero-copy >= 0.7x memcpy", q.figures.vs_ceiling, 0.7));
+    }
+    for m in crate::clients::METHODS {
+        if !many.iter().any(|r| r.method == m.id()) {
+            continue;
+        }
+        let of = |n: u32| many.iter().find(|r| r.method == m.id() && r.clients == n);
+        let how = if m == Method::MailboxSpin { "polling" } else { "futex" };
+        let ratio = of(4).zip(of(1)).and_then(|(four, _)| four.vs_one_client);
+        let t = ge(&format!("4 clients >= 3x one client's calls/s ({how}, pinned)"), ratio, 3.0);
+        out.push(match (p.mode, of(4), of(1)) {
+            (Mode::Distinct, _, _) if p.cpus.len() < 5 => {
+                t.skip(format!("4 pinned clients and the server need 5 CPUs, this machine has {}", p.cpus.len()))
+            }
+            (Mode::Distinct, Some(_), Some(_)) => t,
+            (Mode::Distinct, _, _) => t.skip("needs the 1- and 4-client rows (--clients 1,4)"),
+            _ => t.skip(format!("needs each client on a CPU of its own; this run: {}", p.describe(2))),
+        });
     }
     out
 }
@@ -397,11 +455,11 @@ pub fn ns_label(ns: u64) -> String {
     }
 }
 
-fn opt_ns(v: Option<u64>) -> String {
+pub(crate) fn opt_ns(v: Option<u64>) -> String {
     v.map_or_else(|| "-".into(), ns_label)
 }
 
-fn ratio(v: Option<f64>) -> String {
+pub(crate) fn ratio(v: Option<f64>) -> String {
     match v {
         Some(v) if v >= 100.0 => format!("{v:.0}x"),
         Some(v) if v >= 10.0 => format!("{v:.1}x"),
@@ -410,7 +468,7 @@ fn ratio(v: Option<f64>) -> String {
     }
 }
 
-fn rate_label(v: f64) -> String {
+pub(crate) fn rate_label(v: f64) -> String {
     match v {
         v if v >= 1e9 => format!("{:.2} G", v / 1e9),
         v if v >= 1e6 => format!("{:.2} M", v / 1e6),
@@ -419,7 +477,7 @@ fn rate_label(v: f64) -> String {
     }
 }
 
-fn sides(s: PerSide) -> String {
+pub(crate) fn sides(s: PerSide) -> String {
     format!("{}/{}", s.client, s.peer)
 }
 
@@ -427,24 +485,18 @@ fn sides(s: PerSide) -> String {
 pub fn render(report: &Report) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
-    let pin = match report.pinned {
-        Some((me, peer)) => format!("client/receiver on CPU {me}, peer on CPU {peer}"),
-        None => "not pinned".into(),
-    };
+    let pin = &report.placement_detail;
     let _ = writeln!(out, "shm-bench, {} UTC, {} CPUs, {pin}", report.date_utc, report.cpus);
     let _ = writeln!(out, "command: {}", report.command);
     table(&mut out, &report.round_trip);
     table(&mut out, &report.throughput);
+    crate::clients::render(&mut out, &report.clients);
     if !report.targets.is_empty() {
-        let mut t = plain_table(["target (ratio from this run)", "measured", "required", ""], 1..3);
+        let mut t = plain_table(["target (ratio of two rows of this run)", "measured", "required", "", "why"], 1..3);
         for target in &report.targets {
-            let verdict = match target.met {
-                Some(true) => "met",
-                Some(false) => "NOT MET",
-                None => "no figure",
-            };
             let measured = target.measured.map_or_else(|| "-".into(), |v| format!("{v:.3}"));
-            t.add_row([target.name.as_str(), &measured, &target.required, verdict]);
+            let why = target.skipped.as_deref().unwrap_or_default();
+            t.add_row([target.name.as_str(), &measured, &target.required, target.verdict(), why]);
         }
         let _ = writeln!(out, "\nTargets\n{}", t.trim_fmt());
     }
@@ -492,7 +544,7 @@ fn table<F: Figures>(out: &mut String, rows: &[Row<F>]) {
 
 /// A table without borders, two spaces between columns, with the columns
 /// in `right` aligned right (print it with `trim_fmt`).
-fn plain_table<S: ToString>(header: impl IntoIterator<Item = S>, right: std::ops::Range<usize>) -> Table {
+pub(crate) fn plain_table<S: ToString>(header: impl IntoIterator<Item = S>, right: std::ops::Range<usize>) -> Table {
     let mut t = Table::new();
     t.load_style(presets::NOTHING).set_header(header.into_iter().map(|h| h.to_string()).collect::<Vec<_>>());
     for (i, column) in t.column_iter_mut().enumerate() {

@@ -12,10 +12,12 @@ use shm_core::queue::max_message;
 use shm_core::{AtomicU32, ChannelKind, Layout};
 use shm_posix::{FutexWait, NamedSemaphoreWait, Segment};
 
+use clap::ValueEnum;
 use hdrhistogram::Histogram;
 
 use crate::error::{chain, Error};
 use crate::measure::{self, per_op, PeerReport};
+use crate::placement::Placement;
 use crate::procs::{Names, Peer};
 use crate::report::{Figures, Measured, Row};
 use crate::strategy::{Counted, SpinWait};
@@ -56,8 +58,16 @@ pub struct Ctx {
     pub slot_size: u32,
     /// Queue ring bytes, if given.
     pub ring: Option<usize>,
-    /// CPU the peer pins itself to.
-    pub peer_cpu: Option<usize>,
+    /// CPUs the peer of a two-process row may run on (one when pinned).
+    pub peer_cpus: Vec<usize>,
+    /// Whether the two processes of a row share a CPU.
+    pub shared_cpu: bool,
+    /// Where the processes of every row run.
+    pub placement: Placement,
+    /// Timed calls per client in the many-clients rows.
+    pub client_calls: u64,
+    /// Untimed calls per client first.
+    pub client_warmup: u64,
     /// How long a peer may live.
     pub peer_timeout: Duration,
     /// Names made so far, removed after each row.
@@ -65,8 +75,41 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// Starts the peer for `method`, handing it `fds` (the caller closes its
-    /// copies afterwards).
+    /// The arguments that start a peer for one measurement.
+    pub fn peer_args(test: Test, method: Method, size: usize, name: &str, warmup: u64, count: u64) -> Vec<String> {
+        let test = test.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default();
+        let mut args: Vec<String> =
+            ["peer", "--test", &test, "--method", method.id(), "--name", name].iter().map(|s| s.to_string()).collect();
+        args.extend(["--size".into(), size.to_string(), "--warmup".into(), warmup.to_string()]);
+        args.extend(["--count".into(), count.to_string()]);
+        args
+    }
+
+    /// Starts a peer with `args` (from [`peer_args`](Self::peer_args) and
+    /// more), handing it `fds` (the caller closes its copies afterwards),
+    /// its affinity set to `cpus`, and told whether it shares its CPU.
+    pub fn spawn_peer(
+        &self,
+        mut args: Vec<String>,
+        fds: &[&OwnedFd],
+        cpus: &[usize],
+        shared: bool,
+    ) -> Result<Peer, Error> {
+        if !fds.is_empty() {
+            let list: Vec<String> = fds.iter().map(|fd| fd.as_raw_fd().to_string()).collect();
+            args.extend(["--fds".into(), list.join(",")]);
+        }
+        if !cpus.is_empty() {
+            let list: Vec<String> = cpus.iter().map(|c| c.to_string()).collect();
+            args.extend(["--cpus".into(), list.join(",")]);
+        }
+        if shared {
+            args.push("--shared-cpu".into());
+        }
+        Peer::spawn(&self.exe, &args, fds, self.peer_timeout)
+    }
+
+    /// Starts the peer of a two-process row for `method`.
     #[allow(clippy::too_many_arguments)]
     fn peer(
         &self,
@@ -78,22 +121,8 @@ impl Ctx {
         count: u64,
         fds: &[&OwnedFd],
     ) -> Result<Peer, Error> {
-        let test = match test {
-            Test::RoundTrip => "round-trip",
-            Test::Throughput => "throughput",
-        };
-        let mut args: Vec<String> =
-            ["peer", "--test", test, "--method", method.id(), "--name", name].iter().map(|s| s.to_string()).collect();
-        args.extend(["--size".into(), size.to_string(), "--warmup".into(), warmup.to_string()]);
-        args.extend(["--count".into(), count.to_string()]);
-        if !fds.is_empty() {
-            let list: Vec<String> = fds.iter().map(|fd| fd.as_raw_fd().to_string()).collect();
-            args.extend(["--fds".into(), list.join(",")]);
-        }
-        if let Some(cpu) = self.peer_cpu {
-            args.extend(["--cpu".into(), cpu.to_string()]);
-        }
-        Peer::spawn(&self.exe, &args, fds, self.peer_timeout)
+        let args = Self::peer_args(test, method, size, name, warmup, count);
+        self.spawn_peer(args, fds, &self.peer_cpus, self.shared_cpu)
     }
 
     /// Measures `op` as the client of `warmup` + `iters` round trips.
@@ -259,6 +288,7 @@ pub fn row<F: Figures>(ctx: &mut Ctx, method: Method, size: usize) -> (Row<F>, b
     let result = match F::TEST {
         Test::RoundTrip => ctx.round_trip(method, size),
         Test::Throughput => ctx.throughput(method, size),
+        other => Err(Error::Usage(format!("{other:?} is not a two-process table"))),
     };
     ctx.names.sweep();
     let failed = match result {

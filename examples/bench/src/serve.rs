@@ -11,7 +11,7 @@ use crate::error::Error;
 use crate::measure::{self, PeerReport};
 use crate::runs::floor_word;
 use crate::strategy::{Counted, SpinWait};
-use crate::{mq, procs, roundtrip, throughput, Method, PeerArgs, Test, MAILBOX, OPEN_TIMEOUT, QUEUE};
+use crate::{clients, mq, procs, roundtrip, throughput, Method, PeerArgs, Test, MAILBOX, OPEN_TIMEOUT, QUEUE};
 
 /// What one served request is, in errors.
 const SERVING: &str = "serving request";
@@ -22,10 +22,23 @@ const SENDING: &str = "sending message";
 pub fn peer_main(a: PeerArgs) -> Result<(), Error> {
     // Die with the orchestrator, so a killed run leaves no spinning peer.
     let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
-    match a.cpu {
-        Some(cpu) => procs::pin(cpu)?,
-        None => crate::strategy::set_one_cpu(procs::allowed_cpus().len() < 2),
+    if !a.cpus.is_empty() {
+        procs::pin_to(&a.cpus)?;
     }
+    crate::strategy::set_one_cpu(a.shared_cpu);
+    let open = || Segment::open(&a.name, OPEN_TIMEOUT).map_err(Error::shm(format!("opening {}", a.name)));
+    let report = match a.test {
+        Test::ClientsServer => serde_json::to_string(&clients::serve(&a, &open()?)?),
+        Test::ClientsClient => serde_json::to_string(&clients::call(&a, &open()?)?),
+        Test::RoundTrip | Test::Throughput => serde_json::to_string(&PeerReport::from(two_process(&a)?)),
+    };
+    let report = report.map_err(|source| Error::Json { what: "the peer's report".into(), source })?;
+    println!("{report}");
+    Ok(())
+}
+
+/// The peer of a two-process row: serve its round trips or send its messages.
+fn two_process(a: &PeerArgs) -> Result<measure::Side, Error> {
     let parent = std::os::unix::process::parent_id();
     let fd = |i: usize| -> Result<OwnedFd, Error> {
         let raw = a.fds.get(i).ok_or_else(|| Error::Usage(format!("{} needs descriptor #{i} in --fds", a.method.id())));
@@ -33,7 +46,7 @@ pub fn peer_main(a: PeerArgs) -> Result<(), Error> {
     };
     let open = || Segment::open(&a.name, OPEN_TIMEOUT).map_err(Error::shm(format!("opening {}", a.name)));
     let (w, n, size) = (a.warmup, a.count, a.size);
-    let side = match (a.test, a.method) {
+    match (a.test, a.method) {
         (Test::RoundTrip, Method::AtomicFloor) => {
             let seg = open()?;
             measure::run(SERVING, w, n, roundtrip::floor_server(floor_word(&seg)?, parent))
@@ -83,10 +96,6 @@ pub fn peer_main(a: PeerArgs) -> Result<(), Error> {
         (Test::Throughput, Method::UnixSocket) => {
             measure::run(SENDING, w, n, throughput::stream_sender(UnixStream::from(fd(0)?), size))
         }
-        (test, method) => return Err(Error::Usage(format!("no peer for {test:?} {}", method.id()))),
-    }?;
-    let report = serde_json::to_string(&PeerReport::from(side))
-        .map_err(|source| Error::Json { what: "the peer's report".into(), source })?;
-    println!("{report}");
-    Ok(())
+        (test, method) => Err(Error::Usage(format!("no peer for {test:?} {}", method.id()))),
+    }
 }
