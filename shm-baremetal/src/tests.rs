@@ -540,6 +540,7 @@ fn cache_hooks_bracket_every_hand_over() {
     let (qoff, moff) = (queue.offset as usize, mailbox.offset as usize);
     let head = word(qoff, shm_core::format::queue::HEAD);
     let tail = word(qoff, shm_core::format::queue::TAIL);
+    let server = word(moff, shm_core::format::mailbox::SERVER);
     let server_waiting = word(moff, shm_core::format::mailbox::SERVER_WAITING);
     let on = |core: usize| -> Vec<Op> { ev.iter().filter(|e| e.0 == core).map(|e| e.1).collect() };
     let core0 = on(0);
@@ -556,7 +557,7 @@ fn cache_hooks_bracket_every_hand_over() {
     assert!(looks >= 1, "core 1 invalidates before its first look at the segment: {core1:?}");
     assert_eq!(
         core1[looks..],
-        [Op::Invalidate(payload, 5), Op::Invalidate(slot, 3), Op::Clean(slot, 4), tail, server_waiting],
+        [Op::Invalidate(payload, 5), Op::Invalidate(slot, 3), Op::Clean(slot, 4), tail, server, server_waiting],
         "core 1"
     );
     // Each hand-over: the writer cleans before its Release, the reader

@@ -95,6 +95,7 @@
 #define SHM_MAILBOX_REQUEST_EPOCH_OFFSET         64u
 #define SHM_MAILBOX_SERVER_WAITING_OFFSET        68u
 #define SHM_MAILBOX_SERVER_CLOSED                0xffffffffu
+#define SHM_MAILBOX_CLOSED_LEN                   0xffffffffu
 #define SHM_MAILBOX_FREE_EPOCH_OFFSET            128u
 #define SHM_MAILBOX_FREE_WAITERS_OFFSET          132u
 #define SHM_MAILBOX_SLOTS_OFFSET                 192u

@@ -83,7 +83,7 @@ use crate::error::{CallError, ClaimError, Corruption, Role, ServeError};
 use crate::sync::Ordering;
 use crate::wait::{explain, notify, signal, wait_for, word_addr, Announce, Stop, Wait, WORD};
 
-use crate::format::mailbox::{id_of, low_of, pack, slot, MailboxControl, SlotControl, ID_MASK};
+use crate::format::mailbox::{id_of, low_of, pack, slot, MailboxControl, SlotControl, CLOSED_LEN, ID_MASK};
 
 /// The value of `server_waiting` once the server closed the mailbox.
 pub use crate::format::mailbox::SERVER_CLOSED;
@@ -174,7 +174,7 @@ impl<'a> MailboxView<'a> {
         MailboxStats {
             server: self.ctl.server.load(Ordering::Relaxed),
             served: self.ctl.served.load(Ordering::Relaxed),
-            server_sleeping: self.ctl.server_waiting.load(Ordering::Relaxed) != 0,
+            server_sleeping: self.ctl.server_waiting.load(Ordering::Relaxed) == 1,
             slots_by_state: by_state,
         }
     }
@@ -389,15 +389,20 @@ impl<'a, W: Wait> Client<'a, W> {
     }
 
     /// Whether the server closed the mailbox (and none claimed it since).
+    ///
+    /// `server_waiting` is the hint (on the line a client rings anyway, so a
+    /// busy mailbox costs no extra cache miss); the role word decides.
     fn server_closed(&self) -> bool {
-        self.view.ctl.server_waiting.load(Ordering::Relaxed) == SERVER_CLOSED
+        let ctl = self.view.ctl;
+        ctl.server_waiting.load(Ordering::Relaxed) == SERVER_CLOSED
+            && ctl.server.load(Ordering::Relaxed) == SERVER_CLOSED
     }
 
     /// Whether the server recorded in the mailbox is alive (`false` when no
     /// server is attached).
     pub fn server_alive(&self) -> bool {
         let id = self.view.ctl.server.load(Ordering::Relaxed);
-        id != 0 && self.wait.is_alive(id)
+        crate::role::held(id) && self.wait.is_alive(id)
     }
 }
 
@@ -521,7 +526,9 @@ impl<'c, 'a, W: Wait> Pending<'c, 'a, W> {
         match st {
             slot::REQUEST | slot::SERVING => None,
             slot::RESPONSE => Some(Ok(())),
-            slot::FAILED if self.client.server_closed() => Some(Err(CallError::Closed)),
+            slot::FAILED if self.client.view.slot(self.index).len.load(Ordering::Relaxed) == CLOSED_LEN => {
+                Some(Err(CallError::Closed))
+            }
             slot::FAILED => Some(Err(CallError::Dropped)),
             _ => Some(Err(CallError::Corrupted(self.client.view.corrupt("slot.state")))),
         }
@@ -899,37 +906,53 @@ impl<'a, W: Wait> Server<'a, W> {
 impl<W: Wait> Drop for Server<'_, W> {
     fn drop(&mut self) {
         let ctl = self.view.ctl;
-        // A server whose role was taken over (thought dead) closes nothing.
-        if ctl.server.load(Ordering::Relaxed) == self.id {
-            // Cache hook: a close is a hand-over too (of the word it marks).
-            self.wait.clean(word_addr(&ctl.server_waiting), WORD);
+        // The close is decided in the role word: a server whose role was
+        // taken over (it was thought dead) closes nothing.
+        if crate::role::close(&ctl.server, self.id) {
+            // The hint clients look at first (see `Client::server_closed`).
             ctl.server_waiting.store(SERVER_CLOSED, Ordering::Relaxed);
+            // Cache hook: a close is a hand-over too (of the words it marks).
+            self.wait.clean(word_addr(&ctl.server), WORD);
+            self.wait.clean(word_addr(&ctl.server_waiting), WORD);
             // SYNC POINT: pairs with the fence in `notify` in
             // `SlotGuard::send` (see there): a request posted after this
             // fence sees the mark; one posted before is seen by the scan.
             crate::sync::fence(Ordering::SeqCst);
+            // No `Request` of ours lives (they borrow the server): a SERVING
+            // or ABANDONED slot is one a forgotten request left.
+            self.recover();
             self.fail_waiting_requests();
+        } else {
+            crate::role::release(&ctl.server, self.id);
         }
-        crate::role::release(&ctl.server, self.id);
     }
 }
 
 impl<W: Wait> Server<'_, W> {
-    /// Fails every posted request: their clients get `Closed`.
+    /// Fails every posted request with [`CLOSED_LEN`]: their clients get
+    /// `Closed`. Each is taken first (REQUEST to SERVING, as `take` does), so
+    /// the slot is the server's while it writes `len`.
     fn fail_waiting_requests(&self) {
         for i in 0..self.view.slot_count {
             let s = self.view.slot(i);
             let cur = s.state.load(Ordering::Relaxed);
-            if cur & 0xff != slot::REQUEST {
+            let (id, serving) = (id_of(cur), pack(id_of(cur), slot::SERVING));
+            // SYNC POINT: Acquire pairs with the client's Release store of
+            // REQUEST in `SlotGuard::send` (as in `take`).
+            if low_of(cur) != slot::REQUEST
+                || s.state.compare_exchange(cur, serving, Ordering::Acquire, Ordering::Relaxed).is_err()
+            {
                 continue;
             }
+            s.len.store(CLOSED_LEN, Ordering::Relaxed);
             // SYNC POINT: Release pairs with the client's Acquire load of
-            // `state` in `Pending::wait_deadline`.
-            if s.state
-                .compare_exchange(cur, pack(id_of(cur), slot::FAILED), Ordering::Release, Ordering::Relaxed)
-                .is_ok()
-            {
-                notify(&self.wait, &s.state, &s.client_waiting, 1);
+            // `state` in `Pending::wait_deadline` (`len` is visible with it).
+            match s.state.compare_exchange(serving, pack(id, slot::FAILED), Ordering::Release, Ordering::Relaxed) {
+                Ok(_) => notify(&self.wait, &s.state, &s.client_waiting, 1),
+                Err(now) if now == pack(id, slot::ABANDONED) => {
+                    self.view.free_abandoned(&self.wait, i, now);
+                }
+                Err(_) => {}
             }
         }
     }

@@ -66,7 +66,7 @@ use core::ptr::NonNull;
 use core::time::Duration;
 
 use crate::error::{ClaimError, Corruption, RecvError, Role, SendError};
-use crate::sync::Ordering;
+use crate::sync::{AtomicU32, Ordering};
 use crate::wait::{explain, notify, wait_for, word_addr, Announce, Wait, WORD};
 
 /// Bit 0 of `head` (or `tail`): the producer (or consumer) closed.
@@ -355,6 +355,25 @@ impl<'a, W: Wait> Producer<'a, W> {
     }
 }
 
+/// Marks the position word `word` closed if it still holds `mine`, with a
+/// Release; whether it did. With compare-and-swap, a side that was taken for
+/// dead and replaced (between its look at the role word and this store)
+/// never rolls back its successor's position. Without it (thumbv6m, where
+/// roles are fixed per core) the mark is a plain store.
+fn close_position(word: &AtomicU32, mine: u32) -> bool {
+    #[cfg(any(shm_loom, target_has_atomic = "32"))]
+    {
+        // SYNC POINT: Release, as the callers say.
+        crate::sync::cas(word, mine, mine | CLOSED, Ordering::Release).is_ok()
+    }
+    #[cfg(not(any(shm_loom, target_has_atomic = "32")))]
+    {
+        // SYNC POINT: Release, as the callers say.
+        word.store(mine | CLOSED, Ordering::Release);
+        true
+    }
+}
+
 impl<W: Wait> Drop for Producer<'_, W> {
     fn drop(&mut self) {
         let ctl = self.view.ctl;
@@ -367,8 +386,9 @@ impl<W: Wait> Drop for Producer<'_, W> {
             // SYNC POINT: Release pairs with the consumer's Acquire loads of
             // `head` (`read_deadline`): every commit before is visible with
             // the close mark.
-            ctl.head.store(self.head | CLOSED, Ordering::Release);
-            notify(&self.wait, &ctl.head, &ctl.consumer_waiting, 1);
+            if close_position(&ctl.head, self.head) {
+                notify(&self.wait, &ctl.head, &ctl.consumer_waiting, 1);
+            }
         }
         crate::role::release(&ctl.producer, self.id);
     }
@@ -643,8 +663,9 @@ impl<W: Wait> Drop for Consumer<'_, W> {
             // SYNC POINT: Release pairs with the producer's Acquire loads of
             // `tail` (`grant_deadline`): our reads are done, and it sees the
             // close mark.
-            ctl.tail.store(self.tail | CLOSED, Ordering::Release);
-            notify(&self.wait, &ctl.tail, &ctl.producer_waiting, 1);
+            if close_position(&ctl.tail, self.tail) {
+                notify(&self.wait, &ctl.tail, &ctl.producer_waiting, 1);
+            }
         }
         crate::role::release(&ctl.consumer, self.id);
     }

@@ -1,7 +1,8 @@
 //! Roles held in one word of the segment: a queue's producer and consumer,
 //! a mailbox's server.
 //!
-//! The word holds the holder's id ([`Wait::self_id`]), 0 when free. A side
+//! The word holds the holder's id ([`Wait::self_id`]), 0 when free, or
+//! [`CLOSED`] when its last holder closed the channel (free as well). A side
 //! [`claim`]s a free role, or one whose holder [`Wait::is_alive`] says is
 //! dead, and [`release`]s it when its handle drops. A handle that closes
 //! its channel does so before it lets the role go, and only while it still
@@ -20,6 +21,16 @@
 use crate::sync::{AtomicU32, Ordering};
 use crate::wait::Wait;
 
+/// A role word whose last holder closed its channel: free to claim, and
+/// never a peer to judge. (No side has this id: ids are PIDs or core
+/// numbers.)
+pub const CLOSED: u32 = u32::MAX;
+
+/// Whether a role word value names a holder (not free, not closed).
+pub(crate) const fn held(holder: u32) -> bool {
+    holder != 0 && holder != CLOSED
+}
+
 /// Claims the role in `word` for `me`: 0 (free) or a dead holder's id
 /// becomes `me`. Refuses with the holder's id when it is alive, or is `me`
 /// (another handle of this same process or core session holds it, and two
@@ -30,7 +41,13 @@ pub(crate) fn claim<W: Wait>(word: &AtomicU32, wait: &W, me: u32) -> Result<(), 
     let holder = claimable(word, wait, me)?;
     #[cfg(any(shm_loom, target_has_atomic = "32"))]
     {
-        take_by_cas(word, holder, me)
+        // A dead holder's role may have been let go (to 0) or closed by it
+        // between our look and our CAS: still free, look once more rather
+        // than report a free role as busy.
+        match take_by_cas(word, holder, me) {
+            Err(now) if !held(now) => take_by_cas(word, claimable(word, wait, me)?, me),
+            taken => taken,
+        }
     }
     #[cfg(not(any(shm_loom, target_has_atomic = "32")))]
     {
@@ -44,10 +61,10 @@ fn claimable<W: Wait>(word: &AtomicU32, wait: &W, me: u32) -> Result<u32, u32> {
     // SYNC POINT: Acquire pairs with the Release in `release` of the
     // previous holder: its writes are visible.
     let holder = word.load(Ordering::Acquire);
-    if holder != 0 && (holder == me || wait.is_alive(holder)) {
+    if held(holder) && (holder == me || wait.is_alive(holder)) {
         return Err(holder);
     }
-    if holder != 0 {
+    if held(holder) {
         crate::event::event!("taking over a role from dead holder {} (as {})", holder, me);
     }
     Ok(holder)
@@ -64,7 +81,18 @@ pub(crate) fn release(word: &AtomicU32, me: u32) {
 /// Whether the holder recorded in `word` is dead (`false` when none is).
 pub(crate) fn holder_died<W: Wait>(word: &AtomicU32, wait: &W) -> bool {
     let holder = word.load(Ordering::Relaxed);
-    holder != 0 && !wait.is_alive(holder)
+    held(holder) && !wait.is_alive(holder)
+}
+
+/// Closes the role in `word` if `me` still holds it: its value becomes
+/// [`CLOSED`] (free to claim). Whether it did: a side that was taken for
+/// dead and replaced closes nothing, since the one word decides.
+#[cfg(any(shm_loom, target_has_atomic = "32"))]
+pub(crate) fn close(word: &AtomicU32, me: u32) -> bool {
+    // SYNC POINT: Release pairs with the Acquire load (and CAS) in `claim`
+    // of the next holder, and with the Acquire load of the word by a client
+    // that then reports the close.
+    word.compare_exchange(me, CLOSED, Ordering::Release, Ordering::Relaxed).is_ok()
 }
 
 /// Moves `word` from `holder` (as seen by `claim`) to `me`; fails with what

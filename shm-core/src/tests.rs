@@ -628,12 +628,17 @@ fn hostile_mailbox_words() {
             assert_eq!(client.call_timeout(b"ok", &mut [0; 64], LONG), Ok(2), "after corrupting offset {offset}");
         });
     }
-    // `server_waiting` reading closed: calls get `Closed` (and nothing is
-    // left claimed); a server that claims the mailbox opens it again.
+    // The close hint alone (`server_waiting`) is not a close: the role word
+    // decides. A call waits for the (live, idle) server and times out.
     memory.write_u32(M + mb::SERVER_WAITING, mb::SERVER_CLOSED);
+    assert_eq!(client.call_timeout(b"ok", &mut [0; 64], SHORT), Err(CallError::Timeout));
+    // Hint and role word both closed: calls get `Closed`, nothing is left
+    // claimed.
+    memory.write_u32(M + mb::SERVER, mb::SERVER_CLOSED);
     assert_eq!(client.call_timeout(b"ok", &mut [0; 64], LONG), Err(CallError::Closed));
     assert_eq!(server.stats().slots_by_state[0], 2);
     memory.write_u32(M + mb::SERVER_WAITING, 0);
+    memory.write_u32(M + mb::SERVER, 2);
     // A foreign live server id in the role word.
     drop(server);
     memory.write_u32(M + mb::SERVER, 12345);

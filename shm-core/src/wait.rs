@@ -276,7 +276,7 @@ pub(crate) fn wait_for<W: Wait, T>(
         announce.leave(waiting);
         if let Some(peer) = peer {
             let id = peer.load(Ordering::Relaxed);
-            if id != 0 && !w.is_alive(id) {
+            if crate::role::held(id) && !w.is_alive(id) {
                 crate::event::event!("peer {} died while this side waited for it", id);
                 // What the peer committed before it died is final: one more
                 // look, so nothing it published is reported as lost.

@@ -11,6 +11,7 @@ use crate::futex::pid_alive;
 use crate::identity::{creator_liveness, Liveness};
 use crate::object::{Access, Object, ObjectId};
 use crate::segment::{OpenError, Segment, View};
+use shm_core::format::queue::CLOSED;
 
 pub use crate::object::SHM_DIR;
 
@@ -153,7 +154,8 @@ pub(crate) fn live_peers(seg: &shm_core::Segment<'_>) -> Vec<(String, u32)> {
 fn describe(name: &str, seg: &shm_core::Segment<'_>, object: ObjectId) -> SegmentReport {
     let info = seg.info();
     let peer = |role: &'static str, id: u32| {
-        let pid = Some(id).filter(|&id| id != 0);
+        // 0: nobody; the closed mark: nobody either (its last holder closed).
+        let pid = Some(id).filter(|&id| id != 0 && id != shm_core::format::mailbox::SERVER_CLOSED);
         PeerReport { role, pid, alive: pid.map(pid_alive) }
     };
     let named = |pairs: &[(&str, u64)]| pairs.iter().map(|&(k, v)| (k.to_owned(), v)).collect::<BTreeMap<_, _>>();
@@ -171,7 +173,9 @@ fn describe(name: &str, seg: &shm_core::Segment<'_>, object: ObjectId) -> Segmen
                         named(&[
                             ("sent", s.sent as u64),
                             ("received", s.received as u64),
-                            ("bytes_queued", s.head.wrapping_sub(s.tail) as u64),
+                            ("bytes_queued", (s.head & !CLOSED).wrapping_sub(s.tail & !CLOSED) as u64),
+                            ("producer_closed", u64::from(s.head & CLOSED != 0)),
+                            ("consumer_closed", u64::from(s.tail & CLOSED != 0)),
                         ]),
                         vec![peer("producer", s.producer), peer("consumer", s.consumer)],
                     )

@@ -33,16 +33,31 @@
 //! the endpoint's views point into the mapping, which the `Arc` keeps until
 //! the endpoint has dropped (it is declared first, so it drops first), and
 //! because no endpoint method hands out anything that lives longer than a
-//! borrow of the endpoint itself.
+//! borrow of the endpoint itself. The owned types give shared access to the
+//! endpoint (`Deref`) and forward the `&mut self` methods, but never hand out
+//! `&mut` to it: with that, safe code could swap the endpoints of two
+//! segments and drop a mapping an endpoint still uses.
+//!
+//! ```compile_fail
+//! # use std::sync::Arc;
+//! # use shm_posix::{FutexWait, Segment};
+//! fn swap(a: &Arc<Segment>, b: &Arc<Segment>) {
+//!     let mut pa = Segment::owned_producer(a, "q", FutexWait::new()).unwrap();
+//!     let mut pb = Segment::owned_producer(b, "q", FutexWait::new()).unwrap();
+//!     std::mem::swap(&mut *pa, &mut *pb); // no `DerefMut`: refused
+//! }
+//! ```
 
 #![allow(unsafe_code)]
 
-use std::ops::{Deref, DerefMut};
+use std::ops::Deref;
 use std::sync::Arc;
+use std::time::Duration;
 
 use shm_core::mailbox::{Client, Server};
 use shm_core::queue::{Consumer, Producer};
-use shm_core::{ClaimError, Wait};
+use shm_core::queue::{ReadGrant, WriteGrant};
+use shm_core::{ClaimError, RecvError, SendError, Wait};
 
 use crate::Segment;
 
@@ -66,12 +81,6 @@ macro_rules! owned {
             type Target = $inner<'static, W>;
             fn deref(&self) -> &Self::Target {
                 &self.endpoint
-            }
-        }
-
-        impl<W: Wait> DerefMut for $name<W> {
-            fn deref_mut(&mut self) -> &mut Self::Target {
-                &mut self.endpoint
             }
         }
 
@@ -116,6 +125,70 @@ owned!(
     /// A queue [`Consumer`] that owns its segment (see [`crate::owned`]).
     OwnedConsumer, Consumer, owned_consumer, consumer
 );
+
+impl<W: Wait> OwnedProducer<W> {
+    /// [`Producer::try_grant`].
+    pub fn try_grant(&mut self, len: usize) -> Result<WriteGrant<'_, 'static, W>, SendError> {
+        self.endpoint.try_grant(len)
+    }
+
+    /// [`Producer::grant_timeout`].
+    pub fn grant_timeout(&mut self, len: usize, timeout: Duration) -> Result<WriteGrant<'_, 'static, W>, SendError> {
+        self.endpoint.grant_timeout(len, timeout)
+    }
+
+    /// [`Producer::grant`].
+    pub fn grant(&mut self, len: usize) -> Result<WriteGrant<'_, 'static, W>, SendError> {
+        self.endpoint.grant(len)
+    }
+
+    /// [`Producer::try_send`].
+    pub fn try_send(&mut self, msg: &[u8]) -> Result<(), SendError> {
+        self.endpoint.try_send(msg)
+    }
+
+    /// [`Producer::send_timeout`].
+    pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), SendError> {
+        self.endpoint.send_timeout(msg, timeout)
+    }
+
+    /// [`Producer::send`].
+    pub fn send(&mut self, msg: &[u8]) -> Result<(), SendError> {
+        self.endpoint.send(msg)
+    }
+}
+
+impl<W: Wait> OwnedConsumer<W> {
+    /// [`Consumer::try_read`].
+    pub fn try_read(&mut self) -> Result<ReadGrant<'_, 'static, W>, RecvError> {
+        self.endpoint.try_read()
+    }
+
+    /// [`Consumer::read_timeout`].
+    pub fn read_timeout(&mut self, timeout: Duration) -> Result<ReadGrant<'_, 'static, W>, RecvError> {
+        self.endpoint.read_timeout(timeout)
+    }
+
+    /// [`Consumer::read`].
+    pub fn read(&mut self) -> Result<ReadGrant<'_, 'static, W>, RecvError> {
+        self.endpoint.read()
+    }
+
+    /// [`Consumer::try_recv`].
+    pub fn try_recv(&mut self, buf: &mut [u8]) -> Result<usize, RecvError> {
+        self.endpoint.try_recv(buf)
+    }
+
+    /// [`Consumer::recv_timeout`].
+    pub fn recv_timeout(&mut self, buf: &mut [u8], timeout: Duration) -> Result<usize, RecvError> {
+        self.endpoint.recv_timeout(buf, timeout)
+    }
+
+    /// [`Consumer::recv`].
+    pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, RecvError> {
+        self.endpoint.recv(buf)
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -91,6 +91,7 @@ const MAILBOX: &[Define] = &[
     ("MAILBOX_REQUEST_EPOCH_OFFSET", format::mailbox::REQUEST_EPOCH as u64),
     ("MAILBOX_SERVER_WAITING_OFFSET", format::mailbox::SERVER_WAITING as u64),
     ("MAILBOX_SERVER_CLOSED", format::mailbox::SERVER_CLOSED as u64),
+    ("MAILBOX_CLOSED_LEN", format::mailbox::CLOSED_LEN as u64),
     ("MAILBOX_FREE_EPOCH_OFFSET", format::mailbox::FREE_EPOCH as u64),
     ("MAILBOX_FREE_WAITERS_OFFSET", format::mailbox::FREE_WAITERS as u64),
     ("MAILBOX_SLOTS_OFFSET", format::mailbox::SLOTS as u64),

@@ -2,10 +2,10 @@
 //!
 //! | offset | word | written by |
 //! |---|---|---|
-//! | 0 | `server`: id of the serving side, 0 if none | server |
+//! | 0 | `server`: id of the serving side, 0 if none, [`SERVER_CLOSED`] once the last server closed the mailbox | server |
 //! | 4 | `served`: responses posted (wrapping) | server |
 //! | 64 | `request_epoch`: the last request rung: `id << 8 \| slot` ([`pack`]) | clients |
-//! | 68 | `server_waiting`: 1 while the server sleeps, [`SERVER_CLOSED`] once it closed (until a server claims the mailbox again) | server |
+//! | 68 | `server_waiting`: 1 while the server sleeps; [`SERVER_CLOSED`] after a close, a hint for clients to look at `server` | server |
 //! | 128 | `free_epoch`: bumped when a slot is freed while clients sleep for one | any |
 //! | 132 | `free_waiters`: clients sleeping for a free slot | clients |
 //! | 192 | slot 0, then one slot every [`slot_stride`]`(slot_size)` bytes ([`slot_offset`]) | |
@@ -15,7 +15,7 @@
 //! | slot offset | word | meaning |
 //! |---|---|---|
 //! | +0 | `state` | request id << 8 \| slot state ([`pack`], [`slot`]) |
-//! | +4 | `len` | bytes of the request or response in the payload, at most `slot_size` |
+//! | +4 | `len` | bytes of the request or response in the payload, at most `slot_size`; [`CLOSED_LEN`] in a slot FAILED because the server closed |
 //! | +8 | `client` | the slot's owner: 0 when nobody holds it, else the holder's id |
 //! | +12 | `client_waiting` | 1 while the owner sleeps for the response |
 //! | +64 | payload | `slot_size` bytes, then padding to a multiple of 64 |
@@ -50,8 +50,12 @@ pub const SERVED: usize = 4;
 pub const REQUEST_EPOCH: usize = 64;
 /// Offset of `server_waiting`.
 pub const SERVER_WAITING: usize = 68;
-/// The value of `server_waiting` once the server closed the mailbox.
-pub const SERVER_CLOSED: u32 = u32::MAX;
+/// The value of `server` once its last server closed the mailbox (free to
+/// claim), and of `server_waiting` as a hint that it did.
+pub const SERVER_CLOSED: u32 = crate::role::CLOSED;
+/// The `len` of a slot FAILED because the server closed the mailbox (the
+/// client reports `Closed`, not `Dropped`).
+pub const CLOSED_LEN: u32 = u32::MAX;
 /// Offset of `free_epoch`.
 pub const FREE_EPOCH: usize = 128;
 /// Offset of `free_waiters`.
