@@ -2,6 +2,7 @@
 //! adversarial review; `mailbox_server_restarts_serve_every_request_once`
 //! failed before a closing server marked the requests it failed).
 //! More trials: `TRIALS=20000 cargo test -p shm-core --release --test close_stress -- --nocapture`
+#![cfg(not(shm_loom))]
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::SeqCst};
 use std::sync::{Barrier, Mutex};
 use std::time::Duration;

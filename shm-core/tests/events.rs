@@ -1,5 +1,6 @@
 //! Feature `log`: slow-path recoveries are logged (target `shm`), so an
 //! operator sees a dead peer's slot reclaimed or a role taken over.
+#![cfg(not(shm_loom))]
 
 use std::sync::Mutex;
 

@@ -2,6 +2,7 @@
 //! (mock memory); the loom models in `loom_mailbox.rs` are the proof, these
 //! run the same races on real threads. More trials:
 //! `TRIALS=100000 cargo test -p shm-core --release --test mailbox_stress -- --nocapture`
+#![cfg(not(shm_loom))]
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Barrier;
 

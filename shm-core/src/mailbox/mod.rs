@@ -1,0 +1,235 @@
+//! The request/response mailbox: several clients, one server, each request
+//! written in place, modified in place, answered in place.
+//!
+//! ```
+//! use core::time::Duration;
+//! use shm_core::mock::{MockRegion, ThreadWait};
+//! use shm_core::{Layout, Segment};
+//!
+//! let layout = Layout::new().mailbox("rpc", 2, 64).unwrap();
+//! let region = MockRegion::new(layout.size());
+//! let segment = Segment::create(region.region(), &layout, 1, 0).unwrap();
+//! let server = segment.server("rpc", ThreadWait::new(1)).unwrap();
+//! let client = segment.client("rpc", ThreadWait::new(2)).unwrap();
+//!
+//! std::thread::scope(|s| {
+//!     s.spawn(|| {
+//!         // Upper-case the request in place and send it back.
+//!         server.serve_timeout(Duration::from_secs(5), |buf, len| {
+//!             buf[..len].make_ascii_uppercase();
+//!             len
+//!         }).unwrap();
+//!     });
+//!     let mut response = [0u8; 64];
+//!     let n = client.call_timeout(b"hello", &mut response, Duration::from_secs(5)).unwrap();
+//!     assert_eq!(&response[..n], b"HELLO");
+//! });
+//! ```
+//!
+//! # Byte layout
+//!
+//! The control lines, the slots and the slot states are tabled in
+//! [`crate::format::mailbox`].
+//!
+//! # Design
+//!
+//! Every transition that two sides may race for is a compare-and-swap on
+//! the whole word, request id included, so a response can only complete the
+//! request it was made for: a client that timed out and a client that
+//! claimed the slot afterwards can never receive each other's answer. The
+//! client claims the slot by a CAS of its id into the owner word `client`
+//! (one slot, one holder: who holds it is decided in that one word, so
+//! [`Server::reclaim`], which frees the slots of dead owners, can never pair
+//! a live claim with an earlier owner's id), then writes the request
+//! and publishes it with a Release store of REQUEST, then rings the server
+//! by storing its slot and request id in `request_epoch` (a plain store, no
+//! read-modify-write), waking it only if `server_waiting` says it sleeps. The
+//! server polls (then sleeps on) that one word and scans the slots when it
+//! changes, so it stays off the lines clients are writing. Freed slots are
+//! announced through the `free_epoch` event count, bumped only when a client
+//! sleeps for a slot. The client spins, then sleeps, on its slot's
+//! `state` word; the server wakes it only if `client_waiting` says it sleeps.
+//! (An earlier revision signalled every request through a counting
+//! semaphore as well; shm-bench showed that second signal cost a cache-line
+//! round trip per call on the critical path.)
+//!
+//! The 24-bit request id wraps after 2^24 - 1 claims of one slot (to 1:
+//! id 0 is never used, so no ring value equals `request_epoch`'s initial 0).
+//! That is
+//! harmless: a slot is never handed on while a handle to its previous
+//! request lives (the owner word stays set until the slot is FREE, and an
+//! ABANDONED slot stays the server's until it answers), so no stale handle
+//! can meet a recycled id. At worst a server that sleeps through exactly
+//! 2^24 withdrawn requests of one slot misses one ring of `request_epoch`
+//! and finds the request at its next scan.
+//!
+//! Dropping the [`Server`] closes the mailbox: it marks `server_waiting`
+//! [`SERVER_CLOSED`] and fails every request still waiting, and clients get
+//! [`CallError::Closed`], at once for those requests and for every call
+//! until a server claims the mailbox again (a client reads that word on the
+//! line it rings anyway, so the check costs no cache miss).
+//!
+//! Clients that die are found by [`Server::reclaim`]; a server that dies is
+//! found by a client whose wait ran out ([`CallError::PeerDied`]), and a new
+//! server that claims the role fails the dead one's in-flight requests.
+
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+
+use crate::error::Corruption;
+
+use crate::sync::Ordering;
+use crate::wait::{signal, Wait};
+
+use crate::format::mailbox::{id_of, low_of, pack, slot, MailboxControl, SlotControl};
+
+/// The value of `server_waiting` once the server closed the mailbox.
+pub use crate::format::mailbox::SERVER_CLOSED;
+
+/// Counters and slot states of a mailbox, as read (not validated).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct MailboxStats {
+    /// Server id, 0 if none.
+    pub server: u32,
+    /// Responses posted.
+    pub served: u32,
+    /// Whether the server announced it sleeps.
+    pub server_sleeping: bool,
+    /// Slots per state (index = state value; 7 counts unknown values).
+    pub slots_by_state: [u32; 8],
+}
+
+/// Where a mailbox's words and slots are; the geometry this side validated.
+#[derive(Clone, Copy)]
+pub struct MailboxView<'a> {
+    ctl: &'a MailboxControl,
+    slots: NonNull<u8>,
+    stride: usize,
+    payload_offset: usize,
+    slot_count: u32,
+    slot_size: u32,
+    index: u8,
+    _mem: PhantomData<&'a [u8]>,
+}
+
+// SAFETY: all access goes through atomics or through the slot protocol.
+unsafe impl Send for MailboxView<'_> {}
+// SAFETY: as above.
+unsafe impl Sync for MailboxView<'_> {}
+
+impl<'a> MailboxView<'a> {
+    /// A view over `ctl` and `slot_count` slots starting at `slots`.
+    ///
+    /// # Safety
+    ///
+    /// For `'a`: slot `i < slot_count` starts at `slots + i * stride`,
+    /// 4-byte aligned, with a [`SlotControl`] there and `slot_size` payload
+    /// bytes at `+ payload_offset`, all valid for reads and writes and never
+    /// accessed through Rust references by anyone else. `index` is the
+    /// channel's index in its segment (for errors).
+    pub unsafe fn new(
+        ctl: &'a MailboxControl,
+        slots: NonNull<u8>,
+        stride: usize,
+        payload_offset: usize,
+        slot_count: u32,
+        slot_size: u32,
+        index: u8,
+    ) -> Self {
+        Self { ctl, slots, stride, payload_offset, slot_count, slot_size, index, _mem: PhantomData }
+    }
+
+    fn slot(&self, i: u32) -> &'a SlotControl {
+        assert!(i < self.slot_count);
+        // SAFETY: `i < slot_count`, and per `new` a SlotControl lives at
+        // `slots + i * stride` for `'a`. It consists of atomics only.
+        unsafe { &*self.slots.as_ptr().add(i as usize * self.stride).cast::<SlotControl>() }
+    }
+
+    fn payload(&self, i: u32) -> *mut u8 {
+        assert!(i < self.slot_count);
+        // SAFETY: in bounds of slot `i`, per `new`.
+        unsafe { self.slots.as_ptr().add(i as usize * self.stride + self.payload_offset) }
+    }
+
+    fn corrupt(&self, word: &'static str) -> Corruption {
+        Corruption::channel(self.index, word)
+    }
+
+    /// Slot payload capacity in bytes.
+    pub fn slot_size(&self) -> usize {
+        self.slot_size as usize
+    }
+
+    /// A snapshot of the counters and slot states, for inspection tools.
+    pub fn stats(&self) -> MailboxStats {
+        let mut by_state = [0u32; 8];
+        for i in 0..self.slot_count {
+            let st = low_of(self.slot(i).state.load(Ordering::Relaxed));
+            by_state[(st as usize).min(7)] += 1;
+        }
+        MailboxStats {
+            server: self.ctl.server.load(Ordering::Relaxed),
+            served: self.ctl.served.load(Ordering::Relaxed),
+            server_sleeping: self.ctl.server_waiting.load(Ordering::Relaxed) == 1,
+            slots_by_state: by_state,
+        }
+    }
+
+    /// Frees slot `i`, which this client holds as `id`, and wakes clients
+    /// waiting for one. The state goes FREE first and the owner word second:
+    /// until the owner word reads 0 nobody can claim the slot, and a client
+    /// that dies in between leaves FREE with its dead id, which
+    /// [`Server::reclaim`] clears.
+    fn free_slot<W: Wait>(&self, wait: &W, i: u32, id: u32) {
+        let s = self.slot(i);
+        // SYNC POINT: Release pairs with the Acquire load of `state` in
+        // `try_claim_slot`: our reads of the payload are done before the next
+        // holder writes it.
+        s.state.store(pack(id, slot::FREE), Ordering::Release);
+        self.release_owner(wait, i);
+    }
+
+    /// Clears slot `i`'s owner word after its state became FREE (a client's
+    /// free, a withdrawal, a reclaim), and wakes clients waiting for a slot.
+    fn release_owner<W: Wait>(&self, wait: &W, i: u32) {
+        // SYNC POINT: Release pairs with the Acquire CAS of `client` in
+        // `try_claim_slot`: the FREE state and the payload reads before it
+        // are visible to the next owner.
+        self.slot(i).client.store(0, Ordering::Release);
+        self.announce_free(wait);
+    }
+
+    /// Frees slot `i`, which the server holds (ABANDONED by its client), and
+    /// wakes clients waiting for one. The owner word is cleared first: a
+    /// server that dies in between leaves ABANDONED with no owner, which the
+    /// next server's `recover` frees; a claimer that takes the owner word in
+    /// between finds the state not FREE and lets it go again.
+    fn free_abandoned<W: Wait>(&self, wait: &W, i: u32, cur: u32) -> bool {
+        let s = self.slot(i);
+        s.client.store(0, Ordering::Relaxed);
+        // SYNC POINT: Release pairs with the Acquire load of `state` in
+        // `try_claim_slot`: the server's payload accesses are done before the
+        // next holder writes it.
+        let freed =
+            s.state.compare_exchange(cur, pack(id_of(cur), slot::FREE), Ordering::Release, Ordering::Relaxed).is_ok();
+        if freed {
+            self.announce_free(wait);
+        }
+        freed
+    }
+
+    /// Wakes clients sleeping for a slot, after a slot became FREE. (A slot
+    /// freed by a CAS needs only this: storing FREE again after the CAS
+    /// could undo a claim made in between.)
+    fn announce_free<W: Wait>(&self, wait: &W) {
+        signal(wait, &self.ctl.free_epoch, &self.ctl.free_waiters, u32::MAX);
+    }
+}
+
+mod client;
+mod server;
+
+pub use client::{Client, Pending, Response, SlotGuard};
+pub use server::{Request, Server};
