@@ -17,6 +17,7 @@
 //! ```
 
 /// Every crash point, in protocol order.
+#[cfg_attr(not(feature = "crash-points"), allow(dead_code))]
 pub const POINTS: &[&str] = &[
     "segment.sized",
     "segment.initializing",
@@ -39,8 +40,7 @@ pub fn set_hook(hook: fn(&'static str)) {
 }
 
 /// Marks a crash point (public for the adapters' own steps, such as
-/// shm-posix's `segment.sized`; not for applications).
-#[doc(hidden)]
+/// shm-posix's `segment.sized`).
 #[inline(always)]
 pub fn point(name: &'static str) {
     debug_assert!(POINTS.contains(&name));

@@ -593,8 +593,6 @@ pub enum SemaphoreError {
     Overflow,
     /// The count word holds a value above [`crate::format::semaphore::MAX_COUNT`].
     Corrupted,
-    /// The operating system refused the call (named semaphores only).
-    Os(i32),
 }
 
 impl fmt::Display for SemaphoreError {
@@ -606,9 +604,6 @@ impl fmt::Display for SemaphoreError {
             Self::Overflow => write!(f, "semaphore count would overflow: the waiting side is not consuming posts"),
             Self::Corrupted => {
                 write!(f, "semaphore count word holds an impossible value: remove the segment and create it again")
-            }
-            Self::Os(e) => {
-                write!(f, "semaphore system call failed with errno {e}: see the call's man page for that errno")
             }
         }
     }
@@ -622,7 +617,6 @@ impl HasErrorKind for SemaphoreError {
             Self::Timeout => ErrorKind::Timeout,
             Self::Overflow => ErrorKind::InvalidArgument,
             Self::Corrupted => ErrorKind::Corrupted,
-            Self::Os(_) => ErrorKind::Incompatible,
         }
     }
 }

@@ -14,7 +14,11 @@ mod event;
 pub mod payload;
 mod sync;
 
+// Crash points are public only for crash tests (feature `crash-points`).
+#[cfg(feature = "crash-points")]
 pub mod crash;
+#[cfg(not(feature = "crash-points"))]
+mod crash;
 pub mod format;
 pub mod layout;
 pub mod queue;

@@ -108,6 +108,7 @@ pub struct QueueStats {
     pub consumer: u32,
 }
 
+#[doc(hidden)]
 /// Where a queue's words and ring are; the geometry this side validated.
 #[derive(Clone, Copy)]
 pub struct QueueView<'a> {

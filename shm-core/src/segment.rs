@@ -365,6 +365,7 @@ impl<'r> Segment<'r> {
         self.header().state.store(state::POISONED, Ordering::Release);
     }
 
+    #[doc(hidden)]
     /// The channel named `name` of kind `kind`, with its table index.
     pub fn find(&self, name: &str, kind: ChannelKind) -> Result<(u8, &ChannelInfo), ClaimError> {
         let found = self.geometry.channels.find(name.as_bytes());
@@ -375,6 +376,7 @@ impl<'r> Segment<'r> {
         Ok((i as u8, c))
     }
 
+    #[doc(hidden)]
     /// The queue named `name`.
     pub fn queue_view(&self, name: &str) -> Result<QueueView<'_>, ClaimError> {
         let (i, c) = self.find(name, ChannelKind::Queue)?;
@@ -405,6 +407,7 @@ impl<'r> Segment<'r> {
         Consumer::claim(self.queue_view(name)?, wait).map_err(|e| e.in_channel(name))
     }
 
+    #[doc(hidden)]
     /// The mailbox named `name`.
     #[cfg(target_has_atomic = "32")]
     pub fn mailbox_view(&self, name: &str) -> Result<MailboxView<'_>, ClaimError> {
@@ -439,6 +442,7 @@ impl<'r> Segment<'r> {
         Ok(Client::new(self.mailbox_view(name)?, wait))
     }
 
+    #[doc(hidden)]
     /// The words of semaphore `name`.
     #[cfg(target_has_atomic = "32")]
     pub fn semaphore_words(&self, name: &str) -> Result<&SemaphoreWords, ClaimError> {

@@ -17,7 +17,7 @@ pub mod list;
 pub use futex::{pid_alive, FutexSemaphore, FutexWait, DEFAULT_LIVENESS_INTERVAL};
 pub use identity::{creator_liveness, pid_namespace, process_start, Liveness};
 pub use name::{canonical_name, NameError, MAX_NAME_LEN};
-pub use named::{word_semaphore_name, NamedSemaphore, NamedSemaphoreWait};
+pub use named::{word_semaphore_name, NamedSemaphore, NamedSemaphoreError, NamedSemaphoreWait};
 pub use object::{ObjectId, Refusal};
 pub use owned::{OwnedClient, OwnedConsumer, OwnedProducer, OwnedServer};
 pub use remove::{remove, remove_with, RemoveError, RemoveOptions, Removed};

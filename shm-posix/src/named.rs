@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use rustix::time::{clock_gettime, ClockId};
 use shm_core::wait::HostDeadline;
-use shm_core::{AtomicU32, Semaphore, SemaphoreError, Wait};
+use shm_core::{AtomicU32, ErrorKind, HasErrorKind, Semaphore, Wait};
 
 use crate::name::canonical_name;
 use crate::object::check_semaphore_file;
@@ -150,7 +150,7 @@ impl NamedSemaphore {
         self.name.to_str().unwrap_or_default()
     }
 
-    fn timed_wait(&self, timeout: Duration) -> Result<(), SemaphoreError> {
+    fn timed_wait(&self, timeout: Duration) -> Result<(), NamedSemaphoreError> {
         let now = clock_gettime(ClockId::Realtime);
         let total = now.tv_nsec as u64 + timeout.subsec_nanos() as u64;
         let abs = libc::timespec {
@@ -167,28 +167,68 @@ impl NamedSemaphore {
             }
             match errno() {
                 libc::EINTR => continue,
-                libc::ETIMEDOUT => return Err(SemaphoreError::Timeout),
-                e => return Err(SemaphoreError::Os(e)),
+                libc::ETIMEDOUT => return Err(NamedSemaphoreError::Timeout),
+                e => return Err(NamedSemaphoreError::Os(e)),
             }
         }
     }
 }
 
-impl Semaphore for NamedSemaphore {
-    type Error = SemaphoreError;
+/// A named-semaphore operation failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NamedSemaphoreError {
+    /// The count did not become positive within the timeout.
+    Timeout,
+    /// `post` would push the count past the system's `SEM_VALUE_MAX`.
+    Overflow,
+    /// The system call failed with this `errno`.
+    Os(i32),
+}
 
-    fn post(&self) -> Result<(), SemaphoreError> {
+impl std::fmt::Display for NamedSemaphoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Timeout => {
+                write!(f, "semaphore wait timed out: nothing posted it in time; wait again or check the posting side")
+            }
+            Self::Overflow => write!(f, "semaphore count would overflow: the waiting side is not consuming posts"),
+            Self::Os(e) => write!(
+                f,
+                "semaphore system call failed: {}; see sem_overview(7)",
+                std::io::Error::from_raw_os_error(*e)
+            ),
+        }
+    }
+}
+
+impl std::error::Error for NamedSemaphoreError {}
+
+impl HasErrorKind for NamedSemaphoreError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Timeout => ErrorKind::Timeout,
+            Self::Overflow => ErrorKind::InvalidArgument,
+            Self::Os(_) => ErrorKind::Incompatible,
+        }
+    }
+}
+
+impl Semaphore for NamedSemaphore {
+    type Error = NamedSemaphoreError;
+
+    fn post(&self) -> Result<(), NamedSemaphoreError> {
         // SAFETY: see `timed_wait`.
         if unsafe { libc::sem_post(self.sem) } != 0 {
             return Err(match errno() {
-                libc::EOVERFLOW => SemaphoreError::Overflow,
-                e => SemaphoreError::Os(e),
+                libc::EOVERFLOW => NamedSemaphoreError::Overflow,
+                e => NamedSemaphoreError::Os(e),
             });
         }
         Ok(())
     }
 
-    fn try_wait(&self) -> Result<bool, SemaphoreError> {
+    fn try_wait(&self) -> Result<bool, NamedSemaphoreError> {
         loop {
             // SAFETY: see `timed_wait`.
             if unsafe { libc::sem_trywait(self.sem) } == 0 {
@@ -197,16 +237,16 @@ impl Semaphore for NamedSemaphore {
             match errno() {
                 libc::EINTR => continue,
                 libc::EAGAIN => return Ok(false),
-                e => return Err(SemaphoreError::Os(e)),
+                e => return Err(NamedSemaphoreError::Os(e)),
             }
         }
     }
 
-    fn wait_timeout(&self, timeout: Duration) -> Result<(), SemaphoreError> {
+    fn wait_timeout(&self, timeout: Duration) -> Result<(), NamedSemaphoreError> {
         self.timed_wait(timeout)
     }
 
-    fn wait(&self) -> Result<(), SemaphoreError> {
+    fn wait(&self) -> Result<(), NamedSemaphoreError> {
         loop {
             // SAFETY: see `timed_wait`.
             if unsafe { libc::sem_wait(self.sem) } == 0 {
@@ -214,7 +254,7 @@ impl Semaphore for NamedSemaphore {
             }
             match errno() {
                 libc::EINTR => continue,
-                e => return Err(SemaphoreError::Os(e)),
+                e => return Err(NamedSemaphoreError::Os(e)),
             }
         }
     }
@@ -355,7 +395,7 @@ impl Wait for NamedSemaphoreWait {
         // and a word outside the segment both degrade to polling with a
         // short sleep, never to a busy loop.
         let slept = self.with_sem(word, |sem| sem.wait_timeout(left));
-        if !matches!(slept, Some(Ok(()) | Err(SemaphoreError::Timeout))) {
+        if !matches!(slept, Some(Ok(()) | Err(NamedSemaphoreError::Timeout))) {
             std::thread::sleep(left.min(POLL_SLEEP));
         }
     }

@@ -494,6 +494,7 @@ impl Segment {
         // not a SIGBUS on first touch later.
         rustix::fs::fallocate(fd, rustix::fs::FallocateFlags::empty(), 0, layout.size() as u64)
             .map_err(io("fallocate (is /dev/shm full?)"))?;
+        #[cfg(feature = "crash-points")]
         shm_core::crash::point("segment.sized");
         let map = Mapping::new(fd, layout.size(), Access::ReadWrite).map_err(|source| CreateError::Io {
             op: "mmap",

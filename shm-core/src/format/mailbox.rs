@@ -139,6 +139,7 @@ pub const fn low_of(word: u32) -> u32 {
     word & LOW_MASK
 }
 
+#[doc(hidden)]
 /// A mailbox's shared control words (three cache lines).
 #[repr(C)]
 pub struct MailboxControl {
@@ -156,6 +157,7 @@ pub struct MailboxControl {
     _pad2: [AtomicU32; 14],
 }
 
+#[doc(hidden)]
 /// One slot's control words (a cache line; the payload follows).
 #[repr(C)]
 pub struct SlotControl {

@@ -87,6 +87,7 @@ pub const fn frame_size(len: u32) -> u32 {
     FRAME_HEADER + ((len + FRAME_ALIGN - 1) & !(FRAME_ALIGN - 1))
 }
 
+#[doc(hidden)]
 /// The queue's control words (see the table above), two cache lines.
 #[repr(C)]
 pub struct QueueControl {

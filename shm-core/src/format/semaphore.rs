@@ -24,6 +24,7 @@ pub const WAIT_WORDS: [usize; 1] = [COUNT];
 /// The largest count a semaphore holds.
 pub const MAX_COUNT: u32 = i32::MAX as u32;
 
+#[doc(hidden)]
 /// The two words of an in-segment semaphore (8 bytes, `#[repr(C)]`; the
 /// rest of its line is reserved).
 #[repr(C)]

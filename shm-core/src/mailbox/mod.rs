@@ -65,12 +65,12 @@
 //!
 //! Dropping the [`Server`] closes the mailbox: it marks `server_waiting`
 //! [`SERVER_CLOSED`] and fails every request still waiting, and clients get
-//! [`CallError::Closed`], at once for those requests and for every call
+//! [`CallError::Closed`](crate::CallError::Closed), at once for those requests and for every call
 //! until a server claims the mailbox again (a client reads that word on the
 //! line it rings anyway, so the check costs no cache miss).
 //!
 //! Clients that die are found by [`Server::reclaim`]; a server that dies is
-//! found by a client whose wait ran out ([`CallError::PeerDied`]), and a new
+//! found by a client whose wait ran out ([`CallError::PeerDied`](crate::CallError::PeerDied)), and a new
 //! server that claims the role fails the dead one's in-flight requests.
 
 use core::marker::PhantomData;
@@ -100,6 +100,7 @@ pub struct MailboxStats {
     pub slots_by_state: [u32; 8],
 }
 
+#[doc(hidden)]
 /// Where a mailbox's words and slots are; the geometry this side validated.
 #[derive(Clone, Copy)]
 pub struct MailboxView<'a> {

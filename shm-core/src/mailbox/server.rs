@@ -23,7 +23,7 @@ impl<'a, W: Wait> Server<'a, W> {
     ///
     /// The role is free if unheld or its holder is dead; taking over from a
     /// dead server fails the requests it held (their clients get
-    /// [`CallError::Dropped`]) and frees the slots abandoned to it.
+    /// [`CallError::Dropped`](crate::CallError::Dropped)) and frees the slots abandoned to it.
     pub fn claim(view: MailboxView<'a>, wait: W) -> Result<Self, ClaimError> {
         wait.check()?;
         let id = wait.self_id();
@@ -306,7 +306,7 @@ impl<W: Wait> Server<'_, W> {
 
 /// A request the server holds: read it, modify it in place, then
 /// [`respond`](Self::respond). Dropping it fails the call
-/// ([`CallError::Dropped`] for the client).
+/// ([`CallError::Dropped`](crate::CallError::Dropped) for the client).
 pub struct Request<'s, 'a, W: Wait> {
     server: &'s Server<'a, W>,
     index: u32,
