@@ -66,23 +66,33 @@ pub(crate) fn this_creator(session: u32) -> Creator {
 /// Whether a segment recorded in another PID namespace than ours (unknown
 /// counts as ours: format 1.0 segments record none).
 pub(crate) fn foreign_namespace(peek: &Peek) -> bool {
-    peek.creator_domain != 0 && pid_namespace().is_some_and(|ours| ours != peek.creator_domain)
+    // A recorded domain we cannot compare with (no `/proc` here) is not
+    // known to be ours: nothing is judged on that evidence either.
+    peek.creator_domain != 0 && pid_namespace().is_none_or(|ours| ours != peek.creator_domain)
 }
 
 /// Judges the creator recorded in `peek` (see the module docs). A creator
 /// of 0 (none recorded) is `Unknown`.
 pub fn creator_liveness(peek: &Peek) -> Liveness {
+    judge(peek, pid_alive, process_start)
+}
+
+/// [`creator_liveness`] with the process lookups passed in (for tests).
+fn judge(peek: &Peek, alive: impl Fn(u32) -> bool, start: impl Fn(u32) -> Option<u32>) -> Liveness {
     if peek.creator == 0 || foreign_namespace(peek) {
         return Liveness::Unknown;
     }
-    if !pid_alive(peek.creator) {
+    if !alive(peek.creator) {
         return Liveness::Dead;
     }
-    match (peek.creator_start, process_start(peek.creator)) {
+    match (peek.creator_start, start(peek.creator)) {
         (0, _) => Liveness::Alive,                          // format 1.0: the PID is all we have
-        (_, None) => Liveness::Dead,                        // exited since `pid_alive`
         (want, Some(now)) if want != now => Liveness::Dead, // recycled
-        _ => Liveness::Alive,
+        (_, Some(_)) => Liveness::Alive,
+        // No start time: it exited since the look above, or `/proc` does
+        // not tell (not mounted, `hidepid`). Only the former is evidence.
+        (_, None) if alive(peek.creator) => Liveness::Unknown,
+        (_, None) => Liveness::Dead,
     }
 }
 
@@ -129,6 +139,20 @@ mod tests {
         assert_eq!(creator_liveness(&peek(u32::MAX - 5, 1, other)), Liveness::Unknown);
         assert!(foreign_namespace(&peek(me.id, me.start, other)));
         assert!(!foreign_namespace(&peek(me.id, me.start, 0)));
+    }
+
+    /// A live PID whose start time `/proc` does not give (no `/proc`,
+    /// `hidepid`) cannot be judged: never declared dead on that evidence.
+    #[test]
+    fn a_live_pid_without_a_start_time_is_unknown_not_dead() {
+        let me = this_creator(1);
+        let p = peek(me.id, me.start, me.domain);
+        assert_eq!(judge(&p, |_| true, |_| None), Liveness::Unknown);
+        assert_eq!(judge(&p, |_| false, |_| None), Liveness::Dead);
+        // Exited between the two looks: dead.
+        let looks = std::cell::Cell::new(0);
+        let alive_once = |_| looks.replace(looks.get() + 1) == 0;
+        assert_eq!(judge(&p, alive_once, |_| None), Liveness::Dead);
     }
 
     #[test]

@@ -284,6 +284,10 @@ impl Object {
                 io::ErrorKind::PermissionDenied,
                 "removing it takes a write lock, which needs write permission on it",
             ),
+            Errno::NOENT => io::Error::new(
+                io::ErrorKind::NotFound,
+                "locking a descriptor opened read-only reopens it through /proc/self/fd, and /proc is not mounted",
+            ),
             e => e.into(),
         })?;
         match rustix::fs::fstat(&fd) {

@@ -106,6 +106,14 @@ pub enum RemoveError {
         /// The creator's PID (0: none recorded).
         creator: u32,
     },
+    /// Its creator cannot be judged from here (it runs in another PID
+    /// namespace, or `/proc` does not tell) and `force` was not given.
+    Unjudged {
+        /// The canonical name.
+        name: String,
+        /// The creator's PID, in its own namespace.
+        creator: u32,
+    },
     /// A live process holds a role in it and `force` was not given.
     InUse {
         /// The canonical name.
@@ -151,6 +159,12 @@ impl fmt::Display for RemoveError {
             Self::Alive { name, creator } => {
                 write!(f, "segment {name}'s creator (pid {creator}) is alive: not removed; stop it first, or pass --force (`force`)")
             }
+            Self::Unjudged { name, creator } => write!(
+                f,
+                "segment {name}'s creator (pid {creator} in its own namespace) cannot be judged from here: it runs in \
+                 another PID namespace, or /proc does not tell; not removed; remove it from the creator's namespace, \
+                 or pass --force (`force`) once you know it is gone"
+            ),
             Self::InUse { name, pid, role } => {
                 write!(f, "segment {name} is in use by pid {pid} ({role}): not removed; stop that process first, or pass --force (`force`)")
             }
@@ -199,7 +213,11 @@ pub fn remove_with(name: &str, options: &RemoveOptions) -> Result<Removed, Remov
     };
     // Alive unless positively dead: a creator that records no PID, or whose
     // PID namespace is not ours, cannot be judged from here.
-    let creator_alive = crate::identity::creator_liveness(&peek) != crate::identity::Liveness::Dead;
+    let liveness = crate::identity::creator_liveness(&peek);
+    let creator_alive = liveness != crate::identity::Liveness::Dead;
+    if !options.force && peek.creator != 0 && liveness == crate::identity::Liveness::Unknown {
+        return Err(RemoveError::Unjudged { name, creator: peek.creator });
+    }
     if !options.force && (peek.creator == 0 || creator_alive) {
         return Err(RemoveError::Alive { name, creator: peek.creator });
     }

@@ -833,7 +833,7 @@ fn holder(name: &str) -> Holder {
 fn replace_stale(name: &str, object: ObjectId) -> Result<(), CreateError> {
     match remove_with(name, &RemoveOptions { force: false, object: Some(object) }) {
         Ok(_) | Err(RemoveError::NotFound { .. } | RemoveError::Replaced { .. }) => Ok(()),
-        Err(RemoveError::Alive { creator, .. }) => {
+        Err(RemoveError::Alive { creator, .. } | RemoveError::Unjudged { creator, .. }) => {
             Err(CreateError::Exists { name: name.to_owned(), creator: Some(creator).filter(|&c| c != 0) })
         }
         Err(RemoveError::InUse { pid, role, .. }) => Err(CreateError::InUse { name: name.to_owned(), pid, role }),

@@ -305,8 +305,8 @@ fn a_segment_from_another_pid_namespace_is_never_judged() {
     );
     let careful = shm_posix::RemoveOptions { force: false, object: None };
     assert!(
-        matches!(shm_posix::remove_with(&name, &careful), Err(shm_posix::RemoveError::Alive { .. })),
-        "not removed without force"
+        matches!(shm_posix::remove_with(&name, &careful), Err(shm_posix::RemoveError::Unjudged { .. })),
+        "not removed without force, and the error says the creator cannot be judged"
     );
     assert!(Path::new(&path(&name)).exists());
     shm_posix::remove_with(&name, &shm_posix::RemoveOptions { force: true, object: None }).unwrap();

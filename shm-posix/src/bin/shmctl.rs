@@ -149,7 +149,12 @@ fn remove_stale(prefix: &str) -> Result<(), String> {
                 println!("{r}");
                 removed += 1;
             }
-            Err(e @ (RemoveError::InUse { .. } | RemoveError::Alive { .. } | RemoveError::Replaced { .. })) => {
+            Err(
+                e @ (RemoveError::InUse { .. }
+                | RemoveError::Alive { .. }
+                | RemoveError::Unjudged { .. }
+                | RemoveError::Replaced { .. }),
+            ) => {
                 println!("kept {name}: {e}");
             }
             Err(RemoveError::NotFound { .. }) => {}
