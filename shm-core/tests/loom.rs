@@ -10,81 +10,22 @@
 //! asleep forever, which loom reports as a deadlock.
 #![cfg(shm_loom)]
 
+mod loom_support;
+
+use loom_support::{model, view_of, DyingWait as LoomWait, LoomSlot, Ring, Slots};
+
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use loom::sync::atomic::Ordering;
-use loom::sync::{Arc, Condvar, Mutex};
+use loom::sync::Arc;
 use loom::thread;
 use shm_core::format::mailbox::{pack, slot, MailboxControl, SlotControl};
 use shm_core::format::queue::QueueControl;
 use shm_core::format::semaphore::SemaphoreWords;
-use shm_core::mailbox::{Client, MailboxView, Server};
+use shm_core::mailbox::{Client, Server};
 use shm_core::queue::{Consumer, Producer, QueueView};
 use shm_core::semaphore::CountingSemaphore;
-use shm_core::{AtomicU32, Semaphore, Wait};
-
-/// A futex modelled with a mutex and a condition variable.
-#[derive(Clone)]
-struct LoomWait {
-    id: u32,
-    /// The one peer id that reads as dead (0: none).
-    dead: u32,
-    sleep: Arc<(Mutex<()>, Condvar)>,
-}
-
-impl LoomWait {
-    fn pair() -> (Self, Self) {
-        let sleep = Arc::new((Mutex::new(()), Condvar::new()));
-        (Self { id: 1, dead: 0, sleep: sleep.clone() }, Self { id: 2, dead: 0, sleep })
-    }
-
-    /// Another side of the same futex model, with id `id`.
-    fn sibling(&self, id: u32) -> Self {
-        Self { id, ..self.clone() }
-    }
-}
-
-impl Wait for LoomWait {
-    type Deadline = ();
-    fn deadline(&self, _: Option<core::time::Duration>) {}
-    fn expired(&self, _: &mut ()) -> bool {
-        false
-    }
-    fn park(&self, word: &AtomicU32, expected: u32, _: &mut ()) {
-        let guard = self.sleep.0.lock().unwrap();
-        if word.load(Ordering::SeqCst) == expected {
-            drop(self.sleep.1.wait(guard).unwrap());
-        }
-    }
-    fn wake(&self, _: &AtomicU32, _: u32) {
-        let _guard = self.sleep.0.lock().unwrap();
-        self.sleep.1.notify_all();
-    }
-    fn spin_limit(&self) -> u32 {
-        0
-    }
-    fn self_id(&self) -> u32 {
-        self.id
-    }
-    fn is_alive(&self, id: u32) -> bool {
-        id != self.dead
-    }
-}
-
-fn model(name: &str, f: impl Fn() + Sync + Send + 'static) {
-    let runs = std::sync::Arc::new(AtomicUsize::new(0));
-    let counter = runs.clone();
-    let mut builder = loom::model::Builder::new();
-    if builder.preemption_bound.is_none() {
-        builder.preemption_bound = Some(2);
-    }
-    builder.check(move || {
-        counter.fetch_add(1, Relaxed);
-        f();
-    });
-    println!("loom model {name}: {} iterations explored", runs.load(Relaxed));
-}
+use shm_core::Semaphore;
 
 #[test]
 fn semaphore_post_wakes_a_sleeping_waiter() {
@@ -104,9 +45,6 @@ fn semaphore_post_wakes_a_sleeping_waiter() {
         assert_eq!(words.count(), 0);
     });
 }
-
-/// Heap memory standing in for a queue's ring.
-struct Ring(Box<[u64]>);
 
 #[test]
 fn queue_messages_arrive_in_order_across_a_wrap() {
@@ -139,14 +77,6 @@ fn queue_messages_arrive_in_order_across_a_wrap() {
         producer.join().unwrap();
     });
 }
-
-#[repr(C)]
-struct LoomSlot {
-    ctl: SlotControl,
-    payload: [u8; 8],
-}
-
-struct Slots(Vec<LoomSlot>);
 
 #[test]
 fn mailbox_call_gets_its_own_response() {
@@ -185,8 +115,8 @@ fn mailbox_reclaim_never_frees_a_live_claim() {
         let slot = LoomSlot { ctl: SlotControl::with_words(pack(5, slot::FREE), DEAD), payload: [0; 8] };
         let slots = Arc::new(Slots(vec![slot]));
         let holders = Arc::new(loom::sync::atomic::AtomicUsize::new(0));
-        let (mut a, _) = LoomWait::pair();
-        a.dead = DEAD;
+        let (a, _) = LoomWait::pair();
+        a.bury(DEAD);
         let (b, c) = (a.sibling(2), a.sibling(3));
         let (c2, s2) = (ctl.clone(), slots.clone());
         let server = thread::spawn(move || {
@@ -214,15 +144,6 @@ fn claim_once(client: &Client<'_, LoomWait>, holders: &loom::sync::atomic::Atomi
         }
         thread::yield_now();
     }
-}
-
-fn view_of<'a>(ctl: &'a MailboxControl, slots: &'a Slots) -> MailboxView<'a> {
-    let stride = std::mem::size_of::<LoomSlot>();
-    let payload = std::mem::offset_of!(LoomSlot, payload);
-    let ptr = NonNull::new(slots.0.as_ptr() as *mut u8).unwrap();
-    // SAFETY: one LoomSlot (control words, then 8 payload bytes) at `ptr`,
-    // borrowed for `'a`; touched only through the mailbox protocol.
-    unsafe { MailboxView::new(ctl, ptr, stride, payload, 1, 8, 0) }
 }
 
 /// Clean close: a consumer blocked without a timeout receives what was

@@ -6,100 +6,18 @@
 //! `RUSTFLAGS="--cfg shm_loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p shm-core --release --test loom_close`
 #![cfg(shm_loom)]
 
-use std::ptr::NonNull;
+mod loom_support;
 
-use loom::sync::atomic::{AtomicU32 as LAtomicU32, Ordering};
-use loom::sync::{Arc, Condvar, Mutex};
+use loom_support::{model, qview, view_of, DyingWait, LoomSlot, Ring, Slots};
+
+use loom::sync::atomic::Ordering;
+use loom::sync::Arc;
 use loom::thread;
 use shm_core::format::mailbox::{MailboxControl, SlotControl};
 use shm_core::format::queue::QueueControl;
-use shm_core::mailbox::{Client, MailboxView, Server};
-use shm_core::queue::{Consumer, Producer, QueueView};
-use shm_core::{AtomicU32, CallError, RecvError, SendError, Wait};
-
-#[derive(Clone)]
-struct DyingWait {
-    id: u32,
-    dead: Arc<LAtomicU32>,
-    sleep: Arc<(Mutex<()>, Condvar)>,
-}
-
-impl DyingWait {
-    fn new(id: u32) -> Self {
-        Self { id, dead: Arc::new(LAtomicU32::new(0)), sleep: Arc::new((Mutex::new(()), Condvar::new())) }
-    }
-    fn sibling(&self, id: u32) -> Self {
-        Self { id, ..self.clone() }
-    }
-    fn die(&self) {
-        self.dead.fetch_or(1 << self.id, Ordering::SeqCst);
-    }
-}
-
-impl Wait for DyingWait {
-    type Deadline = ();
-    fn deadline(&self, _: Option<core::time::Duration>) {}
-    fn expired(&self, _: &mut ()) -> bool {
-        false
-    }
-    fn park(&self, word: &AtomicU32, expected: u32, _: &mut ()) {
-        let guard = self.sleep.0.lock().unwrap();
-        if word.load(Ordering::SeqCst) == expected {
-            drop(self.sleep.1.wait(guard).unwrap());
-        }
-    }
-    fn wake(&self, _: &AtomicU32, _: u32) {
-        let _guard = self.sleep.0.lock().unwrap();
-        self.sleep.1.notify_all();
-    }
-    fn spin_limit(&self) -> u32 {
-        0
-    }
-    fn self_id(&self) -> u32 {
-        self.id
-    }
-    fn is_alive(&self, id: u32) -> bool {
-        self.dead.load(Ordering::SeqCst) & (1 << id) == 0
-    }
-}
-
-#[repr(C)]
-struct LoomSlot {
-    ctl: SlotControl,
-    payload: [u8; 8],
-}
-
-struct Slots(Vec<LoomSlot>);
-
-fn view_of<'a>(ctl: &'a MailboxControl, slots: &'a Slots) -> MailboxView<'a> {
-    let stride = std::mem::size_of::<LoomSlot>();
-    let payload = std::mem::offset_of!(LoomSlot, payload);
-    let ptr = NonNull::new(slots.0.as_ptr() as *mut u8).unwrap();
-    // SAFETY: LoomSlots at `ptr`, borrowed for `'a`.
-    unsafe { MailboxView::new(ctl, ptr, stride, payload, slots.0.len() as u32, 8, 0) }
-}
-
-struct Ring(Box<[u64]>);
-
-fn qview<'a>(ctl: &'a QueueControl, ring: &'a Ring) -> QueueView<'a> {
-    let ptr = NonNull::new(ring.0.as_ptr() as *mut u8).unwrap();
-    // SAFETY: 64 bytes, 8-aligned, touched only through the queue.
-    unsafe { QueueView::new(ctl, ptr, 64, 0) }
-}
-
-fn model(name: &str, f: impl Fn() + Sync + Send + 'static) {
-    let mut builder = loom::model::Builder::new();
-    if builder.preemption_bound.is_none() {
-        builder.preemption_bound = Some(2);
-    }
-    let n = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let n2 = n.clone();
-    builder.check(move || {
-        n2.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        f()
-    });
-    println!("loom model {name}: {} iterations", n.load(std::sync::atomic::Ordering::Relaxed));
-}
+use shm_core::mailbox::{Client, Server};
+use shm_core::queue::{Consumer, Producer};
+use shm_core::{CallError, RecvError, SendError};
 
 /// A producer blocked (no timeout) on a full ring gets `Closed` when the
 /// consumer drops; a lost wake-up is a loom deadlock.

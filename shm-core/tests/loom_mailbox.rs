@@ -5,93 +5,14 @@
 //! `RUSTFLAGS="--cfg shm_loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p shm-core --release --test loom_mailbox`
 #![cfg(shm_loom)]
 
-use std::ptr::NonNull;
+mod loom_support;
 
-use loom::sync::atomic::{AtomicU32 as LAtomicU32, Ordering};
-use loom::sync::{Arc, Condvar, Mutex};
+use loom_support::{model, view_of, DyingWait, LoomSlot, Slots};
+
+use loom::sync::Arc;
 use loom::thread;
 use shm_core::format::mailbox::{pack, slot, MailboxControl, SlotControl};
-use shm_core::mailbox::{Client, MailboxView, Server};
-use shm_core::{AtomicU32, Wait};
-
-/// A futex model whose graveyard can change while the model runs (a peer
-/// dies at a point of our choosing).
-#[derive(Clone)]
-struct DyingWait {
-    id: u32,
-    /// Bit `id` set: that id is dead.
-    dead: Arc<LAtomicU32>,
-    sleep: Arc<(Mutex<()>, Condvar)>,
-}
-
-impl DyingWait {
-    fn new(id: u32) -> Self {
-        Self { id, dead: Arc::new(LAtomicU32::new(0)), sleep: Arc::new((Mutex::new(()), Condvar::new())) }
-    }
-    fn sibling(&self, id: u32) -> Self {
-        Self { id, ..self.clone() }
-    }
-    fn die(&self) {
-        self.dead.fetch_or(1 << self.id, Ordering::SeqCst);
-    }
-}
-
-impl Wait for DyingWait {
-    type Deadline = ();
-    fn deadline(&self, _: Option<core::time::Duration>) {}
-    fn expired(&self, _: &mut ()) -> bool {
-        false
-    }
-    fn park(&self, word: &AtomicU32, expected: u32, _: &mut ()) {
-        let guard = self.sleep.0.lock().unwrap();
-        if word.load(Ordering::SeqCst) == expected {
-            drop(self.sleep.1.wait(guard).unwrap());
-        }
-    }
-    fn wake(&self, _: &AtomicU32, _: u32) {
-        let _guard = self.sleep.0.lock().unwrap();
-        self.sleep.1.notify_all();
-    }
-    fn spin_limit(&self) -> u32 {
-        0
-    }
-    fn self_id(&self) -> u32 {
-        self.id
-    }
-    fn is_alive(&self, id: u32) -> bool {
-        self.dead.load(Ordering::SeqCst) & (1 << id) == 0
-    }
-}
-
-#[repr(C)]
-struct LoomSlot {
-    ctl: SlotControl,
-    payload: [u8; 8],
-}
-
-struct Slots(Vec<LoomSlot>);
-
-fn view_of<'a>(ctl: &'a MailboxControl, slots: &'a Slots) -> MailboxView<'a> {
-    let stride = std::mem::size_of::<LoomSlot>();
-    let payload = std::mem::offset_of!(LoomSlot, payload);
-    let ptr = NonNull::new(slots.0.as_ptr() as *mut u8).unwrap();
-    // SAFETY: one LoomSlot at `ptr`, borrowed for `'a`.
-    unsafe { MailboxView::new(ctl, ptr, stride, payload, 1, 8, 0) }
-}
-
-fn model(f: impl Fn() + Sync + Send + 'static) {
-    let mut builder = loom::model::Builder::new();
-    if builder.preemption_bound.is_none() {
-        builder.preemption_bound = Some(2);
-    }
-    let n = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let n2 = n.clone();
-    builder.check(move || {
-        n2.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        f()
-    });
-    println!("{} iterations", n.load(std::sync::atomic::Ordering::Relaxed));
-}
+use shm_core::mailbox::{Client, Server};
 
 /// R2: the server (id 1) died holding a request; a new server (id 3) takes
 /// over (`recover` loads SERVING, then CASes it to FAILED) while the client,
@@ -101,7 +22,7 @@ fn model(f: impl Fn() + Sync + Send + 'static) {
 /// `reclaim` skips ABANDONED, so only yet another server takeover frees it.
 #[test]
 fn takeover_recover_vs_client_abandoning() {
-    model(|| {
+    model("takeover vs abandon", || {
         let ctl = Arc::new(MailboxControl::new());
         let slots = Arc::new(Slots(vec![LoomSlot { ctl: SlotControl::with_words(0, 0), payload: [0; 8] }]));
         let old_wait = DyingWait::new(1);
@@ -144,7 +65,7 @@ fn takeover_recover_vs_client_abandoning() {
 /// reports a deadlock on a lost wake-up).
 #[test]
 fn sleeper_wakes_when_abandoned_slot_is_freed_under_a_tentative_claim() {
-    model(|| {
+    model("sleeper vs tentative claim", || {
         let ctl = Arc::new(MailboxControl::new());
         let slots = Arc::new(Slots(vec![LoomSlot { ctl: SlotControl::with_words(0, 0), payload: [0; 8] }]));
         let old_wait = DyingWait::new(1);
@@ -188,7 +109,7 @@ fn sleeper_wakes_when_abandoned_slot_is_freed_under_a_tentative_claim() {
 /// spawned explored only one interleaving, hence this shape.)
 #[test]
 fn reclaim_free_branch_vs_claimer_that_dies() {
-    model(|| {
+    model("reclaim vs dying claimer", || {
         let ctl = Arc::new(MailboxControl::new());
         let slots =
             Arc::new(Slots(vec![LoomSlot { ctl: SlotControl::with_words(pack(5, slot::FREE), 0), payload: [0; 8] }]));
