@@ -54,13 +54,12 @@
 //! charged a tick per sleep; otherwise they delay a slice per check instead
 //! of sleeping (nothing else would end a `WFI` if the peer never rings).
 
-use core::time::Duration;
-
 use embedded_hal::delay::DelayNs;
 use shm_core::{AtomicU32, Wait};
 
 use crate::attach::Session;
-use crate::budget::{Budget, Pacer};
+use crate::budget::Budget;
+use crate::pacing::{wait_by_pacing, Pacing};
 use crate::sync::Ordering;
 
 /// An inter-core interrupt: ring the other core, clear and enable this
@@ -147,11 +146,8 @@ pub const DEFAULT_DOORBELL_SLICE_NS: u32 = 10_000;
 /// messages follow each other closely.
 #[derive(Debug)]
 pub struct DoorbellWait<'a, B, D> {
-    session: Session<'a>,
+    pacing: Pacing<'a, D>,
     bell: B,
-    pacer: Pacer<D>,
-    spin_limit: u32,
-    tick: bool,
 }
 
 impl<'a, B: Doorbell, D: DelayNs> DoorbellWait<'a, B, D> {
@@ -159,26 +155,19 @@ impl<'a, B: Doorbell, D: DelayNs> DoorbellWait<'a, B, D> {
     /// Enables this core's doorbell interrupt.
     pub fn new(session: Session<'a>, bell: B, delay: D) -> Self {
         bell.enable();
-        Self {
-            session,
-            bell,
-            pacer: Pacer::new(delay, DEFAULT_DOORBELL_SLICE_NS),
-            spin_limit: shm_core::wait::DEFAULT_SPIN_LIMIT,
-            tick: false,
-        }
+        Self { pacing: Pacing::new(session, delay, DEFAULT_DOORBELL_SLICE_NS), bell }
     }
 
     /// Spins `n` times before sleeping (0: sleep at the first miss).
     pub fn with_spin_limit(mut self, n: u32) -> Self {
-        self.spin_limit = n;
+        self.pacing.set_spin_limit(n);
         self
     }
 
     /// Promises an interrupt at least every `ns` (a periodic timer): timed
     /// waits then sleep too, charged `ns` per sleep.
     pub fn with_tick_ns(mut self, ns: u32) -> Self {
-        self.pacer.set_slice_ns(ns);
-        self.tick = true;
+        self.pacing.set_tick_ns(ns);
         self
     }
 
@@ -189,40 +178,20 @@ impl<'a, B: Doorbell, D: DelayNs> DoorbellWait<'a, B, D> {
 }
 
 impl<B: Doorbell, D: DelayNs> Wait for DoorbellWait<'_, B, D> {
-    type Deadline = Budget;
-
-    fn deadline(&self, timeout: Option<Duration>) -> Budget {
-        self.pacer.budget(timeout)
-    }
-
-    fn expired(&self, deadline: &mut Budget) -> bool {
-        self.session.peer_reset().is_some() || self.pacer.charge(deadline)
-    }
+    wait_by_pacing!();
 
     fn park(&self, word: &AtomicU32, expected: u32, deadline: &mut Budget) {
-        if deadline.is_unbounded() || self.tick {
+        if self.pacing.may_sleep(deadline) {
             // The re-check runs where a ring cannot slip in unseen (see
             // `Doorbell::sleep_unless`); the peer rings after storing `word`.
             self.bell.sleep_unless(|| word.load(Ordering::Relaxed) != expected);
         } else if word.load(Ordering::Relaxed) == expected {
-            self.pacer.delay(self.pacer.slice_ns());
+            self.pacing.delay_slice();
         }
         deadline.parked();
     }
 
     fn wake(&self, _word: &AtomicU32, _count: u32) {
         self.bell.ring();
-    }
-
-    fn spin_limit(&self) -> u32 {
-        self.spin_limit
-    }
-
-    fn self_id(&self) -> u32 {
-        self.session.id()
-    }
-
-    fn is_alive(&self, id: u32) -> bool {
-        self.session.is_alive(id)
     }
 }

@@ -6,6 +6,7 @@
 mod budget;
 mod error;
 mod fmt;
+mod pacing;
 mod sync;
 
 pub mod attach;

@@ -21,14 +21,14 @@
 //! budget is backed by real time.
 
 use core::marker::PhantomData;
-use core::time::Duration;
 
 use embedded_hal::delay::DelayNs;
 use shm_core::{AtomicU32, Wait};
 use spin::relax::RelaxStrategy;
 
 use crate::attach::Session;
-use crate::budget::{Budget, Pacer};
+use crate::budget::Budget;
+use crate::pacing::{wait_by_pacing, Pacing};
 
 /// Default slice of a timed spin wait: 10 µs.
 pub const DEFAULT_SPIN_SLICE_NS: u32 = 10_000;
@@ -37,63 +37,36 @@ pub const DEFAULT_SPIN_SLICE_NS: u32 = 10_000;
 /// checks; timeouts through the delay `D`. [`Wait::wake`] does nothing.
 #[derive(Debug)]
 pub struct SpinWait<'a, R: RelaxStrategy, D> {
-    session: Session<'a>,
-    pacer: Pacer<D>,
-    spin_limit: u32,
+    pacing: Pacing<'a, D>,
     _relax: PhantomData<R>,
 }
 
 impl<'a, R: RelaxStrategy, D: DelayNs> SpinWait<'a, R, D> {
     /// Spinning as `session`'s core, timing out through `delay`.
     pub fn new(session: Session<'a>, delay: D) -> Self {
-        Self {
-            session,
-            pacer: Pacer::new(delay, DEFAULT_SPIN_SLICE_NS),
-            spin_limit: shm_core::wait::DEFAULT_SPIN_LIMIT,
-            _relax: PhantomData,
-        }
+        Self { pacing: Pacing::new(session, delay, DEFAULT_SPIN_SLICE_NS), _relax: PhantomData }
     }
 
     /// Spins `n` times before the first timeout check.
     pub fn with_spin_limit(mut self, n: u32) -> Self {
-        self.spin_limit = n;
+        self.pacing.set_spin_limit(n);
         self
     }
 
     /// Charges timed waits `ns` per check (and delays that long between
     /// checks once the spin limit is reached).
     pub fn with_slice_ns(mut self, ns: u32) -> Self {
-        self.pacer.set_slice_ns(ns);
+        self.pacing.set_slice_ns(ns);
         self
     }
 }
 
 impl<R: RelaxStrategy, D: DelayNs> Wait for SpinWait<'_, R, D> {
-    type Deadline = Budget;
-
-    fn deadline(&self, timeout: Option<Duration>) -> Budget {
-        self.pacer.budget(timeout)
-    }
-
-    fn expired(&self, deadline: &mut Budget) -> bool {
-        self.session.peer_reset().is_some() || self.pacer.charge(deadline)
-    }
+    wait_by_pacing!();
 
     fn park(&self, _word: &AtomicU32, _expected: u32, _deadline: &mut Budget) {
         R::relax();
     }
 
     fn wake(&self, _word: &AtomicU32, _count: u32) {}
-
-    fn spin_limit(&self) -> u32 {
-        self.spin_limit
-    }
-
-    fn self_id(&self) -> u32 {
-        self.session.id()
-    }
-
-    fn is_alive(&self, id: u32) -> bool {
-        self.session.is_alive(id)
-    }
 }

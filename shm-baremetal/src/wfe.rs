@@ -16,13 +16,12 @@
 //! charged a tick per sleep; otherwise they delay a slice per check instead
 //! of sleeping (a `WFE` without a wake source could sleep past the timeout).
 
-use core::time::Duration;
-
 use embedded_hal::delay::DelayNs;
 use shm_core::{AtomicU32, Wait};
 
 use crate::attach::Session;
-use crate::budget::{Budget, Pacer};
+use crate::budget::Budget;
+use crate::pacing::{wait_by_pacing, Pacing};
 use crate::sync::Ordering;
 
 /// Default slice of a timed wait without a tick: 10 µs.
@@ -38,57 +37,40 @@ pub const DEFAULT_WFE_SLICE_NS: u32 = 10_000;
 /// [`DoorbellWait`](crate::DoorbellWait).
 #[derive(Debug)]
 pub struct WfeWait<'a, D> {
-    session: Session<'a>,
-    pacer: Pacer<D>,
-    spin_limit: u32,
-    tick: bool,
+    pacing: Pacing<'a, D>,
 }
 
 impl<'a, D: DelayNs> WfeWait<'a, D> {
     /// Sleeping as `session`'s core, timing out through `delay`.
     pub fn new(session: Session<'a>, delay: D) -> Self {
-        Self {
-            session,
-            pacer: Pacer::new(delay, DEFAULT_WFE_SLICE_NS),
-            spin_limit: shm_core::wait::DEFAULT_SPIN_LIMIT,
-            tick: false,
-        }
+        Self { pacing: Pacing::new(session, delay, DEFAULT_WFE_SLICE_NS) }
     }
 
     /// Spins `n` times before sleeping (0: sleep at the first miss).
     pub fn with_spin_limit(mut self, n: u32) -> Self {
-        self.spin_limit = n;
+        self.pacing.set_spin_limit(n);
         self
     }
 
     /// Promises an interrupt at least every `ns` (a periodic timer): timed
     /// waits then sleep too, charged `ns` per sleep.
     pub fn with_tick_ns(mut self, ns: u32) -> Self {
-        self.pacer.set_slice_ns(ns);
-        self.tick = true;
+        self.pacing.set_tick_ns(ns);
         self
     }
 }
 
 impl<D: DelayNs> Wait for WfeWait<'_, D> {
-    type Deadline = Budget;
-
-    fn deadline(&self, timeout: Option<Duration>) -> Budget {
-        self.pacer.budget(timeout)
-    }
-
-    fn expired(&self, deadline: &mut Budget) -> bool {
-        self.session.peer_reset().is_some() || self.pacer.charge(deadline)
-    }
+    wait_by_pacing!();
 
     fn park(&self, word: &AtomicU32, expected: u32, deadline: &mut Budget) {
         if word.load(Ordering::Relaxed) != expected {
             return;
         }
-        if deadline.is_unbounded() || self.tick {
+        if self.pacing.may_sleep(deadline) {
             cortex_m::asm::wfe();
         } else {
-            self.pacer.delay(self.pacer.slice_ns());
+            self.pacing.delay_slice();
         }
         deadline.parked();
     }
@@ -98,17 +80,5 @@ impl<D: DelayNs> Wait for WfeWait<'_, D> {
         // and re-reads it.
         cortex_m::asm::dsb();
         cortex_m::asm::sev();
-    }
-
-    fn spin_limit(&self) -> u32 {
-        self.spin_limit
-    }
-
-    fn self_id(&self) -> u32 {
-        self.session.id()
-    }
-
-    fn is_alive(&self, id: u32) -> bool {
-        self.session.is_alive(id)
     }
 }
