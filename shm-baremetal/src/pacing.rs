@@ -1,4 +1,5 @@
-//! What [`SpinWait`], [`WfeWait`] and [`DoorbellWait`] share: [`Pacing`].
+//! What [`SpinWait`], `WfeWait` (Arm only) and [`DoorbellWait`] share:
+//! [`Pacing`].
 //!
 //! # Design
 //!
@@ -11,7 +12,6 @@
 //! only `park` and `wake`.
 //!
 //! [`SpinWait`]: crate::SpinWait
-//! [`WfeWait`]: crate::wfe::WfeWait
 //! [`DoorbellWait`]: crate::DoorbellWait
 //! [`Wait`]: shm_core::Wait
 
