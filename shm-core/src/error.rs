@@ -890,3 +890,6 @@ impl HasErrorKind for ServeError {
         }
     }
 }
+
+#[cfg(all(test, not(shm_loom)))]
+mod tests;

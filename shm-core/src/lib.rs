@@ -64,4 +64,4 @@ pub use segment::{peek, Creator, Peek, Segment, SegmentInfo};
 pub use sync::AtomicU32;
 
 #[cfg(all(test, not(shm_loom)))]
-mod tests;
+mod test_support;

@@ -733,36 +733,4 @@ impl<W: Wait> Deref for ReadGrant<'_, '_, W> {
 }
 
 #[cfg(all(test, not(shm_loom)))]
-mod tests {
-    use crate::mock::{MockRegion, ThreadWait};
-    use crate::{Layout, Segment};
-
-    /// Grants 5 bytes of "hello", commits `len` of them, and returns what
-    /// the consumer receives.
-    fn commit_hello(len: usize) -> std::vec::Vec<u8> {
-        let layout = Layout::new().queue("q", 256).unwrap();
-        let memory = MockRegion::new(layout.size());
-        let segment = Segment::create(memory.region(), &layout, 1, 0).unwrap();
-        let mut tx = segment.producer("q", ThreadWait::new(2)).unwrap();
-        let mut rx = segment.consumer("q", ThreadWait::new(3)).unwrap();
-        let mut grant = tx.try_grant(5).unwrap();
-        grant.copy_from_slice(b"hello");
-        grant.commit_len(len);
-        let mut buf = [0u8; 16];
-        let n = rx.try_recv(&mut buf).unwrap();
-        buf[..n].to_vec()
-    }
-
-    #[test]
-    fn commit_len_clamps_to_the_grant_without_truncating_first() {
-        assert_eq!(commit_hello(3), b"hel");
-        assert_eq!(commit_hello(6), b"hello");
-        assert_eq!(commit_hello(usize::MAX), b"hello");
-        // Lengths whose low 32 bits are small: a truncation before the
-        // clamp would send an empty or a short message.
-        if let (Ok(wraps_to_0), Ok(wraps_to_3)) = (usize::try_from(1u64 << 32), usize::try_from((1u64 << 32) + 3)) {
-            assert_eq!(commit_hello(wraps_to_0), b"hello", "commit_len(1 << 32)");
-            assert_eq!(commit_hello(wraps_to_3), b"hello", "commit_len((1 << 32) + 3)");
-        }
-    }
-}
+mod tests;

@@ -560,3 +560,6 @@ fn read_descriptor(d: &Descriptor, i: u8, prev_end: u64, total: u32) -> Result<C
     }
     Ok(ChannelInfo::new(params, offset, size, name))
 }
+
+#[cfg(all(test, not(shm_loom)))]
+mod tests;

@@ -215,8 +215,8 @@ mod tests {
     use super::*;
     use crate::conformance;
     use crate::format::semaphore::MAX_COUNT;
-    use crate::mock::ThreadWait;
-    use crate::SemaphoreError;
+    use crate::mock::{MockRegion, ThreadWait};
+    use crate::{Layout, Segment, SemaphoreError};
 
     #[test]
     fn conformance_suite_on_heap_words() {
@@ -247,5 +247,16 @@ mod tests {
         let sem = CountingSemaphore::new(&words, ThreadWait::new(1));
         assert_eq!(sem.post(), Err(SemaphoreError::Overflow));
         assert_eq!(words.count(), MAX_COUNT);
+    }
+
+    #[test]
+    fn channel_in_a_segment() {
+        let layout = Layout::new().semaphore("s", 0).unwrap();
+        let memory = MockRegion::new(layout.size());
+        let seg = Segment::create(memory.region(), &layout, 1, 0).unwrap();
+        conformance::semaphore_basics(&seg.semaphore("s", ThreadWait::new(1)).unwrap());
+        let layout = Layout::new().semaphore("s", 5).unwrap();
+        let seg = Segment::create(memory.region(), &layout, 1, 0).unwrap();
+        assert_eq!(seg.semaphore_words("s").unwrap().count(), 5);
     }
 }

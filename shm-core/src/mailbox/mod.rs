@@ -231,6 +231,8 @@ impl<'a> MailboxView<'a> {
 
 mod client;
 mod server;
+#[cfg(all(test, not(shm_loom)))]
+mod tests;
 
 pub use client::{Client, Pending, Response, SlotGuard};
 pub use server::{Request, Server};
