@@ -273,7 +273,8 @@ fn hostile_close_words_never_panic() {
     let mut seed = 77u64;
     let short = Duration::from_millis(1);
     let mut claimed = 0u32;
-    for _ in 0..trials(20000) {
+    let n = trials(20000);
+    for _ in 0..n {
         let mut tx = seg.producer("q", ThreadWait::new(2)).ok();
         let mut rx = seg.consumer("q", ThreadWait::new(3)).ok();
         claimed += tx.is_some() as u32 + rx.is_some() as u32;
@@ -307,5 +308,7 @@ fn hostile_close_words_never_panic() {
     }
     let _ = mb::SERVER_CLOSED;
     println!("hostile: {claimed} endpoints claimed");
-    assert!(claimed > 1000, "the trials must exercise live endpoints");
+    // About one claim in ten trials at least (hostile words make many
+    // claims fail, by design): the trials exercised live endpoints.
+    assert!(u64::from(claimed) * 10 >= u64::from(n), "the trials must exercise live endpoints: {claimed} in {n}");
 }
