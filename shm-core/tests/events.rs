@@ -33,7 +33,8 @@ fn reclaims_and_takeovers_are_logged() {
     let graveyard = Graveyard::new();
     let dead = ThreadWait::with_graveyard(7, &graveyard);
     let client = seg.client("m", &dead).unwrap();
-    std::mem::forget(client.try_claim().unwrap()); // dies holding a slot
+    // The client dies holding a slot.
+    std::mem::forget(client.try_claim().unwrap());
     // A server (id 8) died holding the role: its id is left in the role word.
     let area = seg.channels()[0].offset as usize;
     memory.write_u32(area + shm_core::format::mailbox::SERVER, 8);
