@@ -566,6 +566,9 @@ impl<W: Wait, C: Cache> Wait for LinkWait<'_, W, C> {
     fn spin_limit(&self) -> u32 {
         self.wait.spin_limit()
     }
+    fn adaptive_spin(&self) -> bool {
+        self.wait.adaptive_spin()
+    }
     fn self_id(&self) -> u32 {
         self.wait.self_id()
     }

@@ -67,7 +67,7 @@ use core::time::Duration;
 
 use crate::error::{ClaimError, Corruption, RecvError, Role, SendError};
 use crate::sync::{AtomicU32, Ordering};
-use crate::wait::{explain, notify, wait_for, word_addr, Announce, Wait, WORD};
+use crate::wait::{explain, notify, wait_for, word_addr, Announce, SpinBudget, Wait, WORD};
 
 /// Bit 0 of `head` (or `tail`): the producer (or consumer) closed.
 pub use crate::format::queue::CLOSED;
@@ -193,6 +193,8 @@ pub struct Producer<'a, W: Wait> {
     /// The consumer's `tail` as last loaded (and checked).
     tail_seen: u32,
     id: u32,
+    /// How long waits for room spin (see [`Wait::adaptive_spin`]).
+    spin: SpinBudget,
 }
 
 impl<'a, W: Wait> Producer<'a, W> {
@@ -223,7 +225,7 @@ impl<'a, W: Wait> Producer<'a, W> {
         // SYNC POINT: Release pairs with the consumer's Acquire loads of
         // `head`; it republishes what the previous producer committed.
         view.ctl.head.store(head, Ordering::Release);
-        Ok(Self { view, wait, head, tail_seen: tail, id })
+        Ok(Self { view, wait, head, tail_seen: tail, id, spin: SpinBudget::new() })
     }
 
     /// The largest message this queue carries.
@@ -291,6 +293,7 @@ impl<'a, W: Wait> Producer<'a, W> {
             (None, Some(deadline)) => {
                 let room = wait_for(
                     &self.wait,
+                    &self.spin,
                     &ctl.tail,
                     &ctl.producer_waiting,
                     Announce::Single,
@@ -488,6 +491,8 @@ pub struct Consumer<'a, W: Wait> {
     /// The producer's `head` as last loaded (and checked).
     head_seen: u32,
     id: u32,
+    /// How long waits for a message spin (see [`Wait::adaptive_spin`]).
+    spin: SpinBudget,
 }
 
 impl<'a, W: Wait> Consumer<'a, W> {
@@ -507,7 +512,7 @@ impl<'a, W: Wait> Consumer<'a, W> {
         // SYNC POINT: Release pairs with the producer's Acquire loads of
         // `tail`.
         view.ctl.tail.store(tail, Ordering::Release);
-        Ok(Self { view, wait, tail, head_seen: tail, id })
+        Ok(Self { view, wait, tail, head_seen: tail, id, spin: SpinBudget::new() })
     }
 
     /// The producer id recorded in the segment, 0 if none.
@@ -576,6 +581,7 @@ impl<'a, W: Wait> Consumer<'a, W> {
             (None, Some(deadline)) => {
                 let message = wait_for(
                     &self.wait,
+                    &self.spin,
                     &ctl.head,
                     &ctl.consumer_waiting,
                     Announce::Single,

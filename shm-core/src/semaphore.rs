@@ -99,7 +99,7 @@ mod counting {
     use super::*;
     use crate::error::SemaphoreError;
     use crate::format::semaphore::MAX_COUNT;
-    use crate::wait::{notify, wait_for, Announce, Wait};
+    use crate::wait::{notify, wait_for, Announce, SpinBudget, Wait};
 
     /// The in-segment counting semaphore, blocking through a [`Wait`] strategy
     /// (a futex in shm-posix: `FutexSemaphore`).
@@ -107,12 +107,13 @@ mod counting {
     pub struct CountingSemaphore<'a, W> {
         words: &'a SemaphoreWords,
         wait: W,
+        spin: SpinBudget,
     }
 
     impl<'a, W: Wait> CountingSemaphore<'a, W> {
         /// A semaphore over `words`, blocking through `wait`.
         pub fn new(words: &'a SemaphoreWords, wait: W) -> Self {
-            Self { words, wait }
+            Self { words, wait, spin: SpinBudget::new() }
         }
 
         /// The words this semaphore works on.
@@ -151,6 +152,7 @@ mod counting {
         pub(crate) fn wait_deadline(&self, deadline: &mut W::Deadline) -> Result<(), SemaphoreError> {
             let taken = wait_for(
                 &self.wait,
+                &self.spin,
                 &self.words.count,
                 &self.words.waiters,
                 Announce::Counted,

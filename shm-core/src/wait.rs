@@ -26,7 +26,9 @@ use crate::sync::{fence, spin_hint, AtomicU32, Ordering};
 /// one sleep-and-wake hop costs in the kernel, so a peer that answers within
 /// that time is caught spinning, and a slower one costs at most about twice
 /// the unavoidable wake-up. (4096 was measured at about 100 µs on Zen 4,
-/// ruinous when both processes share one CPU.)
+/// ruinous when both processes share one CPU; even 1024 made a round trip
+/// on one CPU 13x a pipe pair's until host strategies learned to stop
+/// spinning there: [`Wait::adaptive_spin`].)
 pub const DEFAULT_SPIN_LIMIT: u32 = 1024;
 
 /// The adapter's hooks for blocking: sleep on a word, wake a word, keep time,
@@ -57,9 +59,24 @@ pub trait Wait {
     /// Wakes up to `count` sleepers parked on `word`.
     fn wake(&self, word: &AtomicU32, count: u32);
 
-    /// How many times to spin before parking.
+    /// How many times to spin before parking (at most, when
+    /// [`adaptive_spin`](Self::adaptive_spin) says yes).
     fn spin_limit(&self) -> u32 {
         DEFAULT_SPIN_LIMIT
+    }
+
+    /// Whether each endpoint learns how long to spin: it spends the whole
+    /// [`spin_limit`](Self::spin_limit) while spinning pays (the peer
+    /// answered before this side parked), a quarter as much after each wait
+    /// where it did not, down to no spin at all, with one full spin every
+    /// [`SPIN_PROBE_EVERY`] waits to notice when it pays again.
+    ///
+    /// Say yes where the peer may share this side's CPU (processes under an
+    /// operating system's scheduler): there a spinning waiter only delays
+    /// the peer it waits for. The default (no) spins the whole limit every
+    /// time, right for two cores that each run one side.
+    fn adaptive_spin(&self) -> bool {
+        false
     }
 
     /// This side's id, recorded in the segment when it claims a role (a PID
@@ -117,6 +134,9 @@ impl<W: Wait + ?Sized> Wait for &W {
     }
     fn spin_limit(&self) -> u32 {
         (**self).spin_limit()
+    }
+    fn adaptive_spin(&self) -> bool {
+        (**self).adaptive_spin()
     }
     fn self_id(&self) -> u32 {
         (**self).self_id()
@@ -186,6 +206,66 @@ impl Announce {
     }
 }
 
+/// With [`Wait::adaptive_spin`], one full spin phase every this many waits
+/// once spinning stopped paying: the probe that notices when it pays again
+/// (the peer moved to a CPU of its own). On a shared CPU a probe costs one
+/// spin limit per this many waits.
+pub const SPIN_PROBE_EVERY: u32 = 256;
+
+/// How much of the strategy's spin limit an endpoint's next wait spends,
+/// learned from its past waits (see [`Wait::adaptive_spin`]). Local to the
+/// endpoint, never in the segment: a plain core atomic (`Relaxed`, a hint
+/// that orders nothing) so endpoints shared between threads stay `Sync`.
+#[derive(Debug, Default)]
+pub(crate) struct SpinBudget {
+    /// Bits 0..8: how many times the limit was quartered (saturating at
+    /// [`SpinBudget::OFF`], no spin); bits 8..: waits since the last probe.
+    state: core::sync::atomic::AtomicU32,
+}
+
+impl SpinBudget {
+    /// Quarterings after which no spin is left of any `u32` limit.
+    const OFF: u32 = 16;
+
+    /// A fresh budget: the whole limit.
+    pub(crate) const fn new() -> Self {
+        Self { state: core::sync::atomic::AtomicU32::new(0) }
+    }
+
+    /// Spins for the next wait.
+    fn spins<W: Wait>(&self, w: &W) -> u32 {
+        let limit = w.spin_limit();
+        if !w.adaptive_spin() {
+            return limit;
+        }
+        let state = self.state.load(core::sync::atomic::Ordering::Relaxed);
+        let quarters = (state & 0xff).min(Self::OFF);
+        let spins = limit.checked_shr(2 * quarters).unwrap_or(0);
+        if spins > 0 {
+            return spins;
+        }
+        let since = (state >> 8) + 1;
+        if since >= SPIN_PROBE_EVERY {
+            self.state.store(quarters, core::sync::atomic::Ordering::Relaxed);
+            return limit;
+        }
+        self.state.store(since << 8 | quarters, core::sync::atomic::Ordering::Relaxed);
+        0
+    }
+
+    /// The wait ended while spinning, after spinning: spin fully again.
+    fn paid(&self) {
+        self.state.store(0, core::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The wait outlasted its spin phase: spin a quarter as long next time.
+    fn missed(&self) {
+        let state = self.state.load(core::sync::atomic::Ordering::Relaxed);
+        let quarters = ((state & 0xff) + 1).min(Self::OFF);
+        self.state.store((state & !0xff) | quarters, core::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// Why [`wait_for`] stopped without its condition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Stop {
@@ -227,7 +307,8 @@ impl Stop {
     }
 }
 
-/// Spin, then park, until `check` accepts a value of `word`.
+/// Spin (as many times as `budget` says), then park, until `check`
+/// accepts a value of `word`.
 ///
 /// `check` gets each value loaded from `word` (Acquire: pairs with the
 /// Release store the notifier makes before calling [`notify`]) and returns
@@ -236,8 +317,10 @@ impl Stop {
 /// [`Stop::PeerGone`]: strategies that cap how long one park sleeps thus
 /// bound how late a death is noticed. Once spinning is over, each turn
 /// first asks [`Wait::check`]; an abort stops the wait with [`Stop::Reset`].
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn wait_for<W: Wait, T>(
     w: &W,
+    budget: &SpinBudget,
     word: &AtomicU32,
     waiting: &AtomicU32,
     announce: Announce,
@@ -245,19 +328,22 @@ pub(crate) fn wait_for<W: Wait, T>(
     deadline: &mut W::Deadline,
     mut check: impl FnMut(u32) -> Option<T>,
 ) -> Result<T, Stop> {
-    let mut spins = 0u32;
-    loop {
-        // SYNC POINT: Acquire pairs with the notifier's Release store of `word`
-        // (before `notify`/`signal`), so what `check` then reads is published.
-        let seen = word.load(Ordering::Acquire);
-        if let Some(done) = check(seen) {
+    // SYNC POINT: Acquire pairs with the notifier's Release store of `word`
+    // (before `notify`/`signal`), so what `check` then reads is published.
+    if let Some(done) = check(word.load(Ordering::Acquire)) {
+        return Ok(done);
+    }
+    let limit = budget.spins(w);
+    for _ in 0..limit {
+        spin_hint();
+        // SYNC POINT: as the load above.
+        if let Some(done) = check(word.load(Ordering::Acquire)) {
+            budget.paid();
             return Ok(done);
         }
-        if spins < w.spin_limit() {
-            spins += 1;
-            spin_hint();
-            continue;
-        }
+    }
+    budget.missed();
+    loop {
         w.check().map_err(Stop::Reset)?;
         if w.expired(deadline) {
             return Err(w.check().err().map_or(Stop::Timeout, Stop::Reset));
@@ -274,13 +360,19 @@ pub(crate) fn wait_for<W: Wait, T>(
         }
         w.park(word, now, deadline);
         announce.leave(waiting);
+        // SYNC POINT: as the first load. What woke us counts even when the
+        // deadline has passed meanwhile, and costs no liveness check (on a
+        // host that reads /proc: microseconds).
+        if let Some(done) = check(word.load(Ordering::Acquire)) {
+            return Ok(done);
+        }
         if let Some(peer) = peer {
             let id = peer.load(Ordering::Relaxed);
             if crate::role::held(id) && !w.is_alive(id) {
                 crate::event::event!("peer {} died while this side waited for it", id);
                 // What the peer committed before it died is final: one more
                 // look, so nothing it published is reported as lost.
-                // SYNC POINT: as the load at the top of the loop.
+                // SYNC POINT: as the first load.
                 return check(word.load(Ordering::Acquire)).ok_or(Stop::PeerGone);
             }
         }
@@ -361,5 +453,99 @@ impl HostDeadline {
             HostDeadlineState::At(d) => d.saturating_duration_since(std::time::Instant::now()).min(max),
             _ => max,
         }
+    }
+}
+
+#[cfg(all(test, not(shm_loom)))]
+mod tests {
+    use super::*;
+
+    /// A strategy whose peer answers only once this side parks: `park`
+    /// stores `answer` into the word, as a peer that could not run while
+    /// this side spun would.
+    struct ParkAnswers {
+        adaptive: bool,
+        answer: u32,
+    }
+
+    impl Wait for ParkAnswers {
+        type Deadline = ();
+        fn deadline(&self, _timeout: Option<Duration>) {}
+        fn expired(&self, _deadline: &mut ()) -> bool {
+            false
+        }
+        fn park(&self, word: &AtomicU32, _expected: u32, _deadline: &mut ()) {
+            word.store(self.answer, Ordering::Relaxed);
+        }
+        fn wake(&self, _word: &AtomicU32, _count: u32) {}
+        fn spin_limit(&self) -> u32 {
+            1024
+        }
+        fn adaptive_spin(&self) -> bool {
+            self.adaptive
+        }
+        fn self_id(&self) -> u32 {
+            1
+        }
+    }
+
+    /// Looks the wait made at the word before it gave up spinning: one
+    /// before spinning, one per spin, one after announcing, one after the
+    /// park. `ready_after` makes the word hold 1 from that look on.
+    fn looks(w: &ParkAnswers, budget: &SpinBudget, ready_after: Option<u32>) -> u32 {
+        let word = AtomicU32::new(0);
+        let waiting = AtomicU32::new(0);
+        let mut looks = 0;
+        let got = wait_for(w, budget, &word, &waiting, Announce::Single, None, &mut (), |seen| {
+            looks += 1;
+            (seen == 1 || ready_after.is_some_and(|n| looks > n)).then_some(())
+        });
+        assert_eq!(got, Ok(()));
+        assert_eq!(waiting.load(Ordering::Relaxed), 0, "the announce is withdrawn");
+        looks
+    }
+
+    #[test]
+    fn a_steady_strategy_spins_its_whole_limit_every_time() {
+        let (w, budget) = (ParkAnswers { adaptive: false, answer: 1 }, SpinBudget::new());
+        for _ in 0..20 {
+            assert_eq!(looks(&w, &budget, None), 1 + 1024 + 2);
+        }
+    }
+
+    #[test]
+    fn spinning_that_never_pays_fades_to_nothing_with_a_rare_probe() {
+        let (w, budget) = (ParkAnswers { adaptive: true, answer: 1 }, SpinBudget::new());
+        for spins in [1024, 256, 64, 16, 4, 1, 0, 0, 0] {
+            assert_eq!(looks(&w, &budget, None), 1 + spins + 2);
+        }
+        // The probe: every SPIN_PROBE_EVERY-th wait spins the whole limit.
+        let mut probes = 0;
+        for _ in 0..4 * SPIN_PROBE_EVERY {
+            match looks(&w, &budget, None) {
+                3 => {}
+                full if full == 1 + 1024 + 2 => probes += 1,
+                other => panic!("a wait looked {other} times"),
+            }
+        }
+        assert_eq!(probes, 4);
+    }
+
+    #[test]
+    fn spinning_that_pays_once_spins_fully_again() {
+        let (w, budget) = (ParkAnswers { adaptive: true, answer: 1 }, SpinBudget::new());
+        for _ in 0..10 {
+            looks(&w, &budget, None);
+        }
+        // Wait for the probe, in which the peer answers after 100 spins.
+        let mut waits = 0;
+        while looks(&w, &budget, Some(100)) != 101 {
+            waits += 1;
+            assert!(waits <= SPIN_PROBE_EVERY, "a probe comes within SPIN_PROBE_EVERY waits");
+        }
+        assert_eq!(looks(&w, &budget, None), 1 + 1024 + 2, "spinning paid: the whole limit again");
+        // An answer found at the first look tells nothing: no change.
+        assert_eq!(looks(&w, &budget, Some(0)), 1);
+        assert_eq!(looks(&w, &budget, None), 1 + 256 + 2);
     }
 }

@@ -20,6 +20,12 @@ pub type FutexSemaphore<'a> = CountingSemaphore<'a, FutexWait>;
 /// `kill(pid, 0)`. One sleep lasts at most the liveness interval (100 ms by
 /// default), so a waiter notices a dead peer within about that long.
 ///
+/// The spin adapts ([`Wait::adaptive_spin`]): each endpoint spins while
+/// spinning pays, and parks at once after a few waits where it did not, as
+/// when both processes share one CPU (there every spin is time the peer
+/// cannot run). [`with_steady_spin`](Self::with_steady_spin) spins the same
+/// every time, for processes on CPUs of their own.
+///
 /// ```
 /// use shm_posix::FutexWait;
 /// use shm_core::Wait;
@@ -44,11 +50,29 @@ impl FutexWait {
         Self { pacing: Pacing::new() }
     }
 
-    /// A strategy that spins `spin` times before sleeping. 0 sleeps at once
-    /// (lowest CPU use); a large value keeps latency low while traffic flows
-    /// at the cost of a busy core.
+    /// A strategy that spins at most `spin` times before sleeping (fewer
+    /// while spinning does not pay). 0 sleeps at once (lowest CPU use); a
+    /// large value keeps latency low while traffic flows at the cost of a
+    /// busy core.
     pub const fn with_spin(spin: u32) -> Self {
         Self { pacing: Pacing::with_spin(spin) }
+    }
+
+    /// A strategy that spins `spin` times before every sleep, whether or
+    /// not spinning paid lately: for processes pinned to CPUs of their own,
+    /// where a peer never waits for this side's CPU.
+    ///
+    /// ```
+    /// use shm_posix::FutexWait;
+    /// use shm_core::Wait;
+    /// let wait = FutexWait::with_steady_spin(4096);
+    /// assert_eq!((wait.spin_limit(), wait.adaptive_spin()), (4096, false));
+    /// assert!(FutexWait::new().adaptive_spin());
+    /// ```
+    pub const fn with_steady_spin(spin: u32) -> Self {
+        let mut pacing = Pacing::with_spin(spin);
+        pacing.adaptive = false;
+        Self { pacing }
     }
 
     /// Wake at least every `interval` while sleeping to check that the peer
@@ -86,6 +110,10 @@ impl Wait for FutexWait {
 
     fn spin_limit(&self) -> u32 {
         self.pacing.spin_limit()
+    }
+
+    fn adaptive_spin(&self) -> bool {
+        self.pacing.adaptive_spin()
     }
 
     fn self_id(&self) -> u32 {

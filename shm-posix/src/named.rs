@@ -351,9 +351,19 @@ impl NamedSemaphoreWait {
         }
     }
 
-    /// Spin `spin` times before sleeping on the semaphore.
+    /// Spin at most `spin` times before sleeping on the semaphore (fewer
+    /// while spinning does not pay, as with
+    /// [`FutexWait`](crate::FutexWait)).
     pub fn with_spin(mut self, spin: u32) -> Self {
         self.pacing.spin = spin;
+        self
+    }
+
+    /// Spin `spin` times before every sleep, whether or not spinning paid
+    /// lately (see [`FutexWait::with_steady_spin`](crate::FutexWait::with_steady_spin)).
+    pub fn with_steady_spin(mut self, spin: u32) -> Self {
+        self.pacing.spin = spin;
+        self.pacing.adaptive = false;
         self
     }
 
@@ -410,6 +420,10 @@ impl Wait for NamedSemaphoreWait {
 
     fn spin_limit(&self) -> u32 {
         self.pacing.spin_limit()
+    }
+
+    fn adaptive_spin(&self) -> bool {
+        self.pacing.adaptive_spin()
     }
 
     fn self_id(&self) -> u32 {

@@ -20,8 +20,11 @@ pub(crate) const POLL_SLEEP: Duration = Duration::from_millis(1);
 /// Spin limit, sleep slice, deadlines and liveness of a host process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Pacing {
-    /// Spins before parking.
+    /// Spins before parking (at most, when `adaptive`).
     pub(crate) spin: u32,
+    /// Whether each endpoint spins less while spinning does not pay
+    /// ([`Wait::adaptive_spin`](shm_core::Wait::adaptive_spin)).
+    pub(crate) adaptive: bool,
     /// How long one sleep lasts at most, so a dead peer is noticed within
     /// about that long.
     pub(crate) slice: Duration,
@@ -30,7 +33,7 @@ pub(crate) struct Pacing {
 impl Pacing {
     /// Spin `spin` times, then sleep at most the default liveness interval.
     pub(crate) const fn with_spin(spin: u32) -> Self {
-        Self { spin, slice: DEFAULT_LIVENESS_INTERVAL }
+        Self { spin, adaptive: true, slice: DEFAULT_LIVENESS_INTERVAL }
     }
 
     /// [`DEFAULT_SPIN_LIMIT`] spins, the default liveness interval.
@@ -59,6 +62,11 @@ impl Pacing {
         self.spin
     }
 
+    /// [`Wait::adaptive_spin`](shm_core::Wait::adaptive_spin).
+    pub(crate) fn adaptive_spin(&self) -> bool {
+        self.adaptive
+    }
+
     /// [`Wait::self_id`](shm_core::Wait::self_id): this process's PID.
     pub(crate) fn self_id(&self) -> u32 {
         std::process::id()
@@ -76,7 +84,7 @@ mod tests {
 
     #[test]
     fn a_sleep_lasts_one_slice_at_most_and_none_past_the_deadline() {
-        let pacing = Pacing { spin: 0, slice: Duration::from_millis(5) };
+        let pacing = Pacing { spin: 0, adaptive: true, slice: Duration::from_millis(5) };
         assert_eq!(pacing.sleep(&mut pacing.deadline(None)), Some(Duration::from_millis(5)));
         let left = pacing.sleep(&mut pacing.deadline(Some(Duration::from_millis(2)))).unwrap();
         assert!(left <= Duration::from_millis(2), "{left:?}");
@@ -85,7 +93,10 @@ mod tests {
 
     #[test]
     fn the_defaults_are_the_cores_spin_limit_and_the_liveness_interval() {
-        assert_eq!(Pacing::new(), Pacing { spin: DEFAULT_SPIN_LIMIT, slice: DEFAULT_LIVENESS_INTERVAL });
+        assert_eq!(
+            Pacing::new(),
+            Pacing { spin: DEFAULT_SPIN_LIMIT, adaptive: true, slice: DEFAULT_LIVENESS_INTERVAL }
+        );
         assert_eq!(Pacing::new().self_id(), std::process::id());
         assert!(Pacing::new().is_alive(std::process::id()));
     }

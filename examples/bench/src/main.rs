@@ -7,12 +7,13 @@
 //! cargo run --release --bin shm-bench -- --methods mailbox-spin,atomic-floor --sizes 64
 //! cargo run --release --bin shm-bench -- --same-cpu --methods mailbox-futex,pipe --sizes 64 --clients 0
 //! cargo run --release --bin shm-bench -- --clients 1,2,4,8 --methods mailbox-futex,mailbox-spin
+//! cargo run --release --bin shm-bench -- --busy --methods mailbox-futex,pipe --sizes 64 --clients 0
 //! ```
 //!
 //! The binary is the orchestrator and, re-run as `shm-bench peer …`, the
 //! other process of each measurement. The orchestrator pins itself to one
 //! CPU and the peer to another (when there are two; `--same-cpu` puts both
-//! on one, `--no-pin` pins neither), creates the segment, pipe, socket or
+//! on one, `--no-pin` pins neither; `--busy` adds a busy loop on every CPU), creates the segment, pipe, socket or
 //! queue, starts the peer, measures, and removes every name it made,
 //! whatever the peer did.
 //!
@@ -55,6 +56,7 @@
 //! row type, tables, JSON, SVG), `alloc` (the counting allocator), `error`.
 
 mod alloc;
+mod busy;
 mod chart;
 mod clients;
 mod error;
@@ -245,6 +247,10 @@ struct Options {
     /// server) to one CPU: how each method fares when CPUs are shared.
     #[arg(long)]
     same_cpu: bool,
+    /// Run a busy loop on every CPU while measuring (one spinning thread
+    /// pinned to each): how each method fares when no CPU is ever idle.
+    #[arg(long)]
+    busy: bool,
     /// Client counts of the many-clients rows (N client processes against
     /// one mailbox server); 0 skips them [default: 1,2,4,8; 1,2 with --quick].
     #[arg(long, value_delimiter = ',')]
@@ -385,11 +391,16 @@ fn orchestrate(o: Options) -> Result<bool, Error> {
         list => list.iter().copied().filter(|&n| n > 0).collect(),
     };
     let date_utc = report::utc_now();
+    let busy = o.busy.then(|| busy::BusyLoops::start(&placement.cpus)).transpose()?;
+    if busy.is_some() {
+        eprintln!("shm-bench: a busy loop runs on each of CPUs {:?} (--busy)", placement.cpus);
+    }
     let (rtt, rtt_failed) = section::<Latency>(&mut ctx, &o.sizes, &o.methods);
     let (tput, tput_failed) = section::<Rate>(&mut ctx, &o.throughput_sizes, &o.methods);
     let (many, many_failed) = clients::run_all(&mut ctx, &counts, &o.methods);
     let (rtt_allocs, tput_allocs) = (report::shm_allocations(&rtt), report::shm_allocations(&tput));
     let many_allocs = clients::allocations(&many);
+    drop(busy);
     let shm_allocs = rtt_allocs.0 + tput_allocs.0 + many_allocs.0;
     let shm_slow_allocs = rtt_allocs.1 + tput_allocs.1 + many_allocs.1;
     let report = Report {
@@ -399,8 +410,9 @@ fn orchestrate(o: Options) -> Result<bool, Error> {
         pinned,
         placement: mode,
         placement_detail: placement.describe(2),
+        busy_loops: o.busy,
         quick: o.quick,
-        targets: report::targets(&placement, &rtt, &tput, &many),
+        targets: report::targets(&placement, o.busy, &rtt, &tput, &many),
         round_trip: rtt,
         throughput: tput,
         clients: many,

@@ -332,6 +332,8 @@ pub struct Report {
     pub placement: Mode,
     /// Where the two processes of a row ran, in words.
     pub placement_detail: String,
+    /// Whether a busy loop ran on every CPU (`--busy`).
+    pub busy_loops: bool,
     /// Whether `--quick` was given.
     pub quick: bool,
     /// Round-trip rows, grouped by size.
@@ -377,7 +379,13 @@ pub fn fill_ratios<F: Figures>(rows: &mut [Row<F>]) {
 
 /// Evaluates the performance targets on the rows of this run: each a ratio
 /// of two rows measured under the same placement, or skipped with the reason.
-pub fn targets(p: &Placement, rtt: &[Row<Latency>], tput: &[Row<Rate>], many: &[ClientsRow]) -> Vec<Target> {
+pub fn targets(
+    p: &Placement,
+    busy: bool,
+    rtt: &[Row<Latency>],
+    tput: &[Row<Rate>],
+    many: &[ClientsRow],
+) -> Vec<Target> {
     let rt = |m: Method, size: usize| rtt.iter().find(|r| r.method == m.id() && r.size == size);
     let tp = |m: Method, size: usize| tput.iter().find(|r| r.method == m.id() && r.size == size);
     let le = |name: &str, measured, bound| Target::new(name.into(), measured, "<=", bound);
@@ -400,6 +408,11 @@ pub fn targets(p: &Placement, rtt: &[Row<Latency>], tput: &[Row<Rate>], many: &[
         let t = le("default mailbox RTT on one CPU <= pipe pair on one CPU (64 B)", medians(f, pipe), 1.0);
         let one_cpu = p.mode == Mode::SameCpu || p.cpus.len() < 2;
         out.push(if one_cpu { t } else { t.skip(format!("needs --same-cpu; this run: {}", p.describe(2))) });
+        let p99s = f.figures.p99_ns.zip(pipe.figures.p99_ns).map(|(a, b)| a as f64 / b.max(1) as f64);
+        for (what, ratio) in [("median", medians(f, pipe)), ("p99", p99s)] {
+            let t = le(&format!("default mailbox RTT {what} under busy loops <= pipe pair's (64 B)"), ratio, 1.0);
+            out.push(if busy { t } else { t.skip("needs --busy (a busy loop on every CPU)") });
+        }
     }
     // The throughput targets are stated for the processes on CPUs of their
     // own; on one CPU every full or empty ring is a context switch.
@@ -489,7 +502,8 @@ pub fn render(report: &Report) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
     let pin = &report.placement_detail;
-    let _ = writeln!(out, "shm-bench, {} UTC, {} CPUs, {pin}", report.date_utc, report.cpus);
+    let busy = if report.busy_loops { ", a busy loop on every CPU (--busy)" } else { "" };
+    let _ = writeln!(out, "shm-bench, {} UTC, {} CPUs, {pin}{busy}", report.date_utc, report.cpus);
     let _ = writeln!(out, "command: {}", report.command);
     table(&mut out, &report.round_trip);
     table(&mut out, &report.throughput);

@@ -85,6 +85,9 @@ impl<W: Wait> Wait for Counted<W> {
     fn spin_limit(&self) -> u32 {
         self.0.spin_limit()
     }
+    fn adaptive_spin(&self) -> bool {
+        self.0.adaptive_spin()
+    }
     fn self_id(&self) -> u32 {
         self.0.self_id()
     }

@@ -8,7 +8,7 @@ use super::MailboxView;
 use crate::error::CallError;
 use crate::format::mailbox::{id_of, low_of, pack, slot, CLOSED_LEN, ID_MASK, SERVER_CLOSED};
 use crate::sync::Ordering;
-use crate::wait::{explain, notify, wait_for, Announce, Stop, Wait};
+use crate::wait::{explain, notify, wait_for, Announce, SpinBudget, Stop, Wait};
 
 /// The client side: any number of threads may call through one `Client`;
 /// each call holds its own slot.
@@ -16,13 +16,17 @@ pub struct Client<'a, W: Wait> {
     view: MailboxView<'a>,
     wait: W,
     id: u32,
+    /// How long waits for a free slot spin (see [`Wait::adaptive_spin`]).
+    claim_spin: SpinBudget,
+    /// How long waits for a response spin.
+    call_spin: SpinBudget,
 }
 
 impl<'a, W: Wait> Client<'a, W> {
     /// A client of the mailbox in `view`.
     pub fn new(view: MailboxView<'a>, wait: W) -> Self {
         let id = wait.self_id();
-        Self { view, wait, id }
+        Self { view, wait, id, claim_spin: SpinBudget::new(), call_spin: SpinBudget::new() }
     }
 
     /// Slot payload capacity: the largest request or response.
@@ -100,13 +104,19 @@ impl<'a, W: Wait> Client<'a, W> {
         // Each look scans the slots; sleeping is on `free_epoch`, bumped by
         // `free_slot` when it sees `free_waiters`.
         self.wait.check()?;
-        let claimed =
-            wait_for(&self.wait, &ctl.free_epoch, &ctl.free_waiters, Announce::Counted, None, deadline, |_| match self
-                .claim_free()
-            {
+        let claimed = wait_for(
+            &self.wait,
+            &self.claim_spin,
+            &ctl.free_epoch,
+            &ctl.free_waiters,
+            Announce::Counted,
+            None,
+            deadline,
+            |_| match self.claim_free() {
                 Err(CallError::NoFreeSlot) => None,
                 other => Some(other),
-            });
+            },
+        );
         let claimed =
             claimed.unwrap_or_else(|stop| Err(stop.into_error(|| false, CallError::Timeout, CallError::Timeout)));
         explain(&self.wait, claimed)
@@ -341,9 +351,11 @@ impl<'c, 'a, W: Wait> Pending<'c, 'a, W> {
         // Release CAS to RESPONSE (or FAILED) in `Request::finish`.
         let server = Some(&c.view.ctl.server);
         let waited = match c.wait.check() {
-            Ok(()) => wait_for(&c.wait, &s.state, &s.client_waiting, Announce::Single, server, deadline, |st| {
-                self.classify(st)
-            }),
+            Ok(()) => {
+                wait_for(&c.wait, &c.call_spin, &s.state, &s.client_waiting, Announce::Single, server, deadline, |st| {
+                    self.classify(st)
+                })
+            }
             Err(reset) => Err(Stop::Reset(reset)),
         };
         let response = match waited {

@@ -7,7 +7,7 @@ use super::{MailboxStats, MailboxView};
 use crate::error::{ClaimError, Role, ServeError};
 use crate::format::mailbox::{id_of, low_of, pack, slot, CLOSED_LEN, SERVER_CLOSED};
 use crate::sync::Ordering;
-use crate::wait::{explain, notify, wait_for, word_addr, Announce, Stop, Wait, WORD};
+use crate::wait::{explain, notify, wait_for, word_addr, Announce, SpinBudget, Stop, Wait, WORD};
 
 /// The serving side; one per mailbox at a time (claimed in the segment).
 pub struct Server<'a, W: Wait> {
@@ -16,6 +16,8 @@ pub struct Server<'a, W: Wait> {
     id: u32,
     /// Where the next scan starts (local round-robin state, not shared).
     cursor: core::sync::atomic::AtomicU32,
+    /// How long waits for a request spin (see [`Wait::adaptive_spin`]).
+    spin: SpinBudget,
 }
 
 impl<'a, W: Wait> Server<'a, W> {
@@ -30,7 +32,7 @@ impl<'a, W: Wait> Server<'a, W> {
         crate::role::claim(&view.ctl.server, &wait, id).map_err(|holder| ClaimError::busy(Role::Server, holder))?;
         // Open again: clients stop reporting `Closed`.
         view.ctl.server_waiting.store(0, Ordering::Relaxed);
-        let server = Self { view, wait, id, cursor: core::sync::atomic::AtomicU32::new(0) };
+        let server = Self { view, wait, id, cursor: core::sync::atomic::AtomicU32::new(0), spin: SpinBudget::new() };
         let recovered = server.recover();
         if recovered > 0 {
             crate::event::event!("mailbox {}: failed or freed {} slot(s) of a dead server", view.index, recovered);
@@ -203,14 +205,22 @@ impl<'a, W: Wait> Server<'a, W> {
         // `request_epoch`; polling that one word (not every slot) keeps this
         // side off the cache lines the clients are writing.
         let mut scanned: Option<u32> = None;
-        let taken =
-            wait_for(&self.wait, &ctl.request_epoch, &ctl.server_waiting, Announce::Single, None, deadline, |ring| {
+        let taken = wait_for(
+            &self.wait,
+            &self.spin,
+            &ctl.request_epoch,
+            &ctl.server_waiting,
+            Announce::Single,
+            None,
+            deadline,
+            |ring| {
                 if scanned == Some(ring) {
                     return None;
                 }
                 scanned = Some(ring);
                 self.take()
-            });
+            },
+        );
         match taken {
             Ok(request) => request,
             Err(Stop::Reset(reset)) => Err(reset.into()),
