@@ -569,6 +569,12 @@ impl<W: Wait, C: Cache> Wait for LinkWait<'_, W, C> {
     fn adaptive_spin(&self) -> bool {
         self.wait.adaptive_spin()
     }
+    fn lazy_notify(&self) -> bool {
+        self.wait.lazy_notify()
+    }
+    fn barrier_everywhere(&self) -> bool {
+        self.wait.barrier_everywhere()
+    }
     fn self_id(&self) -> u32 {
         self.wait.self_id()
     }

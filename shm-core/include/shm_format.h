@@ -73,10 +73,14 @@
 #define SHM_QUEUE_PRODUCER_OFFSET                4u
 #define SHM_QUEUE_CONSUMER_WAITING_OFFSET        8u
 #define SHM_QUEUE_SENT_OFFSET                    12u
+#define SHM_QUEUE_PRODUCER_FLAGS_OFFSET          16u
 #define SHM_QUEUE_TAIL_OFFSET                    64u
 #define SHM_QUEUE_CONSUMER_OFFSET                68u
 #define SHM_QUEUE_PRODUCER_WAITING_OFFSET        72u
 #define SHM_QUEUE_RECEIVED_OFFSET                76u
+#define SHM_QUEUE_CONSUMER_FLAGS_OFFSET          80u
+#define SHM_QUEUE_LAZY_WAKE                      1u
+#define SHM_QUEUE_LAZY_RECHECK_US                50u
 #define SHM_QUEUE_RING_OFFSET                    128u
 #define SHM_QUEUE_MIN_CAPACITY                   64u
 #define SHM_QUEUE_MAX_CAPACITY                   0x40000000u

@@ -67,7 +67,7 @@ use core::time::Duration;
 
 use crate::error::{ClaimError, Corruption, RecvError, Role, SendError};
 use crate::sync::{AtomicU32, Ordering};
-use crate::wait::{explain, notify, wait_for, word_addr, Announce, SpinBudget, Wait, WORD};
+use crate::wait::{claim_lazy, explain, notify, notify_lazily, wait_for, word_addr, Announce, SpinBudget, Wait, WORD};
 
 /// Bit 0 of `head` (or `tail`): the producer (or consumer) closed.
 pub use crate::format::queue::CLOSED;
@@ -86,6 +86,8 @@ impl QueueControl {
             received: self.received.load(Ordering::Relaxed),
             producer: self.producer.load(Ordering::Relaxed),
             consumer: self.consumer.load(Ordering::Relaxed),
+            producer_flags: self.producer_flags.load(Ordering::Relaxed),
+            consumer_flags: self.consumer_flags.load(Ordering::Relaxed),
         }
     }
 }
@@ -106,6 +108,11 @@ pub struct QueueStats {
     pub producer: u32,
     /// Consumer id, 0 if none.
     pub consumer: u32,
+    /// The producer's flags word ([`LAZY_WAKE`](crate::format::queue::LAZY_WAKE):
+    /// it wakes the consumer without a store-load fence).
+    pub producer_flags: u32,
+    /// The consumer's flags word.
+    pub consumer_flags: u32,
 }
 
 #[doc(hidden)]
@@ -195,6 +202,8 @@ pub struct Producer<'a, W: Wait> {
     id: u32,
     /// How long waits for room spin (see [`Wait::adaptive_spin`]).
     spin: SpinBudget,
+    /// Whether this side wakes the consumer lazily ([`Wait::lazy_notify`]).
+    lazy: bool,
 }
 
 impl<'a, W: Wait> Producer<'a, W> {
@@ -225,7 +234,8 @@ impl<'a, W: Wait> Producer<'a, W> {
         // SYNC POINT: Release pairs with the consumer's Acquire loads of
         // `head`; it republishes what the previous producer committed.
         view.ctl.head.store(head, Ordering::Release);
-        Ok(Self { view, wait, head, tail_seen: tail, id, spin: SpinBudget::new() })
+        let lazy = claim_lazy(&wait, &view.ctl.producer_flags);
+        Ok(Self { view, wait, head, tail_seen: tail, id, spin: SpinBudget::new(), lazy })
     }
 
     /// The largest message this queue carries.
@@ -298,6 +308,7 @@ impl<'a, W: Wait> Producer<'a, W> {
                     &ctl.producer_waiting,
                     Announce::Single,
                     Some(&ctl.consumer),
+                    Some(&ctl.consumer_flags),
                     deadline,
                     |tail| self.reserve(len32, tail).map(|r| r.map(|found| (found, tail))).transpose(),
                 );
@@ -460,7 +471,7 @@ impl<W: Wait> WriteGrant<'_, '_, W> {
         v.ctl.head.store(p.head, Ordering::Release);
         v.ctl.sent.store(v.ctl.sent.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
         crate::crash::point("queue.producer.committed");
-        notify(&p.wait, &v.ctl.head, &v.ctl.consumer_waiting, 1);
+        notify_lazily(&p.wait, p.lazy, &v.ctl.head, &v.ctl.consumer_waiting, 1);
     }
 }
 
@@ -493,6 +504,8 @@ pub struct Consumer<'a, W: Wait> {
     id: u32,
     /// How long waits for a message spin (see [`Wait::adaptive_spin`]).
     spin: SpinBudget,
+    /// Whether this side wakes the producer lazily ([`Wait::lazy_notify`]).
+    lazy: bool,
 }
 
 impl<'a, W: Wait> Consumer<'a, W> {
@@ -512,7 +525,8 @@ impl<'a, W: Wait> Consumer<'a, W> {
         // SYNC POINT: Release pairs with the producer's Acquire loads of
         // `tail`.
         view.ctl.tail.store(tail, Ordering::Release);
-        Ok(Self { view, wait, tail, head_seen: tail, id, spin: SpinBudget::new() })
+        let lazy = claim_lazy(&wait, &view.ctl.consumer_flags);
+        Ok(Self { view, wait, tail, head_seen: tail, id, spin: SpinBudget::new(), lazy })
     }
 
     /// The producer id recorded in the segment, 0 if none.
@@ -586,6 +600,7 @@ impl<'a, W: Wait> Consumer<'a, W> {
                     &ctl.consumer_waiting,
                     Announce::Single,
                     Some(&ctl.producer),
+                    Some(&ctl.producer_flags),
                     deadline,
                     |head| self.locate(head).map(|m| m.map(|found| (found, head))).transpose(),
                 );
@@ -721,7 +736,7 @@ impl<W: Wait> Drop for ReadGrant<'_, '_, W> {
         // `tail`: we are done reading these bytes before it reuses them.
         ctl.tail.store(c.tail, Ordering::Release);
         ctl.received.store(ctl.received.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
-        notify(&c.wait, &ctl.tail, &ctl.producer_waiting, 1);
+        notify_lazily(&c.wait, c.lazy, &ctl.tail, &ctl.producer_waiting, 1);
     }
 }
 

@@ -157,6 +157,7 @@ mod counting {
                 &self.words.waiters,
                 Announce::Counted,
                 None,
+                None,
                 deadline,
                 |seen| match self.take(seen) {
                     Ok(false) => None,

@@ -4,6 +4,8 @@
 //! through these names.
 
 #[cfg(shm_loom)]
+pub(crate) use core::sync::atomic::compiler_fence;
+#[cfg(shm_loom)]
 pub use loom::sync::atomic::AtomicU32;
 #[cfg(shm_loom)]
 pub(crate) use loom::sync::atomic::{fence, Ordering};
@@ -11,7 +13,7 @@ pub(crate) use loom::sync::atomic::{fence, Ordering};
 #[cfg(not(shm_loom))]
 pub use core::sync::atomic::AtomicU32;
 #[cfg(not(shm_loom))]
-pub(crate) use core::sync::atomic::{fence, Ordering};
+pub(crate) use core::sync::atomic::{compiler_fence, fence, Ordering};
 
 /// A pause inside a spin loop. Under loom it yields to the model's scheduler,
 /// which is what makes spin loops checkable at all.

@@ -14,11 +14,25 @@
 //! `SeqCst` fence and a load of the waiting word (Dekker's pattern), so either
 //! the sleeper sees the new value or the notifier sees the sleeper. On the hot
 //! path (peer spinning) the notifier therefore pays no system call.
+//!
+//! The notifier's fence is the costly half: it waits until the store of the
+//! word, whose cache line the peer keeps reading, has left this CPU (most
+//! of a 64-byte queue message's cost). On the queue a notifier whose
+//! strategy allows it ([`Wait::lazy_notify`]) skips it and says so in its
+//! flags word when it claims its role; a sleeper that finds that flag pays
+//! instead, with a barrier on every CPU ([`Wait::barrier_everywhere`]:
+//! `membarrier` on Linux), and a sleeper that cannot sleeps briefly. The
+//! rules are in [`crate::format::queue`]. The loom models check the
+//! fenced protocol; the lazy one rests on the guarantee of `membarrier(2)`
+//! (a full barrier on each CPU running a registered process, as the
+//! userspace RCU libraries use it) and on the multi-process stress
+//! `a_stream_through_a_tiny_ring_with_sleeping_sides_loses_no_wake_up`.
 
 use core::time::Duration;
 
 use crate::error::PeerReset;
-use crate::sync::{fence, spin_hint, AtomicU32, Ordering};
+use crate::format::queue::{LAZY_RECHECK_US, LAZY_WAKE};
+use crate::sync::{compiler_fence, fence, spin_hint, AtomicU32, Ordering};
 
 /// Spin iterations before parking, unless the strategy says otherwise.
 ///
@@ -76,6 +90,26 @@ pub trait Wait {
     /// the peer it waits for. The default (no) spins the whole limit every
     /// time, right for two cores that each run one side.
     fn adaptive_spin(&self) -> bool {
+        false
+    }
+
+    /// Whether this side may skip the store-load fence between publishing
+    /// and looking at the peer's waiting word, on the channels whose format
+    /// allows it (the queue: see *Waking* in [`crate::format::queue`]).
+    /// Say yes only if every sleeper that finds the channel's lazy flag
+    /// reaches this side with [`barrier_everywhere`](Self::barrier_everywhere)
+    /// (Linux: this process registered for
+    /// `MEMBARRIER_CMD_GLOBAL_EXPEDITED`). The default says no.
+    fn lazy_notify(&self) -> bool {
+        false
+    }
+
+    /// Forces a full memory barrier on every CPU that runs a lazy notifier
+    /// (Linux: `membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)`); `false` if it
+    /// cannot, and a sleeper whose waker is lazy then sleeps at most
+    /// [`LAZY_RECHECK_US`] at a time.
+    /// The default cannot.
+    fn barrier_everywhere(&self) -> bool {
         false
     }
 
@@ -137,6 +171,12 @@ impl<W: Wait + ?Sized> Wait for &W {
     }
     fn adaptive_spin(&self) -> bool {
         (**self).adaptive_spin()
+    }
+    fn lazy_notify(&self) -> bool {
+        (**self).lazy_notify()
+    }
+    fn barrier_everywhere(&self) -> bool {
+        (**self).barrier_everywhere()
     }
     fn self_id(&self) -> u32 {
         (**self).self_id()
@@ -325,6 +365,7 @@ pub(crate) fn wait_for<W: Wait, T>(
     waiting: &AtomicU32,
     announce: Announce,
     peer: Option<&AtomicU32>,
+    notifier: Option<&AtomicU32>,
     deadline: &mut W::Deadline,
     mut check: impl FnMut(u32) -> Option<T>,
 ) -> Result<T, Stop> {
@@ -353,12 +394,21 @@ pub(crate) fn wait_for<W: Wait, T>(
         // notifier's load of `waiting` sees our announce, or what we look at
         // below (the word, and whatever `check` reads) sees its stores.
         fence(Ordering::SeqCst);
+        // A lazy waker skipped its fence: force one on its CPU, or sleep
+        // briefly (see `notify_lazily`).
+        let lazy = notifier.is_some_and(|flags| flags.load(Ordering::Relaxed) & LAZY_WAKE != 0);
+        let recheck = lazy && !w.barrier_everywhere();
         let now = word.load(Ordering::Acquire);
         if let Some(done) = check(now) {
             announce.leave(waiting);
             return Ok(done);
         }
-        w.park(word, now, deadline);
+        if recheck {
+            let mut brief = w.deadline(Some(Duration::from_micros(LAZY_RECHECK_US.into())));
+            w.park(word, now, &mut brief);
+        } else {
+            w.park(word, now, deadline);
+        }
         announce.leave(waiting);
         // SYNC POINT: as the first load. What woke us counts even when the
         // deadline has passed meanwhile, and costs no liveness check (on a
@@ -392,6 +442,37 @@ pub(crate) fn signal<W: Wait>(w: &W, word: &AtomicU32, waiting: &AtomicU32, coun
         word.fetch_add(1, Ordering::Release);
         w.wake(word, count);
     }
+}
+
+/// [`notify`], for a side that may be lazy (`lazy`: it set
+/// [`LAZY_WAKE`] in its flags word when it claimed its role, see
+/// [`claim_lazy`]): without the store-load fence. A sleeper that finds the
+/// flag after announcing forces that fence on this side's CPU
+/// ([`Wait::barrier_everywhere`]) before it looks at `word` again, so
+/// either it sees the new value or this side's look at `waiting` sees it.
+pub(crate) fn notify_lazily<W: Wait>(w: &W, lazy: bool, word: &AtomicU32, waiting: &AtomicU32, count: u32) {
+    if !lazy {
+        return notify(w, word, waiting, count);
+    }
+    // Keeps the compiler from moving the look at `waiting` above the store
+    // of `word`; the CPU's ordering comes from the sleeper's barrier.
+    compiler_fence(Ordering::SeqCst);
+    if waiting.load(Ordering::Relaxed) != 0 {
+        w.wake(word, count);
+    }
+}
+
+/// Publishes whether this side wakes its peer lazily, when it claims its
+/// role: [`LAZY_WAKE`] in `flags` if the strategy says it may
+/// ([`Wait::lazy_notify`]), else 0. Returns what it published.
+pub(crate) fn claim_lazy<W: Wait>(w: &W, flags: &AtomicU32) -> bool {
+    let lazy = w.lazy_notify();
+    flags.store(if lazy { LAZY_WAKE } else { 0 }, Ordering::Relaxed);
+    // SYNC POINT: pairs with the fence in `wait_for`. A sleeper that did not
+    // see the flag issued its fence before this one, so this side's later
+    // (unfenced) looks at the waiting word see its announce.
+    fence(Ordering::SeqCst);
+    lazy
 }
 
 /// After storing a new value to `word`, wake its sleepers if any announced
@@ -496,13 +577,100 @@ mod tests {
         let word = AtomicU32::new(0);
         let waiting = AtomicU32::new(0);
         let mut looks = 0;
-        let got = wait_for(w, budget, &word, &waiting, Announce::Single, None, &mut (), |seen| {
+        let got = wait_for(w, budget, &word, &waiting, Announce::Single, None, None, &mut (), |seen| {
             looks += 1;
             (seen == 1 || ready_after.is_some_and(|n| looks > n)).then_some(())
         });
         assert_eq!(got, Ok(()));
         assert_eq!(waiting.load(Ordering::Relaxed), 0, "the announce is withdrawn");
         looks
+    }
+
+    /// A sleeper that records the timeouts it was asked for and its calls
+    /// to `barrier_everywhere` (which succeeds if `can_barrier`); its peer
+    /// answers when it parks.
+    struct Recorder {
+        can_barrier: bool,
+        timeouts: std::cell::RefCell<std::vec::Vec<Option<Duration>>>,
+        barriers: core::cell::Cell<u32>,
+    }
+
+    impl Wait for Recorder {
+        type Deadline = ();
+        fn deadline(&self, timeout: Option<Duration>) {
+            self.timeouts.borrow_mut().push(timeout);
+        }
+        fn expired(&self, _deadline: &mut ()) -> bool {
+            false
+        }
+        fn park(&self, word: &AtomicU32, _expected: u32, _deadline: &mut ()) {
+            word.store(1, Ordering::Relaxed);
+        }
+        fn wake(&self, _word: &AtomicU32, _count: u32) {}
+        fn spin_limit(&self) -> u32 {
+            0
+        }
+        fn self_id(&self) -> u32 {
+            1
+        }
+        fn barrier_everywhere(&self) -> bool {
+            self.barriers.set(self.barriers.get() + 1);
+            self.can_barrier
+        }
+    }
+
+    /// (barriers issued, timeouts asked for) by one wait whose waker's
+    /// flags word holds `flags`.
+    fn sleep_with_waker_flags(can_barrier: bool, flags: Option<u32>) -> (u32, std::vec::Vec<Option<Duration>>) {
+        let w = Recorder { can_barrier, timeouts: Default::default(), barriers: Default::default() };
+        let (word, waiting, flags) = (AtomicU32::new(0), AtomicU32::new(0), flags.map(AtomicU32::new));
+        let got =
+            wait_for(&w, &SpinBudget::new(), &word, &waiting, Announce::Single, None, flags.as_ref(), &mut (), |v| {
+                (v == 1).then_some(())
+            });
+        assert_eq!(got, Ok(()));
+        (w.barriers.get(), w.timeouts.into_inner())
+    }
+
+    #[test]
+    fn a_sleeper_forces_a_barrier_on_a_lazy_waker_or_sleeps_briefly() {
+        let brief = Some(Duration::from_micros(LAZY_RECHECK_US.into()));
+        // A waker that fences itself: nothing extra.
+        assert_eq!(sleep_with_waker_flags(true, Some(0)), (0, vec![]));
+        assert_eq!(sleep_with_waker_flags(true, None), (0, vec![]));
+        // A lazy waker: a barrier on its CPUs, and an ordinary sleep.
+        assert_eq!(sleep_with_waker_flags(true, Some(LAZY_WAKE)), (1, vec![]));
+        // ... or, where no barrier can be forced, a brief sleep.
+        assert_eq!(sleep_with_waker_flags(false, Some(LAZY_WAKE)), (1, vec![brief]));
+        // Garbage in the flags word reads as lazy (bit 0) or not; either
+        // way the sleeper still sleeps and wakes.
+        assert_eq!(sleep_with_waker_flags(false, Some(u32::MAX)), (1, vec![brief]));
+        assert_eq!(sleep_with_waker_flags(false, Some(u32::MAX - 1)), (0, vec![]));
+    }
+
+    #[test]
+    fn a_lazy_claim_publishes_its_flag_and_an_eager_one_clears_it() {
+        struct Lazy(bool);
+        impl Wait for Lazy {
+            type Deadline = ();
+            fn deadline(&self, _timeout: Option<Duration>) {}
+            fn expired(&self, _deadline: &mut ()) -> bool {
+                false
+            }
+            fn park(&self, _word: &AtomicU32, _expected: u32, _deadline: &mut ()) {}
+            fn wake(&self, _word: &AtomicU32, _count: u32) {}
+            fn self_id(&self) -> u32 {
+                1
+            }
+            fn lazy_notify(&self) -> bool {
+                self.0
+            }
+        }
+        let flags = AtomicU32::new(0xdead_beef);
+        assert!(claim_lazy(&Lazy(true), &flags));
+        assert_eq!(flags.load(Ordering::Relaxed), LAZY_WAKE);
+        assert!(!claim_lazy(&Lazy(false), &flags));
+        assert_eq!(flags.load(Ordering::Relaxed), 0);
     }
 
     #[test]

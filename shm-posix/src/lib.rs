@@ -4,6 +4,7 @@
 
 mod futex;
 mod identity;
+mod membarrier;
 mod name;
 mod named;
 mod object;

@@ -426,6 +426,14 @@ impl Wait for NamedSemaphoreWait {
         self.pacing.adaptive_spin()
     }
 
+    fn lazy_notify(&self) -> bool {
+        self.pacing.lazy_notify()
+    }
+
+    fn barrier_everywhere(&self) -> bool {
+        self.pacing.barrier_everywhere()
+    }
+
     fn self_id(&self) -> u32 {
         self.pacing.self_id()
     }

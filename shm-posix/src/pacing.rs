@@ -67,6 +67,18 @@ impl Pacing {
         self.adaptive
     }
 
+    /// [`Wait::lazy_notify`](shm_core::Wait::lazy_notify): this process
+    /// registered for global expedited `membarrier`.
+    pub(crate) fn lazy_notify(&self) -> bool {
+        crate::membarrier::registered()
+    }
+
+    /// [`Wait::barrier_everywhere`](shm_core::Wait::barrier_everywhere):
+    /// `membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)`.
+    pub(crate) fn barrier_everywhere(&self) -> bool {
+        crate::membarrier::barrier_everywhere()
+    }
+
     /// [`Wait::self_id`](shm_core::Wait::self_id): this process's PID.
     pub(crate) fn self_id(&self) -> u32 {
         std::process::id()

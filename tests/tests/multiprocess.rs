@@ -96,6 +96,36 @@ fn a_million_messages_through_the_queue_across_processes() {
     assert_clean(&name);
 }
 
+/// A stream through a ring of a few messages, both sides sleeping whenever
+/// they must wait (no spin, no liveness wake-up): each side goes to sleep
+/// while the other is publishing, again and again, which is where a lost
+/// wake-up happens if the lazy waker's protocol is wrong. One lost wake-up
+/// leaves both asleep (the producer waiting for room, the consumer for a
+/// message) and the 60 s timeout reports it.
+#[test]
+fn a_stream_through_a_tiny_ring_with_sleeping_sides_loses_no_wake_up() {
+    let name = unique("lazy-stream");
+    let count = 200_000u64;
+    {
+        let seg = Segment::create(&name, &Layout::new().queue("a", 64).unwrap()).unwrap();
+        let wait = FutexWait::with_spin(0).with_liveness_interval(Duration::MAX);
+        let mut rx = seg.consumer("a", wait).unwrap();
+        let producer = Peer::spawn(PEER, &["stream-sleepy", &name, &count.to_string()]);
+        let mut buf = [0u8; 16];
+        for i in 0..count {
+            let n = rx.recv_timeout(&mut buf, Duration::from_secs(60)).unwrap_or_else(|e| panic!("message {i}: {e}"));
+            assert_eq!(&buf[..n], &i.to_le_bytes(), "message {i}");
+        }
+        // Both sides woke lazily (the kernel offers membarrier; a unit test
+        // in shm-posix checks that): the path under test was the lazy one.
+        let stats = seg.queue_view("a").unwrap().control().snapshot();
+        let lazy = shm_core::format::queue::LAZY_WAKE;
+        assert_eq!((stats.producer_flags, stats.consumer_flags), (lazy, lazy));
+        assert!(producer.finish(WATCHDOG).success());
+    }
+    assert_clean(&name);
+}
+
 fn rx_max(seg: &Segment) -> usize {
     seg.queue_view("q").unwrap().max_message() as usize
 }

@@ -88,6 +88,12 @@ impl<W: Wait> Wait for Counted<W> {
     fn adaptive_spin(&self) -> bool {
         self.0.adaptive_spin()
     }
+    fn lazy_notify(&self) -> bool {
+        self.0.lazy_notify()
+    }
+    fn barrier_everywhere(&self) -> bool {
+        self.0.barrier_everywhere()
+    }
     fn self_id(&self) -> u32 {
         self.0.self_id()
     }

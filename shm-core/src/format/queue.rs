@@ -6,10 +6,12 @@
 //! | 4 | `producer`: id of the producer, 0 if none | producer |
 //! | 8 | `consumer_waiting`: 1 while the consumer sleeps | consumer (rarely) |
 //! | 12 | `sent`: messages committed (wrapping) | producer |
+//! | 16 | `producer_flags`: [`LAZY_WAKE`] if the producer wakes lazily | producer (at claim) |
 //! | 64 | `tail`: bytes ever released (wrapping u32, a multiple of 8), plus [`CLOSED`] once the consumer closed | consumer |
 //! | 68 | `consumer`: id of the consumer, 0 if none | consumer |
 //! | 72 | `producer_waiting`: 1 while the producer sleeps | producer (rarely) |
 //! | 76 | `received`: messages released (wrapping) | consumer |
+//! | 80 | `consumer_flags`: [`LAZY_WAKE`] if the consumer wakes lazily | consumer (at claim) |
 //! | 128 | the ring, `capacity` bytes (a power of two, 64 to 2^30) | both |
 //!
 //! The bytes `head - tail` before ring position `head % capacity` hold the
@@ -33,6 +35,23 @@
 //! (Release); the consumer loads `head` (Acquire), reads the frame, and
 //! gives the bytes back by storing `tail` (Release). The consumer sleeps on
 //! `head`, the producer on `tail` ([`WAIT_WORDS`]).
+//!
+//! # Waking
+//!
+//! A side about to sleep stores 1 to its waiting word, then issues a full
+//! (store-load) fence, then looks at the word it sleeps on once more. A side
+//! that publishes (stores `head` or `tail`) then looks at the peer's waiting
+//! word and wakes the peer if it is set. Either the publisher issues a full
+//! fence between its store and that look, or it is *lazy*: it stored
+//! [`LAZY_WAKE`] in its flags word, followed by a full fence, before its
+//! first lazy look, and skips the fence. A sleeper that, after its own fence,
+//! finds [`LAZY_WAKE`] in the waker's flags word must then force a full
+//! fence on every CPU that runs the waker (Linux:
+//! `membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)`; the waker registered with
+//! `MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED` before it set the flag) before
+//! it looks again, or, where it cannot, sleep at most [`LAZY_RECHECK_US`]
+//! microseconds at a time. A garbled flags word costs wake-up latency (at
+//! most one liveness interval), never a message.
 
 use crate::sync::AtomicU32;
 
@@ -44,6 +63,8 @@ pub const PRODUCER: usize = 4;
 pub const CONSUMER_WAITING: usize = 8;
 /// Offset of `sent`.
 pub const SENT: usize = 12;
+/// Offset of `producer_flags`.
+pub const PRODUCER_FLAGS: usize = 16;
 /// Offset of `tail`.
 pub const TAIL: usize = 64;
 /// Offset of `consumer`.
@@ -52,6 +73,14 @@ pub const CONSUMER: usize = 68;
 pub const PRODUCER_WAITING: usize = 72;
 /// Offset of `received`.
 pub const RECEIVED: usize = 76;
+/// Offset of `consumer_flags`.
+pub const CONSUMER_FLAGS: usize = 80;
+/// Bit 0 of a flags word: this side skips the store-load fence before it
+/// looks at the peer's waiting word (see *Waking* above).
+pub const LAZY_WAKE: u32 = 1;
+/// How long a sleeper that cannot force a fence on the waker's CPUs sleeps
+/// at most, in microseconds, while the waker is lazy.
+pub const LAZY_RECHECK_US: u32 = 50;
 /// Offset of the ring (the bytes of the two control lines before it).
 pub const RING: usize = 128;
 /// The words a side sleeps on: `head` (the consumer), `tail` (the producer).
@@ -95,14 +124,16 @@ pub struct QueueControl {
     pub(crate) producer: AtomicU32,
     pub(crate) consumer_waiting: AtomicU32,
     pub(crate) sent: AtomicU32,
+    pub(crate) producer_flags: AtomicU32,
     #[cfg(not(shm_loom))]
-    _pad0: [AtomicU32; 12],
+    _pad0: [AtomicU32; 11],
     pub(crate) tail: AtomicU32,
     pub(crate) consumer: AtomicU32,
     pub(crate) producer_waiting: AtomicU32,
     pub(crate) received: AtomicU32,
+    pub(crate) consumer_flags: AtomicU32,
     #[cfg(not(shm_loom))]
-    _pad1: [AtomicU32; 12],
+    _pad1: [AtomicU32; 11],
 }
 
 #[cfg(not(shm_loom))]
@@ -117,6 +148,9 @@ const _: () = {
     assert!(offset_of!(QueueControl, consumer) == CONSUMER);
     assert!(offset_of!(QueueControl, producer_waiting) == PRODUCER_WAITING);
     assert!(offset_of!(QueueControl, received) == RECEIVED);
+    assert!(offset_of!(QueueControl, producer_flags) == PRODUCER_FLAGS);
+    assert!(offset_of!(QueueControl, consumer_flags) == CONSUMER_FLAGS);
+    assert!(PRODUCER_FLAGS < TAIL && CONSUMER_FLAGS < RING);
     assert!(TAIL.is_multiple_of(super::CACHE_LINE) && RING.is_multiple_of(super::CACHE_LINE));
     assert!(MIN_CAPACITY.is_power_of_two() && MAX_CAPACITY.is_power_of_two());
     assert!(FRAME_LEN < FRAME_RESERVED && FRAME_RESERVED + 4 == FRAME_HEADER as usize);
@@ -134,10 +168,12 @@ impl QueueControl {
             producer: AtomicU32::new(0),
             producer_waiting: AtomicU32::new(0),
             sent: AtomicU32::new(0),
+            producer_flags: AtomicU32::new(0),
             tail: AtomicU32::new(0),
             consumer: AtomicU32::new(0),
             consumer_waiting: AtomicU32::new(0),
             received: AtomicU32::new(0),
+            consumer_flags: AtomicU32::new(0),
         }
     }
 }

@@ -111,6 +111,7 @@ impl<'a, W: Wait> Client<'a, W> {
             &ctl.free_waiters,
             Announce::Counted,
             None,
+            None,
             deadline,
             |_| match self.claim_free() {
                 Err(CallError::NoFreeSlot) => None,
@@ -351,11 +352,17 @@ impl<'c, 'a, W: Wait> Pending<'c, 'a, W> {
         // Release CAS to RESPONSE (or FAILED) in `Request::finish`.
         let server = Some(&c.view.ctl.server);
         let waited = match c.wait.check() {
-            Ok(()) => {
-                wait_for(&c.wait, &c.call_spin, &s.state, &s.client_waiting, Announce::Single, server, deadline, |st| {
-                    self.classify(st)
-                })
-            }
+            Ok(()) => wait_for(
+                &c.wait,
+                &c.call_spin,
+                &s.state,
+                &s.client_waiting,
+                Announce::Single,
+                server,
+                None,
+                deadline,
+                |st| self.classify(st),
+            ),
             Err(reset) => Err(Stop::Reset(reset)),
         };
         let response = match waited {

@@ -212,6 +212,7 @@ impl<'a, W: Wait> Server<'a, W> {
             &ctl.server_waiting,
             Announce::Single,
             None,
+            None,
             deadline,
             |ring| {
                 if scanned == Some(ring) {

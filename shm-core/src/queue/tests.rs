@@ -107,7 +107,7 @@ fn consumer_reports_a_dead_producer() {
 fn hostile_words() {
     type Case = (&'static str, usize, u32, &'static str);
     // (what, offset, value, which side errs and how: "recv:<word>", "send:<word>", "ok")
-    let cases: [Case; 15] = [
+    let cases: [Case; 17] = [
         ("head unaligned", Q + qu::HEAD, 13, "recv:head"),
         ("head unaligned with the close bit", Q + qu::HEAD, 35, "recv:head"),
         ("head close bit: after the message, closed", Q + qu::HEAD, 32 | qu::CLOSED, "closed:recv"),
@@ -120,6 +120,8 @@ fn hostile_words() {
         ("tail far ahead of head", Q + qu::TAIL, 0x8000_0000, "send:tail"),
         ("producer_waiting", Q + qu::PRODUCER_WAITING, 7, "ok"),
         ("received", Q + qu::RECEIVED, 99, "ok"),
+        ("producer_flags: a lazy waker the consumer then fences", Q + qu::PRODUCER_FLAGS, u32::MAX, "ok"),
+        ("consumer_flags", Q + qu::CONSUMER_FLAGS, 0x5555_5555, "ok"),
         ("frame reserved word (ignored by readers)", RING + qu::FRAME_RESERVED, 0xdead_beef, "ok"),
         ("frame len huge", RING + qu::FRAME_LEN, 0x7fff_0000, "recv:frame"),
         ("frame len beyond head", RING + qu::FRAME_LEN, 200, "recv:frame"),

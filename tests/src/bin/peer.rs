@@ -62,6 +62,17 @@ fn main() {
             let mut tx = seg.producer("q", FutexWait::new()).expect("producer");
             conformance::queue_send(&mut tx, num(2), num(3));
         }
+        "stream-sleepy" => {
+            // Send COUNT numbered messages into queue "a" as fast as the
+            // ring allows, sleeping (no spin, no liveness wake-up) whenever
+            // it is full.
+            let seg = Segment::open(arg(1), OPEN).expect("open");
+            let wait = FutexWait::with_spin(0).with_liveness_interval(Duration::MAX);
+            let mut tx = seg.producer("a", wait).expect("producer");
+            for i in 0..num(2) {
+                tx.send_timeout(&i.to_le_bytes(), Duration::from_secs(60)).expect("send");
+            }
+        }
         "sem-post" => {
             let count = num(2);
             if arg(3) == "named" {
@@ -144,8 +155,8 @@ fn hostile(name: &str, length: Duration, seed: u64) {
         let base = c.offset as usize;
         match c.params() {
             ChannelParams::Queue { capacity } => {
-                let words = [q::HEAD, q::PRODUCER, q::CONSUMER_WAITING, q::SENT];
-                let more = [q::TAIL, q::CONSUMER, q::PRODUCER_WAITING, q::RECEIVED];
+                let words = [q::HEAD, q::PRODUCER, q::CONSUMER_WAITING, q::SENT, q::PRODUCER_FLAGS];
+                let more = [q::TAIL, q::CONSUMER, q::PRODUCER_WAITING, q::RECEIVED, q::CONSUMER_FLAGS];
                 targets.extend(words.into_iter().chain(more).map(|o| base + o));
                 let frames = (0..capacity as usize).step_by(q::FRAME_ALIGN as usize);
                 targets.extend(frames.map(|o| base + q::RING + o + q::FRAME_LEN));
