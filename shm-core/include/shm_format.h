@@ -81,6 +81,7 @@
 #define SHM_QUEUE_CONSUMER_FLAGS_OFFSET          80u
 #define SHM_QUEUE_LAZY_WAKE                      1u
 #define SHM_QUEUE_LAZY_RECHECK_US                50u
+#define SHM_QUEUE_LAZY_RECHECK_MAX_US            800u
 #define SHM_QUEUE_RING_OFFSET                    128u
 #define SHM_QUEUE_MIN_CAPACITY                   64u
 #define SHM_QUEUE_MAX_CAPACITY                   0x40000000u

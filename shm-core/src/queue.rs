@@ -404,6 +404,8 @@ impl<W: Wait> Drop for Producer<'_, W> {
             if close_position(&ctl.head, self.head) {
                 notify(&self.wait, &ctl.head, &ctl.consumer_waiting, 1);
             }
+            // No more wake-ups from this side, lazy or not.
+            ctl.producer_flags.store(0, Ordering::Relaxed);
         }
         crate::role::release(&ctl.producer, self.id);
     }
@@ -688,6 +690,8 @@ impl<W: Wait> Drop for Consumer<'_, W> {
             if close_position(&ctl.tail, self.tail) {
                 notify(&self.wait, &ctl.tail, &ctl.producer_waiting, 1);
             }
+            // No more wake-ups from this side, lazy or not.
+            ctl.consumer_flags.store(0, Ordering::Relaxed);
         }
         crate::role::release(&ctl.consumer, self.id);
     }

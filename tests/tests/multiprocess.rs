@@ -5,7 +5,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
-use shm_core::{conformance, CallError, Layout, OpenError as CoreOpenError, Semaphore};
+use shm_core::{conformance, CallError, Layout, OpenError as CoreOpenError, Semaphore, Wait};
 use shm_posix::{
     CreateError, CreateOptions, FutexWait, NameError, NamedSemaphore, NamedSemaphoreWait, OpenError, Segment,
 };
@@ -108,22 +108,76 @@ fn a_stream_through_a_tiny_ring_with_sleeping_sides_loses_no_wake_up() {
     let count = 200_000u64;
     {
         let seg = Segment::create(&name, &Layout::new().queue("a", 64).unwrap()).unwrap();
-        let wait = FutexWait::with_spin(0).with_liveness_interval(Duration::MAX);
-        let mut rx = seg.consumer("a", wait).unwrap();
+        let wait = BarrierCounter::new(FutexWait::with_spin(0).with_liveness_interval(Duration::MAX));
+        let mut rx = seg.consumer("a", &wait).unwrap();
         let producer = Peer::spawn(PEER, &["stream-sleepy", &name, &count.to_string()]);
         let mut buf = [0u8; 16];
         for i in 0..count {
             let n = rx.recv_timeout(&mut buf, Duration::from_secs(60)).unwrap_or_else(|e| panic!("message {i}: {e}"));
             assert_eq!(&buf[..n], &i.to_le_bytes(), "message {i}");
         }
-        // Both sides woke lazily (the kernel offers membarrier; a unit test
-        // in shm-posix checks that): the path under test was the lazy one.
-        let stats = seg.queue_view("a").unwrap().control().snapshot();
-        let lazy = shm_core::format::queue::LAZY_WAKE;
-        assert_eq!((stats.producer_flags, stats.consumer_flags), (lazy, lazy));
+        // Where the kernel offers membarrier, both sides woke lazily (the
+        // producer has cleared its flag when it closed; the consumer's
+        // barriers show it was set) and the consumer's sleeps forced
+        // barriers on the producer: the path under test was the lazy one.
+        // (Elsewhere both stay fenced.)
+        let lazy = FutexWait::new().lazy_notify();
+        let flag = if lazy { shm_core::format::queue::LAZY_WAKE } else { 0 };
+        assert_eq!(seg.queue_view("a").unwrap().control().snapshot().consumer_flags, flag);
+        let barriers = wait.barriers.load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(barriers > 0, lazy, "{barriers} barriers forced by the consumer's sleeps");
+        drop(rx);
+        assert_eq!(seg.queue_view("a").unwrap().control().snapshot().consumer_flags, 0, "cleared at close");
         assert!(producer.finish(WATCHDOG).success());
     }
     assert_clean(&name);
+}
+
+/// A strategy that counts the barriers it forces on lazy wakers.
+struct BarrierCounter<W> {
+    inner: W,
+    barriers: std::sync::atomic::AtomicU64,
+}
+
+impl<W> BarrierCounter<W> {
+    fn new(inner: W) -> Self {
+        Self { inner, barriers: std::sync::atomic::AtomicU64::new(0) }
+    }
+}
+
+impl<W: Wait> Wait for BarrierCounter<W> {
+    type Deadline = W::Deadline;
+    fn deadline(&self, timeout: Option<Duration>) -> W::Deadline {
+        self.inner.deadline(timeout)
+    }
+    fn expired(&self, deadline: &mut W::Deadline) -> bool {
+        self.inner.expired(deadline)
+    }
+    fn park(&self, word: &shm_core::AtomicU32, expected: u32, deadline: &mut W::Deadline) {
+        self.inner.park(word, expected, deadline)
+    }
+    fn wake(&self, word: &shm_core::AtomicU32, count: u32) {
+        self.inner.wake(word, count)
+    }
+    fn spin_limit(&self) -> u32 {
+        self.inner.spin_limit()
+    }
+    fn adaptive_spin(&self) -> bool {
+        self.inner.adaptive_spin()
+    }
+    fn lazy_notify(&self) -> bool {
+        self.inner.lazy_notify()
+    }
+    fn barrier_everywhere(&self) -> bool {
+        self.barriers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.barrier_everywhere()
+    }
+    fn self_id(&self) -> u32 {
+        self.inner.self_id()
+    }
+    fn is_alive(&self, id: u32) -> bool {
+        self.inner.is_alive(id)
+    }
 }
 
 fn rx_max(seg: &Segment) -> usize {

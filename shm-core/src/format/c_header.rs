@@ -78,6 +78,7 @@ const QUEUE: &[Define] = &[
     ("QUEUE_CONSUMER_FLAGS_OFFSET", format::queue::CONSUMER_FLAGS as u64),
     ("QUEUE_LAZY_WAKE", format::queue::LAZY_WAKE as u64),
     ("QUEUE_LAZY_RECHECK_US", format::queue::LAZY_RECHECK_US as u64),
+    ("QUEUE_LAZY_RECHECK_MAX_US", format::queue::LAZY_RECHECK_MAX_US as u64),
     ("QUEUE_RING_OFFSET", format::queue::RING as u64),
     ("QUEUE_MIN_CAPACITY", format::queue::MIN_CAPACITY as u64),
     ("QUEUE_MAX_CAPACITY", format::queue::MAX_CAPACITY as u64),

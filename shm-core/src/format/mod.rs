@@ -29,6 +29,9 @@
 //! `tail`, [`queue::CLOSED`]; a mailbox's `server_waiting` set to
 //! [`mailbox::SERVER_CLOSED`]), which a 1.x peer would misread: hence the
 //! major bump, and either side refuses the other with `VersionMismatch`.
+//! 2.0 also has lazy wake-ups on the queue (its `producer_flags` and
+//! `consumer_flags` words, which a sleeper must honour: see *Waking* in
+//! [`queue`]); they were part of 2.0 from its first release.
 //!
 //! # Segment map
 //!

@@ -49,9 +49,12 @@
 //! fence on every CPU that runs the waker (Linux:
 //! `membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)`; the waker registered with
 //! `MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED` before it set the flag) before
-//! it looks again, or, where it cannot, sleep at most [`LAZY_RECHECK_US`]
-//! microseconds at a time. A garbled flags word costs wake-up latency (at
-//! most one liveness interval), never a message.
+//! it looks again, or, where it cannot, sleep briefly ([`LAZY_RECHECK_US`],
+//! doubling up to [`LAZY_RECHECK_MAX_US`]) before its ordinary sleeps. A
+//! side clears its flag when it closes the queue. A garbled flags word costs
+//! a few brief sleeps per wait or a barrier that was not needed, and at
+//! worst one wake-up's latency (a sleep the sleeper would have made
+//! anyway), never a message.
 
 use crate::sync::AtomicU32;
 
@@ -79,8 +82,16 @@ pub const CONSUMER_FLAGS: usize = 80;
 /// looks at the peer's waiting word (see *Waking* above).
 pub const LAZY_WAKE: u32 = 1;
 /// How long a sleeper that cannot force a fence on the waker's CPUs sleeps
-/// at most, in microseconds, while the waker is lazy.
+/// at most, in microseconds, the first time it sleeps while the waker is
+/// lazy; each later sleep of the same wait may last twice as long, until
+/// [`LAZY_RECHECK_MAX_US`].
 pub const LAZY_RECHECK_US: u32 = 50;
+/// The longest brief sleep (see [`LAZY_RECHECK_US`]); after it the sleeper
+/// sleeps as long as it otherwise would. The window in which a lazy waker's
+/// store and a sleeper's announce can miss each other lasts nanoseconds and
+/// opens at each announce, so a miss costs at most the sleep that follows
+/// it.
+pub const LAZY_RECHECK_MAX_US: u32 = 800;
 /// Offset of the ring (the bytes of the two control lines before it).
 pub const RING: usize = 128;
 /// The words a side sleeps on: `head` (the consumer), `tail` (the producer).
