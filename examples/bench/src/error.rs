@@ -25,8 +25,9 @@ pub enum Error {
         /// What the system said.
         source: io::Error,
     },
-    /// The shared-memory library refused or failed. Carried as its message:
-    /// the library's error types do not implement `std::error::Error` yet.
+    /// The shared-memory library (or iceoryx2, in its rows) refused or
+    /// failed. Carried as its message: the library's error types do not
+    /// implement `std::error::Error` yet.
     Shm {
         /// What was being done.
         op: Cow<'static, str>,

@@ -8,6 +8,7 @@
 //! cargo run --release --bin shm-bench -- --same-cpu --methods mailbox-futex,pipe --sizes 64 --clients 0
 //! cargo run --release --bin shm-bench -- --clients 1,2,4,8 --methods mailbox-futex,mailbox-spin
 //! cargo run --release --bin shm-bench -- --busy --methods mailbox-futex,pipe --sizes 64 --clients 0
+//! cargo run --release -p shm-bench --features iceoryx2 -- --methods mailbox-spin,iceoryx2-rr,iceoryx2-pubsub --clients 0
 //! ```
 //!
 //! The binary is the orchestrator and, re-run as `shm-bench peer …`, the
@@ -26,6 +27,9 @@
 //!   `recv_timeout`) and zero-copy (the producer fills its grant in place,
 //!   the consumer reads every byte in place), a pipe and a Unix socket; the
 //!   ceiling is `memcpy` of the same size in one process.
+//! - **iceoryx2** (feature `iceoryx2`, off by default): its request-response
+//!   and publish-subscribe, both sides polling, as rows of the same tables
+//!   (see `iox`).
 //! - **Many clients** (`--clients`): N client processes against one
 //!   mailbox server process, futex and polling; aggregate calls/s and the
 //!   latency of every call, one row per N (see `clients`).
@@ -53,13 +57,16 @@
 //! `throughput` (both sides' operations), `strategy` (the polling wait
 //! strategy and park/wake counters), `procs` (processes, descriptors,
 //! names), `mq` (message queues through libc), `report` and `chart` (the
-//! row type, tables, JSON, SVG), `alloc` (the counting allocator), `error`.
+//! row type, tables, JSON, SVG), `alloc` (the counting allocator), `error`,
+//! and with the `iceoryx2` feature `iox` (both sides of the iceoryx2 rows).
 
 mod alloc;
 mod busy;
 mod chart;
 mod clients;
 mod error;
+#[cfg(feature = "iceoryx2")]
+mod iox;
 mod measure;
 mod mq;
 mod placement;
@@ -121,11 +128,19 @@ pub enum Method {
     QueueGrant,
     /// memcpy in one process: the throughput ceiling.
     Memcpy,
+    /// iceoryx2 request-response, both sides polling (round trip only;
+    /// feature `iceoryx2`).
+    #[cfg(feature = "iceoryx2")]
+    Iceoryx2Rr,
+    /// iceoryx2 publish-subscribe, both sides polling: a ping and a pong
+    /// service for round trips, one service one way (feature `iceoryx2`).
+    #[cfg(feature = "iceoryx2")]
+    Iceoryx2Pubsub,
 }
 
 impl Method {
     /// Round-trip methods, in table order.
-    pub const ROUND_TRIP: [Method; 7] = [
+    pub const ROUND_TRIP: &[Method] = &[
         Method::AtomicFloor,
         Method::MailboxSpin,
         Method::MailboxFutex,
@@ -133,10 +148,24 @@ impl Method {
         Method::Pipe,
         Method::UnixSocket,
         Method::Mqueue,
+        #[cfg(feature = "iceoryx2")]
+        Method::Iceoryx2Rr,
+        #[cfg(feature = "iceoryx2")]
+        Method::Iceoryx2Pubsub,
     ];
     /// Throughput methods, in table order.
-    pub const THROUGHPUT: [Method; 5] =
-        [Method::Memcpy, Method::QueueCopy, Method::QueueGrant, Method::Pipe, Method::UnixSocket];
+    pub const THROUGHPUT: &[Method] = &[
+        Method::Memcpy,
+        Method::QueueCopy,
+        Method::QueueGrant,
+        Method::Pipe,
+        Method::UnixSocket,
+        #[cfg(feature = "iceoryx2")]
+        Method::Iceoryx2Pubsub,
+    ];
+    /// The methods through the kernel: every shm row's "best alternative"
+    /// is the fastest of these at its size.
+    pub const KERNEL: [Method; 3] = [Method::Pipe, Method::UnixSocket, Method::Mqueue];
 
     /// The id `--methods` takes.
     pub fn id(self) -> &'static str {
@@ -151,12 +180,23 @@ impl Method {
             Method::QueueCopy => "queue-copy",
             Method::QueueGrant => "queue-grant",
             Method::Memcpy => "memcpy",
+            #[cfg(feature = "iceoryx2")]
+            Method::Iceoryx2Rr => "iceoryx2-rr",
+            #[cfg(feature = "iceoryx2")]
+            Method::Iceoryx2Pubsub => "iceoryx2-pubsub",
         }
     }
 
-    /// Whether the method goes through shared memory.
+    /// Whether the method goes through this project's shared memory (its
+    /// rows must not allocate on the hot path). iceoryx2 uses shared memory
+    /// too, but it is another library, measured for comparison.
     pub fn is_shm(self) -> bool {
-        !matches!(self, Method::Pipe | Method::UnixSocket | Method::Mqueue | Method::Memcpy)
+        match self {
+            Method::Pipe | Method::UnixSocket | Method::Mqueue | Method::Memcpy => false,
+            #[cfg(feature = "iceoryx2")]
+            Method::Iceoryx2Rr | Method::Iceoryx2Pubsub => false,
+            _ => true,
+        }
     }
 
     /// Its name in the round-trip table.
@@ -169,6 +209,10 @@ impl Method {
             Method::Pipe => "pipe pair",
             Method::UnixSocket => "unix socket pair",
             Method::Mqueue => "POSIX message queues",
+            #[cfg(feature = "iceoryx2")]
+            Method::Iceoryx2Rr => "iceoryx2 request-response, polling",
+            #[cfg(feature = "iceoryx2")]
+            Method::Iceoryx2Pubsub => "iceoryx2 ping/pong pub-sub, polling",
             other => other.label_throughput(),
         }
     }
@@ -181,6 +225,8 @@ impl Method {
             Method::Pipe => "pipe (1 MiB buffer)",
             Method::UnixSocket => "unix socket",
             Method::Memcpy => "memcpy, one process (ceiling)",
+            #[cfg(feature = "iceoryx2")]
+            Method::Iceoryx2Pubsub => "iceoryx2 pub-sub, polling",
             other => other.label_round_trip(),
         }
     }

@@ -223,12 +223,17 @@ pub fn sweep_stale() {
     }
 }
 
-/// Unlinks the entries of `/dev/shm` whose file name matches.
+/// Unlinks the entries of `/dev/shm` whose file name matches (a folder,
+/// such as the iceoryx2 rows' root, with all it holds).
 fn remove_matching(matches: impl Fn(&str) -> bool) {
     let Ok(dir) = std::fs::read_dir(SHM_DIR) else { return };
-    for entry in dir.flatten() {
-        let file = entry.file_name().to_string_lossy().into_owned();
-        if matches(&file) {
+    // Listed first, removed after: removing while reading the folder can
+    // skip entries.
+    let found: Vec<_> = dir.flatten().filter(|e| matches(&e.file_name().to_string_lossy())).collect();
+    for entry in found {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        } else {
             // Unlinking the file is what shm_unlink and sem_unlink do.
             let _ = std::fs::remove_file(entry.path());
         }

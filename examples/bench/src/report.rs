@@ -158,7 +158,7 @@ pub struct Latency {
 
 impl Figures for Latency {
     const TEST: Test = Test::RoundTrip;
-    const METHODS: &[Method] = &Method::ROUND_TRIP;
+    const METHODS: &[Method] = Method::ROUND_TRIP;
     const REFERENCE: Method = Method::AtomicFloor;
     const COLUMNS: &[&str] = &["median", "p99", "p99.9", "max", "vs floor", "vs best alt"];
     const NOTE: &str = "vs floor: median / atomic ping-pong median; vs best alt: best of pipe, unix socket and \
@@ -226,7 +226,7 @@ pub struct Rate {
 
 impl Figures for Rate {
     const TEST: Test = Test::Throughput;
-    const METHODS: &[Method] = &Method::THROUGHPUT;
+    const METHODS: &[Method] = Method::THROUGHPUT;
     const REFERENCE: Method = Method::Memcpy;
     const COLUMNS: &[&str] = &["msgs/s", "GB/s", "vs memcpy", "vs best alt"];
     const NOTE: &str = "GB/s: 10^9 payload bytes per second; vs memcpy: GB/s / one-process memcpy GB/s; \
@@ -363,7 +363,7 @@ pub fn fill_ratios<F: Figures>(rows: &mut [Row<F>]) {
         let best = rows
             .iter()
             .filter(of_size)
-            .filter(|r| !r.shm && r.method != F::REFERENCE.id())
+            .filter(|r| Method::KERNEL.iter().any(|m| m.id() == r.method))
             .filter_map(|r| r.figures.speed().map(|s| (s, r.method)))
             .max_by(|a, b| a.0.total_cmp(&b.0));
         for r in rows.iter_mut().filter(|r| r.size == size) {
@@ -398,6 +398,12 @@ pub fn targets(
     let mut out = Vec::new();
     if let (Some(m), Some(_)) = (rt(Method::MailboxSpin, 64), rt(Method::AtomicFloor, 64)) {
         let t = le("mailbox polling RTT at 64 B <= 1.5x the atomic floor (pinned)", m.figures.vs_floor, 1.5);
+        out.push(if apart { t } else { t.skip(&not_apart) });
+    }
+    #[cfg(feature = "iceoryx2")]
+    if let (Some(m), Some(iox)) = (rt(Method::MailboxSpin, 64), rt(Method::Iceoryx2Rr, 64)) {
+        let name = "default mailbox polling RTT at 64 B <= 1/3 of iceoryx2 request-response (pinned)";
+        let t = ge(name, medians(iox, m), 3.0);
         out.push(if apart { t } else { t.skip(&not_apart) });
     }
     if let (Some(f), Some(u)) = (rt(Method::MailboxFutex, 64), rt(Method::UnixSocket, 64)) {

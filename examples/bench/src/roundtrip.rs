@@ -36,7 +36,8 @@ fn mq_receive(queue: &MessageQueue, buf: &mut [u8], peer: u32) -> Result<usize, 
     }
 }
 
-fn check_response(resp: &[u8], n: usize, size: usize) -> Result<(), Error> {
+/// Checks a response: `n` bytes, `size` expected, the first one flipped.
+pub(crate) fn check_response(resp: &[u8], n: usize, size: usize) -> Result<(), Error> {
     if n != size || resp.first() != Some(&!REQUEST_BYTE) {
         return Err(Error::WrongData(format!("wrong response: {n} bytes, first {:?}", resp.first())));
     }

@@ -16,6 +16,8 @@ use clap::ValueEnum;
 use hdrhistogram::Histogram;
 
 use crate::error::{chain, Error};
+#[cfg(feature = "iceoryx2")]
+use crate::iox;
 use crate::measure::{self, per_op, PeerReport};
 use crate::placement::Placement;
 use crate::procs::{Names, Peer};
@@ -199,6 +201,23 @@ impl Ctx {
                 let peer = self.peer(Test::RoundTrip, method, size, &base, w, n, &[])?;
                 (self.round_trips(roundtrip::mq_client(&requests, &responses, peer.pid(), size))?, peer)
             }
+            #[cfg(feature = "iceoryx2")]
+            Method::Iceoryx2Rr => {
+                let name = self.names.segment();
+                let client = iox::RrClient::create(&name, size)?;
+                let peer = self.peer(Test::RoundTrip, method, size, &name, w, n, &[])?;
+                client.wait_for_server(peer.pid())?;
+                (self.round_trips(client.round_trip(size, peer.pid()))?, peer)
+            }
+            #[cfg(feature = "iceoryx2")]
+            Method::Iceoryx2Pubsub => {
+                let name = self.names.segment();
+                let topics = iox::Topics::new(&name, size, iox::Side::Create, Some(iox::PING), Some(iox::PONG))?;
+                let peer = self.peer(Test::RoundTrip, method, size, &name, w, n, &[])?;
+                topics.wait_for_subscriber(peer.pid())?;
+                let ping = topics.ping(size, peer.pid())?;
+                (self.round_trips(ping)?, peer)
+            }
             other => return Err(Error::Usage(format!("{} has no round-trip test", other.id()))),
         };
         Ok(Measured { side, hist: Some(hist), peer: peer.finish()? })
@@ -263,6 +282,15 @@ impl Ctx {
                 let peer = self.peer(Test::Throughput, method, size, "", w, n, &[&theirs])?;
                 drop(theirs);
                 (measure::run(MESSAGE, w, n, throughput::stream_receiver(UnixStream::from(mine), size))?, peer)
+            }
+            #[cfg(feature = "iceoryx2")]
+            Method::Iceoryx2Pubsub => {
+                let name = self.names.segment();
+                let topics = iox::Topics::new(&name, size, iox::Side::Create, Some(iox::PONG), Some(iox::PING))?;
+                let peer = self.peer(Test::Throughput, method, size, &name, w, n, &[])?;
+                topics.start_sender(peer.pid())?;
+                let receive = topics.receiver(size, peer.pid())?;
+                (measure::run(MESSAGE, w, n, receive)?, peer)
             }
             other => return Err(Error::Usage(format!("{} has no throughput test", other.id()))),
         };

@@ -81,6 +81,26 @@ fn two_process(a: &PeerArgs) -> Result<measure::Side, Error> {
             let (requests, responses) = (open("req")?, open("resp")?);
             measure::run(SERVING, w, n, roundtrip::mq_server(&requests, &responses, parent, size))
         }
+        #[cfg(feature = "iceoryx2")]
+        (Test::RoundTrip, Method::Iceoryx2Rr) => {
+            let server = crate::iox::RrServer::open(&a.name, size)?;
+            measure::run(SERVING, w, n, server.serve(parent))
+        }
+        #[cfg(feature = "iceoryx2")]
+        (Test::RoundTrip, Method::Iceoryx2Pubsub) => {
+            use crate::iox::{Side, Topics, PING, PONG};
+            let topics = Topics::new(&a.name, size, Side::Open, Some(PONG), Some(PING))?;
+            let pong = topics.pong(parent)?;
+            measure::run(SERVING, w, n, pong)
+        }
+        #[cfg(feature = "iceoryx2")]
+        (Test::Throughput, Method::Iceoryx2Pubsub) => {
+            use crate::iox::{Side, Topics, PING, PONG};
+            let topics = Topics::new(&a.name, size, Side::Open, Some(PING), Some(PONG))?;
+            topics.wait_for_start(parent)?;
+            let send = topics.sender(size)?;
+            measure::run(SENDING, w, n, send)
+        }
         (Test::Throughput, Method::QueueCopy | Method::QueueGrant) => {
             let seg = open()?;
             let mut tx = seg.producer(QUEUE, Counted(FutexWait::new())).map_err(Error::shm("producer"))?;

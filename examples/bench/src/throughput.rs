@@ -20,7 +20,8 @@ use crate::measure::Side;
 /// How long one queue operation may wait.
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-fn check(msg: &[u8], size: usize, i: u64) -> Result<(), Error> {
+/// Checks message `i`: `size` bytes, the first `i as u8`.
+pub(crate) fn check(msg: &[u8], size: usize, i: u64) -> Result<(), Error> {
     if msg.len() != size || msg.first() != Some(&(i as u8)) {
         return Err(Error::WrongData(format!(
             "wrong message: {} bytes, first {:?}, expected {size} bytes from {}",

@@ -1,0 +1,318 @@
+//! The iceoryx2 rows (feature `iceoryx2`): request-response and
+//! publish-subscribe between the two processes of a row, both sides
+//! polling (no event service, no listener), for comparison with the shm
+//! mailbox and queue. Both sides of each method are here.
+//!
+//! - `iceoryx2-rr`, round trip: the orchestrator's client sends a request
+//!   of `size` bytes, the peer's server answers `size` bytes with the first
+//!   one flipped.
+//! - `iceoryx2-pubsub`, round trip: the orchestrator publishes on `ping`,
+//!   the peer answers on `pong`, first byte flipped; one way: the peer
+//!   publishes on `ping`, message `i` starting with `i as u8`, once the
+//!   orchestrator said on `pong` that it is connected.
+//!
+//! # Design
+//!
+//! Every file iceoryx2 makes for a row lies under the row's name (the
+//! `--name` both processes get, `/shm-bench-PID-N`): its shared memory is
+//! `/dev/shm/shm-bench-PID-N.…` and its root folder (node and service
+//! records) `/dev/shm/shm-bench-PID-N.iceoryx2/`, so the sweep that removes
+//! a row's segments removes them too, and a killed run's are swept by the
+//! next one. The orchestrator creates the services before it starts the
+//! peer, which opens them; a side waits for its peer's port before the
+//! first message, since iceoryx2 drops samples that no one subscribes to.
+
+use iceoryx2::port::client::Client;
+use iceoryx2::port::publisher::Publisher;
+use iceoryx2::port::server::Server;
+use iceoryx2::port::subscriber::Subscriber;
+use iceoryx2::prelude::*;
+use iceoryx2::service::port_factory::{publish_subscribe, request_response};
+
+use crate::error::Error;
+use crate::roundtrip::{check_response, REQUEST_BYTE};
+use crate::strategy::{one_cpu, pid_exists};
+use crate::throughput;
+
+/// The request-response service of a row.
+type RrService = request_response::PortFactory<ipc::Service, [u8], (), [u8], ()>;
+/// A publish-subscribe service of a row.
+type Topic = publish_subscribe::PortFactory<ipc::Service, [u8], ()>;
+/// A publisher of byte samples.
+type BytesPublisher = Publisher<ipc::Service, [u8], ()>;
+/// A subscriber to byte samples.
+type BytesSubscriber = Subscriber<ipc::Service, [u8], ()>;
+
+/// The topic the orchestrator publishes on (and receives on, one way).
+pub const PING: &str = "ping";
+/// The topic the peer answers on (one way: where the orchestrator says "start").
+pub const PONG: &str = "pong";
+/// Samples a subscriber holds: what lets a one-way sender run ahead.
+const BUFFER: usize = 64;
+
+/// Whether this side makes the services (the orchestrator, before it
+/// starts the peer) or opens them (the peer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// Create the services.
+    Create,
+    /// Open the services the other process created.
+    Open,
+}
+
+/// Calls `try_once` until it returns a value, spinning between calls
+/// (yielding when the two processes share a CPU); checks every 2^16 calls
+/// that `peer` lives.
+fn poll<T>(peer: u32, mut try_once: impl FnMut() -> Result<Option<T>, Error>) -> Result<T, Error> {
+    let mut spins = 0u32;
+    loop {
+        if let Some(value) = try_once()? {
+            return Ok(value);
+        }
+        spins = spins.wrapping_add(1);
+        if spins.is_multiple_of(1 << 16) && !pid_exists(peer) {
+            return Err(Error::Peer(format!("peer {peer} died")));
+        }
+        if spins > 64 && one_cpu() {
+            std::thread::yield_now();
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+}
+
+/// This process's node for the row `name`, with every file it makes under
+/// that name (see the module docs).
+fn node(name: &str) -> Result<Node<ipc::Service>, Error> {
+    let base = name.trim_start_matches('/');
+    let mut config = Config::default();
+    config.global.prefix = FileName::new(format!("{base}.").as_bytes()).map_err(Error::shm("iceoryx2 file prefix"))?;
+    let root = Path::new(format!("/dev/shm/{base}.iceoryx2/").as_bytes()).map_err(Error::shm("iceoryx2 root"))?;
+    config.global.set_root_path(&root);
+    NodeBuilder::new()
+        .config(&config)
+        // Leave SIGINT and SIGTERM to the benchmark.
+        .signal_handling_mode(SignalHandlingMode::Disabled)
+        .create::<ipc::Service>()
+        .map_err(Error::shm("iceoryx2 node"))
+}
+
+/// The service `topic` of the row `name`.
+fn service_name(name: &str, topic: &str) -> Result<ServiceName, Error> {
+    ServiceName::new(&format!("{}/{topic}", name.trim_start_matches('/'))).map_err(Error::shm("iceoryx2 service name"))
+}
+
+/// The request-response service of the row `name`.
+fn rr_service(node: &Node<ipc::Service>, name: &str, side: Side) -> Result<RrService, Error> {
+    let builder = node.service_builder(&service_name(name, "rr")?).request_response::<[u8], [u8]>();
+    match side {
+        Side::Create => builder.create().map_err(Error::shm("iceoryx2 create request-response service")),
+        Side::Open => builder.open().map_err(Error::shm("iceoryx2 open request-response service")),
+    }
+}
+
+/// The publish-subscribe service `topic` of the row `name`: no sample is
+/// ever dropped (a publisher with a full subscriber waits).
+fn topic(node: &Node<ipc::Service>, name: &str, topic: &str, side: Side) -> Result<Topic, Error> {
+    let builder = node
+        .service_builder(&service_name(name, topic)?)
+        .publish_subscribe::<[u8]>()
+        .enable_safe_overflow(false)
+        .subscriber_max_buffer_size(BUFFER);
+    match side {
+        Side::Create => builder.create().map_err(Error::shm("iceoryx2 create publish-subscribe service")),
+        Side::Open => builder.open().map_err(Error::shm("iceoryx2 open publish-subscribe service")),
+    }
+}
+
+/// The request-response client, on the orchestrator's side.
+pub struct RrClient {
+    client: Client<ipc::Service, [u8], (), [u8], ()>,
+    service: RrService,
+    _node: Node<ipc::Service>,
+}
+
+impl RrClient {
+    /// Creates the row's service and a client for `size`-byte requests.
+    pub fn create(name: &str, size: usize) -> Result<Self, Error> {
+        let node = node(name)?;
+        let service = rr_service(&node, name, Side::Create)?;
+        let client =
+            service.client_builder().initial_max_slice_len(size).create().map_err(Error::shm("iceoryx2 client"))?;
+        Ok(Self { client, service, _node: node })
+    }
+
+    /// Waits until the peer's server is there.
+    pub fn wait_for_server(&self, peer: u32) -> Result<(), Error> {
+        poll(peer, || Ok((self.service.dynamic_config().number_of_servers() > 0).then_some(())))
+    }
+
+    /// One round trip: send a request, poll for its response, check it.
+    pub fn round_trip(&self, size: usize, peer: u32) -> impl FnMut(u64) -> Result<(), Error> + '_ {
+        let request = vec![REQUEST_BYTE; size];
+        move |_| {
+            let loan = self.client.loan_slice_uninit(size).map_err(Error::shm("iceoryx2 loan request"))?;
+            let pending = loan.write_from_slice(&request).send().map_err(Error::shm("iceoryx2 send request"))?;
+            let response = poll(peer, || pending.receive().map_err(Error::shm("iceoryx2 receive response")))?;
+            check_response(response.payload(), response.payload().len(), size)
+        }
+    }
+}
+
+/// The request-response server, on the peer's side.
+pub struct RrServer {
+    server: Server<ipc::Service, [u8], (), [u8], ()>,
+    _service: RrService,
+    _node: Node<ipc::Service>,
+}
+
+impl RrServer {
+    /// Opens the row's service and makes a server for `size`-byte responses.
+    pub fn open(name: &str, size: usize) -> Result<Self, Error> {
+        let node = node(name)?;
+        let service = rr_service(&node, name, Side::Open)?;
+        let server =
+            service.server_builder().initial_max_slice_len(size).create().map_err(Error::shm("iceoryx2 server"))?;
+        Ok(Self { server, _service: service, _node: node })
+    }
+
+    /// Serves one request: poll for it, answer with its bytes, the first flipped.
+    pub fn serve(&self, parent: u32) -> impl FnMut(u64) -> Result<(), Error> + '_ {
+        move |_| {
+            let request = poll(parent, || self.server.receive().map_err(Error::shm("iceoryx2 receive request")))?;
+            let len = request.payload().len();
+            let loan = request.loan_slice_uninit(len).map_err(Error::shm("iceoryx2 loan response"))?;
+            let mut response = loan.write_from_slice(request.payload());
+            if let Some(b) = response.payload_mut().first_mut() {
+                *b = !*b;
+            }
+            response.send().map_err(Error::shm("iceoryx2 send response"))
+        }
+    }
+}
+
+/// One side's publish-subscribe ends: a publisher on one topic and a
+/// subscriber on another, or just one of them.
+pub struct Topics {
+    publisher: Option<(BytesPublisher, Topic)>,
+    subscriber: Option<(BytesSubscriber, Topic)>,
+    _node: Node<ipc::Service>,
+}
+
+impl Topics {
+    /// Makes or opens (`side`) the row's services `publish` and
+    /// `subscribe`, with a publisher of `size`-byte samples on the first
+    /// and a subscriber on the second.
+    pub fn new(
+        name: &str,
+        size: usize,
+        side: Side,
+        publish: Option<&str>,
+        subscribe: Option<&str>,
+    ) -> Result<Self, Error> {
+        let node = node(name)?;
+        let subscriber = match subscribe {
+            Some(t) => {
+                let service = topic(&node, name, t, side)?;
+                let port = service.subscriber_builder().buffer_size(BUFFER).create();
+                Some((port.map_err(Error::shm("iceoryx2 subscriber"))?, service))
+            }
+            None => None,
+        };
+        let publisher = match publish {
+            Some(t) => {
+                let service = topic(&node, name, t, side)?;
+                let port = service
+                    .publisher_builder()
+                    .initial_max_slice_len(size)
+                    .backpressure_strategy(BackpressureStrategy::RetryUntilDelivered)
+                    .create();
+                Some((port.map_err(Error::shm("iceoryx2 publisher"))?, service))
+            }
+            None => None,
+        };
+        Ok(Self { publisher, subscriber, _node: node })
+    }
+
+    fn publisher(&self) -> Result<&BytesPublisher, Error> {
+        self.publisher.as_ref().map(|(p, _)| p).ok_or_else(|| Error::Usage("no iceoryx2 publisher on this side".into()))
+    }
+
+    fn subscriber(&self) -> Result<&BytesSubscriber, Error> {
+        let subscriber = self.subscriber.as_ref().map(|(s, _)| s);
+        subscriber.ok_or_else(|| Error::Usage("no iceoryx2 subscriber on this side".into()))
+    }
+
+    /// Waits until the topic this side publishes on has the peer's subscriber.
+    pub fn wait_for_subscriber(&self, peer: u32) -> Result<(), Error> {
+        let (_, service) = self.publisher.as_ref().ok_or_else(|| Error::Usage("no iceoryx2 publisher".into()))?;
+        poll(peer, || Ok((service.dynamic_config().number_of_subscribers() > 0).then_some(())))
+    }
+
+    /// One way, orchestrator side, before the first message: connect to
+    /// the peer's publisher, then publish one sample that tells the peer to
+    /// start. iceoryx2 drops a sample sent to a full buffer whose
+    /// subscriber has not connected yet, so the sender waits for this.
+    pub fn start_sender(&self, peer: u32) -> Result<(), Error> {
+        let (subscriber, service) =
+            self.subscriber.as_ref().ok_or_else(|| Error::Usage("no iceoryx2 subscriber".into()))?;
+        poll(peer, || Ok((service.dynamic_config().number_of_publishers() > 0).then_some(())))?;
+        subscriber.has_samples().map_err(Error::shm("iceoryx2 connect to the publisher"))?;
+        self.wait_for_subscriber(peer)?;
+        Self::publish(self.publisher()?, &[REQUEST_BYTE], REQUEST_BYTE)
+    }
+
+    /// One way, peer side: waits for the receiver's word to start (see
+    /// [`start_sender`](Self::start_sender)).
+    pub fn wait_for_start(&self, parent: u32) -> Result<(), Error> {
+        let subscriber = self.subscriber()?;
+        poll(parent, || subscriber.receive().map_err(Error::shm("iceoryx2 receive start"))).map(drop)
+    }
+
+    /// Publishes `bytes` with its first byte replaced by `first`.
+    fn publish(publisher: &BytesPublisher, bytes: &[u8], first: u8) -> Result<(), Error> {
+        let loan = publisher.loan_slice_uninit(bytes.len()).map_err(Error::shm("iceoryx2 loan sample"))?;
+        let mut sample = loan.write_from_slice(bytes);
+        if let Some(b) = sample.payload_mut().first_mut() {
+            *b = first;
+        }
+        sample.send().map(drop).map_err(Error::shm("iceoryx2 send sample"))
+    }
+
+    /// Round trip, orchestrator side: publish a ping, poll for the pong.
+    pub fn ping(&self, size: usize, peer: u32) -> Result<impl FnMut(u64) -> Result<(), Error> + '_, Error> {
+        let (publisher, subscriber) = (self.publisher()?, self.subscriber()?);
+        let request = vec![REQUEST_BYTE; size];
+        Ok(move |_| {
+            Self::publish(publisher, &request, REQUEST_BYTE)?;
+            let pong = poll(peer, || subscriber.receive().map_err(Error::shm("iceoryx2 receive pong")))?;
+            check_response(pong.payload(), pong.payload().len(), size)
+        })
+    }
+
+    /// Round trip, peer side: poll for a ping, publish it back flipped.
+    pub fn pong(&self, parent: u32) -> Result<impl FnMut(u64) -> Result<(), Error> + '_, Error> {
+        let (publisher, subscriber) = (self.publisher()?, self.subscriber()?);
+        Ok(move |_| {
+            let ping = poll(parent, || subscriber.receive().map_err(Error::shm("iceoryx2 receive ping")))?;
+            let first = ping.payload().first().map_or(0, |b| !b);
+            Self::publish(publisher, ping.payload(), first)
+        })
+    }
+
+    /// One way, peer side: publish message `i` (`size` bytes, the first `i as u8`).
+    pub fn sender(&self, size: usize) -> Result<impl FnMut(u64) -> Result<(), Error> + '_, Error> {
+        let publisher = self.publisher()?;
+        let message = vec![0u8; size];
+        Ok(move |i| Self::publish(publisher, &message, i as u8))
+    }
+
+    /// One way, orchestrator side: poll for message `i` and check it.
+    pub fn receiver(&self, size: usize, peer: u32) -> Result<impl FnMut(u64) -> Result<(), Error> + '_, Error> {
+        let subscriber = self.subscriber()?;
+        Ok(move |i| {
+            let sample = poll(peer, || subscriber.receive().map_err(Error::shm("iceoryx2 receive sample")))?;
+            throughput::check(sample.payload(), size, i)
+        })
+    }
+}
