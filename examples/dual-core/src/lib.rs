@@ -1,5 +1,6 @@
-//! Dual-core firmware for QEMU's `mps2-an521` (two Cortex-M33 cores): the
-//! shm protocol between the cores through `shm-baremetal`.
+//! Dual-core firmware for QEMU's `mps2-an521` or `mps3-an524` (two
+//! Cortex-M33 cores of an SSE-200): the shm protocol between the cores
+//! through `shm-baremetal`.
 //!
 //! Two layers, kept apart on purpose:
 //!

@@ -18,7 +18,11 @@ use cortex_m_rt::exception;
 use embedded_hal::delay::DelayNs;
 
 /// SysTick's clock on the AN521 model: the 20 MHz CPU clock.
+#[cfg(not(feature = "an524"))]
 pub const CPU_HZ: u32 = 20_000_000;
+/// SysTick's clock on the AN524 model: the 32 MHz CPU clock.
+#[cfg(feature = "an524")]
+pub const CPU_HZ: u32 = 32_000_000;
 /// Tick interrupts per second.
 pub const TICK_HZ: u32 = 1_000;
 /// Nanoseconds between ticks.

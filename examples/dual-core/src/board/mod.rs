@@ -1,5 +1,8 @@
-//! Board support for QEMU `mps2-an521`: two Cortex-M33 cores, both booting in
-//! Secure state. CPU0 has no FPU, CPU1 has one; both images are soft-float.
+//! Board support for QEMU `mps2-an521` (and, with the `an524` feature,
+//! `mps3-an524`): the SSE-200 subsystem's two Cortex-M33 cores, both booting
+//! in Secure state. On the AN521 CPU0 has no FPU and CPU1 has one; both
+//! images are soft-float. Only the memories and the clock differ between
+//! the two boards ([`memory_map`], [`clock`]).
 
 pub mod boot;
 pub mod clock;
@@ -43,12 +46,13 @@ impl CoreId {
 
 /// Returns the core this code is running on, read from CPU_IDENTITY.
 ///
-/// Panics if the register holds anything but 0 or 1 (i.e. not an AN521).
+/// Panics if the register holds anything but 0 or 1 (i.e. not an SSE-200
+/// board).
 pub fn cpu_id() -> CoreId {
     match cpu_identity_raw() {
         0 => CoreId::Core0,
         1 => CoreId::Core1,
-        other => panic!("CPU_IDENTITY reads {}: not an mps2-an521?", other),
+        other => panic!("CPU_IDENTITY reads {}: not an SSE-200 board?", other),
     }
 }
 
