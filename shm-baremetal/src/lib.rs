@@ -12,11 +12,12 @@ mod sync;
 pub mod attach;
 pub mod cache;
 pub mod doorbell;
+pub mod lock;
 pub mod queue;
 pub mod spin;
 pub mod window;
 
-#[cfg(target_has_atomic = "32")]
+#[cfg(any(target_has_atomic = "32", feature = "critical-section"))]
 pub mod mailbox;
 
 #[cfg(target_arch = "arm")]

@@ -2,7 +2,8 @@
 //! [`Server`] over a [`LinkWait`], so that every call reports a reset peer
 //! (`CallError::PeerReset`, `ServeError::PeerReset`) and the cache hooks run
 //! on the request and response bytes (see [`crate::cache`]). Needs
-//! compare-and-swap (not on thumbv6m), like shm-core's mailbox.
+//! compare-and-swap, like shm-core's mailbox: native, or on thumbv6m
+//! through the `critical-section` feature.
 //!
 //! ```
 //! # use std::time::Duration;

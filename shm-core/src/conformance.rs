@@ -15,7 +15,7 @@ use crate::semaphore::Semaphore;
 use crate::HasErrorKind;
 use crate::Wait;
 
-#[cfg(target_has_atomic = "32")]
+#[cfg(shm_cas)]
 use crate::mailbox::{Client, Server};
 
 /// Generous per-message budget: a deadline for a hang, not a speed check.
@@ -137,7 +137,7 @@ pub fn transform(request: &[u8], seq: u64, out: &mut [u8]) -> usize {
 
 /// Serves `count` requests with [`transform`] (in place), numbering them
 /// from 0.
-#[cfg(target_has_atomic = "32")]
+#[cfg(shm_cas)]
 pub fn mailbox_serve<W: Wait>(server: &Server<'_, W>, count: u64) {
     let mut scratch = std::vec![0u8; server.slot_size()];
     for seq in 0..count {
@@ -151,7 +151,7 @@ pub fn mailbox_serve<W: Wait>(server: &Server<'_, W>, count: u64) {
 
 /// Makes `count` calls with seeded requests and checks each response is the
 /// request upper-cased; returns the sequence numbers the server stamped.
-#[cfg(target_has_atomic = "32")]
+#[cfg(shm_cas)]
 pub fn mailbox_call<W: Wait>(client: &Client<'_, W>, count: u64, seed: u64) -> Result<std::vec::Vec<u64>, CallError> {
     let max = client.slot_size().saturating_sub(8).min(512);
     let mut req = std::vec![0u8; max];

@@ -26,10 +26,10 @@ mod role;
 pub mod semaphore;
 pub mod wait;
 
-#[cfg(any(shm_loom, target_has_atomic = "32"))]
+#[cfg(shm_cas)]
 pub mod mailbox;
 
-#[cfg(all(feature = "zerocopy", target_has_atomic = "32", not(shm_loom)))]
+#[cfg(all(feature = "zerocopy", shm_cas, not(shm_loom)))]
 pub mod typed;
 
 #[cfg(not(shm_loom))]
@@ -51,7 +51,7 @@ pub use layout::Layout;
 pub use semaphore::Semaphore;
 pub use wait::Wait;
 
-#[cfg(any(shm_loom, target_has_atomic = "32"))]
+#[cfg(shm_cas)]
 pub use semaphore::CountingSemaphore;
 
 #[cfg(not(shm_loom))]

@@ -376,12 +376,12 @@ impl<'a, W: Wait> Producer<'a, W> {
 /// never rolls back its successor's position. Without it (thumbv6m, where
 /// roles are fixed per core) the mark is a plain store.
 fn close_position(word: &AtomicU32, mine: u32) -> bool {
-    #[cfg(any(shm_loom, target_has_atomic = "32"))]
+    #[cfg(shm_cas)]
     {
         // SYNC POINT: Release, as the callers say.
         crate::sync::cas(word, mine, mine | CLOSED, Ordering::Release).is_ok()
     }
-    #[cfg(not(any(shm_loom, target_has_atomic = "32")))]
+    #[cfg(not(shm_cas))]
     {
         // SYNC POINT: Release, as the callers say.
         word.store(mine | CLOSED, Ordering::Release);

@@ -39,7 +39,7 @@ pub(crate) const fn held(holder: u32) -> bool {
 /// segment clears it).
 pub(crate) fn claim<W: Wait>(word: &AtomicU32, wait: &W, me: u32) -> Result<(), u32> {
     let holder = claimable(word, wait, me)?;
-    #[cfg(any(shm_loom, target_has_atomic = "32"))]
+    #[cfg(shm_cas)]
     {
         // A dead holder's role may have been let go (to 0) or closed by it
         // between our look and our CAS: still free, look once more rather
@@ -49,7 +49,7 @@ pub(crate) fn claim<W: Wait>(word: &AtomicU32, wait: &W, me: u32) -> Result<(), 
             taken => taken,
         }
     }
-    #[cfg(not(any(shm_loom, target_has_atomic = "32")))]
+    #[cfg(not(shm_cas))]
     {
         take_by_store(word, holder, me)
     }
@@ -72,9 +72,9 @@ fn claimable<W: Wait>(word: &AtomicU32, wait: &W, me: u32) -> Result<u32, u32> {
 
 /// Lets the role in `word` go if `me` still holds it.
 pub(crate) fn release(word: &AtomicU32, me: u32) {
-    #[cfg(any(shm_loom, target_has_atomic = "32"))]
+    #[cfg(shm_cas)]
     release_by_cas(word, me);
-    #[cfg(not(any(shm_loom, target_has_atomic = "32")))]
+    #[cfg(not(shm_cas))]
     release_by_store(word, me);
 }
 
@@ -87,7 +87,7 @@ pub(crate) fn holder_died<W: Wait>(word: &AtomicU32, wait: &W) -> bool {
 /// Closes the role in `word` if `me` still holds it: its value becomes
 /// [`CLOSED`] (free to claim). Whether it did: a side that was taken for
 /// dead and replaced closes nothing, since the one word decides.
-#[cfg(any(shm_loom, target_has_atomic = "32"))]
+#[cfg(shm_cas)]
 pub(crate) fn close(word: &AtomicU32, me: u32) -> bool {
     // SYNC POINT: Release pairs with the Acquire load (and CAS) in `claim`
     // of the next holder, and with the Acquire load of the word by a client
@@ -97,7 +97,7 @@ pub(crate) fn close(word: &AtomicU32, me: u32) -> bool {
 
 /// Moves `word` from `holder` (as seen by `claim`) to `me`; fails with what
 /// it holds now when another side claimed it in between.
-#[cfg(any(shm_loom, target_has_atomic = "32"))]
+#[cfg(shm_cas)]
 fn take_by_cas(word: &AtomicU32, holder: u32, me: u32) -> Result<(), u32> {
     // SYNC POINT: Acquire pairs with the Release in `release` of the
     // previous holder, so its last writes are visible.
@@ -107,20 +107,20 @@ fn take_by_cas(word: &AtomicU32, holder: u32, me: u32) -> Result<(), u32> {
 /// Stores `me` into `word`: no compare-and-swap here, so two sides racing
 /// for one role at the same instant are not detected (`holder`, what
 /// `claim` saw, cannot be checked again).
-#[cfg(any(test, not(any(shm_loom, target_has_atomic = "32"))))]
+#[cfg(any(test, not(shm_cas)))]
 fn take_by_store(word: &AtomicU32, _holder: u32, me: u32) -> Result<(), u32> {
     word.store(me, Ordering::Relaxed);
     Ok(())
 }
 
-#[cfg(any(shm_loom, target_has_atomic = "32"))]
+#[cfg(shm_cas)]
 fn release_by_cas(word: &AtomicU32, me: u32) {
     // SYNC POINT: Release pairs with the Acquire load (and CAS) in `claim`
     // of the next holder.
     let _ = word.compare_exchange(me, 0, Ordering::Release, Ordering::Relaxed);
 }
 
-#[cfg(any(test, not(any(shm_loom, target_has_atomic = "32"))))]
+#[cfg(any(test, not(shm_cas)))]
 fn release_by_store(word: &AtomicU32, me: u32) {
     if word.load(Ordering::Relaxed) == me {
         // SYNC POINT: Release pairs with the Acquire load in `claim` of the

@@ -47,11 +47,11 @@ use crate::sync::{fence, spin_hint, AtomicU32, Ordering};
 use crate::wait::Wait;
 use crate::Corruption;
 
-#[cfg(target_has_atomic = "32")]
+#[cfg(shm_cas)]
 use crate::format::mailbox::MailboxControl;
-#[cfg(target_has_atomic = "32")]
+#[cfg(shm_cas)]
 use crate::mailbox::{Client, MailboxView, Server};
-#[cfg(target_has_atomic = "32")]
+#[cfg(shm_cas)]
 use crate::semaphore::CountingSemaphore;
 
 /// What the header says, for inspection tools (read once, not validated
@@ -409,7 +409,7 @@ impl<'r> Segment<'r> {
 
     #[doc(hidden)]
     /// The mailbox named `name`.
-    #[cfg(target_has_atomic = "32")]
+    #[cfg(shm_cas)]
     pub fn mailbox_view(&self, name: &str) -> Result<MailboxView<'_>, ClaimError> {
         use crate::format::mailbox::{slot_stride, SLOTS, SLOT_PAYLOAD};
         let (i, c) = self.find(name, ChannelKind::Mailbox)?;
@@ -431,20 +431,20 @@ impl<'r> Segment<'r> {
     }
 
     /// Claims the server role of mailbox `name`.
-    #[cfg(target_has_atomic = "32")]
+    #[cfg(shm_cas)]
     pub fn server<W: Wait>(&self, name: &str, wait: W) -> Result<Server<'_, W>, ClaimError> {
         Server::claim(self.mailbox_view(name)?, wait).map_err(|e| e.in_channel(name))
     }
 
     /// A client of mailbox `name`.
-    #[cfg(target_has_atomic = "32")]
+    #[cfg(shm_cas)]
     pub fn client<W: Wait>(&self, name: &str, wait: W) -> Result<Client<'_, W>, ClaimError> {
         Ok(Client::new(self.mailbox_view(name)?, wait))
     }
 
     #[doc(hidden)]
     /// The words of semaphore `name`.
-    #[cfg(target_has_atomic = "32")]
+    #[cfg(shm_cas)]
     pub fn semaphore_words(&self, name: &str) -> Result<&SemaphoreWords, ClaimError> {
         let (_, c) = self.find(name, ChannelKind::Semaphore)?;
         // SAFETY: the 64-byte area at a checked offset lies in the segment.
@@ -452,7 +452,7 @@ impl<'r> Segment<'r> {
     }
 
     /// Semaphore `name`, blocking through `wait`.
-    #[cfg(target_has_atomic = "32")]
+    #[cfg(shm_cas)]
     pub fn semaphore<W: Wait>(&self, name: &str, wait: W) -> Result<CountingSemaphore<'_, W>, ClaimError> {
         Ok(CountingSemaphore::new(self.semaphore_words(name)?, wait))
     }

@@ -91,10 +91,10 @@ impl SemaphoreWords {
     }
 }
 
-#[cfg(any(shm_loom, target_has_atomic = "32"))]
+#[cfg(shm_cas)]
 pub use counting::CountingSemaphore;
 
-#[cfg(any(shm_loom, target_has_atomic = "32"))]
+#[cfg(shm_cas)]
 mod counting {
     use super::*;
     use crate::error::SemaphoreError;

@@ -1,7 +1,10 @@
 //! The atomics facade: `core` atomics normally, loom's under `--cfg shm_loom`
 //! so the channel protocols can be model-checked (the same trick as
-//! crossbeam-utils). Everything in this crate that touches a shared word goes
-//! through these names.
+//! crossbeam-utils), and `portable-atomic`'s on a target without
+//! compare-and-swap built with the `critical-section` feature (every access
+//! to a word, loads and stores included, then runs inside the application's
+//! critical section). Everything in this crate that touches a shared word
+//! goes through these names.
 
 #[cfg(shm_loom)]
 pub(crate) use core::sync::atomic::compiler_fence;
@@ -10,10 +13,12 @@ pub use loom::sync::atomic::AtomicU32;
 #[cfg(shm_loom)]
 pub(crate) use loom::sync::atomic::{fence, Ordering};
 
-#[cfg(not(shm_loom))]
+#[cfg(all(not(shm_loom), any(target_has_atomic = "32", not(feature = "critical-section"))))]
 pub use core::sync::atomic::AtomicU32;
 #[cfg(not(shm_loom))]
 pub(crate) use core::sync::atomic::{compiler_fence, fence, Ordering};
+#[cfg(all(not(shm_loom), not(target_has_atomic = "32"), feature = "critical-section"))]
+pub use portable_atomic::AtomicU32;
 
 /// A pause inside a spin loop. Under loom it yields to the model's scheduler,
 /// which is what makes spin loops checkable at all.
@@ -29,12 +34,12 @@ pub(crate) fn spin_hint() {
 /// beyond honest contention (each failure means another party succeeded);
 /// it bounds how long a peer rewriting a word without pause can keep this
 /// side spinning.
-#[cfg_attr(not(any(shm_loom, target_has_atomic = "32")), allow(dead_code))]
+#[cfg_attr(not(shm_cas), allow(dead_code))]
 pub(crate) const CAS_RETRIES: u32 = 10_000;
 
 /// Compare-and-swap is not available on every target (thumbv6m has none);
 /// the parts of the crate that need it are gated on this cfg.
-#[cfg(any(shm_loom, target_has_atomic = "32"))]
+#[cfg(shm_cas)]
 pub(crate) fn cas(word: &AtomicU32, current: u32, new: u32, success: Ordering) -> Result<u32, u32> {
     word.compare_exchange(current, new, success, Ordering::Relaxed)
 }

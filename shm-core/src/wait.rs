@@ -219,7 +219,7 @@ pub(crate) enum Announce {
     /// One sleeper at most (SPSC sides, a mailbox slot's client): a flag.
     Single,
     /// Any number of sleepers: a counter (needs read-modify-write).
-    #[cfg(any(shm_loom, target_has_atomic = "32"))]
+    #[cfg(shm_cas)]
     Counted,
 }
 
@@ -227,7 +227,7 @@ impl Announce {
     fn enter(self, waiting: &AtomicU32) {
         match self {
             Self::Single => waiting.store(1, Ordering::Relaxed),
-            #[cfg(any(shm_loom, target_has_atomic = "32"))]
+            #[cfg(shm_cas)]
             Self::Counted => {
                 waiting.fetch_add(1, Ordering::Relaxed);
             }
@@ -237,7 +237,7 @@ impl Announce {
     fn leave(self, waiting: &AtomicU32) {
         match self {
             Self::Single => waiting.store(0, Ordering::Relaxed),
-            #[cfg(any(shm_loom, target_has_atomic = "32"))]
+            #[cfg(shm_cas)]
             Self::Counted => {
                 // A hostile peer may have zeroed the counter: never wrap it,
                 // and never retry forever (a counter left high costs spare
@@ -447,7 +447,7 @@ pub(crate) fn wait_for<W: Wait, T>(
 /// themselves in `waiting`. The bump is what makes a sleeper's futex wait
 /// return; without sleepers it is skipped, so a busy peer costs no
 /// read-modify-write.
-#[cfg(any(shm_loom, target_has_atomic = "32"))]
+#[cfg(shm_cas)]
 pub(crate) fn signal<W: Wait>(w: &W, word: &AtomicU32, waiting: &AtomicU32, count: u32) {
     // SYNC POINT: pairs with the fence in `wait_for` (see there).
     fence(Ordering::SeqCst);

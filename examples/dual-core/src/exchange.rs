@@ -43,6 +43,8 @@ pub const STREAM_MESSAGES: u32 = 100_000;
 pub const AFTER_RESET_ROUNDS: u32 = 100;
 /// Queue messages after core 1's reset.
 pub const AFTER_RESET_MESSAGES: u32 = 1000;
+/// Units core 1 posts on the semaphore, each taken by core 0.
+pub const SEMAPHORE_UNITS: u32 = 1000;
 
 /// How long each side waits for the other to attach (QEMU on a loaded host
 /// can be slow to start the second core).
@@ -65,6 +67,8 @@ mod op {
     pub const FAULT: u32 = 5;
     /// Panic (panic-demo).
     pub const PANIC: u32 = 6;
+    /// Post `a` units on the semaphore, one at a time.
+    pub const POST: u32 = 7;
 }
 
 /// Header bytes of a request or response.
@@ -76,7 +80,11 @@ const END_MARKER: u32 = u32::MAX;
 
 /// The channels both images declare, in the same order.
 pub fn layout() -> Layout {
-    Layout::new().mailbox("rpc", 2, 256).and_then(|l| l.queue("stream", 32 * 1024)).expect("the demo layout is valid")
+    Layout::new()
+        .mailbox("rpc", 2, 256)
+        .and_then(|l| l.queue("stream", 32 * 1024))
+        .and_then(|l| l.semaphore("units", 0))
+        .expect("the demo layout is valid")
 }
 
 type Wait = DoorbellWait<'static, MhuDoorbell, Delay>;
@@ -183,6 +191,10 @@ fn serve(link: &Link, sleepy: &Wait, fast: &Wait) -> Stop {
                 Ok(()) => stream(link, fast, a, b),
                 Err(e) => Err(reason(e.peer_reset(), "answering STREAM")),
             },
+            op::POST => match req.respond(HEADER) {
+                Ok(()) => post(link, fast, a),
+                Err(e) => Err(reason(e.peer_reset(), "answering POST")),
+            },
             op::STATS => {
                 let stats = [mhu::doorbells_taken(), mhu::sleeps(), mhu::spurious_interrupts(), link.session()];
                 let buf = req.buf_mut();
@@ -231,6 +243,17 @@ fn stream(link: &Link, fast: &Wait, count: u32, corrupt: u32) -> Result<(), Stop
     put_u32(&mut end, 4, count);
     put_u32(&mut end, 8, sum.0);
     tx.send_timeout(&end, TIMEOUT).map_err(|e| reason(e.peer_reset(), "writing the end marker"))
+}
+
+/// Posts `count` units on the semaphore, one at a time.
+fn post(link: &Link, fast: &Wait, count: u32) -> Result<(), Stop> {
+    use shm_core::Semaphore as _;
+    let sem = link.segment().semaphore("units", fast).map_err(|e| reason(e.peer_reset(), "opening the semaphore"))?;
+    for _ in 0..count {
+        link.check().map_err(Stop::Reset)?;
+        sem.post().map_err(|_| Stop::Failed("posting to the semaphore"))?;
+    }
+    Ok(())
 }
 
 /// Why core 1 stopped serving: the peer reset, or what failed.
@@ -425,6 +448,9 @@ pub struct Report {
     pub mailbox_wakeups: Wakeups,
     /// The queue exchange.
     pub stream: StreamReport,
+    /// Semaphore units core 0 took (of [`SEMAPHORE_UNITS`] posted), and
+    /// whether it then found none left over.
+    pub units: (u32, bool),
     /// The reset core 0 observed.
     pub reset: Option<PeerReset>,
     /// Sessions of the link made after the reset: (core 0, core 1).
@@ -450,6 +476,7 @@ impl Report {
             && w.core0_sleeps > 0
             && w.core1_sleeps > 0
             && self.stream.ok(STREAM_MESSAGES)
+            && self.units == (SEMAPHORE_UNITS, true)
             && self.reset.is_some_and(|r| r.now == self.sessions_after.1 && r.linked == self.sessions.1)
             && self.rounds_after == (AFTER_RESET_ROUNDS, 0)
             && self.stream_after.ok(AFTER_RESET_MESSAGES)
@@ -486,6 +513,12 @@ impl fmt::Display for Report {
             s.elapsed_ns / 1_000_000 % 1000,
             s.per_second()
         )?;
+        let (units, drained) = self.units;
+        writeln!(
+            f,
+            "semaphore: {units} of {SEMAPHORE_UNITS} units taken, {}",
+            if drained { "none left over" } else { "EXTRA units left" }
+        )?;
         match self.reset {
             Some(r) => writeln!(f, "reset: core 0 saw PeerReset: {r}")?,
             None => writeln!(f, "reset: core 0 did NOT see a PeerReset")?,
@@ -514,7 +547,20 @@ impl fmt::Display for Report {
     }
 }
 
-/// Core 0: attaches (core 1 must have been started), runs the three
+/// Asks core 1 to post [`SEMAPHORE_UNITS`] units and takes each (with a
+/// timeout); then checks that none is left over.
+fn take_units(link: &Link, client: &Client<'_>, fast: &Wait) -> (u32, bool) {
+    use shm_core::Semaphore as _;
+    let sem = or_fail(link.segment().semaphore("units", fast), "semaphore");
+    or_fail(call(client, op::POST, SEMAPHORE_UNITS, 0, empty), "POST call");
+    let mut taken = 0;
+    while taken < SEMAPHORE_UNITS && sem.wait_timeout(TIMEOUT).is_ok() {
+        taken += 1;
+    }
+    (taken, sem.try_wait() == Ok(false))
+}
+
+/// Core 0: attaches (core 1 must have been started), runs the four
 /// exchanges and gathers the report.
 pub fn run_core0() -> Report {
     let me = Endpoint::new(board::shared_window(), CoreId::CORE0, CoreId::CORE1);
@@ -544,7 +590,10 @@ pub fn run_core0() -> Report {
         // 2. Queue.
         report.stream = read_stream(&link, &client, &fast, STREAM_MESSAGES, corrupt);
 
-        // 3. Peer reset: core 1 restarts; the next call must see it.
+        // 3. Semaphore: core 1 posts, core 0 takes every unit.
+        report.units = take_units(&link, &client, &fast);
+
+        // 4. Peer reset: core 1 restarts; the next call must see it.
         report.core1_doorbells.0 = stats(&client).doorbells;
         or_fail(call(&client, op::RESET, 0, 0, empty), "RESET call");
         let one = |payload: &mut [u8]| {

@@ -80,6 +80,14 @@ pub fn start_core1() -> Result<(), BootError> {
         return Err(BootError::NotCore0);
     }
     check_core1_image()?;
+    // The two-core lock starts free, before core 1 can take it (only while
+    // CPU1 still waits: a second call must not reset a lock in use).
+    #[cfg(not(target_has_atomic = "32"))]
+    // SAFETY: CPUWAIT is an always-mapped 32-bit register of the system
+    // control block; reading it has no side effects.
+    if unsafe { ptr::read_volatile(CPUWAIT) } & CPUWAIT_CPU1 != 0 {
+        super::lock::init();
+    }
     // SAFETY: INITSVTOR1 and CPUWAIT are always-mapped 32-bit registers of
     // the AN521 system control block, written only here and only by core 0
     // (checked above). INITSVTOR1 is written before CPU1 is released, so CPU1

@@ -59,7 +59,7 @@ pub fn stop() {
 #[exception]
 /// Counts ticks. Also ends any `WFI`, which is its second purpose.
 fn SysTick() {
-    TICKS.fetch_add(1, Ordering::Relaxed);
+    super::bump(&TICKS, Ordering::Relaxed);
 }
 
 /// Nanoseconds since [`start`] (wraps after 49 days).

@@ -83,3 +83,7 @@ pub use board::*;
 pub const RAM_SIZE: usize = MIB;
 /// Size of the shared region (not used by either image's linker script).
 pub const SHARED_SIZE: usize = 64 * KIB;
+/// The two-core lock of images built for a target without compare-and-swap
+/// (`board::lock`): 64 bytes right after the shared region, which no
+/// image's linker script uses either.
+pub const LOCK_BASE: usize = SHARED_BASE + SHARED_SIZE;

@@ -159,14 +159,14 @@ pub(super) fn on_interrupt(mhu: Mhu) {
     let me = cpu_id();
     let bits = mhu.status(me);
     if bits == 0 {
-        SPURIOUS.fetch_add(1, Ordering::Relaxed);
+        super::bump(&SPURIOUS, Ordering::Relaxed);
         return;
     }
     mhu.clear(me, bits);
     // Make sure the clear reached the MHU before the exception returns, or
     // the still-high line would re-pend the interrupt.
     asm::dsb();
-    DOORBELLS.fetch_add(1, Ordering::Release);
+    super::bump(&DOORBELLS, Ordering::Release);
 }
 
 /// This core's doorbell as shm-baremetal sees it: `ring` raises the other
@@ -207,7 +207,7 @@ impl Doorbell for MhuDoorbell {
         shm_baremetal::doorbell::sleep_unless(|| {
             let done = ready();
             if !done {
-                SLEEPS.fetch_add(1, Ordering::Relaxed);
+                super::bump(&SLEEPS, Ordering::Relaxed);
             }
             done
         });

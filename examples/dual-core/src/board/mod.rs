@@ -8,6 +8,8 @@ pub mod boot;
 pub mod clock;
 pub mod exit;
 pub mod fault;
+#[cfg(not(target_has_atomic = "32"))]
+pub mod lock;
 pub mod memory_map;
 pub mod mhu;
 mod vectors;
@@ -54,6 +56,13 @@ pub fn cpu_id() -> CoreId {
         1 => CoreId::Core1,
         other => panic!("CPU_IDENTITY reads {}: not an SSE-200 board?", other),
     }
+}
+
+/// Adds one to a per-core event counter. Each counter has one writer on its
+/// core (an interrupt handler that does not nest, or the main loop), so a
+/// load and a store suffice, on every target: Armv6-M has no `fetch_add`.
+pub(crate) fn bump(counter: &core::sync::atomic::AtomicU32, order: core::sync::atomic::Ordering) {
+    counter.store(counter.load(core::sync::atomic::Ordering::Relaxed).wrapping_add(1), order);
 }
 
 /// Raw CPU_IDENTITY value; never panics (used by the failure handlers).
