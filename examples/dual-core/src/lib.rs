@@ -21,3 +21,7 @@
 
 pub mod board;
 pub mod exchange;
+#[cfg(feature = "linux-peer")]
+pub mod linux;
+#[cfg(feature = "linux-peer")]
+pub mod linux_protocol;
