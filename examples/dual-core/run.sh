@@ -38,7 +38,7 @@ esac
 # "SHM_QEMU_MACHINE=<machine>"); core 1's is built for the same board, and
 # both must say so.
 machine_of() {
-    grep -a -o 'SHM_QEMU_MACHINE=[a-z0-9-]*' "$1" | head -n 1 | cut -d= -f2
+    { grep -a -o 'SHM_QEMU_MACHINE=[a-z0-9-]*' "$1" || true; } | head -n 1 | cut -d= -f2
 }
 machine="$(machine_of "$core0")"
 case "$machine" in

@@ -440,7 +440,11 @@ impl<C: Cache + Clone> Endpoint<C> {
             let stale = match Segment::open_expecting(self.window.segment_region(), layout, wait, Duration::ZERO) {
                 Ok(segment) => {
                     let info = segment.info();
-                    if info.session == peer && info.creator == self.peer.id(peer) {
+                    // `info` is read after `open` checked the segment: the
+                    // creator may have begun re-creating it since (its new
+                    // session already in the header, the old generation
+                    // opened). Only a segment still current vouches for it.
+                    if info.session == peer && info.creator == self.peer.id(peer) && segment.is_current() {
                         return Ok(segment);
                     }
                     AttachError::Stale { creator: info.creator, session: info.session }

@@ -56,15 +56,35 @@ impl TwoCoreLock {
     }
 
     /// Takes the lock as core `me` (0 or 1; anything else counts as 1),
-    /// spinning while the other core holds it or is ahead of us.
+    /// spinning while the other core holds it or is ahead of us, as long as
+    /// it takes. A peer that stopped inside its section (a crash, a halt in
+    /// a debugger, a hostile write of its flag) blocks this core for good:
+    /// prefer [`acquire_within`](Self::acquire_within).
     pub fn acquire(&self, me: usize) {
+        while self.acquire_within(me, u32::MAX).is_err() {}
+    }
+
+    /// Takes the lock as core `me`, spinning at most `spins` times; on
+    /// [`Err`] this core's claim is withdrawn and the lock is not held.
+    /// Honest sections last tens of instructions, so a budget of a few
+    /// million spins only runs out when the other core is stuck inside its
+    /// section (or its flag was written by someone else): then report it
+    /// and stop, since a critical section cannot fail.
+    pub fn acquire_within(&self, me: usize, spins: u32) -> Result<(), LockTimeout> {
         let me = me.min(1);
         let other = 1 - me;
         self.flag[me].store(1, Ordering::SeqCst);
         self.turn.store(other as u32, Ordering::SeqCst);
+        let mut left = spins;
         while self.flag[other].load(Ordering::SeqCst) == 1 && self.turn.load(Ordering::SeqCst) == other as u32 {
+            if left == 0 {
+                self.flag[me].store(0, Ordering::SeqCst);
+                return Err(LockTimeout);
+            }
+            left -= 1;
             core::hint::spin_loop();
         }
+        Ok(())
     }
 
     /// Gives the lock back, as core `me`.
@@ -73,9 +93,20 @@ impl TwoCoreLock {
     }
 }
 
+/// [`TwoCoreLock::acquire_within`] spent its budget: the other core holds
+/// the lock, or its flag says so, and did not let go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockTimeout;
+
+impl core::fmt::Display for LockTimeout {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("the other core held the two-core lock past the spin budget (stuck in its critical section?)")
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::TwoCoreLock;
+    use super::{LockTimeout, TwoCoreLock};
     use core::cell::UnsafeCell;
 
     /// A counter only ever touched under the lock: a race on it is a data
@@ -102,5 +133,18 @@ mod tests {
             }
         });
         assert_eq!(count.0.into_inner(), 2 * rounds);
+    }
+
+    #[test]
+    fn a_core_stuck_holding_the_lock_costs_the_other_a_timeout_not_a_hang() {
+        let lock = TwoCoreLock::new();
+        lock.acquire(1); // core 1 takes it and never gives it back
+        assert_eq!(lock.acquire_within(0, 1000), Err(LockTimeout));
+        // Core 0's failed try left no claim behind: once core 1 lets go,
+        // either core gets the lock at once.
+        lock.release(1);
+        assert_eq!(lock.acquire_within(1, 0), Ok(()));
+        lock.release(1);
+        assert_eq!(lock.acquire_within(0, 0), Ok(()));
     }
 }

@@ -59,8 +59,11 @@ pub use region::{Misaligned, Region};
 #[cfg(not(shm_loom))]
 pub use segment::{peek, Creator, Peek, Segment, SegmentInfo};
 
-/// The atomic type of the words in the segment (`core`'s, or loom's in
-/// model-checking builds); what [`Wait`] implementations sleep on.
+/// The atomic type of the words in the segment: `core`'s, loom's in
+/// model-checking builds, or `portable-atomic`'s on a target without
+/// compare-and-swap built with the `critical-section` feature. What
+/// [`Wait`] implementations sleep on: name it `shm_core::AtomicU32`, not
+/// `core::sync::atomic::AtomicU32`, so they build everywhere.
 pub use sync::AtomicU32;
 
 #[cfg(all(test, not(shm_loom)))]

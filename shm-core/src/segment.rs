@@ -351,11 +351,29 @@ impl<'r> Segment<'r> {
 
     /// Whether the segment is still READY and has not been re-initialized
     /// since this handle was made.
+    ///
+    /// A `true` answer also vouches for the header fields read before the
+    /// call ([`info`](Self::info)): they belong to the generation this
+    /// handle opened, not to a re-creation that began after [`open`]'s own
+    /// check (which an opener that looks at `info` after opening must rule
+    /// out: `info` then `is_current`).
+    ///
+    /// [`open`]: Self::open
     pub fn is_current(&self) -> bool {
         let h = self.header();
+        // SYNC POINT: pairs with the Release fence after INITIALIZING in
+        // `create`: if a field read before this call came from a
+        // re-creation, the loads below see INITIALIZING or its new
+        // generation.
+        fence(Ordering::Acquire);
         // SYNC POINT: Acquire pairs with the Release store of READY (in
         // `create`) or POISONED (in `poison`).
         h.state.load(Ordering::Acquire) == state::READY && h.generation.load(Ordering::Relaxed) == self.generation
+    }
+
+    /// The generation this handle opened (bumped by every re-creation).
+    pub fn generation(&self) -> u32 {
+        self.generation
     }
 
     /// Marks the segment unusable; later opens fail with

@@ -69,6 +69,14 @@ pub fn check_core1_image() -> Result<(), BootError> {
     }
 }
 
+/// Whether CPU1 is still held in reset (CPUWAIT), i.e. core 1 has not run
+/// since this boot.
+pub fn core1_waits() -> bool {
+    // SAFETY: CPUWAIT is an always-mapped 32-bit register of the system
+    // control block; reading it has no side effects.
+    unsafe { ptr::read_volatile(CPUWAIT) & CPUWAIT_CPU1 != 0 }
+}
+
 /// Starts core 1 at the image at [`CORE1_IMAGE_BASE`], after checking it
 /// with [`check_core1_image`].
 ///
@@ -80,14 +88,6 @@ pub fn start_core1() -> Result<(), BootError> {
         return Err(BootError::NotCore0);
     }
     check_core1_image()?;
-    // The two-core lock starts free, before core 1 can take it (only while
-    // CPU1 still waits: a second call must not reset a lock in use).
-    #[cfg(not(target_has_atomic = "32"))]
-    // SAFETY: CPUWAIT is an always-mapped 32-bit register of the system
-    // control block; reading it has no side effects.
-    if unsafe { ptr::read_volatile(CPUWAIT) } & CPUWAIT_CPU1 != 0 {
-        super::lock::init();
-    }
     // SAFETY: INITSVTOR1 and CPUWAIT are always-mapped 32-bit registers of
     // the AN521 system control block, written only here and only by core 0
     // (checked above). INITSVTOR1 is written before CPU1 is released, so CPU1

@@ -18,6 +18,9 @@ pub const HARD_FAULT: u32 = 3;
 pub const BOOT_FAILED: u32 = 4;
 /// An exception or interrupt without a handler was taken.
 pub const UNEXPECTED_EXCEPTION: u32 = 5;
+/// The other core held the two-core lock past its spin budget (the no-CAS
+/// build's critical section: `board::lock`).
+pub const LOCK_STUCK: u32 = 6;
 
 /// Semihosting SYS_EXIT_EXTENDED: like SYS_EXIT, but with a status code.
 const SYS_EXIT_EXTENDED: usize = 0x20;

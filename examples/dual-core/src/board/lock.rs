@@ -11,8 +11,14 @@
 //!
 //! The lock's three words live at [`LOCK_BASE`], outside every image's
 //! sections and outside the shm window, at the same address for both cores.
-//! Core 0 zeroes them before it starts core 1. Nesting is counted per core
-//! (in this image's own `.bss`): only the outermost section takes the lock.
+//! Core 0 zeroes them first thing at boot, while core 1 is still held in
+//! reset. Nesting is counted per core (in this image's own `.bss`): only
+//! the outermost section takes the lock.
+//!
+//! A critical section cannot fail, but a core must not hang for good on a
+//! peer stuck inside its section (or on a flag word someone scribbled on):
+//! the lock is taken within [`LOCK_SPINS`] spins, and past that the run ends
+//! with [`exit::LOCK_STUCK`](super::exit::LOCK_STUCK).
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
@@ -26,6 +32,11 @@ fn lock() -> &'static TwoCoreLock {
     // memory_map.rs) and that is only accessed through the lock's atomics.
     unsafe { &*(LOCK_BASE as *const TwoCoreLock) }
 }
+
+/// Spins to wait for the lock before giving up on the other core: far past
+/// any honest section (tens of instructions), and past the time QEMU's
+/// round-robin mode leaves the other core descheduled.
+pub const LOCK_SPINS: u32 = 20_000_000;
 
 /// Frees the lock. Core 0 calls it once, before it starts core 1.
 pub fn init() {
@@ -54,8 +65,8 @@ unsafe impl critical_section::Impl for TwoCoreSection {
         let was_enabled = cortex_m::register::primask::read().is_active();
         cortex_m::interrupt::disable();
         let depth = DEPTH.load(Ordering::Relaxed);
-        if depth == 0 {
-            lock().acquire(me());
+        if depth == 0 && lock().acquire_within(me(), LOCK_SPINS).is_err() {
+            super::exit::exit(super::exit::LOCK_STUCK);
         }
         DEPTH.store(depth + 1, Ordering::Relaxed);
         was_enabled

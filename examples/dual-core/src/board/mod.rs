@@ -78,6 +78,13 @@ pub(crate) fn cpu_identity_raw() -> u32 {
 ///
 /// Call once, first thing in `main`, with interrupts enabled.
 pub fn init(expected: CoreId) {
+    // The two-core lock starts free before any critical section on either
+    // core: core 0 frees it while core 1 is still held in reset (a stale
+    // flag from a warm reset would otherwise deadlock the first section).
+    #[cfg(not(target_has_atomic = "32"))]
+    if expected == CoreId::Core0 && boot::core1_waits() {
+        lock::init();
+    }
     let actual = cpu_id();
     assert!(actual == expected, "image built for {:?} is running on {:?}", expected, actual);
     mhu::enable_doorbell(actual);
