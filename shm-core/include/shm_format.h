@@ -45,7 +45,9 @@
 #define SHM_HEADER_SESSION_OFFSET                44u
 #define SHM_HEADER_CREATOR_START_OFFSET          48u
 #define SHM_HEADER_CREATOR_DOMAIN_OFFSET         52u
-#define SHM_HEADER_RESERVED_OFFSET               56u
+#define SHM_HEADER_FLAGS_OFFSET                  56u
+#define SHM_HEADER_FLAG_LOCKED_ATOMICS           1u
+#define SHM_HEADER_RESERVED_OFFSET               60u
 #define SHM_STATE_EMPTY                          0u
 #define SHM_STATE_INITIALIZING                   1u
 #define SHM_STATE_READY                          2u

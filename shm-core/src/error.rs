@@ -360,6 +360,14 @@ pub enum OpenError {
         /// Layout hash found in the segment.
         found: u64,
     },
+    /// The segment's sides access its control words under a lock (no
+    /// compare-and-swap: shm-core's `critical-section` feature) and this
+    /// side does not, or the other way round. Their read-modify-writes
+    /// would not be atomic against each other.
+    AtomicsMismatch {
+        /// Whether the segment's creator took the lock.
+        segment_locked: bool,
+    },
     /// A word holds a value the format cannot produce.
     Corrupted(Corruption),
 }
@@ -384,6 +392,8 @@ impl fmt::Display for OpenError {
             Self::Poisoned => write!(f, "segment is poisoned by its creator: remove and recreate it"),
             Self::SizeMismatch { recorded, actual } => write!(f, "segment records {recorded} bytes but {actual} are mapped: it was truncated or resized; remove it and create it again"),
             Self::LayoutMismatch { expected, found } => write!(f, "segment layout {found:#018x} differs from the expected {expected:#018x}: peers were built with different channel declarations; build both from the same layout"),
+            Self::AtomicsMismatch { segment_locked: true } => write!(f, "the segment's sides access control words under a lock (no compare-and-swap) and this side uses native atomics: build every side the same way (shm-core's critical-section feature on a target without compare-and-swap)"),
+            Self::AtomicsMismatch { segment_locked: false } => write!(f, "the segment's sides use native atomics and this side accesses control words under a lock: build every side the same way"),
             Self::Corrupted(c) => c.fmt(f),
         }
     }

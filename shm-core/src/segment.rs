@@ -33,7 +33,7 @@
 use core::time::Duration;
 
 use crate::error::{ChannelName, ClaimError, CreateError, OpenError};
-use crate::format::header::{self, state, Header};
+use crate::format::header::{self, flags, state, Header};
 use crate::format::queue::QueueControl;
 use crate::format::semaphore::SemaphoreWords;
 use crate::format::table::{
@@ -252,6 +252,7 @@ impl<'r> Segment<'r> {
         store(&h.channel_count, channels.as_slice().len() as u32);
         store(&h.generation, generation);
         store(&h.session, session);
+        store(&h.flags, LOCAL_FLAGS);
         for r in &h.reserved {
             store(r, 0);
         }
@@ -491,9 +492,18 @@ fn descriptor<'a>(region: &'a Region<'_>, i: usize) -> &'a Descriptor {
 
 /// Checks a READY header and table (see the module docs for the order);
 /// returns the geometry they describe.
+/// This build's `flags` bits: [`flags::LOCKED_ATOMICS`] where control words
+/// are emulated under a lock.
+const LOCAL_FLAGS: u32 =
+    if cfg!(all(not(target_has_atomic = "32"), feature = "critical-section")) { flags::LOCKED_ATOMICS } else { 0 };
+
 fn validate(region: &Region<'_>, h: &Header) -> Result<Geometry, OpenError> {
     check_identity(h)?;
     let load = |w: &AtomicU32| w.load(Ordering::Relaxed);
+    let segment_locked = load(&h.flags) & flags::LOCKED_ATOMICS != 0;
+    if segment_locked != (LOCAL_FLAGS & flags::LOCKED_ATOMICS != 0) {
+        return Err(OpenError::AtomicsMismatch { segment_locked });
+    }
     let size = load(&h.total_size);
     if size as usize > region.len() || (size as usize) < AREAS_OFFSET {
         return Err(OpenError::SizeMismatch { recorded: size as u64, actual: region.len() as u64 });

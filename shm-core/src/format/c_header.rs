@@ -40,6 +40,8 @@ const HEADER: &[Define] = &[
     ("HEADER_SESSION_OFFSET", format::header::SESSION as u64),
     ("HEADER_CREATOR_START_OFFSET", format::header::CREATOR_START as u64),
     ("HEADER_CREATOR_DOMAIN_OFFSET", format::header::CREATOR_DOMAIN as u64),
+    ("HEADER_FLAGS_OFFSET", format::header::FLAGS as u64),
+    ("HEADER_FLAG_LOCKED_ATOMICS", format::header::flags::LOCKED_ATOMICS as u64),
     ("HEADER_RESERVED_OFFSET", format::header::RESERVED as u64),
     ("STATE_EMPTY", format::header::state::EMPTY as u64),
     ("STATE_INITIALIZING", format::header::state::INITIALIZING as u64),

@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | 0 | `magic_lo` | [`MAGIC_LO`](super::MAGIC_LO): `0x5f4d4853` (`"SHM_"` in little endian) |
 //! | 4 | `magic_hi` | [`MAGIC_HI`](super::MAGIC_HI): `0x31474553` (`"SEG1"`) |
-//! | 8 | `version` | format major << 16 \| minor ([`VERSION`](super::VERSION), 1.1) |
+//! | 8 | `version` | format major << 16 \| minor ([`VERSION`](super::VERSION), 2.0) |
 //! | 12 | `endian` | [`ENDIAN_MARK`](super::ENDIAN_MARK) `0x01020304` as written by the creator |
 //! | 16 | `layout_hash_lo` | FNV-1a 64 of the geometry ([`layout_hash`](super::table::layout_hash)), low half |
 //! | 20 | `layout_hash_hi` | high half |
@@ -16,7 +16,14 @@
 //! | 44 | `session` | creator's session id (changes when it restarts) |
 //! | 48 | `creator_start` | since 1.1: when the creator started, adapter-defined (Linux: its start time in clock ticks after boot, low 32 bits, with bit 0 set); 0 if not recorded |
 //! | 52 | `creator_domain` | since 1.1: the domain in which `creator` and every other id of this segment are meaningful, adapter-defined (Linux: the creator's PID namespace inode, low 32 bits); 0 if not recorded |
-//! | 56..64 | reserved | zero; ignored by readers of 1.x |
+//! | 56 | `flags` | since 2.0: [`flags::LOCKED_ATOMICS`] if every side accesses the control words under one lock (no compare-and-swap); other bits zero, ignored by readers |
+//! | 60..64 | reserved | zero; ignored by readers |
+//!
+//! An opener whose own discipline differs from `flags::LOCKED_ATOMICS`
+//! refuses the segment (`OpenError::AtomicsMismatch`): a side with native
+//! compare-and-swap and a side that emulates it under a lock would each
+//! think its read-modify-writes atomic, and they are not, against each
+//! other.
 //!
 //! `creator`, `creator_start` and `creator_domain` are written before the
 //! magic, so whoever sees the magic sees them. A process identifies the
@@ -60,8 +67,17 @@ pub const SESSION: usize = 44;
 pub const CREATOR_START: usize = 48;
 /// Offset of `creator_domain` (format 1.1).
 pub const CREATOR_DOMAIN: usize = 52;
-/// Offset of the reserved words (to the end of the header).
-pub const RESERVED: usize = 56;
+/// Offset of `flags` (format 2.0).
+pub const FLAGS: usize = 56;
+/// Offset of the reserved word (to the end of the header).
+pub const RESERVED: usize = 60;
+
+/// Bits of the header's `flags` word.
+pub mod flags {
+    /// Every side accesses the control words under one lock: shm-core's
+    /// `critical-section` feature on a target without compare-and-swap.
+    pub const LOCKED_ATOMICS: u32 = 1;
+}
 
 /// Values of the header's `state` word.
 pub mod state {
@@ -92,7 +108,8 @@ pub(crate) struct Header {
     pub session: AtomicU32,
     pub creator_start: AtomicU32,
     pub creator_domain: AtomicU32,
-    pub reserved: [AtomicU32; 2],
+    pub flags: AtomicU32,
+    pub reserved: [AtomicU32; 1],
 }
 
 #[cfg(not(shm_loom))]
@@ -114,6 +131,7 @@ const _: () = {
     assert!(offset_of!(Header, session) == SESSION);
     assert!(offset_of!(Header, creator_start) == CREATOR_START);
     assert!(offset_of!(Header, creator_domain) == CREATOR_DOMAIN);
+    assert!(offset_of!(Header, flags) == FLAGS);
     assert!(offset_of!(Header, reserved) == RESERVED);
 };
 
