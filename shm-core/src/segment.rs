@@ -353,11 +353,15 @@ impl<'r> Segment<'r> {
     /// Whether the segment is still READY and has not been re-initialized
     /// since this handle was made.
     ///
-    /// A `true` answer also vouches for the header fields read before the
-    /// call ([`info`](Self::info)): they belong to the generation this
-    /// handle opened, not to a re-creation that began after [`open`]'s own
-    /// check (which an opener that looks at `info` after opening must rule
-    /// out: `info` then `is_current`).
+    /// A `true` answer also vouches for the header fields written after
+    /// INITIALIZING that were read before the call ([`info`](Self::info):
+    /// `session`, `version`, `generation`, the size, count and layout hash):
+    /// they belong to the generation this handle opened, not to a
+    /// re-creation that began after [`open`]'s own check (which an opener
+    /// that looks at `info` after opening must rule out: `info` then
+    /// `is_current`). It does not vouch for `creator`, `creator_start` and
+    /// `creator_domain`, which a re-creation writes before INITIALIZING:
+    /// match on `session` too, as shm-baremetal's attach does.
     ///
     /// [`open`]: Self::open
     pub fn is_current(&self) -> bool {
