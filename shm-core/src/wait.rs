@@ -87,8 +87,9 @@ pub trait Wait {
     /// Whether each endpoint learns how long to spin: it spends the whole
     /// [`spin_limit`](Self::spin_limit) while spinning pays (the peer
     /// answered before this side parked), a quarter as much after each wait
-    /// where it did not, down to no spin at all, with one full spin every
-    /// [`SPIN_PROBE_EVERY`] waits to notice when it pays again.
+    /// where it did not, down to no spin at all, with a probe (a quarter of
+    /// the limit) every [`SPIN_PROBE_EVERY`] waits to notice when it pays
+    /// again.
     ///
     /// Say yes where the peer may share this side's CPU (processes under an
     /// operating system's scheduler): there a spinning waiter only delays
@@ -255,10 +256,11 @@ impl Announce {
     }
 }
 
-/// With [`Wait::adaptive_spin`], one full spin phase every this many waits
-/// once spinning stopped paying: the probe that notices when it pays again
-/// (the peer moved to a CPU of its own). On a shared CPU a probe costs one
-/// spin limit per this many waits.
+/// With [`Wait::adaptive_spin`], one probe every this many waits once
+/// spinning stopped paying: a quarter of the spin limit, which notices when
+/// it pays again (the peer moved to a CPU of its own and answers within
+/// microseconds). On a shared CPU a probe costs a quarter limit per this
+/// many waits.
 pub const SPIN_PROBE_EVERY: u32 = 256;
 
 /// How much of the strategy's spin limit an endpoint's next wait spends,
@@ -296,7 +298,7 @@ impl SpinBudget {
         let since = (state >> 8) + 1;
         if since >= SPIN_PROBE_EVERY {
             self.state.store(quarters, core::sync::atomic::Ordering::Relaxed);
-            return limit;
+            return (limit >> 2).max(1);
         }
         self.state.store(since << 8 | quarters, core::sync::atomic::Ordering::Relaxed);
         0
@@ -725,12 +727,12 @@ mod tests {
         for spins in [1024, 256, 64, 16, 4, 1, 0, 0, 0] {
             assert_eq!(looks(&w, &budget, None), 1 + spins + 2);
         }
-        // The probe: every SPIN_PROBE_EVERY-th wait spins the whole limit.
+        // The probe: every SPIN_PROBE_EVERY-th wait spins a quarter limit.
         let mut probes = 0;
         for _ in 0..4 * SPIN_PROBE_EVERY {
             match looks(&w, &budget, None) {
                 3 => {}
-                full if full == 1 + 1024 + 2 => probes += 1,
+                probe if probe == 1 + 256 + 2 => probes += 1,
                 other => panic!("a wait looked {other} times"),
             }
         }
