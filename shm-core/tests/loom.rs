@@ -12,9 +12,7 @@
 
 mod loom_support;
 
-use loom_support::{model, view_of, DyingWait as LoomWait, LoomSlot, Ring, Slots};
-
-use std::ptr::NonNull;
+use loom_support::{model, qview, view_of, DyingWait as LoomWait, LoomSlot, Ring, Slots};
 
 use loom::sync::atomic::Ordering;
 use loom::sync::Arc;
@@ -23,7 +21,7 @@ use shm_core::format::mailbox::{pack, slot, MailboxControl, SlotControl};
 use shm_core::format::queue::QueueControl;
 use shm_core::format::semaphore::SemaphoreWords;
 use shm_core::mailbox::{Client, Server};
-use shm_core::queue::{Consumer, Producer, QueueView};
+use shm_core::queue::{Consumer, Producer};
 use shm_core::semaphore::CountingSemaphore;
 use shm_core::Semaphore;
 
@@ -56,19 +54,12 @@ fn queue_messages_arrive_in_order_across_a_wrap() {
         let (a, b) = LoomWait::pair();
         let (c2, r2) = (ctl.clone(), ring.clone());
         let producer = thread::spawn(move || {
-            let ptr = NonNull::new(r2.0.as_ptr() as *mut u8).unwrap();
-            // SAFETY: the ring lives as long as this thread (Arc), has 64
-            // bytes, is 8-aligned and is touched only through the queue.
-            let view = unsafe { QueueView::new(&c2, ptr, 64, 0) };
-            let mut tx = Producer::claim(view, a).unwrap();
+            let mut tx = Producer::claim(qview(&c2, &r2), a).unwrap();
             for i in 1..=3u8 {
                 tx.send(&[i; 20]).unwrap();
             }
         });
-        let ptr = NonNull::new(ring.0.as_ptr() as *mut u8).unwrap();
-        // SAFETY: as above.
-        let view = unsafe { QueueView::new(&ctl, ptr, 64, 0) };
-        let mut rx = Consumer::claim(view, b).unwrap();
+        let mut rx = Consumer::claim(qview(&ctl, &ring), b).unwrap();
         let mut buf = [0u8; 24];
         for i in 1..=3u8 {
             let n = rx.recv(&mut buf).unwrap();
@@ -157,16 +148,10 @@ fn queue_close_wakes_a_blocked_consumer() {
         let (a, b) = LoomWait::pair();
         let (c2, r2) = (ctl.clone(), ring.clone());
         let producer = thread::spawn(move || {
-            let ptr = NonNull::new(r2.0.as_ptr() as *mut u8).unwrap();
-            // SAFETY: as in `queue_messages_arrive_in_order_across_a_wrap`.
-            let view = unsafe { QueueView::new(&c2, ptr, 64, 0) };
-            let mut tx = Producer::claim(view, a).unwrap();
+            let mut tx = Producer::claim(qview(&c2, &r2), a).unwrap();
             tx.send(&[7; 4]).unwrap();
         });
-        let ptr = NonNull::new(ring.0.as_ptr() as *mut u8).unwrap();
-        // SAFETY: as above.
-        let view = unsafe { QueueView::new(&ctl, ptr, 64, 0) };
-        let mut rx = Consumer::claim(view, b).unwrap();
+        let mut rx = Consumer::claim(qview(&ctl, &ring), b).unwrap();
         let mut buf = [0u8; 8];
         assert_eq!(rx.recv(&mut buf), Ok(4));
         assert_eq!(rx.recv(&mut buf), Err(shm_core::RecvError::Closed));

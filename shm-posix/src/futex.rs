@@ -86,15 +86,7 @@ impl FutexWait {
 }
 
 impl Wait for FutexWait {
-    type Deadline = HostDeadline;
-
-    fn deadline(&self, timeout: Option<Duration>) -> HostDeadline {
-        self.pacing.deadline(timeout)
-    }
-
-    fn expired(&self, deadline: &mut HostDeadline) -> bool {
-        self.pacing.expired(deadline)
-    }
+    crate::pacing::wait_by_pacing!();
 
     fn park(&self, word: &AtomicU32, expected: u32, deadline: &mut HostDeadline) {
         let Some(sleep) = self.pacing.sleep(deadline) else { return };
@@ -106,30 +98,6 @@ impl Wait for FutexWait {
 
     fn wake(&self, word: &AtomicU32, count: u32) {
         let _ = futex::wake(word, futex::Flags::empty(), count);
-    }
-
-    fn spin_limit(&self) -> u32 {
-        self.pacing.spin_limit()
-    }
-
-    fn adaptive_spin(&self) -> bool {
-        self.pacing.adaptive_spin()
-    }
-
-    fn lazy_notify(&self) -> bool {
-        self.pacing.lazy_notify()
-    }
-
-    fn barrier_everywhere(&self) -> bool {
-        self.pacing.barrier_everywhere()
-    }
-
-    fn self_id(&self) -> u32 {
-        self.pacing.self_id()
-    }
-
-    fn is_alive(&self, id: u32) -> bool {
-        self.pacing.is_alive(id)
     }
 }
 

@@ -384,15 +384,7 @@ pub fn word_semaphore_name(segment: &str, offset: usize) -> String {
 }
 
 impl Wait for NamedSemaphoreWait {
-    type Deadline = HostDeadline;
-
-    fn deadline(&self, timeout: Option<Duration>) -> HostDeadline {
-        self.pacing.deadline(timeout)
-    }
-
-    fn expired(&self, deadline: &mut HostDeadline) -> bool {
-        self.pacing.expired(deadline)
-    }
+    crate::pacing::wait_by_pacing!();
 
     fn park(&self, word: &AtomicU32, expected: u32, deadline: &mut HostDeadline) {
         // SYNC POINT: as `wait_for`'s loads (a cheap early return; the caller
@@ -416,30 +408,6 @@ impl Wait for NamedSemaphoreWait {
                 let _ = sem.post();
             }
         });
-    }
-
-    fn spin_limit(&self) -> u32 {
-        self.pacing.spin_limit()
-    }
-
-    fn adaptive_spin(&self) -> bool {
-        self.pacing.adaptive_spin()
-    }
-
-    fn lazy_notify(&self) -> bool {
-        self.pacing.lazy_notify()
-    }
-
-    fn barrier_everywhere(&self) -> bool {
-        self.pacing.barrier_everywhere()
-    }
-
-    fn self_id(&self) -> u32 {
-        self.pacing.self_id()
-    }
-
-    fn is_alive(&self, id: u32) -> bool {
-        self.pacing.is_alive(id)
     }
 }
 

@@ -90,6 +90,49 @@ impl Pacing {
     }
 }
 
+/// The [`Wait`](shm_core::Wait) methods every host strategy hands to its
+/// `pacing` field: `Deadline`, `deadline`, `expired`, `spin_limit`,
+/// `adaptive_spin`, `lazy_notify`, `barrier_everywhere`, `self_id` and
+/// `is_alive`. Used inside `impl Wait for ...`, which adds `park` and `wake`.
+macro_rules! wait_by_pacing {
+    () => {
+        type Deadline = shm_core::wait::HostDeadline;
+
+        fn deadline(&self, timeout: Option<std::time::Duration>) -> shm_core::wait::HostDeadline {
+            self.pacing.deadline(timeout)
+        }
+
+        fn expired(&self, deadline: &mut shm_core::wait::HostDeadline) -> bool {
+            self.pacing.expired(deadline)
+        }
+
+        fn spin_limit(&self) -> u32 {
+            self.pacing.spin_limit()
+        }
+
+        fn adaptive_spin(&self) -> bool {
+            self.pacing.adaptive_spin()
+        }
+
+        fn lazy_notify(&self) -> bool {
+            self.pacing.lazy_notify()
+        }
+
+        fn barrier_everywhere(&self) -> bool {
+            self.pacing.barrier_everywhere()
+        }
+
+        fn self_id(&self) -> u32 {
+            self.pacing.self_id()
+        }
+
+        fn is_alive(&self, id: u32) -> bool {
+            self.pacing.is_alive(id)
+        }
+    };
+}
+pub(crate) use wait_by_pacing;
+
 #[cfg(test)]
 mod tests {
     use super::*;
