@@ -61,7 +61,10 @@ pub use segment::{peek, Creator, Peek, Segment, SegmentInfo};
 
 /// The atomic type of the words in the segment: `core`'s, loom's in
 /// model-checking builds, or `portable-atomic`'s on a target without
-/// compare-and-swap built with the `critical-section` feature. What
+/// compare-and-swap built with the `critical-section` feature, or a word
+/// whose writes take the critical section with the `locked-atomics`
+/// feature (it has `load`, `store`, `swap`, `compare_exchange` and
+/// `fetch_add`/`fetch_sub`, and no `as_ptr`). What
 /// [`Wait`] implementations sleep on: name it `shm_core::AtomicU32`, not
 /// `core::sync::atomic::AtomicU32`, so they build everywhere.
 pub use sync::AtomicU32;

@@ -498,8 +498,7 @@ fn descriptor<'a>(region: &'a Region<'_>, i: usize) -> &'a Descriptor {
 /// returns the geometry they describe.
 /// This build's `flags` bits: [`flags::LOCKED_ATOMICS`] where control words
 /// are emulated under a lock.
-const LOCAL_FLAGS: u32 =
-    if cfg!(all(not(target_has_atomic = "32"), feature = "critical-section")) { flags::LOCKED_ATOMICS } else { 0 };
+const LOCAL_FLAGS: u32 = if crate::sync::LOCKED { flags::LOCKED_ATOMICS } else { 0 };
 
 fn validate(region: &Region<'_>, h: &Header) -> Result<Geometry, OpenError> {
     check_identity(h)?;

@@ -3,22 +3,44 @@
 //! crossbeam-utils), and `portable-atomic`'s on a target without
 //! compare-and-swap built with the `critical-section` feature (every access
 //! to a word, loads and stores included, then runs inside the application's
-//! critical section). Everything in this crate that touches a shared word
+//! critical section), and [`locked::AtomicU32`] with the `locked-atomics`
+//! feature (writes under the critical section, no exclusive-access
+//! instruction, on any target). Everything in this crate that touches a shared word
 //! goes through these names.
 
 #[cfg(shm_loom)]
 pub(crate) use core::sync::atomic::compiler_fence;
-#[cfg(shm_loom)]
+#[cfg(all(shm_loom, not(feature = "locked-atomics")))]
 pub use loom::sync::atomic::AtomicU32;
 #[cfg(shm_loom)]
 pub(crate) use loom::sync::atomic::{fence, Ordering};
 
-#[cfg(all(not(shm_loom), any(target_has_atomic = "32", not(feature = "critical-section"))))]
+#[cfg(all(
+    not(shm_loom),
+    not(feature = "locked-atomics"),
+    any(target_has_atomic = "32", not(feature = "critical-section"))
+))]
 pub use core::sync::atomic::AtomicU32;
 #[cfg(not(shm_loom))]
 pub(crate) use core::sync::atomic::{compiler_fence, fence, Ordering};
-#[cfg(all(not(shm_loom), not(target_has_atomic = "32"), feature = "critical-section"))]
+#[cfg(all(
+    not(shm_loom),
+    not(feature = "locked-atomics"),
+    not(target_has_atomic = "32"),
+    feature = "critical-section"
+))]
 pub use portable_atomic::AtomicU32;
+
+#[cfg(feature = "locked-atomics")]
+pub mod locked;
+#[cfg(feature = "locked-atomics")]
+pub use locked::AtomicU32;
+
+/// Whether this build accesses control words under a lock: recorded in the
+/// segment header (`flags::LOCKED_ATOMICS`) so that a side built the other
+/// way is refused.
+pub(crate) const LOCKED: bool =
+    cfg!(any(feature = "locked-atomics", all(not(target_has_atomic = "32"), feature = "critical-section")));
 
 /// A pause inside a spin loop. Under loom it yields to the model's scheduler,
 /// which is what makes spin loops checkable at all.

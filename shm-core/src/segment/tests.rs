@@ -5,6 +5,7 @@
 use core::time::Duration;
 use std::vec::Vec;
 
+use super::LOCAL_FLAGS;
 use crate::error::{ChannelName, ClaimError, Corruption, OpenError, Role};
 use crate::format::queue as qu;
 use crate::format::{self, header as h, table as t, TABLE_OFFSET};
@@ -58,12 +59,12 @@ fn hostile_header_and_table_words() {
         ("state: garbage", h::STATE, 77, Err(hdr("state"))),
         ("generation", h::GENERATION, 0xffff_ffff, Ok(())),
         (
-            "flags: sides under a lock (no compare-and-swap)",
+            "flags: the other atomics discipline (locked or native)",
             h::FLAGS,
-            h::flags::LOCKED_ATOMICS,
-            Err(OpenError::AtomicsMismatch { segment_locked: true })
+            LOCAL_FLAGS ^ h::flags::LOCKED_ATOMICS,
+            Err(OpenError::AtomicsMismatch { segment_locked: !crate::sync::LOCKED })
         ),
-        ("flags: unknown bits are ignored", h::FLAGS, 0xffff_fffe, Ok(())),
+        ("flags: unknown bits are ignored", h::FLAGS, 0xffff_fffe | LOCAL_FLAGS, Ok(())),
         ("reserved", h::RESERVED, 0xdead_beef, Ok(())),
         ("creator", h::CREATOR, 4242, Ok(())),
         ("session", h::SESSION, 99, Ok(())),
