@@ -21,8 +21,8 @@
 #define SHM_MAGIC_LO                             0x5f4d4853u
 #define SHM_MAGIC_HI                             0x31474553u
 #define SHM_FORMAT_MAJOR                         2u
-#define SHM_FORMAT_MINOR                         0u
-#define SHM_VERSION                              0x00020000u
+#define SHM_FORMAT_MINOR                         1u
+#define SHM_VERSION                              0x00020001u
 #define SHM_ENDIAN_MARK                          0x01020304u
 #define SHM_TABLE_OFFSET                         64u
 #define SHM_MAX_CHANNELS                         16u
@@ -63,12 +63,14 @@
 #define SHM_TABLE_CAPACITY_OFFSET                16u
 #define SHM_TABLE_INITIAL_COUNT_OFFSET           16u
 #define SHM_TABLE_SLOT_SIZE_OFFSET               20u
+#define SHM_TABLE_SUBSCRIBERS_OFFSET             20u
 #define SHM_TABLE_RESERVED1_OFFSET               24u
 #define SHM_TABLE_NAME_OFFSET                    32u
 #define SHM_TABLE_NAME_BYTES                     32u
 #define SHM_KIND_MAILBOX                         1u
 #define SHM_KIND_QUEUE                           2u
 #define SHM_KIND_SEMAPHORE                       3u
+#define SHM_KIND_BROADCAST                       4u
 
 /* Queue area (offsets from the area) and frames (offsets from the frame) */
 #define SHM_QUEUE_HEAD_OFFSET                    0u
@@ -135,6 +137,31 @@
 #define SHM_SEMAPHORE_WAITERS_OFFSET             4u
 #define SHM_SEMAPHORE_AREA_SIZE                  64u
 #define SHM_SEMAPHORE_MAX_COUNT                  0x7fffffffu
+
+/* Broadcast area (offsets from the area; subscriber s's line at SHM_BROADCAST_SUBSCRIBERS_OFFSET + s * SHM_BROADCAST_SUBSCRIBER_LINE) and frames */
+#define SHM_BROADCAST_HEAD_OFFSET                0u
+#define SHM_BROADCAST_PUBLISHER_OFFSET           4u
+#define SHM_BROADCAST_PUBLISHED_OFFSET           8u
+#define SHM_BROADCAST_PUBLISHER_WAITING_OFFSET   12u
+#define SHM_BROADCAST_INTENT_OFFSET              16u
+#define SHM_BROADCAST_OLDEST_OFFSET              20u
+#define SHM_BROADCAST_WAITING_OFFSET             64u
+#define SHM_BROADCAST_SUBSCRIBERS_OFFSET         320u
+#define SHM_BROADCAST_SUBSCRIBER_LINE            64u
+#define SHM_BROADCAST_OWNER_OFFSET               0u
+#define SHM_BROADCAST_TAIL_OFFSET                4u
+#define SHM_BROADCAST_RECEIVED_OFFSET            8u
+#define SHM_BROADCAST_MISSED_OFFSET              12u
+#define SHM_BROADCAST_MAX_SUBSCRIBERS            64u
+#define SHM_BROADCAST_POLICY_BLOCK               0u
+#define SHM_BROADCAST_POLICY_OVERWRITE           1u
+#define SHM_BROADCAST_CLOSED                     1u
+#define SHM_BROADCAST_WRAP_MARKER                0xffffffffu
+#define SHM_BROADCAST_FRAME_LEN_OFFSET           0u
+#define SHM_BROADCAST_FRAME_SEQ_OFFSET           4u
+#define SHM_BROADCAST_FRAME_HEADER               8u
+#define SHM_BROADCAST_RING_OFFSET(subscribers) (SHM_BROADCAST_SUBSCRIBERS_OFFSET + (subscribers) * SHM_BROADCAST_SUBSCRIBER_LINE)
+#define SHM_BROADCAST_PARAMS_WORD(subscribers, policy) ((subscribers) | ((policy) << 8))
 
 /* Bare-metal attach block: the last bytes of the window (offsets from the lane; lane n at n * SHM_ATTACH_LANE_SIZE) */
 #define SHM_ATTACH_BLOCK_SIZE                    64u

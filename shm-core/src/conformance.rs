@@ -170,3 +170,53 @@ pub fn mailbox_call<W: Wait>(client: &Client<'_, W>, count: u64, seed: u64) -> R
     }
     Ok(seqs)
 }
+
+/// Publishes `count` messages of the seeded sequence on broadcast channel
+/// `tx`, copying and through loans in turn.
+pub fn broadcast_publish<W: Wait>(tx: &mut crate::broadcast::Publisher<'_, W>, count: u64, seed: u64) {
+    let max = tx.max_message().min(1024);
+    let mut buf = std::vec![0u8; max];
+    for i in 0..count {
+        let len = message(seed, i, max, &mut buf);
+        if i % 2 == 0 {
+            tx.publish_timeout(&buf[..len], STEP_TIMEOUT).unwrap_or_else(|e| panic!("publish {i}: {e}"));
+        } else {
+            let mut loan = tx.loan_timeout(len, STEP_TIMEOUT).unwrap_or_else(|e| panic!("loan {i}: {e}"));
+            loan.write(&buf[..len]);
+            loan.commit();
+        }
+    }
+}
+
+/// Receives `count` messages of the seeded sequence from subscriber `rx`
+/// (block policy: nothing may be missed), checking each; an error names
+/// the first difference.
+pub fn broadcast_receive<W: Wait>(
+    rx: &mut crate::broadcast::Subscriber<'_, W>,
+    count: u64,
+    seed: u64,
+    max: usize,
+) -> Result<(), String> {
+    let max = max.min(1024);
+    let mut want = std::vec![0u8; max];
+    let mut got = std::vec![0u8; max];
+    for i in 0..count {
+        let len = message(seed, i, max, &mut want);
+        let n = if i % 3 == 0 {
+            rx.recv_timeout(&mut got, STEP_TIMEOUT).map_err(|e| format!("message {i}: {e}"))?
+        } else {
+            let m = rx.read_timeout(STEP_TIMEOUT).map_err(|e| format!("message {i}: {e}"))?;
+            let n = m.copy_to(&mut got);
+            m.finish().map_err(|e| format!("message {i}: {e}"))?;
+            n
+        };
+        if n != len || got[..n] != want[..len] {
+            return Err(format!("message {i}: got {n} bytes, expected {len}"));
+        }
+    }
+    match rx.try_recv(&mut got) {
+        Err(RecvError::Empty | RecvError::Closed) => Ok(()),
+        Ok(n) => Err(format!("an extra message of {n} bytes after {count}")),
+        Err(e) => Err(format!("after {count} messages: {e}")),
+    }
+}

@@ -28,6 +28,9 @@ pub const POINTS: &[&str] = &[
     "mailbox.server.responded",
     "queue.producer.granted",
     "queue.producer.committed",
+    "broadcast.publisher.loaned",
+    "broadcast.publisher.published",
+    "broadcast.subscriber.reading",
 ];
 
 #[cfg(feature = "crash-points")]

@@ -40,6 +40,9 @@ pub enum ErrorKind {
     /// The other side closed the channel cleanly (after everything it sent
     /// was received).
     Closed,
+    /// A broadcast subscriber fell a ring behind and messages were
+    /// overwritten before it read them (overwrite policy).
+    Lagged,
 }
 
 impl fmt::Display for ErrorKind {
@@ -54,6 +57,7 @@ impl fmt::Display for ErrorKind {
             Self::Busy => "role held by another peer",
             Self::NotFound => "no such channel",
             Self::Closed => "closed by the other side",
+            Self::Lagged => "messages overwritten before they were read",
         })
     }
 }
@@ -163,6 +167,7 @@ fn kind_name(kind: ChannelKind) -> &'static str {
         ChannelKind::Mailbox => "mailbox",
         ChannelKind::Queue => "queue",
         ChannelKind::Semaphore => "semaphore",
+        ChannelKind::Broadcast => "broadcast channel",
     }
 }
 
@@ -177,6 +182,10 @@ pub enum Role {
     Consumer,
     /// The answering end of a mailbox (one per mailbox; clients are many).
     Server,
+    /// The writing end of a broadcast channel (one per channel).
+    Publisher,
+    /// A reading end of a broadcast channel (as many as it declares).
+    Subscriber,
 }
 
 impl Role {
@@ -185,6 +194,7 @@ impl Role {
         match self {
             Self::Producer | Self::Consumer => ChannelKind::Queue,
             Self::Server => ChannelKind::Mailbox,
+            Self::Publisher | Self::Subscriber => ChannelKind::Broadcast,
         }
     }
 }
@@ -195,6 +205,8 @@ impl fmt::Display for Role {
             Self::Producer => "producer",
             Self::Consumer => "consumer",
             Self::Server => "server",
+            Self::Publisher => "publisher",
+            Self::Subscriber => "subscriber",
         })
     }
 }
@@ -557,9 +569,17 @@ impl fmt::Display for ClaimError {
             ),
             Self::Busy { channel, role, holder } => {
                 let on = Channel(kind_name(role.channel_kind()), channel);
+                if *role == Role::Subscriber {
+                    return write!(
+                        f,
+                        "{on} has no free subscriber slot: each is held by a live peer (such as {holder}); \
+                         declare more subscribers in its layout (up to 64), or stop a subscriber first"
+                    );
+                }
                 let per = match role {
                     Role::Server => "a mailbox has one server (and any number of clients)",
                     Role::Producer => "a queue has one producer by design",
+                    Role::Publisher => "a broadcast channel has one publisher by design",
                     _ => "a queue has one consumer by design",
                 };
                 write!(
@@ -723,6 +743,13 @@ pub enum RecvError {
     PeerReset(PeerReset),
     /// The ring's control words or a frame header are corrupted.
     Corrupted(Corruption),
+    /// A broadcast subscriber fell a ring behind: the publisher (overwrite
+    /// policy) wrote over `missed` messages it had not read. It now stands
+    /// at the oldest message still in the ring; receive again to read it.
+    Lagged {
+        /// Messages lost to this subscriber.
+        missed: u64,
+    },
 }
 
 impl fmt::Display for RecvError {
@@ -741,6 +768,12 @@ impl fmt::Display for RecvError {
             ),
             Self::PeerReset(e) => e.fmt(f),
             Self::Corrupted(c) => c.fmt(f),
+            Self::Lagged { missed } => write!(
+                f,
+                "this subscriber fell a ring behind and {missed} messages were overwritten before it read them \
+                 (overwrite policy); it resumes at the oldest message still in the ring: receive again, and \
+                 read faster or declare a larger ring if it must not lose messages"
+            ),
         }
     }
 }
@@ -757,6 +790,7 @@ impl HasErrorKind for RecvError {
             Self::Closed => ErrorKind::Closed,
             Self::PeerReset(_) => ErrorKind::PeerDied,
             Self::Corrupted(_) => ErrorKind::Corrupted,
+            Self::Lagged { .. } => ErrorKind::Lagged,
         }
     }
 }

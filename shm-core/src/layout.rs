@@ -51,6 +51,29 @@ impl Layout {
         self.push(name, ChannelParams::Queue { capacity })
     }
 
+    /// Adds a broadcast channel: one publisher, up to `subscribers` (1 to
+    /// 64) subscribers, over a ring of `capacity` bytes (a power of two
+    /// from 64 to 1 GiB; the largest message is
+    /// [`crate::broadcast::max_message`]`(capacity)`), with `policy` for a
+    /// subscriber a ring behind. Needs format 2.1 on every side.
+    ///
+    /// ```
+    /// use shm_core::{broadcast::Policy, Layout};
+    ///
+    /// let layout = Layout::new().broadcast("prices", 1 << 16, 8, Policy::Overwrite).unwrap();
+    /// assert!(Layout::new().broadcast("x", 1024, 65, Policy::Block).is_err());
+    /// # let _ = layout;
+    /// ```
+    pub fn broadcast(
+        self,
+        name: &str,
+        capacity: u32,
+        subscribers: u32,
+        policy: crate::broadcast::Policy,
+    ) -> Result<Self, LayoutError> {
+        self.push(name, ChannelParams::Broadcast { capacity, subscribers, policy })
+    }
+
     /// Adds a counting semaphore starting at `initial`.
     pub fn semaphore(self, name: &str, initial: u32) -> Result<Self, LayoutError> {
         self.push(name, ChannelParams::Semaphore { initial_count: initial })

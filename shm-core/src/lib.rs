@@ -15,6 +15,7 @@ pub mod payload;
 mod sync;
 
 // Crash points are public only for crash tests (feature `crash-points`).
+pub mod broadcast;
 #[cfg(feature = "crash-points")]
 pub mod crash;
 #[cfg(not(feature = "crash-points"))]

@@ -32,6 +32,7 @@
 
 use core::time::Duration;
 
+use crate::broadcast::{BroadcastView, Publisher, Subscriber};
 use crate::error::{ChannelName, ClaimError, CreateError, OpenError};
 use crate::format::header::{self, flags, state, Header};
 use crate::format::queue::QueueControl;
@@ -418,6 +419,43 @@ impl<'r> Segment<'r> {
             let ctl = self.region.at::<QueueControl>(c.offset as usize);
             QueueView::new(ctl, self.region.ptr(ring), capacity, i)
         })
+    }
+
+    #[doc(hidden)]
+    /// The broadcast channel named `name`.
+    pub fn broadcast_view(&self, name: &str) -> Result<BroadcastView<'_>, ClaimError> {
+        use crate::format::broadcast::{ring_offset, BroadcastControl, SubscriberControl, SUBSCRIBERS};
+        let (i, c) = self.find(name, ChannelKind::Broadcast)?;
+        let ChannelParams::Broadcast { capacity, subscribers, policy } = c.params() else {
+            return Err(ClaimError::WrongKind {
+                channel: ChannelName::new(name),
+                expected: ChannelKind::Broadcast,
+                found: c.kind,
+            });
+        };
+        let base = c.offset as usize;
+        // SAFETY: `open`/`create` checked the area (`ring_offset(subscribers)`
+        // + capacity bytes at a 64-aligned offset) lies inside the segment,
+        // which lies inside the region; `subscribers` (1 to 64) and the
+        // capacity (a power of two) were checked by `ChannelParams`; the
+        // subscriber lines are 64-byte structs of atomics.
+        Ok(unsafe {
+            let ctl = self.region.at::<BroadcastControl>(base);
+            let first = self.region.ptr(base + SUBSCRIBERS).cast::<SubscriberControl>();
+            let subs = core::slice::from_raw_parts(first.as_ptr(), subscribers as usize);
+            BroadcastView::new(ctl, subs, self.region.ptr(base + ring_offset(subscribers)), capacity, policy, i)
+        })
+    }
+
+    /// Claims the publisher role of broadcast channel `name`.
+    pub fn publisher<W: Wait>(&self, name: &str, wait: W) -> Result<Publisher<'_, W>, ClaimError> {
+        Publisher::claim(self.broadcast_view(name)?, wait).map_err(|e| e.in_channel(name))
+    }
+
+    /// Joins broadcast channel `name` as a subscriber, at its newest
+    /// message.
+    pub fn subscriber<W: Wait>(&self, name: &str, wait: W) -> Result<Subscriber<'_, W>, ClaimError> {
+        Subscriber::join(self.broadcast_view(name)?, wait).map_err(|e| e.in_channel(name))
     }
 
     /// Claims the producer role of queue `name`.

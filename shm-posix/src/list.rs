@@ -58,6 +58,18 @@ pub enum Geometry {
         /// The count it was created with.
         initial_count: u32,
     },
+    /// A broadcast channel: its ring, largest message, subscriber slots and
+    /// policy (`block` or `overwrite`).
+    Broadcast {
+        /// Ring bytes.
+        capacity: u32,
+        /// The largest message.
+        max_message: u32,
+        /// Subscriber slots declared.
+        subscribers: u32,
+        /// `block` or `overwrite`.
+        policy: &'static str,
+    },
 }
 
 impl fmt::Display for Geometry {
@@ -66,6 +78,9 @@ impl fmt::Display for Geometry {
             Self::Queue { capacity, max_message } => write!(f, "capacity={capacity} max_message={max_message}"),
             Self::Mailbox { slots, slot_size } => write!(f, "slots={slots} slot_size={slot_size}"),
             Self::Semaphore { initial_count } => write!(f, "initial_count={initial_count}"),
+            Self::Broadcast { capacity, max_message, subscribers, policy } => {
+                write!(f, "capacity={capacity} max_message={max_message} subscribers={subscribers} policy={policy}")
+            }
         }
     }
 }
@@ -188,6 +203,40 @@ fn describe(name: &str, seg: &shm_core::Segment<'_>, object: ObjectId) -> Segmen
                         named(&[("served", s.served as u64), ("server_sleeping", s.server_sleeping as u64)]);
                     counters.extend(states.iter().zip(s.slots_by_state).map(|(n, v)| (format!("slots_{n}"), v as u64)));
                     ("mailbox", Geometry::Mailbox { slots, slot_size }, counters, vec![peer("server", s.server)])
+                }
+                ChannelParams::Broadcast { capacity, subscribers, policy } => {
+                    let view = seg.broadcast_view(&name).expect("validated channel");
+                    let s = view.snapshot();
+                    let policy = match policy {
+                        shm_core::broadcast::Policy::Block => "block",
+                        shm_core::broadcast::Policy::Overwrite => "overwrite",
+                    };
+                    let mut peers = vec![peer("publisher", s.publisher)];
+                    let (mut received, mut missed) = (0u64, 0u64);
+                    for sub in (0..view.slots()).filter_map(|i| view.subscriber_stats(i)) {
+                        if sub.owner != 0 {
+                            peers.push(peer("subscriber", sub.owner));
+                            received += sub.received as u64;
+                            missed += sub.missed as u64;
+                        }
+                    }
+                    (
+                        "broadcast",
+                        Geometry::Broadcast {
+                            capacity,
+                            max_message: shm_core::broadcast::max_message(capacity),
+                            subscribers,
+                            policy,
+                        },
+                        named(&[
+                            ("published", s.published as u64),
+                            ("subscribers", s.subscribers as u64),
+                            ("received", received),
+                            ("missed", missed),
+                            ("publisher_closed", u64::from(s.head & CLOSED != 0)),
+                        ]),
+                        peers,
+                    )
                 }
                 ChannelParams::Semaphore { initial_count } => {
                     let w = seg.semaphore_words(&name).expect("validated channel");

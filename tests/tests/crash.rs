@@ -192,6 +192,56 @@ fn producer_killed_after_commit_before_waking() {
     assert_clean(&name);
 }
 
+fn broadcast_layout() -> Layout {
+    Layout::new().broadcast("b", 4096, 2, shm_core::broadcast::Policy::Block).unwrap()
+}
+
+/// A publisher killed with a loan written but not committed, and one killed
+/// between publishing `head` and counting the message: the subscriber gets
+/// every published message and nothing else, is told the publisher died,
+/// and a new publisher's messages follow with sequence numbers that go on.
+#[test]
+fn publisher_killed_mid_publish() {
+    for (point, skip, delivered) in
+        [("broadcast.publisher.loaned", 100, 100), ("broadcast.publisher.published", 49, 50)]
+    {
+        let name = unique("crash-publisher");
+        {
+            let seg = Segment::create(&name, &broadcast_layout()).unwrap();
+            let mut rx = seg.subscriber("b", FutexWait::new()).unwrap();
+            let max = rx.max_message();
+            let publisher = crashing(point, skip, &["publish", &name, "1000", "21"]);
+            conformance::broadcast_receive(&mut rx, delivered, 21, max).unwrap_or_else(|e| panic!("{point}: {e}"));
+            assert_killed(publisher);
+            let mut buf = [0u8; 8];
+            assert_eq!(rx.recv_timeout(&mut buf, SHORT), Err(RecvError::PeerDied), "{point}");
+            let publisher = Peer::spawn(PEER, &["publish", &name, "300", "22"]);
+            conformance::broadcast_receive(&mut rx, 300, 22, max).unwrap_or_else(|e| panic!("{point}, after: {e}"));
+            assert!(publisher.finish(WATCHDOG).success());
+        }
+        assert_clean(&name);
+    }
+}
+
+/// A subscriber killed while it reads a message (block policy) holds the
+/// ring until the publisher, waiting for room, finds it dead and drops it:
+/// the publisher then goes on, never blocked for good.
+#[test]
+fn subscriber_killed_holding_a_read() {
+    let name = unique("crash-subscriber");
+    {
+        let seg = Segment::create(&name, &broadcast_layout()).unwrap();
+        let mut tx = seg.publisher("b", FutexWait::new()).unwrap();
+        let mut subscriber = crashing("broadcast.subscriber.reading", 10, &["subscribe", &name, "1000", "23"]);
+        subscriber.expect_line("joined");
+        // Far more than the ring holds: the dead subscriber must be dropped.
+        conformance::broadcast_publish(&mut tx, 1000, 23);
+        assert_killed(subscriber);
+        assert_eq!(tx.subscribers(), 0, "the dead subscriber's slot was let go");
+    }
+    assert_clean(&name);
+}
+
 #[test]
 fn every_crash_point_has_a_test() {
     let source = include_str!("crash.rs");

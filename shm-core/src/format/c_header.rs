@@ -59,12 +59,14 @@ const TABLE: &[Define] = &[
     ("TABLE_CAPACITY_OFFSET", format::table::CAPACITY as u64),
     ("TABLE_INITIAL_COUNT_OFFSET", format::table::INITIAL_COUNT as u64),
     ("TABLE_SLOT_SIZE_OFFSET", format::table::SLOT_SIZE as u64),
+    ("TABLE_SUBSCRIBERS_OFFSET", format::table::SUBSCRIBERS as u64),
     ("TABLE_RESERVED1_OFFSET", format::table::RESERVED1 as u64),
     ("TABLE_NAME_OFFSET", format::table::NAME as u64),
     ("TABLE_NAME_BYTES", format::table::NAME_BYTES as u64),
     ("KIND_MAILBOX", ChannelKind::Mailbox as u64),
     ("KIND_QUEUE", ChannelKind::Queue as u64),
     ("KIND_SEMAPHORE", ChannelKind::Semaphore as u64),
+    ("KIND_BROADCAST", ChannelKind::Broadcast as u64),
 ];
 
 const QUEUE: &[Define] = &[
@@ -130,6 +132,30 @@ const SEMAPHORE: &[Define] = &[
     ("SEMAPHORE_MAX_COUNT", format::semaphore::MAX_COUNT as u64),
 ];
 
+const BROADCAST: &[Define] = &[
+    ("BROADCAST_HEAD_OFFSET", format::broadcast::HEAD as u64),
+    ("BROADCAST_PUBLISHER_OFFSET", format::broadcast::PUBLISHER as u64),
+    ("BROADCAST_PUBLISHED_OFFSET", format::broadcast::PUBLISHED as u64),
+    ("BROADCAST_PUBLISHER_WAITING_OFFSET", format::broadcast::PUBLISHER_WAITING as u64),
+    ("BROADCAST_INTENT_OFFSET", format::broadcast::INTENT as u64),
+    ("BROADCAST_OLDEST_OFFSET", format::broadcast::OLDEST as u64),
+    ("BROADCAST_WAITING_OFFSET", format::broadcast::WAITING as u64),
+    ("BROADCAST_SUBSCRIBERS_OFFSET", format::broadcast::SUBSCRIBERS as u64),
+    ("BROADCAST_SUBSCRIBER_LINE", format::broadcast::SUBSCRIBER_LINE as u64),
+    ("BROADCAST_OWNER_OFFSET", format::broadcast::OWNER as u64),
+    ("BROADCAST_TAIL_OFFSET", format::broadcast::TAIL as u64),
+    ("BROADCAST_RECEIVED_OFFSET", format::broadcast::RECEIVED as u64),
+    ("BROADCAST_MISSED_OFFSET", format::broadcast::MISSED as u64),
+    ("BROADCAST_MAX_SUBSCRIBERS", format::broadcast::MAX_SUBSCRIBERS as u64),
+    ("BROADCAST_POLICY_BLOCK", format::broadcast::POLICY_BLOCK as u64),
+    ("BROADCAST_POLICY_OVERWRITE", format::broadcast::POLICY_OVERWRITE as u64),
+    ("BROADCAST_CLOSED", format::broadcast::CLOSED as u64),
+    ("BROADCAST_WRAP_MARKER", format::broadcast::WRAP_MARKER as u64),
+    ("BROADCAST_FRAME_LEN_OFFSET", format::broadcast::FRAME_LEN as u64),
+    ("BROADCAST_FRAME_SEQ_OFFSET", format::broadcast::FRAME_SEQ as u64),
+    ("BROADCAST_FRAME_HEADER", format::broadcast::FRAME_HEADER as u64),
+];
+
 const ATTACH: &[Define] = &[
     ("ATTACH_BLOCK_SIZE", format::attach::BLOCK_SIZE as u64),
     ("ATTACH_MAX_CORES", format::attach::MAX_CORES as u64),
@@ -168,6 +194,14 @@ const SECTIONS: &[(&str, &[Define], &[&str])] = &[
         ],
     ),
     ("Semaphore area (offsets from the area)", SEMAPHORE, &[]),
+    (
+        "Broadcast area (offsets from the area; subscriber s's line at SHM_BROADCAST_SUBSCRIBERS_OFFSET + s * SHM_BROADCAST_SUBSCRIBER_LINE) and frames",
+        BROADCAST,
+        &[
+            "#define SHM_BROADCAST_RING_OFFSET(subscribers) (SHM_BROADCAST_SUBSCRIBERS_OFFSET + (subscribers) * SHM_BROADCAST_SUBSCRIBER_LINE)",
+            "#define SHM_BROADCAST_PARAMS_WORD(subscribers, policy) ((subscribers) | ((policy) << 8))",
+        ],
+    ),
     ("Bare-metal attach block: the last bytes of the window (offsets from the lane; lane n at n * SHM_ATTACH_LANE_SIZE)", ATTACH, &[]),
 ];
 

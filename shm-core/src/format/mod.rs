@@ -31,7 +31,9 @@
 //! major bump, and either side refuses the other with `VersionMismatch`.
 //! 2.0 also has lazy wake-ups on the queue (its `producer_flags` and
 //! `consumer_flags` words, which a sleeper must honour: see *Waking* in
-//! [`queue`]); they were part of 2.0 from its first release.
+//! [`queue`]); they were part of 2.0 from its first release. 2.1 added the
+//! [`broadcast`] channel kind (4); a 2.0 reader refuses a segment that
+//! declares one (an unknown `kind`) and opens the others.
 //!
 //! # Segment map
 //!
@@ -39,7 +41,7 @@
 //! |---|---|---|---|
 //! | 0 | 64 | header | [`header`] |
 //! | 64 | 16 × 64 | channel table | [`table`] |
-//! | 1088 | per channel | channel areas, in table order, each on a 64-byte line, without overlap | [`queue`], [`mailbox`], [`semaphore`] |
+//! | 1088 | per channel | channel areas, in table order, each on a 64-byte line, without overlap | [`queue`], [`mailbox`], [`semaphore`], [`broadcast`] |
 //!
 //! On a microcontroller the segment lives in a window whose last 64 bytes,
 //! outside the segment, hold the [`attach`] block.
@@ -57,6 +59,7 @@
 //! re-read the table to find a channel.
 
 pub mod attach;
+pub mod broadcast;
 mod c_header;
 pub mod header;
 pub mod mailbox;
@@ -76,7 +79,7 @@ pub const MAGIC_HI: u32 = u32::from_le_bytes(*b"SEG1");
 /// Format major version: readers refuse other majors.
 pub const FORMAT_MAJOR: u16 = 2;
 /// Format minor version: additions readers of the same major may ignore.
-pub const FORMAT_MINOR: u16 = 0;
+pub const FORMAT_MINOR: u16 = 1;
 /// The header's `version` word: major << 16 | minor.
 pub const VERSION: u32 = (FORMAT_MAJOR as u32) << 16 | FORMAT_MINOR as u32;
 /// The (major, minor) of a `version` word.

@@ -3,12 +3,12 @@
 //!
 //! | offset | word | meaning |
 //! |---|---|---|
-//! | +0 | `kind` | [`ChannelKind`]: 1 mailbox, 2 queue, 3 semaphore |
+//! | +0 | `kind` | [`ChannelKind`]: 1 mailbox, 2 queue, 3 semaphore, 4 broadcast (format 2.1) |
 //! | +4 | reserved | zero |
 //! | +8 | `offset` | start of the channel's area from the segment base, a multiple of 64 |
 //! | +12 | `size` | bytes of the area, as [`channel_size`] computes |
-//! | +16 | `slots` / `capacity` / `initial_count` | mailbox: slots (1 to 64); queue: ring bytes (a power of two, 64 to 2^30); semaphore: initial count (at most 2^31 - 1) |
-//! | +20 | `slot_size` | mailbox: payload bytes of a slot (1 to 2^28); zero for other kinds |
+//! | +16 | `slots` / `capacity` / `initial_count` | mailbox: slots (1 to 64); queue and broadcast: ring bytes (a power of two, 64 to 2^30); semaphore: initial count (at most 2^31 - 1) |
+//! | +20 | `slot_size` / `subscribers` | mailbox: payload bytes of a slot (1 to 2^28); broadcast: subscribers (1 to 64) in bits 0..8 and the policy (0 block, 1 overwrite) in bits 8..16 ([`broadcast::params_word`]); zero for other kinds |
 //! | +24..32 | reserved | zero |
 //! | +32..64 | `name` | 1 to 31 bytes of UTF-8, NUL-padded |
 //!
@@ -22,7 +22,7 @@
 //! words (as little-endian bytes).
 
 use crate::error::LayoutError;
-use crate::format::{self, mailbox, queue, semaphore, CACHE_LINE, MAX_CHANNELS, MAX_NAME};
+use crate::format::{self, broadcast, mailbox, queue, semaphore, CACHE_LINE, MAX_CHANNELS, MAX_NAME};
 use crate::sync::AtomicU32;
 
 /// Bytes of one entry.
@@ -43,6 +43,8 @@ pub const CAPACITY: usize = 16;
 pub const INITIAL_COUNT: usize = 16;
 /// Offset of a mailbox's `slot_size` in an entry (zero for other kinds).
 pub const SLOT_SIZE: usize = 20;
+/// Offset of a broadcast channel's subscribers-and-policy word in an entry.
+pub const SUBSCRIBERS: usize = 20;
 /// Offset of the last two reserved words in an entry.
 pub const RESERVED1: usize = 24;
 /// Offset of `name` in an entry.
@@ -61,6 +63,8 @@ pub enum ChannelKind {
     Queue = 2,
     /// A bare [`crate::semaphore`].
     Semaphore = 3,
+    /// A one-to-many [`crate::broadcast`] channel (format 2.1).
+    Broadcast = 4,
 }
 
 impl ChannelKind {
@@ -70,6 +74,7 @@ impl ChannelKind {
             1 => Some(Self::Mailbox),
             2 => Some(Self::Queue),
             3 => Some(Self::Semaphore),
+            4 => Some(Self::Broadcast),
             _ => None,
         }
     }
@@ -97,6 +102,16 @@ pub enum ChannelParams {
         /// The count the creator wrote.
         initial_count: u32,
     },
+    /// A broadcast channel over a ring of `capacity` bytes.
+    Broadcast {
+        /// Bytes of the ring.
+        capacity: u32,
+        /// Subscriber slots (1 to 64).
+        subscribers: u32,
+        /// What the publisher does when the slowest subscriber is a ring
+        /// behind.
+        policy: crate::broadcast::Policy,
+    },
 }
 
 impl ChannelParams {
@@ -106,6 +121,7 @@ impl ChannelParams {
             Self::Mailbox { .. } => ChannelKind::Mailbox,
             Self::Queue { .. } => ChannelKind::Queue,
             Self::Semaphore { .. } => ChannelKind::Semaphore,
+            Self::Broadcast { .. } => ChannelKind::Broadcast,
         }
     }
 
@@ -115,6 +131,9 @@ impl ChannelParams {
             Self::Mailbox { slots, slot_size } => [slots, slot_size],
             Self::Queue { capacity } => [capacity, 0],
             Self::Semaphore { initial_count } => [initial_count, 0],
+            Self::Broadcast { capacity, subscribers, policy } => {
+                [capacity, broadcast::params_word(subscribers, policy as u32)]
+            }
         }
     }
 
@@ -144,6 +163,21 @@ impl ChannelParams {
                 }
                 Self::Semaphore { initial_count: a }
             }
+            ChannelKind::Broadcast => {
+                if !(queue::MIN_CAPACITY..=queue::MAX_CAPACITY).contains(&a) || !a.is_power_of_two() {
+                    return Err(("capacity", range(a, queue::MIN_CAPACITY, queue::MAX_CAPACITY)));
+                }
+                let subscribers = b & 0xff;
+                if !(1..=broadcast::MAX_SUBSCRIBERS).contains(&subscribers) {
+                    return Err(("subscribers", range(subscribers, 1, broadcast::MAX_SUBSCRIBERS)));
+                }
+                let policy = match b >> 8 {
+                    broadcast::POLICY_BLOCK => crate::broadcast::Policy::Block,
+                    broadcast::POLICY_OVERWRITE => crate::broadcast::Policy::Overwrite,
+                    other => return Err(("policy", range(other, 0, 1))),
+                };
+                return Ok(Self::Broadcast { capacity: a, subscribers, policy });
+            }
         };
         if kind != ChannelKind::Mailbox && b != 0 {
             return Err(("slot_size", range(b, 0, 0)));
@@ -160,6 +194,9 @@ pub fn channel_size(params: &ChannelParams) -> u64 {
             mailbox::SLOTS as u64 + slots as u64 * mailbox::slot_stride(slot_size) as u64
         }
         ChannelParams::Semaphore { .. } => semaphore::AREA_SIZE as u64,
+        ChannelParams::Broadcast { capacity, subscribers, .. } => {
+            broadcast::ring_offset(subscribers) as u64 + capacity as u64
+        }
     }
 }
 
@@ -202,6 +239,16 @@ impl ChannelInfo {
             ChannelKind::Mailbox => ChannelParams::Mailbox { slots: a, slot_size: b },
             ChannelKind::Queue => ChannelParams::Queue { capacity: a },
             ChannelKind::Semaphore => ChannelParams::Semaphore { initial_count: a },
+            // Checked by `from_words` before the entry was stored.
+            ChannelKind::Broadcast => ChannelParams::Broadcast {
+                capacity: a,
+                subscribers: b & 0xff,
+                policy: if b >> 8 == broadcast::POLICY_OVERWRITE {
+                    crate::broadcast::Policy::Overwrite
+                } else {
+                    crate::broadcast::Policy::Block
+                },
+            },
         }
     }
 
@@ -210,13 +257,15 @@ impl ChannelInfo {
     /// such as a named semaphore, prepares). See each area's `WAIT_WORDS`.
     pub fn wait_words(&self) -> impl Iterator<Item = usize> {
         let base = self.offset as usize;
-        let (fixed, slots, slot_size): (&'static [usize], u32, u32) = match self.params() {
-            ChannelParams::Queue { .. } => (&queue::WAIT_WORDS, 0, 0),
-            ChannelParams::Mailbox { slots, slot_size } => (&mailbox::WAIT_WORDS, slots, slot_size),
-            ChannelParams::Semaphore { .. } => (&semaphore::WAIT_WORDS, 0, 0),
+        let (fixed, slots, slot_size, subscribers): (&'static [usize], u32, u32, u32) = match self.params() {
+            ChannelParams::Queue { .. } => (&queue::WAIT_WORDS, 0, 0, 0),
+            ChannelParams::Mailbox { slots, slot_size } => (&mailbox::WAIT_WORDS, slots, slot_size, 0),
+            ChannelParams::Semaphore { .. } => (&semaphore::WAIT_WORDS, 0, 0, 0),
+            ChannelParams::Broadcast { subscribers, .. } => (&broadcast::WAIT_WORDS, 0, 0, subscribers),
         };
         let slot_words = (0..slots).map(move |i| base + mailbox::slot_offset(i, slot_size) + mailbox::SLOT_WAIT_WORD);
-        fixed.iter().map(move |w| base + w).chain(slot_words)
+        let tails = (0..subscribers).map(move |s| base + broadcast::subscriber_offset(s) + broadcast::TAIL);
+        fixed.iter().map(move |w| base + w).chain(slot_words).chain(tails)
     }
 
     /// The byte ranges `(offset from the segment base, length)` of this
@@ -230,6 +279,7 @@ impl ChannelInfo {
             ChannelParams::Queue { .. } => (queue::RING, 0, 0),
             ChannelParams::Mailbox { slots, slot_size } => (mailbox::SLOTS, slots, slot_size),
             ChannelParams::Semaphore { .. } => (self.size as usize, 0, 0),
+            ChannelParams::Broadcast { subscribers, .. } => (broadcast::ring_offset(subscribers), 0, 0),
         };
         let slot_lines = (0..slots).map(move |i| (base + mailbox::slot_offset(i, slot_size), mailbox::SLOT_PAYLOAD));
         core::iter::once((base, first)).chain(slot_lines)

@@ -62,6 +62,18 @@ fn main() {
             let mut tx = seg.producer("q", FutexWait::new()).expect("producer");
             conformance::queue_send(&mut tx, num(2), num(3));
         }
+        "publish" => {
+            let seg = Segment::open(arg(1), OPEN).expect("open");
+            let mut tx = seg.publisher("b", FutexWait::new()).expect("publisher");
+            conformance::broadcast_publish(&mut tx, num(2), num(3));
+        }
+        "subscribe" => {
+            let seg = Segment::open(arg(1), OPEN).expect("open");
+            let mut rx = seg.subscriber("b", FutexWait::new()).expect("subscriber");
+            let max = rx.max_message();
+            say("joined");
+            conformance::broadcast_receive(&mut rx, num(2), num(3), max).expect("messages");
+        }
         "stream-sleepy" => {
             // Send COUNT numbered messages into queue "a" as fast as the
             // ring allows, sleeping (no spin, no liveness wake-up) whenever
@@ -147,7 +159,7 @@ fn main() {
 /// adversarial values at the words a protocol relies on (and anywhere else
 /// now and then). Prints how many words it overwrote.
 fn hostile(name: &str, length: Duration, seed: u64) {
-    use shm_core::format::{header, mailbox as mb, queue as q, semaphore as s, AREAS_OFFSET};
+    use shm_core::format::{broadcast as b, header, mailbox as mb, queue as q, semaphore as s, AREAS_OFFSET};
     use shm_core::ChannelParams;
     let seg = Segment::open(name, OPEN).expect("open");
     let mut targets: Vec<usize> = (0..header::SIZE).step_by(4).collect();
@@ -170,6 +182,18 @@ fn hostile(name: &str, length: Duration, seed: u64) {
                 }
             }
             ChannelParams::Semaphore { .. } => targets.extend([s::COUNT, s::WAITERS].map(|o| base + o)),
+            ChannelParams::Broadcast { capacity, subscribers, .. } => {
+                let words = [b::HEAD, b::PUBLISHER, b::PUBLISHED, b::PUBLISHER_WAITING, b::INTENT, b::OLDEST];
+                targets.extend(words.map(|o| base + o));
+                targets.extend((0..subscribers as usize).map(|i| base + b::WAITING + 4 * i));
+                for i in 0..subscribers {
+                    let line = base + b::subscriber_offset(i);
+                    targets.extend([b::OWNER, b::TAIL, b::RECEIVED, b::MISSED].map(|o| line + o));
+                }
+                let ring = base + b::ring_offset(subscribers);
+                let frames = (0..capacity as usize).step_by(8);
+                targets.extend(frames.flat_map(|o| [ring + o + b::FRAME_LEN, ring + o + b::FRAME_SEQ]));
+            }
         }
     }
     targets.extend((header::SIZE..AREAS_OFFSET).step_by(4));

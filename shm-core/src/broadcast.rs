@@ -1,0 +1,1070 @@
+//! One publisher to many subscribers: variable-length messages in a byte
+//! ring, each subscriber with its own read position.
+//!
+//! ```
+//! use shm_core::broadcast::Policy;
+//! use shm_core::mock::{MockRegion, ThreadWait};
+//! use shm_core::{Layout, RecvError, Segment};
+//!
+//! // A 1 KiB ring, up to 4 subscribers; a laggard loses messages rather
+//! // than holding the publisher up.
+//! let layout = Layout::new().broadcast("ticks", 1024, 4, Policy::Overwrite).unwrap();
+//! let region = MockRegion::new(layout.size());
+//! let segment = Segment::create(region.region(), &layout, 1, 0).unwrap();
+//! let mut tx = segment.publisher("ticks", ThreadWait::new(1)).unwrap();
+//! let mut a = segment.subscriber("ticks", ThreadWait::new(2)).unwrap();
+//! let mut b = segment.subscriber("ticks", ThreadWait::new(3)).unwrap();
+//!
+//! tx.try_publish(b"hello").unwrap();
+//! let mut loan = tx.try_loan(3).unwrap(); // write in place
+//! loan.write(b"abc");
+//! loan.commit();
+//!
+//! let mut buf = [0u8; 16];
+//! for sub in [&mut a, &mut b] {
+//!     let n = sub.try_recv(&mut buf).unwrap();
+//!     assert_eq!(&buf[..n], b"hello");
+//!     let msg = sub.try_read().unwrap(); // read in place
+//!     assert_eq!(msg.len(), 3);
+//!     let mut three = [0u8; 3];
+//!     msg.copy_to(&mut three);
+//!     msg.finish().unwrap(); // Err(Lagged) if it was overwritten meanwhile
+//!     assert_eq!(&three, b"abc");
+//! }
+//! assert_eq!(a.try_recv(&mut buf), Err(RecvError::Empty));
+//! ```
+//!
+//! # Policies
+//!
+//! Chosen when the channel is declared ([`Layout::broadcast`]):
+//!
+//! - [`Policy::Block`]: the publisher waits (with a timeout) until the
+//!   slowest live subscriber has read far enough; nothing is lost. A
+//!   subscriber that died is dropped from the channel when the publisher
+//!   waits for it ([`Wait::is_alive`]), so it never blocks the publisher for
+//!   good.
+//! - [`Policy::Overwrite`]: the publisher never waits. A subscriber that
+//!   fell a whole ring behind gets [`RecvError::Lagged`] with the number of
+//!   messages it missed, and resumes at the oldest message still in the
+//!   ring. It never sees torn data: every read is validated after it is
+//!   made, against the position the publisher announced it may be writing
+//!   up to, and every message carries a sequence number.
+//!
+//! Subscribers join at the newest message ([`Subscriber::join`]) and leave
+//! by dropping their handle. The byte layout and the protocol are in
+//! [`crate::format::broadcast`].
+//!
+//! # In-place access
+//!
+//! [`Publisher::try_loan`] reserves ring bytes to write in place,
+//! [`Subscriber::try_read`] gives a [`Message`] to read in place. Under the
+//! overwrite policy a lagging subscriber may read bytes while the publisher
+//! writes them, so neither side gets a plain slice there: the loan has
+//! [`Loan::write`], the message [`Message::copy_to`] and
+//! [`Message::finish`], which tells whether what was read is intact. Under
+//! the block policy the bytes are each side's alone, and
+//! [`Loan::as_mut_slice`] and [`Message::as_slice`] lend them.
+//!
+//! # Design
+//!
+//! The data path uses loads and stores only, so the channel runs on
+//! thumbv6m. The publisher keeps `head`, `intent`, `oldest` and `published`
+//! on one line; each subscriber writes only its own line and, when it
+//! sleeps, its own waiting word. The block publisher keeps a lower bound
+//! of every live subscriber's position and loads the tails again only when
+//! that bound says the ring is full. Every value loaded from the segment is
+//! checked against the geometry validated at open; a bad value is
+//! [`Corruption`], never an out-of-bounds access.
+//!
+//! [`Layout::broadcast`]: crate::Layout::broadcast
+
+use core::ptr::NonNull;
+use core::sync::atomic::AtomicU32 as RingWord;
+use core::time::Duration;
+
+use crate::error::{ClaimError, Corruption, RecvError, Role, SendError};
+use crate::format::broadcast::{
+    frame_size, BroadcastControl, SubscriberControl, CLOSED, FRAME_HEADER, FRAME_LEN, FRAME_SEQ, WRAP_MARKER,
+};
+use crate::sync::{fence, Ordering};
+use crate::wait::{explain, notify, wait_for, word_addr, Announce, SpinBudget, Stop, Wait, WORD};
+
+pub use crate::format::broadcast::max_message;
+
+/// What the publisher does when the slowest subscriber is a ring behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[repr(u32)]
+pub enum Policy {
+    /// Wait for the slowest live subscriber: nothing is lost.
+    Block = 0,
+    /// Never wait: a subscriber a ring behind loses the oldest messages and
+    /// is told how many ([`RecvError::Lagged`]).
+    Overwrite = 1,
+}
+
+/// Counters of a broadcast channel, as read (not validated) from its
+/// control words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct BroadcastStats {
+    /// Bytes ever published (plus [`CLOSED`] once the publisher closed).
+    pub head: u32,
+    /// Messages ever published.
+    pub published: u32,
+    /// Publisher id, 0 if none.
+    pub publisher: u32,
+    /// Subscribers holding a slot.
+    pub subscribers: u32,
+}
+
+/// Counters of one subscriber slot, as read (not validated).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct SubscriberStats {
+    /// Subscriber id, 0 if the slot is free.
+    pub owner: u32,
+    /// Bytes read up to (plus [`CLOSED`] once it left).
+    pub tail: u32,
+    /// Messages read.
+    pub received: u32,
+    /// Messages lost by lagging.
+    pub missed: u32,
+}
+
+#[doc(hidden)]
+/// Where a broadcast channel's words and ring are; the geometry this side
+/// validated.
+#[derive(Clone, Copy)]
+pub struct BroadcastView<'a> {
+    ctl: &'a BroadcastControl,
+    subs: &'a [SubscriberControl],
+    ring: NonNull<u8>,
+    capacity: u32,
+    policy: Policy,
+    index: u8,
+}
+
+// SAFETY: the view hands out access only through atomics and through the
+// protocol, which is safe to drive from any thread.
+unsafe impl Send for BroadcastView<'_> {}
+// SAFETY: as above; shared use only reads the view.
+unsafe impl Sync for BroadcastView<'_> {}
+
+impl<'a> BroadcastView<'a> {
+    /// A view over the publisher line `ctl`, the subscriber lines `subs` and
+    /// a ring of `capacity` bytes at `ring`.
+    ///
+    /// # Safety
+    ///
+    /// - `ring` is valid for reads and writes of `capacity` bytes for `'a`,
+    ///   8-byte aligned, and accessed by others in this process only through
+    ///   atomics (other processes may write it at any time);
+    /// - `capacity` is a power of two from 64 to 2^30;
+    /// - `subs` has 1 to 64 entries;
+    /// - `index` is the channel's index in its segment (used in errors).
+    pub unsafe fn new(
+        ctl: &'a BroadcastControl,
+        subs: &'a [SubscriberControl],
+        ring: NonNull<u8>,
+        capacity: u32,
+        policy: Policy,
+        index: u8,
+    ) -> Self {
+        Self { ctl, subs, ring, capacity, policy, index }
+    }
+
+    /// The channel's policy.
+    pub fn policy(&self) -> Policy {
+        self.policy
+    }
+
+    /// The largest message this channel carries.
+    pub fn max_message(&self) -> u32 {
+        max_message(self.capacity)
+    }
+
+    /// A snapshot of the counters, for inspection tools.
+    pub fn snapshot(&self) -> BroadcastStats {
+        let held = self.subs.iter().filter(|s| crate::role::held(s.owner.load(Ordering::Relaxed))).count();
+        BroadcastStats {
+            head: self.ctl.head.load(Ordering::Relaxed),
+            published: self.ctl.published.load(Ordering::Relaxed),
+            publisher: self.ctl.publisher.load(Ordering::Relaxed),
+            subscribers: held as u32,
+        }
+    }
+
+    /// Subscriber slots the channel declares.
+    pub fn slots(&self) -> usize {
+        self.subs.len()
+    }
+
+    /// The counters of subscriber slot `s`, for inspection tools (`None`
+    /// past the declared slots).
+    pub fn subscriber_stats(&self, s: usize) -> Option<SubscriberStats> {
+        let sub = self.subs.get(s)?;
+        Some(SubscriberStats {
+            owner: sub.owner.load(Ordering::Relaxed),
+            tail: sub.tail.load(Ordering::Relaxed),
+            received: sub.received.load(Ordering::Relaxed),
+            missed: sub.missed.load(Ordering::Relaxed),
+        })
+    }
+
+    fn corrupt(&self, word: &'static str) -> Corruption {
+        Corruption::channel(self.index, word)
+    }
+
+    /// The ring word at offset `off` (4-aligned, below the capacity).
+    fn ring_word(&self, off: u32) -> &RingWord {
+        debug_assert!(off.is_multiple_of(4) && off < self.capacity);
+        // SAFETY: `off` is below the capacity (callers mask positions with
+        // capacity - 1 and add at most 4 to an 8-aligned offset) and
+        // 4-aligned, inside the ring `new` vouches for; the ring is only
+        // ever accessed through atomics in this process.
+        unsafe { RingWord::from_ptr(self.ring.as_ptr().add(off as usize).cast()) }
+    }
+
+    /// A pointer to ring offset `off` (at most the capacity).
+    fn at(&self, off: u32) -> *mut u8 {
+        debug_assert!(off <= self.capacity);
+        // SAFETY: in bounds or one past the end of the ring (`new`).
+        unsafe { self.ring.as_ptr().add(off as usize) }
+    }
+
+    /// Whether a read of the frame at position `pos` may have been
+    /// overwritten, given the publisher's `intent`.
+    fn lapped(&self, pos: u32, intent: u32) -> bool {
+        (intent.wrapping_sub(self.capacity).wrapping_sub(pos) as i32) > 0
+    }
+
+    /// Loads `intent` after reading ring bytes (the Acquire fence before it
+    /// pairs with the publisher's Release fence after its `intent` store).
+    fn intent_after_read(&self) -> u32 {
+        // SYNC POINT: pairs with the Release fence in `Publisher::reserve`:
+        // if any byte read before this fence was written after that fence,
+        // the load below sees the `intent` stored before it.
+        fence(Ordering::Acquire);
+        self.ctl.intent.load(Ordering::Relaxed)
+    }
+}
+
+/// The writing end of a broadcast channel. One per channel at a time
+/// (claimed in the segment); dropping it closes the channel.
+pub struct Publisher<'a, W: Wait> {
+    view: BroadcastView<'a>,
+    wait: W,
+    id: u32,
+    head: u32,
+    intent: u32,
+    oldest: u32,
+    seq: u32,
+    /// Block policy: the position up to which the ring is free as of the last
+    /// look at the tails (the slowest live tail plus the capacity).
+    limit: u32,
+    spin: SpinBudget,
+}
+
+impl<'a, W: Wait> Publisher<'a, W> {
+    /// Claims the publisher role of the channel in `view`. A restarted
+    /// publisher resumes after the last message its predecessor published.
+    pub fn claim(view: BroadcastView<'a>, wait: W) -> Result<Self, ClaimError> {
+        wait.check()?;
+        let id = wait.self_id();
+        let ctl = view.ctl;
+        crate::role::claim(&ctl.publisher, &wait, id).map_err(|holder| ClaimError::busy(Role::Publisher, holder))?;
+        let release = |word| {
+            crate::role::release(&ctl.publisher, id);
+            ClaimError::corrupted(view.corrupt(word))
+        };
+        let head = ctl.head.load(Ordering::Relaxed) & !CLOSED;
+        let intent = ctl.intent.load(Ordering::Relaxed);
+        let oldest = ctl.oldest.load(Ordering::Relaxed);
+        if !head.is_multiple_of(8) {
+            return Err(release("head"));
+        }
+        // A predecessor that died mid-publish left `intent` past `head`, by
+        // at most one frame and a wrap; `intent` never goes back, since a
+        // subscriber validates against it.
+        let ahead = intent.wrapping_sub(head);
+        if !intent.is_multiple_of(8) || ahead > view.capacity {
+            return Err(release("intent"));
+        }
+        if !oldest.is_multiple_of(8) || head.wrapping_sub(oldest) > view.capacity {
+            return Err(release("oldest"));
+        }
+        // The next sequence number: one past the newest frame in the ring (a
+        // predecessor may have died between publishing `head` and counting
+        // the message in `published`), or `published` when the ring is empty.
+        let seq = match last_seq(&view, oldest, head) {
+            Ok(Some(last)) => last.wrapping_add(1),
+            Ok(None) => ctl.published.load(Ordering::Relaxed),
+            Err(word) => return Err(release(word)),
+        };
+        let mut p = Self { view, wait, id, head, intent, oldest, seq, limit: head, spin: SpinBudget::new() };
+        // What the predecessor may have overwritten is no longer intact.
+        p.advance_oldest(intent, head);
+        // SYNC POINT: Release pairs with the subscribers' Acquire loads of
+        // `oldest`: the positions before it were published.
+        ctl.oldest.store(p.oldest, Ordering::Release);
+        // SYNC POINT: Release pairs with the subscribers' Acquire loads of
+        // `head`; it clears a predecessor's close mark.
+        ctl.head.store(head, Ordering::Release);
+        Ok(p)
+    }
+
+    /// The largest message this channel carries.
+    pub fn max_message(&self) -> usize {
+        self.view.max_message() as usize
+    }
+
+    /// The channel's policy.
+    pub fn policy(&self) -> Policy {
+        self.view.policy
+    }
+
+    /// Subscribers that hold a slot now.
+    pub fn subscribers(&self) -> u32 {
+        self.view.snapshot().subscribers
+    }
+
+    /// Moves `oldest` past every frame the bytes up to `end` overwrite,
+    /// stopping at `stop` (the next frame's start). A frame header that
+    /// cannot be one (a peer scribbled on the ring) drops everything
+    /// retained before `stop`.
+    fn advance_oldest(&mut self, end: u32, stop: u32) {
+        let cap = self.view.capacity;
+        while end.wrapping_sub(self.oldest) > cap && self.oldest != stop {
+            let off = self.oldest & (cap - 1);
+            let len = self.view.ring_word(off + FRAME_LEN as u32).load(Ordering::Relaxed);
+            let step = if len == WRAP_MARKER {
+                cap - off
+            } else if len <= self.view.max_message() && off + frame_size(len) <= cap {
+                frame_size(len)
+            } else {
+                crate::event::event!(
+                    "broadcast: a frame header at ring offset {} is not one; dropping old messages",
+                    off
+                );
+                stop.wrapping_sub(self.oldest)
+            };
+            let left = stop.wrapping_sub(self.oldest);
+            self.oldest = self.oldest.wrapping_add(step.min(left));
+        }
+    }
+
+    /// The slowest live subscriber: (its tail, its slot), or `None` when no
+    /// subscriber holds the ring back.
+    fn slowest(&self) -> Result<Option<(u32, usize)>, SendError> {
+        let mut slowest: Option<(u32, usize)> = None;
+        for (s, sub) in self.view.subs.iter().enumerate() {
+            // SYNC POINT: Acquire pairs with the Release in the subscriber's
+            // claim (`role::claim`) of the slot.
+            let owner = sub.owner.load(Ordering::Acquire);
+            if !crate::role::held(owner) {
+                continue;
+            }
+            // SYNC POINT: Acquire pairs with the subscriber's Release store
+            // of `tail`: it is done reading the bytes before.
+            let tail = sub.tail.load(Ordering::Acquire);
+            if tail & CLOSED != 0 {
+                continue;
+            }
+            let behind = self.head.wrapping_sub(tail);
+            if !tail.is_multiple_of(8) || behind > self.view.capacity {
+                return Err(SendError::Corrupted(self.view.corrupt("tail")));
+            }
+            if slowest.is_none_or(|(t, _)| self.head.wrapping_sub(t) < behind) {
+                slowest = Some((tail, s));
+            }
+        }
+        Ok(slowest)
+    }
+
+    /// Block policy: makes sure the ring is free up to `end`, waiting until
+    /// `deadline` (not at all without one).
+    fn room(&mut self, end: u32, mut deadline: Option<&mut W::Deadline>) -> Result<(), SendError> {
+        if self.view.policy == Policy::Overwrite || (end.wrapping_sub(self.limit) as i32) <= 0 {
+            return Ok(());
+        }
+        let ctl = self.view.ctl;
+        loop {
+            // SYNC POINT: pairs with the fence in `Subscriber::join`: either
+            // this look at the tails sees a joining subscriber's tail, or
+            // its look at `head` sees every head stored before this fence.
+            fence(Ordering::SeqCst);
+            let Some((tail, s)) = self.slowest()? else {
+                self.limit = self.head.wrapping_add(self.view.capacity);
+                return Ok(());
+            };
+            self.limit = tail.wrapping_add(self.view.capacity);
+            if (end.wrapping_sub(self.limit) as i32) <= 0 {
+                return Ok(());
+            }
+            let Some(deadline) = deadline.as_deref_mut() else { return Err(SendError::Full) };
+            let sub = &self.view.subs[s];
+            let moved = wait_for(
+                &self.wait,
+                &self.spin,
+                &sub.tail,
+                &ctl.publisher_waiting,
+                Announce::Single,
+                Some(&sub.owner),
+                None,
+                deadline,
+                |now| (now != tail).then_some(()),
+            );
+            match moved {
+                Ok(()) => {}
+                Err(Stop::PeerGone) => {
+                    // The slowest subscriber died: let its slot go (only if
+                    // the dead holder still has it) and look again.
+                    let dead = sub.owner.load(Ordering::Relaxed);
+                    crate::event::event!("broadcast: subscriber {} in slot {} died; dropping it", dead, s);
+                    crate::role::release(&sub.owner, dead);
+                }
+                Err(stop) => return Err(stop.into_error(|| false, SendError::PeerDied, SendError::Timeout)),
+            }
+        }
+    }
+
+    /// Reserves a frame for `len` bytes: (frame start).
+    fn reserve(&mut self, len: usize, deadline: Option<&mut W::Deadline>) -> Result<u32, SendError> {
+        let max = self.max_message();
+        if len > max {
+            return Err(SendError::TooLarge { len, max });
+        }
+        explain(&self.wait, self.wait.check().map_err(SendError::from))?;
+        let cap = self.view.capacity;
+        let frame = frame_size(len as u32);
+        let off = self.head & (cap - 1);
+        let skip = if cap - off < frame { cap - off } else { 0 };
+        let start = self.head.wrapping_add(skip);
+        let end = start.wrapping_add(frame);
+        let room = self.room(end, deadline);
+        explain(&self.wait, room)?;
+        let ctl = self.view.ctl;
+        let before = self.oldest;
+        self.advance_oldest(end, self.head);
+        if self.oldest != before {
+            // SYNC POINT: Release pairs with the subscribers' Acquire loads
+            // of `oldest`: every frame from it to `head` is published.
+            ctl.oldest.store(self.oldest, Ordering::Release);
+        }
+        if (end.wrapping_sub(self.intent) as i32) > 0 {
+            self.intent = end;
+            ctl.intent.store(end, Ordering::Relaxed);
+        }
+        // SYNC POINT: pairs with the Acquire fence in `intent_after_read`:
+        // a subscriber that reads any byte written below sees this intent.
+        fence(Ordering::Release);
+        if skip != 0 {
+            self.view.ring_word(off + FRAME_LEN as u32).store(WRAP_MARKER, Ordering::Relaxed);
+        }
+        Ok(start)
+    }
+
+    fn loan_deadline(&mut self, len: usize, deadline: Option<&mut W::Deadline>) -> Result<Loan<'_, 'a, W>, SendError> {
+        let start = self.reserve(len, deadline)?;
+        Ok(Loan { publisher: self, start, len: len as u32 })
+    }
+
+    /// Reserves `len` ring bytes to write in place, without blocking (only
+    /// the block policy ever finds the ring full).
+    pub fn try_loan(&mut self, len: usize) -> Result<Loan<'_, 'a, W>, SendError> {
+        self.loan_deadline(len, None)
+    }
+
+    /// Reserves `len` ring bytes, waiting at most `timeout` for the slowest
+    /// subscriber (block policy).
+    pub fn loan_timeout(&mut self, len: usize, timeout: Duration) -> Result<Loan<'_, 'a, W>, SendError> {
+        let mut deadline = self.wait.deadline(Some(timeout));
+        self.loan_deadline(len, Some(&mut deadline))
+    }
+
+    /// Publishes a copy of `msg` without blocking.
+    pub fn try_publish(&mut self, msg: &[u8]) -> Result<(), SendError> {
+        let mut loan = self.try_loan(msg.len())?;
+        loan.write(msg);
+        loan.commit();
+        Ok(())
+    }
+
+    /// Publishes a copy of `msg`, waiting at most `timeout` for room.
+    pub fn publish_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), SendError> {
+        let mut loan = self.loan_timeout(msg.len(), timeout)?;
+        loan.write(msg);
+        loan.commit();
+        Ok(())
+    }
+
+    /// Stores `head` and wakes sleeping subscribers.
+    fn publish_head(&self) {
+        let ctl = self.view.ctl;
+        // SYNC POINT: Release pairs with the subscribers' Acquire loads of
+        // `head`: the frame is visible before the head.
+        ctl.head.store(self.head, Ordering::Release);
+        // SYNC POINT: pairs with the fence in `wait_for` of a subscriber that
+        // announces itself in its `waiting` word.
+        fence(Ordering::SeqCst);
+        let declared = &ctl.waiting[..self.view.subs.len()];
+        if declared.iter().any(|w| w.load(Ordering::Relaxed) != 0) {
+            self.wait.wake(&ctl.head, u32::MAX);
+        }
+    }
+}
+
+impl<W: Wait> Drop for Publisher<'_, W> {
+    fn drop(&mut self) {
+        let ctl = self.view.ctl;
+        // Close while still holding the role: a publisher taken for dead and
+        // replaced leaves its successor's head alone.
+        if ctl.publisher.load(Ordering::Relaxed) == self.id {
+            self.wait.clean(word_addr(&ctl.head), WORD);
+            // SYNC POINT: Release, as in `publish_head`: every message
+            // before is visible with the close mark.
+            ctl.head.store(self.head | CLOSED, Ordering::Release);
+            fence(Ordering::SeqCst);
+            self.wait.wake(&ctl.head, u32::MAX);
+        }
+        crate::role::release(&ctl.publisher, self.id);
+    }
+}
+
+/// The sequence number of the newest frame between `oldest` and `head`
+/// (`None` if there is none), found by walking the frames; the word that is
+/// not what it should be otherwise.
+fn last_seq(view: &BroadcastView<'_>, oldest: u32, head: u32) -> Result<Option<u32>, &'static str> {
+    let cap = view.capacity;
+    let (mut pos, mut last) = (oldest, None);
+    // Each step moves at least 8 bytes, so a ring's worth ends the walk.
+    for _ in 0..=cap / 8 {
+        if pos == head {
+            return Ok(last);
+        }
+        let off = pos & (cap - 1);
+        let len = view.ring_word(off + FRAME_LEN as u32).load(Ordering::Relaxed);
+        let step = if len == WRAP_MARKER {
+            cap - off
+        } else if len <= view.max_message() && off + frame_size(len) <= cap {
+            last = Some(view.ring_word(off + FRAME_SEQ as u32).load(Ordering::Relaxed));
+            frame_size(len)
+        } else {
+            return Err("frame len");
+        };
+        if step > head.wrapping_sub(pos) {
+            return Err("frame len");
+        }
+        pos = pos.wrapping_add(step);
+    }
+    Err("oldest")
+}
+
+/// Ring bytes reserved for one message. Write them, then
+/// [`commit`](Loan::commit); dropping the loan publishes nothing.
+pub struct Loan<'p, 'a, W: Wait> {
+    publisher: &'p mut Publisher<'a, W>,
+    start: u32,
+    len: u32,
+}
+
+impl<W: Wait> Loan<'_, '_, W> {
+    fn payload(&self) -> *mut u8 {
+        let v = &self.publisher.view;
+        v.at((self.start & (v.capacity - 1)) + FRAME_HEADER)
+    }
+
+    /// The bytes reserved.
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// Whether the loan is for an empty message.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Copies `src` to the start of the loan (atomically per word: sound
+    /// while a lagging subscriber reads the same bytes); returns how many
+    /// bytes it copied, at most the loan's length.
+    pub fn write(&mut self, src: &[u8]) -> usize {
+        self.write_at(0, src)
+    }
+
+    /// Copies `src` to offset `at` of the loan; returns how many bytes it
+    /// copied (none past the loan's end).
+    pub fn write_at(&mut self, at: usize, src: &[u8]) -> usize {
+        let room = (self.len as usize).saturating_sub(at);
+        let n = src.len().min(room);
+        // SAFETY: `at + n <= len`: inside the frame `reserve` placed in the
+        // ring; other users of these bytes in this process use atomics.
+        unsafe { crate::payload::copy_in(&src[..n], self.payload().add(at.min(self.len as usize))) };
+        n
+    }
+
+    /// The loaned bytes as a slice, under [`Policy::Block`]: no subscriber
+    /// reads them until they are published. `None` under
+    /// [`Policy::Overwrite`], where a lagging subscriber may read them while
+    /// they are written (use [`write`](Self::write) there).
+    pub fn as_mut_slice(&mut self) -> Option<&mut [u8]> {
+        if self.publisher.view.policy != Policy::Block {
+            return None;
+        }
+        // SAFETY: block policy: every live subscriber's tail is at or past
+        // `end - capacity` (`room`), so none reads these bytes until `head`
+        // passes them, and the publisher role is this handle's alone; the
+        // borrow of `self` keeps the slice from outliving the loan.
+        Some(unsafe { core::slice::from_raw_parts_mut(self.payload(), self.len as usize) })
+    }
+
+    /// Publishes the whole loan as one message.
+    pub fn commit(self) {
+        let len = self.len as usize;
+        self.commit_len(len);
+    }
+
+    /// Publishes the first `len` bytes (at most the loan's length).
+    pub fn commit_len(self, len: usize) {
+        crate::crash::point("broadcast.publisher.loaned");
+        let len = u32::try_from(len).map_or(self.len, |len| len.min(self.len));
+        let p = self.publisher;
+        let v = &p.view;
+        let off = self.start & (v.capacity - 1);
+        v.ring_word(off + FRAME_LEN as u32).store(len, Ordering::Relaxed);
+        v.ring_word(off + FRAME_SEQ as u32).store(p.seq, Ordering::Relaxed);
+        p.head = self.start.wrapping_add(frame_size(len));
+        p.seq = p.seq.wrapping_add(1);
+        // Cache hook: the frame goes to memory before `head` publishes it.
+        p.wait.clean(v.at(off), (FRAME_HEADER + len) as usize);
+        p.publish_head();
+        crate::crash::point("broadcast.publisher.published");
+        // SYNC POINT: Release pairs with the Acquire load of `published` in
+        // `Subscriber::join`: a joiner that sees this count sees the head
+        // stored above.
+        v.ctl.published.store(p.seq, Ordering::Release);
+    }
+}
+
+/// A reading end of a broadcast channel: one of the subscriber slots the
+/// layout declares. Dropping it leaves the channel.
+pub struct Subscriber<'a, W: Wait> {
+    view: BroadcastView<'a>,
+    wait: W,
+    id: u32,
+    slot: usize,
+    pos: u32,
+    /// The sequence number of the next message, once known.
+    seq: Option<u32>,
+    /// `published` when this subscriber joined: what a lag before its first
+    /// message counts from.
+    joined_at: u32,
+    received: u32,
+    missed: u32,
+    spin: SpinBudget,
+}
+
+/// Where a frame is: its start, payload length and sequence number.
+#[derive(Clone, Copy)]
+struct Frame {
+    start: u32,
+    len: u32,
+    seq: u32,
+}
+
+impl<'a, W: Wait> Subscriber<'a, W> {
+    /// Takes a free subscriber slot of the channel in `view` (or one whose
+    /// holder [`Wait::is_alive`] says is dead) and joins at the newest
+    /// message: it receives what is published from now on.
+    pub fn join(view: BroadcastView<'a>, wait: W) -> Result<Self, ClaimError> {
+        wait.check()?;
+        let id = wait.self_id();
+        let mut last = 0;
+        let mut slot = None;
+        for (s, sub) in view.subs.iter().enumerate() {
+            match crate::role::claim(&sub.owner, &wait, id) {
+                Ok(()) => {
+                    slot = Some(s);
+                    break;
+                }
+                Err(holder) => last = holder,
+            }
+        }
+        let Some(slot) = slot else { return Err(ClaimError::busy(Role::Subscriber, last)) };
+        let ctl = view.ctl;
+        let sub = &view.subs[slot];
+        ctl.waiting[slot].store(0, Ordering::Relaxed);
+        sub.received.store(0, Ordering::Relaxed);
+        sub.missed.store(0, Ordering::Relaxed);
+        // SYNC POINT: Acquire pairs with the Release store of `published` in
+        // `commit_len`: the head loaded below is at least the end of the
+        // message counted, so the first message this side reads has a
+        // sequence number of at least `joined_at`.
+        let joined_at = ctl.published.load(Ordering::Acquire);
+        // SYNC POINT: Acquire pairs with the publisher's Release store of
+        // `head`.
+        let seen = ctl.head.load(Ordering::Acquire) & !CLOSED;
+        sub.tail.store(seen, Ordering::Relaxed);
+        // SYNC POINT: pairs with the fence in `Publisher::room` (see there).
+        fence(Ordering::SeqCst);
+        // SYNC POINT: as above.
+        let head = ctl.head.load(Ordering::Acquire) & !CLOSED;
+        if !head.is_multiple_of(8) {
+            crate::role::release(&sub.owner, id);
+            return Err(ClaimError::corrupted(view.corrupt("head")));
+        }
+        // SYNC POINT: Release pairs with the publisher's Acquire load of
+        // `tail` in `slowest`.
+        sub.tail.store(head, Ordering::Release);
+        Ok(Self {
+            view,
+            wait,
+            id,
+            slot,
+            pos: head,
+            seq: None,
+            joined_at,
+            received: 0,
+            missed: 0,
+            spin: SpinBudget::new(),
+        })
+    }
+
+    /// The slot this subscriber holds (0 to subscribers - 1).
+    pub fn slot(&self) -> usize {
+        self.slot
+    }
+
+    /// The channel's policy.
+    pub fn policy(&self) -> Policy {
+        self.view.policy
+    }
+
+    /// The largest message this channel carries.
+    pub fn max_message(&self) -> usize {
+        self.view.max_message() as usize
+    }
+
+    /// Messages this subscriber lost by lagging, since it joined.
+    pub fn missed(&self) -> u64 {
+        self.missed as u64
+    }
+
+    /// The publisher's id recorded in the segment, 0 if none.
+    pub fn peer(&self) -> u32 {
+        self.view.ctl.publisher.load(Ordering::Relaxed)
+    }
+
+    /// What `head` says about this subscriber's position: `Some(head)` when
+    /// a message (or the close) is there to see.
+    fn ready(&self, head: u32) -> Option<u32> {
+        (head != self.pos).then_some(head)
+    }
+
+    /// Waits (or not, without a deadline) for `head` to move past `pos`.
+    fn next_head(&mut self, deadline: Option<&mut W::Deadline>) -> Result<u32, RecvError> {
+        let ctl = self.view.ctl;
+        // SYNC POINT: Acquire pairs with the publisher's Release store of
+        // `head` (`publish_head`).
+        let head = ctl.head.load(Ordering::Acquire);
+        if let Some(head) = self.ready(head) {
+            return Ok(head);
+        }
+        let Some(deadline) = deadline else { return Err(RecvError::Empty) };
+        let pos = self.pos;
+        let got = wait_for(
+            &self.wait,
+            &self.spin,
+            &ctl.head,
+            &ctl.waiting[self.slot],
+            Announce::Single,
+            Some(&ctl.publisher),
+            None,
+            deadline,
+            |head| (head != pos).then_some(head),
+        );
+        got.map_err(|stop| {
+            stop.into_error(
+                || crate::role::holder_died(&ctl.publisher, &self.wait),
+                RecvError::PeerDied,
+                RecvError::Timeout,
+            )
+        })
+    }
+
+    /// The next frame at or after `pos`, following a wrap marker; `Err` with
+    /// the error to report (lag included).
+    fn next_frame(&mut self, deadline: Option<&mut W::Deadline>) -> Result<Frame, RecvError> {
+        let head = self.next_head(deadline)?;
+        if head == self.pos | CLOSED {
+            return Err(RecvError::Closed);
+        }
+        let v = self.view;
+        let cap = v.capacity;
+        let head = head & !CLOSED;
+        let mut pos = self.pos;
+        for _ in 0..2 {
+            let ahead = head.wrapping_sub(pos);
+            if ahead == 0 {
+                break;
+            }
+            let off = pos & (cap - 1);
+            let len = v.ring_word(off + FRAME_LEN as u32).load(Ordering::Relaxed);
+            let seq = v.ring_word(off + FRAME_SEQ as u32).load(Ordering::Relaxed);
+            let intent = v.intent_after_read();
+            if v.lapped(pos, intent) {
+                return Err(self.lagged());
+            }
+            if !head.is_multiple_of(8) || ahead > cap {
+                return Err(RecvError::Corrupted(v.corrupt("head")));
+            }
+            if len == WRAP_MARKER {
+                pos = pos.wrapping_add(cap - off);
+                continue;
+            }
+            if len > v.max_message() || off + frame_size(len) > cap || frame_size(len) > ahead {
+                return Err(RecvError::Corrupted(v.corrupt("frame len")));
+            }
+            // A sequence number behind the expected one cannot be; one
+            // ahead means a publisher died between counting a message and
+            // publishing it (nothing this side could have read is lost).
+            if self.seq.is_some_and(|expected| (seq.wrapping_sub(expected) as i32) < 0) {
+                return Err(RecvError::Corrupted(v.corrupt("frame seq")));
+            }
+            self.pos = pos;
+            return Ok(Frame { start: pos, len, seq });
+        }
+        // Two wrap markers in a row, or a marker right at `head`.
+        Err(RecvError::Corrupted(v.corrupt("frame len")))
+    }
+
+    /// After a lap: moves to the oldest intact message and says how many
+    /// were lost.
+    fn lagged(&mut self) -> RecvError {
+        let v = self.view;
+        let cap = v.capacity;
+        let ctl = v.ctl;
+        for _ in 0..16 {
+            // SYNC POINT: Acquire pairs with the publisher's Release store of
+            // `oldest`: every frame from it to the head it stored before is
+            // published.
+            let mut oldest = ctl.oldest.load(Ordering::Acquire);
+            // SYNC POINT: Acquire, as in `next_head`.
+            let head = ctl.head.load(Ordering::Acquire) & !CLOSED;
+            if !oldest.is_multiple_of(8) || head.wrapping_sub(oldest) > cap {
+                continue;
+            }
+            let mut off = oldest & (cap - 1);
+            if oldest != head && v.ring_word(off + FRAME_LEN as u32).load(Ordering::Relaxed) == WRAP_MARKER {
+                oldest = oldest.wrapping_add(cap - off);
+                off = 0;
+            }
+            // `oldest` at `head`: the next frame is being written; look again.
+            if head.wrapping_sub(oldest) == 0 || head.wrapping_sub(oldest) > cap {
+                core::hint::spin_loop();
+                continue;
+            }
+            let len = v.ring_word(off + FRAME_LEN as u32).load(Ordering::Relaxed);
+            let seq = v.ring_word(off + FRAME_SEQ as u32).load(Ordering::Relaxed);
+            if len == WRAP_MARKER || v.lapped(oldest, v.intent_after_read()) {
+                continue;
+            }
+            let missed = seq.wrapping_sub(self.seq.unwrap_or(self.joined_at));
+            // A count "behind" cannot be (a scribbled `seq`): count none.
+            let missed = if (missed as i32) < 0 { 0 } else { missed };
+            return self.skip_to(oldest, Some(seq), missed);
+        }
+        // The publisher laps us faster than we can look, or died with the
+        // next frame half written: start at the newest message. The count of
+        // lost messages is then read from `published`, which may already
+        // count a message being written (at most one too many).
+        // SYNC POINT: Acquire, as in `next_head`.
+        let head = ctl.head.load(Ordering::Acquire) & !CLOSED;
+        let published = ctl.published.load(Ordering::Relaxed);
+        let missed = published.wrapping_sub(self.seq.unwrap_or(self.joined_at));
+        let missed = if (missed as i32) < 0 { 0 } else { missed };
+        self.skip_to(head, None, missed)
+    }
+
+    fn skip_to(&mut self, pos: u32, seq: Option<u32>, missed: u32) -> RecvError {
+        crate::event::event!("broadcast: subscriber {} lagged and lost {} messages", self.id, missed);
+        self.pos = pos;
+        self.seq = seq;
+        self.missed = self.missed.wrapping_add(missed);
+        let sub = &self.view.subs[self.slot];
+        sub.missed.store(self.missed, Ordering::Relaxed);
+        self.store_tail();
+        RecvError::Lagged { missed: missed as u64 }
+    }
+
+    /// Publishes this subscriber's position (and wakes a publisher that
+    /// waits for it, block policy).
+    fn store_tail(&self) {
+        let sub = &self.view.subs[self.slot];
+        // SYNC POINT: Release pairs with the publisher's Acquire load of
+        // `tail` in `slowest`: the bytes before are read.
+        sub.tail.store(self.pos, Ordering::Release);
+        if self.view.policy == Policy::Block {
+            notify(&self.wait, &sub.tail, &self.view.ctl.publisher_waiting, 1);
+        }
+    }
+
+    /// After reading `frame`: checks it was not overwritten meanwhile, and
+    /// moves past it.
+    fn finish_frame(&mut self, frame: Frame) -> Result<(), RecvError> {
+        let v = self.view;
+        if v.lapped(frame.start, v.intent_after_read()) {
+            // `frame.seq` was read intact (`next_frame` checked): the lost
+            // messages count from it.
+            self.seq = Some(frame.seq);
+            return Err(self.lagged());
+        }
+        self.pos = frame.start.wrapping_add(frame_size(frame.len));
+        self.seq = Some(frame.seq.wrapping_add(1));
+        self.received = self.received.wrapping_add(1);
+        v.subs[self.slot].received.store(self.received, Ordering::Relaxed);
+        self.store_tail();
+        Ok(())
+    }
+
+    fn payload(&self, frame: Frame) -> *mut u8 {
+        let v = &self.view;
+        v.at((frame.start & (v.capacity - 1)) + FRAME_HEADER)
+    }
+
+    fn recv_deadline(&mut self, buf: &mut [u8], deadline: Option<&mut W::Deadline>) -> Result<usize, RecvError> {
+        explain(&self.wait, self.wait.check().map_err(RecvError::from))?;
+        let frame = self.next_frame(deadline);
+        let frame = explain(&self.wait, frame)?;
+        let len = frame.len as usize;
+        if buf.len() < len {
+            return Err(RecvError::BufferTooSmall { needed: len });
+        }
+        crate::crash::point("broadcast.subscriber.reading");
+        // Cache hook: this side's copy of the frame may be stale.
+        self.wait.invalidate(self.payload(frame), len);
+        // SAFETY: `next_frame` checked the frame lies inside the ring; other
+        // users of these bytes in this process use atomics.
+        unsafe { crate::payload::copy_out(self.payload(frame), &mut buf[..len]) };
+        self.finish_frame(frame)?;
+        Ok(len)
+    }
+
+    /// Copies the next message into `buf` without blocking; returns its
+    /// length.
+    pub fn try_recv(&mut self, buf: &mut [u8]) -> Result<usize, RecvError> {
+        self.recv_deadline(buf, None)
+    }
+
+    /// Copies the next message into `buf`, waiting at most `timeout`.
+    pub fn recv_timeout(&mut self, buf: &mut [u8], timeout: Duration) -> Result<usize, RecvError> {
+        let mut deadline = self.wait.deadline(Some(timeout));
+        self.recv_deadline(buf, Some(&mut deadline))
+    }
+
+    fn read_deadline(&mut self, deadline: Option<&mut W::Deadline>) -> Result<Message<'_, 'a, W>, RecvError> {
+        explain(&self.wait, self.wait.check().map_err(RecvError::from))?;
+        let frame = self.next_frame(deadline);
+        let frame = explain(&self.wait, frame)?;
+        self.wait.invalidate(self.payload(frame), frame.len as usize);
+        Ok(Message { subscriber: self, frame, done: false })
+    }
+
+    /// The next message, in place, without blocking.
+    pub fn try_read(&mut self) -> Result<Message<'_, 'a, W>, RecvError> {
+        self.read_deadline(None)
+    }
+
+    /// The next message, in place, waiting at most `timeout`.
+    pub fn read_timeout(&mut self, timeout: Duration) -> Result<Message<'_, 'a, W>, RecvError> {
+        let mut deadline = self.wait.deadline(Some(timeout));
+        self.read_deadline(Some(&mut deadline))
+    }
+}
+
+impl<W: Wait> Drop for Subscriber<'_, W> {
+    fn drop(&mut self) {
+        let sub = &self.view.subs[self.slot];
+        if sub.owner.load(Ordering::Relaxed) == self.id {
+            self.view.ctl.waiting[self.slot].store(0, Ordering::Relaxed);
+            // SYNC POINT: Release pairs with the publisher's Acquire load of
+            // `tail`: this slot no longer holds the ring back.
+            sub.tail.store(self.pos | CLOSED, Ordering::Release);
+            if self.view.policy == Policy::Block {
+                notify(&self.wait, &sub.tail, &self.view.ctl.publisher_waiting, 1);
+            }
+        }
+        crate::role::release(&sub.owner, self.id);
+    }
+}
+
+/// A message read in place. [`finish`](Message::finish) it to move past it
+/// and learn whether what was read is intact (dropping it does the same,
+/// without the answer).
+pub struct Message<'s, 'a, W: Wait> {
+    subscriber: &'s mut Subscriber<'a, W>,
+    frame: Frame,
+    done: bool,
+}
+
+impl<W: Wait> Message<'_, '_, W> {
+    /// The message's length in bytes.
+    pub fn len(&self) -> usize {
+        self.frame.len as usize
+    }
+
+    /// Whether the message is empty.
+    pub fn is_empty(&self) -> bool {
+        self.frame.len == 0
+    }
+
+    /// The message's sequence number (one more for each message published).
+    pub fn seq(&self) -> u32 {
+        self.frame.seq
+    }
+
+    /// Copies the message (at most `dst.len()` bytes of it) into `dst`;
+    /// returns how many bytes it copied. Under [`Policy::Overwrite`] the
+    /// bytes may be overwritten while they are copied: trust them only
+    /// once [`finish`](Self::finish) says `Ok`.
+    pub fn copy_to(&self, dst: &mut [u8]) -> usize {
+        let n = dst.len().min(self.len());
+        // SAFETY: `next_frame` checked the frame lies inside the ring; other
+        // users of these bytes in this process use atomics.
+        unsafe { crate::payload::copy_out(self.subscriber.payload(self.frame), &mut dst[..n]) };
+        n
+    }
+
+    /// The message as a slice, under [`Policy::Block`], where the publisher
+    /// does not write these bytes while this subscriber's position is before
+    /// them. `None` under [`Policy::Overwrite`].
+    pub fn as_slice(&self) -> Option<&[u8]> {
+        if self.subscriber.view.policy != Policy::Block {
+            return None;
+        }
+        // SAFETY: block policy: this subscriber's `tail` is at or before the
+        // frame, so the publisher (which waits for every live subscriber)
+        // does not write it until `finish` moves the tail; the slice borrows
+        // `self`, which holds the subscriber.
+        Some(unsafe { core::slice::from_raw_parts(self.subscriber.payload(self.frame), self.len()) })
+    }
+
+    /// Moves past the message; `Err(Lagged)` if it may have been
+    /// overwritten while it was read (overwrite policy): discard what was
+    /// read then, and read again from the oldest message.
+    pub fn finish(mut self) -> Result<(), RecvError> {
+        self.done = true;
+        self.subscriber.finish_frame(self.frame)
+    }
+}
+
+impl<W: Wait> Drop for Message<'_, '_, W> {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = self.subscriber.finish_frame(self.frame);
+        }
+    }
+}
+
+#[cfg(all(test, not(shm_loom)))]
+mod tests;

@@ -1,0 +1,421 @@
+//! The broadcast channel on mock memory: roles and slots, both policies,
+//! lag, late joins, close, hostile words, and stress across threads.
+
+use std::vec::Vec;
+
+use super::Policy;
+use crate::error::{ChannelName, ClaimError, Corruption, RecvError, Role, SendError};
+use crate::format::broadcast as b;
+use crate::format::AREAS_OFFSET;
+use crate::mock::{Graveyard, MockRegion, ThreadWait};
+use crate::test_support::{LONG, SHORT};
+use crate::{Layout, Segment};
+
+const RING: usize = AREAS_OFFSET + b::SUBSCRIBERS + 3 * b::SUBSCRIBER_LINE;
+
+/// A broadcast channel "b" (256-byte ring, 3 subscriber slots).
+fn layout(policy: Policy) -> Layout {
+    Layout::new().broadcast("b", 256, 3, policy).unwrap()
+}
+
+fn fresh(policy: Policy) -> MockRegion {
+    let memory = MockRegion::new(layout(policy).size());
+    Segment::create(memory.region(), &layout(policy), 1, 0).unwrap();
+    memory
+}
+
+fn open(memory: &MockRegion) -> Segment<'_> {
+    Segment::open(memory.region(), &ThreadWait::new(9), SHORT).unwrap()
+}
+
+/// A message of `len` bytes whose content encodes `n`.
+fn message(n: u32, len: usize) -> Vec<u8> {
+    (0..len).map(|i| (n as usize).wrapping_mul(31).wrapping_add(i) as u8).collect()
+}
+
+#[test]
+fn every_subscriber_gets_every_message_in_order() {
+    for policy in [Policy::Block, Policy::Overwrite] {
+        let memory = fresh(policy);
+        let seg = open(&memory);
+        let mut tx = seg.publisher("b", ThreadWait::new(1)).unwrap();
+        let mut subs: Vec<_> = (2..5).map(|id| seg.subscriber("b", ThreadWait::new(id)).unwrap()).collect();
+        let mut buf = [0u8; 128];
+        // Over several laps of the ring, with a wrap marker now and then.
+        for n in 0..200u32 {
+            let len = (n as usize * 7) % 100;
+            tx.try_publish(&message(n, len)).unwrap();
+            for sub in &mut subs {
+                let got = sub.try_recv(&mut buf).unwrap();
+                assert_eq!(&buf[..got], &message(n, len)[..], "{policy:?} message {n}");
+            }
+        }
+        for sub in &mut subs {
+            assert_eq!(sub.try_recv(&mut buf), Err(RecvError::Empty));
+            assert_eq!(sub.missed(), 0);
+        }
+        assert_eq!(tx.subscribers(), 3);
+    }
+}
+
+#[test]
+fn slots_are_limited_and_freed_by_leaving_or_dying() {
+    let memory = fresh(Policy::Block);
+    let seg = open(&memory);
+    let graveyard = Graveyard::new();
+    let _tx = seg.publisher("b", ThreadWait::new(1)).unwrap();
+    assert_eq!(
+        seg.publisher("b", ThreadWait::new(2)).err(),
+        Some(ClaimError::Busy { channel: ChannelName::new("b"), role: Role::Publisher, holder: 1 })
+    );
+    let a = seg.subscriber("b", ThreadWait::with_graveyard(2, &graveyard)).unwrap();
+    let b2 = seg.subscriber("b", ThreadWait::with_graveyard(3, &graveyard)).unwrap();
+    let c = seg.subscriber("b", ThreadWait::with_graveyard(4, &graveyard)).unwrap();
+    assert_eq!((a.slot(), b2.slot(), c.slot()), (0, 1, 2));
+    assert_eq!(
+        seg.subscriber("b", ThreadWait::new(5)).err(),
+        Some(ClaimError::Busy { channel: ChannelName::new("b"), role: Role::Subscriber, holder: 4 })
+    );
+    drop(b2);
+    let d = seg.subscriber("b", ThreadWait::new(5)).unwrap();
+    assert_eq!(d.slot(), 1);
+    core::mem::forget(c);
+    graveyard.bury(4);
+    let e = seg.subscriber("b", ThreadWait::with_graveyard(6, &graveyard)).unwrap();
+    assert_eq!(e.slot(), 2, "a dead subscriber's slot is taken over");
+    let text = std::format!("{}", seg.subscriber("b", ThreadWait::new(7)).err().unwrap());
+    assert!(text.contains("no free subscriber slot") && text.contains("declare more subscribers"), "{text}");
+}
+
+#[test]
+fn block_waits_for_the_slowest_live_subscriber_and_drops_the_dead() {
+    let memory = fresh(Policy::Block);
+    let seg = open(&memory);
+    let graveyard = Graveyard::new();
+    let mut tx = seg.publisher("b", ThreadWait::with_graveyard(1, &graveyard)).unwrap();
+    let mut fast = seg.subscriber("b", ThreadWait::new(2)).unwrap();
+    let mut slow = seg.subscriber("b", ThreadWait::with_graveyard(3, &graveyard)).unwrap();
+    let mut buf = [0u8; 128];
+    // 56-byte messages take 64-byte frames: four fill the 256-byte ring.
+    for n in 0..4 {
+        tx.try_publish(&message(n, 56)).unwrap();
+        fast.try_recv(&mut buf).unwrap();
+    }
+    assert_eq!(tx.try_publish(&message(4, 56)), Err(SendError::Full));
+    assert_eq!(slow.try_recv(&mut buf).unwrap(), 56);
+    tx.try_publish(&message(4, 56)).unwrap();
+    assert_eq!(tx.try_publish(&message(5, 56)), Err(SendError::Full));
+    assert_eq!(tx.publish_timeout(&message(5, 56), SHORT), Err(SendError::Timeout));
+    // The slow subscriber dies holding its slot: the publisher, waiting for
+    // it, lets the slot go and goes on.
+    core::mem::forget(slow);
+    graveyard.bury(3);
+    tx.publish_timeout(&message(5, 56), LONG).unwrap();
+    for n in 4..6 {
+        let got = fast.try_recv(&mut buf).unwrap();
+        assert_eq!(&buf[..got], &message(n, 56)[..]);
+    }
+    assert_eq!(tx.subscribers(), 1);
+}
+
+#[test]
+fn a_leaving_subscriber_releases_a_waiting_publisher() {
+    let memory = fresh(Policy::Block);
+    let seg = open(&memory);
+    let mut tx = seg.publisher("b", ThreadWait::new(1)).unwrap();
+    let slow = seg.subscriber("b", ThreadWait::new(3)).unwrap();
+    for n in 0..4 {
+        tx.try_publish(&message(n, 56)).unwrap();
+    }
+    std::thread::scope(|s| {
+        let waiter = s.spawn(move || tx.publish_timeout(&message(4, 56), LONG));
+        drop(slow);
+        assert_eq!(waiter.join().unwrap(), Ok(()));
+    });
+}
+
+#[test]
+fn overwrite_tells_a_laggard_what_it_missed_and_resumes_at_the_oldest() {
+    let memory = fresh(Policy::Overwrite);
+    let seg = open(&memory);
+    let mut tx = seg.publisher("b", ThreadWait::new(1)).unwrap();
+    let mut lag = seg.subscriber("b", ThreadWait::new(2)).unwrap();
+    let mut buf = [0u8; 128];
+    tx.try_publish(&message(0, 56)).unwrap();
+    assert_eq!(lag.try_recv(&mut buf).unwrap(), 56);
+    // Ten 64-byte frames into a 256-byte ring: the last four are retained.
+    for n in 1..11 {
+        tx.try_publish(&message(n, 56)).unwrap();
+    }
+    assert_eq!(lag.try_recv(&mut buf), Err(RecvError::Lagged { missed: 6 }));
+    assert_eq!(lag.missed(), 6);
+    for n in 7..11 {
+        let got = lag.try_recv(&mut buf).unwrap();
+        assert_eq!(&buf[..got], &message(n, 56)[..], "message {n}");
+    }
+    assert_eq!(lag.try_recv(&mut buf), Err(RecvError::Empty));
+    let stats = seg.broadcast_view("b").unwrap().subscriber_stats(0).unwrap();
+    assert_eq!((stats.owner, stats.received, stats.missed), (2, 5, 6));
+}
+
+#[test]
+fn an_in_place_read_overwritten_meanwhile_reports_the_lag() {
+    let memory = fresh(Policy::Overwrite);
+    let seg = open(&memory);
+    let mut tx = seg.publisher("b", ThreadWait::new(1)).unwrap();
+    let mut sub = seg.subscriber("b", ThreadWait::new(2)).unwrap();
+    tx.try_publish(&message(0, 56)).unwrap();
+    let msg = sub.try_read().unwrap();
+    assert_eq!((msg.len(), msg.seq()), (56, 0));
+    assert!(msg.as_slice().is_none(), "no slice under the overwrite policy");
+    // The publisher laps the reader while it holds the message.
+    for n in 1..6 {
+        tx.try_publish(&message(n, 56)).unwrap();
+    }
+    assert_eq!(msg.finish(), Err(RecvError::Lagged { missed: 2 }));
+    let mut buf = [0u8; 64];
+    let got = sub.try_recv(&mut buf).unwrap();
+    assert_eq!(&buf[..got], &message(2, 56)[..]);
+}
+
+#[test]
+fn in_place_slices_under_the_block_policy() {
+    let memory = fresh(Policy::Block);
+    let seg = open(&memory);
+    let mut tx = seg.publisher("b", ThreadWait::new(1)).unwrap();
+    let mut sub = seg.subscriber("b", ThreadWait::new(2)).unwrap();
+    let mut loan = tx.try_loan(5).unwrap();
+    loan.as_mut_slice().unwrap().copy_from_slice(b"hello");
+    loan.commit_len(4);
+    let msg = sub.try_read().unwrap();
+    assert_eq!(msg.as_slice(), Some(&b"hell"[..]));
+    msg.finish().unwrap();
+    let overwrite = fresh(Policy::Overwrite);
+    let seg = open(&overwrite);
+    let mut tx = seg.publisher("b", ThreadWait::new(1)).unwrap();
+    assert!(tx.try_loan(5).unwrap().as_mut_slice().is_none());
+}
+
+#[test]
+fn late_joiners_start_at_the_newest_message_and_close_ends_the_stream() {
+    let memory = fresh(Policy::Overwrite);
+    let seg = open(&memory);
+    let mut tx = seg.publisher("b", ThreadWait::new(1)).unwrap();
+    let mut early = seg.subscriber("b", ThreadWait::new(2)).unwrap();
+    tx.try_publish(b"before").unwrap();
+    let mut late = seg.subscriber("b", ThreadWait::new(3)).unwrap();
+    tx.try_publish(b"after").unwrap();
+    drop(tx);
+    let mut buf = [0u8; 16];
+    let n = early.try_recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"before");
+    let n = late.try_recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"after", "a late joiner misses what came before it");
+    for sub in [&mut early, &mut late] {
+        if sub.slot() == 0 {
+            sub.try_recv(&mut buf).unwrap();
+        }
+        assert_eq!(sub.try_recv(&mut buf), Err(RecvError::Closed));
+        assert_eq!(sub.recv_timeout(&mut buf, SHORT), Err(RecvError::Closed));
+    }
+    // A new publisher reopens, and sequence numbers go on.
+    let mut tx = seg.publisher("b", ThreadWait::new(4)).unwrap();
+    tx.try_publish(b"again").unwrap();
+    let msg = late.try_read().unwrap();
+    assert_eq!(msg.seq(), 2);
+}
+
+#[test]
+fn too_large_and_small_buffers_are_refused_without_losing_the_message() {
+    let memory = fresh(Policy::Block);
+    let seg = open(&memory);
+    let mut tx = seg.publisher("b", ThreadWait::new(1)).unwrap();
+    let mut sub = seg.subscriber("b", ThreadWait::new(2)).unwrap();
+    assert_eq!(tx.max_message(), 120);
+    assert_eq!(tx.try_publish(&[0; 121]), Err(SendError::TooLarge { len: 121, max: 120 }));
+    tx.try_publish(&[7; 100]).unwrap();
+    let mut small = [0u8; 10];
+    assert_eq!(sub.try_recv(&mut small), Err(RecvError::BufferTooSmall { needed: 100 }));
+    let mut big = [0u8; 120];
+    assert_eq!(sub.try_recv(&mut big), Ok(100));
+}
+
+#[test]
+fn a_subscriber_waits_for_the_next_message() {
+    let memory = fresh(Policy::Block);
+    let seg = open(&memory);
+    let mut tx = seg.publisher("b", ThreadWait::new(1)).unwrap();
+    let mut sub = seg.subscriber("b", ThreadWait::new(2)).unwrap();
+    let mut buf = [0u8; 16];
+    assert_eq!(sub.recv_timeout(&mut buf, SHORT), Err(RecvError::Timeout));
+    std::thread::scope(|s| {
+        let reader = s.spawn(move || sub.recv_timeout(&mut buf, LONG).map(|n| buf[..n].to_vec()));
+        tx.try_publish(b"wake").unwrap();
+        assert_eq!(reader.join().unwrap(), Ok(b"wake".to_vec()));
+    });
+}
+
+/// Every word of the area, overwritten with a value the protocol cannot
+/// produce: each call that meets it returns an error or a valid result,
+/// never panics, and the error names the word.
+#[test]
+fn hostile_words_are_errors() {
+    let corrupt = |word| Corruption::channel(0, word);
+    let ch = |word| ClaimError::Corrupted { channel: ChannelName::new("b"), at: corrupt(word) };
+    // Claims over a corrupted publisher line.
+    let claims: [(usize, u32, Option<ClaimError>); 5] = [
+        (b::HEAD, 4, Some(ch("head"))),
+        (b::INTENT, 4, Some(ch("intent"))),
+        (b::INTENT, 1 << 20, Some(ch("intent"))),
+        (b::OLDEST, 8 + (1 << 20), Some(ch("oldest"))),
+        (b::PUBLISHED, 77, None),
+    ];
+    for (word, value, expected) in claims {
+        let memory = fresh(Policy::Overwrite);
+        memory.write_u32(AREAS_OFFSET + word, value);
+        let seg = open(&memory);
+        assert_eq!(seg.publisher("b", ThreadWait::new(1)).err(), expected, "word {word} = {value:#x}");
+    }
+    // Words corrupted in use, then every call of both sides.
+    let cases: [(&str, usize, u32, Policy); 12] = [
+        ("head: unaligned", b::HEAD, 4 + 64, Policy::Block),
+        ("head: a lap ahead", b::HEAD, 64 * 9, Policy::Block),
+        ("intent: far ahead", b::INTENT, 1 << 30, Policy::Overwrite),
+        ("oldest: garbage", b::OLDEST, 12345, Policy::Overwrite),
+        ("published", b::PUBLISHED, u32::MAX, Policy::Overwrite),
+        ("publisher_waiting", b::PUBLISHER_WAITING, 7, Policy::Block),
+        ("waiting[0]", b::WAITING, u32::MAX, Policy::Block),
+        ("tail: a lap behind", b::SUBSCRIBERS + b::TAIL, 64 * 100, Policy::Block),
+        ("tail: unaligned", b::SUBSCRIBERS + b::TAIL, 4, Policy::Block),
+        ("owner: another id", b::SUBSCRIBERS + b::OWNER, 99, Policy::Block),
+        ("frame len", RING - AREAS_OFFSET + b::FRAME_LEN, 0xffff_fff0, Policy::Block),
+        ("frame seq", RING - AREAS_OFFSET + b::FRAME_SEQ, 0x8000_0000, Policy::Block),
+    ];
+    for (what, word, value, policy) in cases {
+        let memory = fresh(policy);
+        let seg = open(&memory);
+        let mut tx = seg.publisher("b", ThreadWait::new(1)).unwrap();
+        let mut sub = seg.subscriber("b", ThreadWait::new(2)).unwrap();
+        // A full ring (block policy): the publisher's next call loads the
+        // tails again.
+        for n in 0..4 {
+            tx.try_publish(&message(n, 56)).unwrap();
+        }
+        memory.write_u32(AREAS_OFFSET + word, value);
+        let mut buf = [0u8; 128];
+        let mut outcomes = Vec::new();
+        for n in 0..12 {
+            outcomes.push(std::format!("{:?}", tx.publish_timeout(&message(n + 4, 56), SHORT)));
+            let got = sub.recv_timeout(&mut buf, SHORT);
+            if let Ok(len) = got {
+                // Whatever is handed out as a message is one of those sent.
+                assert!((0..16).any(|k| buf[..len] == message(k, 56)[..]), "{what}: garbage handed out");
+            }
+            outcomes.push(std::format!("{got:?}"));
+            if let Ok(msg) = sub.try_read() {
+                let mut copy = [0u8; 128];
+                msg.copy_to(&mut copy);
+                outcomes.push(std::format!("{:?}", msg.finish()));
+            }
+        }
+        let text = outcomes.join(" ");
+        // Words whose corruption must be reported, naming the word; the
+        // others (words their writer stores again, counters, flags) must do
+        // no harm.
+        let named = match what {
+            "head: unaligned" | "head: a lap ahead" => text.contains("word: \"head\""),
+            "tail: a lap behind" | "tail: unaligned" => text.contains("word: \"tail\""),
+            "frame len" => text.contains("frame len"),
+            "frame seq" => text.contains("frame seq"),
+            _ => !text.contains("Corrupted"),
+        };
+        assert!(named, "{what}: {text}");
+    }
+}
+
+/// Overwrite policy, a publisher and two subscribers on threads, one of
+/// them slow: every message a subscriber accepts is intact (its content
+/// matches its sequence number), and received + missed accounts for every
+/// message published while it was subscribed.
+#[test]
+fn overwrite_under_threads_never_hands_out_torn_data() {
+    const MESSAGES: u32 = if cfg!(miri) { 300 } else { 100_000 };
+    let layout = Layout::new().broadcast("b", 1024, 2, Policy::Overwrite).unwrap();
+    let memory = MockRegion::new(layout.size());
+    let seg = Segment::create(memory.region(), &layout, 1, 0).unwrap();
+    let mut tx = seg.publisher("b", ThreadWait::new(1)).unwrap();
+    let subs = [seg.subscriber("b", ThreadWait::new(2)).unwrap(), seg.subscriber("b", ThreadWait::new(3)).unwrap()];
+    std::thread::scope(|s| {
+        for (k, mut sub) in subs.into_iter().enumerate() {
+            s.spawn(move || {
+                let mut buf = [0u8; 512];
+                let (mut received, mut missed, mut lags) = (0u64, 0u64, 0u64);
+                let mut last: Option<u32> = None;
+                loop {
+                    match sub.recv_timeout(&mut buf, LONG) {
+                        Ok(n) => {
+                            // The first 4 bytes carry the sequence number.
+                            let seq = u32::from_le_bytes(buf[..4].try_into().unwrap());
+                            assert_eq!(&buf[..n], &stamped(seq)[..], "subscriber {k}: torn message {seq}");
+                            if let Some(prev) = last {
+                                assert!(seq > prev, "subscriber {k}: {seq} after {prev}");
+                            }
+                            last = Some(seq);
+                            received += 1;
+                            if k == 1 && received % 64 == 0 {
+                                std::thread::yield_now();
+                            }
+                        }
+                        Err(RecvError::Lagged { missed: m }) => {
+                            missed += m;
+                            lags += 1;
+                        }
+                        Err(RecvError::Closed) => break,
+                        Err(e) => panic!("subscriber {k}: {e}"),
+                    }
+                }
+                assert_eq!(received + missed, MESSAGES as u64, "subscriber {k}: {lags} lags");
+            });
+        }
+        for n in 0..MESSAGES {
+            tx.try_publish(&stamped(n)).unwrap();
+        }
+        drop(tx);
+    });
+}
+
+/// A message that carries `seq` in its first 4 bytes and a length and
+/// content derived from it.
+fn stamped(seq: u32) -> Vec<u8> {
+    let len = 4 + (seq as usize * 13) % 200;
+    let mut m = message(seq, len);
+    m[..4].copy_from_slice(&seq.to_le_bytes());
+    m
+}
+
+/// Block policy on threads: every subscriber gets every message, in order.
+#[test]
+fn block_under_threads_loses_nothing() {
+    const MESSAGES: u32 = if cfg!(miri) { 200 } else { 50_000 };
+    let layout = Layout::new().broadcast("b", 1024, 3, Policy::Block).unwrap();
+    let memory = MockRegion::new(layout.size());
+    let seg = Segment::create(memory.region(), &layout, 1, 0).unwrap();
+    let mut tx = seg.publisher("b", ThreadWait::new(1)).unwrap();
+    let subs: Vec<_> = (2..5).map(|id| seg.subscriber("b", ThreadWait::new(id)).unwrap()).collect();
+    std::thread::scope(|s| {
+        for (k, mut sub) in subs.into_iter().enumerate() {
+            s.spawn(move || {
+                let mut buf = [0u8; 512];
+                for n in 0..MESSAGES {
+                    let got = sub.recv_timeout(&mut buf, LONG).unwrap();
+                    assert_eq!(&buf[..got], &stamped(n)[..], "subscriber {k}");
+                }
+                assert_eq!(sub.recv_timeout(&mut buf, LONG), Err(RecvError::Closed));
+            });
+        }
+        for n in 0..MESSAGES {
+            tx.publish_timeout(&stamped(n), LONG).unwrap();
+        }
+        drop(tx);
+    });
+}
