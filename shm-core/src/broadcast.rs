@@ -79,8 +79,13 @@
 //! [`Layout::broadcast`]: crate::Layout::broadcast
 
 use core::ptr::NonNull;
+#[cfg(not(shm_loom))]
 use core::sync::atomic::AtomicU32 as RingWord;
 use core::time::Duration;
+/// Under loom the ring is an array of loom words, so the models see every
+/// frame-header access (their messages are empty: no payload bytes).
+#[cfg(shm_loom)]
+use loom::sync::atomic::AtomicU32 as RingWord;
 
 use crate::error::{ClaimError, Corruption, RecvError, Role, SendError};
 use crate::format::broadcast::{
@@ -160,8 +165,11 @@ impl<'a> BroadcastView<'a> {
     /// - `ring` is valid for reads and writes of `capacity` bytes for `'a`,
     ///   8-byte aligned, and accessed by others in this process only through
     ///   atomics (other processes may write it at any time);
-    /// - `capacity` is a power of two from 64 to 2^30;
+    /// - `capacity` is a power of two from 16 to 2^30 (segments declare 64
+    ///   or more; loom models use 16, whose largest message is empty);
     /// - `subs` has 1 to 64 entries;
+    /// - in loom models (`--cfg shm_loom`), `ring` points to `capacity / 4`
+    ///   loom `AtomicU32`s instead of bytes;
     /// - `index` is the channel's index in its segment (used in errors).
     pub unsafe fn new(
         ctl: &'a BroadcastControl,
@@ -223,7 +231,16 @@ impl<'a> BroadcastView<'a> {
         // capacity - 1 and add at most 4 to an 8-aligned offset) and
         // 4-aligned, inside the ring `new` vouches for; the ring is only
         // ever accessed through atomics in this process.
-        unsafe { RingWord::from_ptr(self.ring.as_ptr().add(off as usize).cast()) }
+        #[cfg(not(shm_loom))]
+        unsafe {
+            RingWord::from_ptr(self.ring.as_ptr().add(off as usize).cast())
+        }
+        // SAFETY: in loom models the ring is `capacity / 4` loom words
+        // (`new`'s contract there), and `off / 4` indexes one of them.
+        #[cfg(shm_loom)]
+        unsafe {
+            &*self.ring.as_ptr().cast::<RingWord>().add(off as usize / 4)
+        }
     }
 
     /// A pointer to ring offset `off` (at most the capacity).
@@ -797,6 +814,20 @@ impl<'a, W: Wait> Subscriber<'a, W> {
     fn next_frame(&mut self, deadline: Option<&mut W::Deadline>) -> Result<Frame, RecvError> {
         let head = self.next_head(deadline)?;
         if head == self.pos | CLOSED {
+            // Messages skipped when this side last resumed at the head (see
+            // `lagged`) and never followed by another frame: count them
+            // before reporting the end. The close mark is stored after the
+            // last count, so this load sees it.
+            // SYNC POINT: Acquire pairs with the Release store of
+            // `published` in `commit_len`.
+            let published = self.view.ctl.published.load(Ordering::Acquire);
+            if let Some(expected) = self.seq {
+                let skipped = published.wrapping_sub(expected);
+                if skipped > 0 && (skipped as i32) > 0 {
+                    let pos = self.pos;
+                    return Err(self.skip_to(pos, Some(published), skipped));
+                }
+            }
             return Err(RecvError::Closed);
         }
         let v = self.view;
@@ -826,10 +857,17 @@ impl<'a, W: Wait> Subscriber<'a, W> {
                 return Err(RecvError::Corrupted(v.corrupt("frame len")));
             }
             // A sequence number behind the expected one cannot be; one
-            // ahead means a publisher died between counting a message and
-            // publishing it (nothing this side could have read is lost).
-            if self.seq.is_some_and(|expected| (seq.wrapping_sub(expected) as i32) < 0) {
-                return Err(RecvError::Corrupted(v.corrupt("frame seq")));
+            // ahead means messages this side skipped when it last resumed
+            // (see `lagged`): report them, and read this frame next.
+            if let Some(expected) = self.seq {
+                let ahead = seq.wrapping_sub(expected);
+                if (ahead as i32) < 0 {
+                    return Err(RecvError::Corrupted(v.corrupt("frame seq")));
+                }
+                if ahead > 0 {
+                    self.pos = pos;
+                    return Err(self.skip_to(pos, Some(seq), ahead));
+                }
             }
             self.pos = pos;
             return Ok(Frame { start: pos, len, seq });
@@ -861,7 +899,7 @@ impl<'a, W: Wait> Subscriber<'a, W> {
             }
             // `oldest` at `head`: the next frame is being written; look again.
             if head.wrapping_sub(oldest) == 0 || head.wrapping_sub(oldest) > cap {
-                core::hint::spin_loop();
+                crate::sync::spin_hint();
                 continue;
             }
             let len = v.ring_word(off + FRAME_LEN as u32).load(Ordering::Relaxed);
@@ -875,15 +913,18 @@ impl<'a, W: Wait> Subscriber<'a, W> {
             return self.skip_to(oldest, Some(seq), missed);
         }
         // The publisher laps us faster than we can look, or died with the
-        // next frame half written: start at the newest message. The count of
-        // lost messages is then read from `published`, which may already
-        // count a message being written (at most one too many).
+        // next frame half written: start at the newest message. `published`
+        // is loaded first: it is stored after the head it counts, so the
+        // frame at the head loaded next has at least that sequence number;
+        // if it has more, the next read reports the difference as a lag too.
+        // SYNC POINT: Acquire pairs with the Release store of `published` in
+        // `commit_len`.
+        let published = ctl.published.load(Ordering::Acquire);
         // SYNC POINT: Acquire, as in `next_head`.
         let head = ctl.head.load(Ordering::Acquire) & !CLOSED;
-        let published = ctl.published.load(Ordering::Relaxed);
         let missed = published.wrapping_sub(self.seq.unwrap_or(self.joined_at));
         let missed = if (missed as i32) < 0 { 0 } else { missed };
-        self.skip_to(head, None, missed)
+        self.skip_to(head, Some(published), missed)
     }
 
     fn skip_to(&mut self, pos: u32, seq: Option<u32>, missed: u32) -> RecvError {

@@ -189,3 +189,34 @@ const _: () = {
     assert!(size_of::<SubscriberControl>() == SUBSCRIBER_LINE);
     assert!(FRAME_HEADER as usize == FRAME_SEQ + 4);
 };
+
+#[cfg(shm_loom)]
+impl BroadcastControl {
+    /// Fresh control words, for model checking on the heap.
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        Self {
+            head: AtomicU32::new(0),
+            publisher: AtomicU32::new(0),
+            published: AtomicU32::new(0),
+            publisher_waiting: AtomicU32::new(0),
+            intent: AtomicU32::new(0),
+            oldest: AtomicU32::new(0),
+            waiting: core::array::from_fn(|_| AtomicU32::new(0)),
+        }
+    }
+}
+
+#[cfg(shm_loom)]
+impl SubscriberControl {
+    /// Fresh control words, for model checking on the heap.
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        Self {
+            owner: AtomicU32::new(0),
+            tail: AtomicU32::new(0),
+            received: AtomicU32::new(0),
+            missed: AtomicU32::new(0),
+        }
+    }
+}

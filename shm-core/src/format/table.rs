@@ -22,7 +22,9 @@
 //! words (as little-endian bytes).
 
 use crate::error::LayoutError;
-use crate::format::{self, broadcast, mailbox, queue, semaphore, CACHE_LINE, MAX_CHANNELS, MAX_NAME};
+#[cfg(not(shm_loom))]
+use crate::format::CACHE_LINE;
+use crate::format::{self, broadcast, mailbox, queue, semaphore, MAX_CHANNELS, MAX_NAME};
 use crate::sync::AtomicU32;
 
 /// Bytes of one entry.
