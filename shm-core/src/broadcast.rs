@@ -48,7 +48,11 @@
 //!   messages it missed, and resumes at the oldest message still in the
 //!   ring. It never sees torn data: every read is validated after it is
 //!   made, against the position the publisher announced it may be writing
-//!   up to, and every message carries a sequence number.
+//!   up to, and every message carries a sequence number. The counts add up:
+//!   received plus missed is every message published since the subscriber
+//!   joined, except that one which lags before reading its first message
+//!   may also count the few published while it was joining (between its
+//!   two looks at the publisher's words).
 //!
 //! Subscribers join at the newest message ([`Subscriber::join`]) and leave
 //! by dropping their handle. The byte layout and the protocol are in
@@ -388,9 +392,17 @@ impl<'a, W: Wait> Publisher<'a, W> {
             if tail & CLOSED != 0 {
                 continue;
             }
-            let behind = self.head.wrapping_sub(tail);
-            if !tail.is_multiple_of(8) || behind > self.view.capacity {
+            if !tail.is_multiple_of(8) {
                 return Err(SendError::Corrupted(self.view.corrupt("tail")));
+            }
+            // A tail more than a ring behind (or ahead of the head) is not a
+            // reader's position: a joiner between its claim of the slot and
+            // its first store of `tail` (the fence argument in `join` says
+            // it then starts at or past this head), or a scribble. It holds
+            // nothing back; a real reader behind it finds out by lagging.
+            let behind = self.head.wrapping_sub(tail);
+            if behind > self.view.capacity {
+                continue;
             }
             if slowest.is_none_or(|(t, _)| self.head.wrapping_sub(t) < behind) {
                 slowest = Some((tail, s));
@@ -420,6 +432,11 @@ impl<'a, W: Wait> Publisher<'a, W> {
                 return Ok(());
             }
             let Some(deadline) = deadline.as_deref_mut() else { return Err(SendError::Full) };
+            // A tail that changes at every look (a scribbler) must not keep
+            // this loop going past the deadline.
+            if self.wait.expired(deadline) {
+                return Err(SendError::Timeout);
+            }
             let sub = &self.view.subs[s];
             let moved = wait_for(
                 &self.wait,
@@ -435,11 +452,15 @@ impl<'a, W: Wait> Publisher<'a, W> {
             match moved {
                 Ok(()) => {}
                 Err(Stop::PeerGone) => {
-                    // The slowest subscriber died: let its slot go (only if
-                    // the dead holder still has it) and look again.
-                    let dead = sub.owner.load(Ordering::Relaxed);
-                    crate::event::event!("broadcast: subscriber {} in slot {} died; dropping it", dead, s);
-                    crate::role::release(&sub.owner, dead);
+                    // The slowest subscriber died: let its slot go, and look
+                    // again. The holder is loaded and judged here, and the
+                    // release is a compare-and-swap from that id: a joiner
+                    // that took the slot over meanwhile keeps it.
+                    let holder = sub.owner.load(Ordering::Relaxed);
+                    if crate::role::held(holder) && !self.wait.is_alive(holder) {
+                        crate::event::event!("broadcast: subscriber {} in slot {} died; dropping it", holder, s);
+                        crate::role::release(&sub.owner, holder);
+                    }
                 }
                 Err(stop) => return Err(stop.into_error(|| false, SendError::PeerDied, SendError::Timeout)),
             }
@@ -733,6 +754,11 @@ impl<'a, W: Wait> Subscriber<'a, W> {
         // SYNC POINT: Release pairs with the publisher's Acquire load of
         // `tail` in `slowest`.
         sub.tail.store(head, Ordering::Release);
+        if view.policy == Policy::Block {
+            // A publisher may wait on this slot's stale tail (a dead
+            // predecessor's): this store is what it waits for.
+            notify(&wait, &sub.tail, &ctl.publisher_waiting, 1);
+        }
         Ok(Self {
             view,
             wait,
