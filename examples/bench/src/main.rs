@@ -30,6 +30,9 @@
 //! - **iceoryx2** (feature `iceoryx2`, off by default): its request-response
 //!   and publish-subscribe, both sides polling, as rows of the same tables
 //!   (see `iox`).
+//! - **Fan-out** (`--fanout`): one writer process and N reader processes,
+//!   the shm broadcast channel against one pipe per reader; messages per
+//!   second per reader and publish-to-receive latency (see `fanout`).
 //! - **Many clients** (`--clients`): N client processes against one
 //!   mailbox server process, futex and polling; aggregate calls/s and the
 //!   latency of every call, one row per N (see `clients`).
@@ -65,6 +68,7 @@ mod busy;
 mod chart;
 mod clients;
 mod error;
+mod fanout;
 #[cfg(feature = "iceoryx2")]
 mod iox;
 mod measure;
@@ -128,6 +132,8 @@ pub enum Method {
     QueueGrant,
     /// memcpy in one process: the throughput ceiling.
     Memcpy,
+    /// shm broadcast channel, block policy (fan-out rows only).
+    Broadcast,
     /// iceoryx2 request-response, both sides polling (round trip only;
     /// feature `iceoryx2`).
     #[cfg(feature = "iceoryx2")]
@@ -180,6 +186,7 @@ impl Method {
             Method::QueueCopy => "queue-copy",
             Method::QueueGrant => "queue-grant",
             Method::Memcpy => "memcpy",
+            Method::Broadcast => "broadcast",
             #[cfg(feature = "iceoryx2")]
             Method::Iceoryx2Rr => "iceoryx2-rr",
             #[cfg(feature = "iceoryx2")]
@@ -243,6 +250,10 @@ pub enum Test {
     ClientsServer,
     /// One client of a many-clients row.
     ClientsClient,
+    /// The writer of a fan-out row.
+    FanoutPublisher,
+    /// A reader of a fan-out row.
+    FanoutSubscriber,
 }
 
 #[derive(Parser)]
@@ -305,6 +316,14 @@ struct Options {
     /// 1000 with --quick], after a tenth as many untimed ones (at least 100).
     #[arg(long)]
     client_calls: Option<u64>,
+    /// Reader counts of the fan-out rows (one writer process, N reader
+    /// processes: the shm broadcast channel against one pipe per reader);
+    /// 0 skips them [default: 1,4].
+    #[arg(long, value_delimiter = ',')]
+    fanout: Vec<u32>,
+    /// Messages per fan-out row [default: 200000, 20000 with --quick].
+    #[arg(long)]
+    fanout_messages: Option<u64>,
     /// Kill a peer still running after this many seconds.
     #[arg(long, default_value_t = 300)]
     peer_timeout: u64,
@@ -436,6 +455,11 @@ fn orchestrate(o: Options) -> Result<bool, Error> {
         [] => vec![1, 2, 4, 8],
         list => list.iter().copied().filter(|&n| n > 0).collect(),
     };
+    let readers: Vec<u32> = match o.fanout.as_slice() {
+        [] => vec![1, 4],
+        list => list.iter().copied().filter(|&n| n > 0).collect(),
+    };
+    let fanout_messages = o.fanout_messages.unwrap_or(if o.quick { 20_000 } else { 200_000 }).max(1);
     let date_utc = report::utc_now();
     let busy = o.busy.then(|| busy::BusyLoops::start(&placement.cpus)).transpose()?;
     if busy.is_some() {
@@ -444,6 +468,7 @@ fn orchestrate(o: Options) -> Result<bool, Error> {
     let (rtt, rtt_failed) = section::<Latency>(&mut ctx, &o.sizes, &o.methods);
     let (tput, tput_failed) = section::<Rate>(&mut ctx, &o.throughput_sizes, &o.methods);
     let (many, many_failed) = clients::run_all(&mut ctx, &counts, &o.methods);
+    let (fan, fan_failed) = fanout::run_all(&mut ctx, &readers, fanout_messages, &o.methods);
     let (rtt_allocs, tput_allocs) = (report::shm_allocations(&rtt), report::shm_allocations(&tput));
     let many_allocs = clients::allocations(&many);
     drop(busy);
@@ -458,10 +483,11 @@ fn orchestrate(o: Options) -> Result<bool, Error> {
         placement_detail: placement.describe(2),
         busy_loops: o.busy,
         quick: o.quick,
-        targets: report::targets(&placement, o.busy, &rtt, &tput, &many),
+        targets: report::targets(&placement, o.busy, &rtt, &tput, &many, &fan),
         round_trip: rtt,
         throughput: tput,
         clients: many,
+        fanout: fan,
         shm_hot_path_allocations: shm_allocs,
         shm_slow_path_allocations: shm_slow_allocs,
         allocations_ok: shm_allocs == 0,
@@ -476,10 +502,10 @@ fn orchestrate(o: Options) -> Result<bool, Error> {
     if !report.allocations_ok {
         eprintln!("shm-bench: {shm_allocs} heap allocations on shared-memory hot paths (expected none)");
     }
-    if rtt_failed || tput_failed || many_failed {
+    if rtt_failed || tput_failed || many_failed || fan_failed {
         eprintln!("shm-bench: some methods failed (see the table)");
     }
-    Ok(report.allocations_ok && !rtt_failed && !tput_failed && !many_failed)
+    Ok(report.allocations_ok && !rtt_failed && !tput_failed && !many_failed && !fan_failed)
 }
 
 /// Runs the rows of one table (every selected method at every size, the

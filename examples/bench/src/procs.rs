@@ -62,7 +62,7 @@ impl Peer {
         for fd in pass {
             let _ = rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::CLOEXEC);
         }
-        let child = spawned.map_err(Error::os("starting the peer process"))?;
+        let mut child = spawned.map_err(Error::os("starting the peer process"))?;
         let pid = child.id();
         let raw =
             i32::try_from(pid).ok().and_then(Pid::from_raw).ok_or(Error::Peer("the peer has an invalid pid".into()))?;
@@ -79,11 +79,23 @@ impl Peer {
         let reaper = std::thread::Builder::new()
             .name("peer-reaper".into())
             .spawn(move || {
+                // Drain the peer's report while it runs: one larger than the
+                // pipe's buffer would otherwise block the peer's exit.
+                let mut stdout = child.stdout.take();
+                let drain = std::thread::spawn(move || {
+                    let mut bytes = Vec::new();
+                    if let Some(out) = stdout.as_mut() {
+                        let _ = std::io::Read::read_to_end(out, &mut bytes);
+                    }
+                    bytes
+                });
                 if !exited_within(&watched, timeout) {
                     eprintln!("shm-bench: peer {pid} still running after {timeout:?}: killing it");
                     let _ = pidfd_send_signal(&*watched, Signal::KILL);
                 }
-                child.wait_with_output()
+                let status = child.wait()?;
+                let stdout = drain.join().unwrap_or_default();
+                Ok(std::process::Output { status, stdout, stderr: Vec::new() })
             })
             .map_err(Error::os("starting the reaper thread"))?;
         Ok(Self { pid, pidfd, reaper: Some(reaper) })

@@ -342,6 +342,8 @@ pub struct Report {
     pub throughput: Vec<Row<Rate>>,
     /// Many-clients rows, grouped by method.
     pub clients: Vec<ClientsRow>,
+    /// Fan-out rows, grouped by method.
+    pub fanout: Vec<crate::fanout::FanoutRow>,
     /// The performance targets.
     pub targets: Vec<Target>,
     /// Heap allocations on shm hot paths, all rows and both sides together.
@@ -385,6 +387,7 @@ pub fn targets(
     rtt: &[Row<Latency>],
     tput: &[Row<Rate>],
     many: &[ClientsRow],
+    fan: &[crate::fanout::FanoutRow],
 ) -> Vec<Target> {
     let rt = |m: Method, size: usize| rtt.iter().find(|r| r.method == m.id() && r.size == size);
     let tp = |m: Method, size: usize| tput.iter().find(|r| r.method == m.id() && r.size == size);
@@ -454,6 +457,11 @@ pub fn targets(
             _ => t.skip(format!("needs each client on a CPU of its own; this run: {}", p.describe(2))),
         });
     }
+    let fan_of = |m: Method, n: u32| fan.iter().find(|r| r.method == m.id() && r.subscribers == n);
+    if let (Some(b), Some(p)) = (fan_of(Method::Broadcast, 4), fan_of(Method::Pipe, 4)) {
+        let ratio = b.per_subscriber_msgs_per_s.zip(p.per_subscriber_msgs_per_s).map(|(b, p)| b / p);
+        out.push(ge("broadcast 1 -> 4, 64 B: msgs/s per reader >= 5x one writer through four pipes", ratio, 5.0));
+    }
     out
 }
 
@@ -514,6 +522,7 @@ pub fn render(report: &Report) -> String {
     table(&mut out, &report.round_trip);
     table(&mut out, &report.throughput);
     crate::clients::render(&mut out, &report.clients);
+    crate::fanout::render(&mut out, &report.fanout);
     if !report.targets.is_empty() {
         let mut t = plain_table(["target (ratio of two rows of this run)", "measured", "required", "", "why"], 1..3);
         for target in &report.targets {

@@ -11,7 +11,7 @@ use crate::error::Error;
 use crate::measure::{self, PeerReport};
 use crate::runs::floor_word;
 use crate::strategy::{Counted, SpinWait};
-use crate::{clients, mq, procs, roundtrip, throughput, Method, PeerArgs, Test, MAILBOX, OPEN_TIMEOUT, QUEUE};
+use crate::{clients, fanout, mq, procs, roundtrip, throughput, Method, PeerArgs, Test, MAILBOX, OPEN_TIMEOUT, QUEUE};
 
 /// What one served request is, in errors.
 const SERVING: &str = "serving request";
@@ -30,6 +30,8 @@ pub fn peer_main(a: PeerArgs) -> Result<(), Error> {
     let report = match a.test {
         Test::ClientsServer => serde_json::to_string(&clients::serve(&a, &open()?)?),
         Test::ClientsClient => serde_json::to_string(&clients::call(&a, &open()?)?),
+        Test::FanoutPublisher => serde_json::to_string(&fanout::publish(&a, &open()?)?),
+        Test::FanoutSubscriber => serde_json::to_string(&fanout::receive(&a, &open()?)?),
         Test::RoundTrip | Test::Throughput => serde_json::to_string(&PeerReport::from(two_process(&a)?)),
     };
     let report = report.map_err(|source| Error::Json { what: "the peer's report".into(), source })?;
