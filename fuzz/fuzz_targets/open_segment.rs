@@ -47,6 +47,19 @@ fuzz_target!(|data: &[u8]| {
                     }
                 };
             }
+            ChannelKind::Broadcast => {
+                if let Ok(mut rx) = segment.subscriber(&name, ThreadWait::new(7)) {
+                    let mut buf = [0u8; 256];
+                    for _ in 0..8 {
+                        if rx.try_recv(&mut buf).is_err() {
+                            break;
+                        }
+                    }
+                }
+                if let Ok(mut tx) = segment.publisher(&name, ThreadWait::new(8)) {
+                    let _ = tx.try_publish(b"probe");
+                }
+            }
             ChannelKind::Semaphore => {
                 if let Ok(sem) = segment.semaphore(&name, ThreadWait::new(6)) {
                     let _ = sem.try_wait();
