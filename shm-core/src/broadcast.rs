@@ -1049,6 +1049,23 @@ impl<'a, W: Wait> Subscriber<'a, W> {
     }
 }
 
+impl<W: Wait> crate::ready::Waitable for Subscriber<'_, W> {
+    fn is_ready(&self) -> bool {
+        // SYNC POINT: Acquire pairs with the publisher's Release store of
+        // `head`. It differs from this side's position when a message, the
+        // close or a bad value is there to report.
+        self.view.ctl.head.load(Ordering::Acquire) != self.pos
+    }
+
+    fn wake_word(&self) -> &crate::AtomicU32 {
+        &self.view.ctl.head
+    }
+
+    fn announce(&self, asleep: bool) {
+        self.view.ctl.waiting[self.slot].store(u32::from(asleep), Ordering::Relaxed);
+    }
+}
+
 impl<W: Wait> Drop for Subscriber<'_, W> {
     fn drop(&mut self) {
         let sub = &self.view.subs[self.slot];

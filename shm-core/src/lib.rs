@@ -23,6 +23,7 @@ mod crash;
 pub mod format;
 pub mod layout;
 pub mod queue;
+pub mod ready;
 mod role;
 pub mod semaphore;
 pub mod wait;
@@ -60,6 +61,8 @@ pub use region::{Misaligned, Region};
 #[cfg(not(shm_loom))]
 pub use segment::{peek, Creator, Peek, Segment, SegmentInfo};
 
+#[cfg(all(not(shm_loom), any(target_has_atomic = "32", feature = "locked-atomics")))]
+pub use sync::AsNativeWord;
 /// The atomic type of the words in the segment: `core`'s, loom's in
 /// model-checking builds, or `portable-atomic`'s on a target without
 /// compare-and-swap built with the `critical-section` feature, or a word

@@ -370,6 +370,29 @@ impl<'a, W: Wait> Producer<'a, W> {
     }
 }
 
+impl<W: Wait> crate::ready::Waitable for Consumer<'_, W> {
+    fn is_ready(&self) -> bool {
+        // SYNC POINT: Acquire pairs with the producer's Release store of
+        // `head` (`commit_len`), as the receiving calls' loads do. `head`
+        // equals this side's `tail` exactly when the queue is empty and
+        // open; anything else (a message, the close, a bad value) is
+        // something `try_recv` reports.
+        self.view.ctl.head.load(Ordering::Acquire) != self.tail
+    }
+
+    fn wake_word(&self) -> &AtomicU32 {
+        &self.view.ctl.head
+    }
+
+    fn announce(&self, asleep: bool) {
+        self.view.ctl.consumer_waiting.store(u32::from(asleep), Ordering::Relaxed);
+    }
+
+    fn peer_lazy(&self) -> bool {
+        self.view.ctl.producer_flags.load(Ordering::Relaxed) & crate::format::queue::LAZY_WAKE != 0
+    }
+}
+
 /// Marks the position word `word` closed if it still holds `mine`, with a
 /// Release; whether it did. With compare-and-swap, a side that was taken for
 /// dead and replaced (between its look at the role word and this store)

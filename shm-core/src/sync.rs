@@ -36,6 +36,26 @@ pub mod locked;
 #[cfg(feature = "locked-atomics")]
 pub use locked::AtomicU32;
 
+/// The machine word behind a control word, for a kernel futex (the Linux
+/// adapter's waits and wakes): the kernel only reads it. Writing through
+/// it would bypass the lock of a `locked-atomics` build; nothing here does.
+#[cfg(all(not(shm_loom), any(target_has_atomic = "32", feature = "locked-atomics")))]
+pub trait AsNativeWord {
+    /// The word as `core`'s `AtomicU32`.
+    fn as_native_word(&self) -> &core::sync::atomic::AtomicU32;
+}
+
+#[cfg(all(
+    not(shm_loom),
+    not(feature = "locked-atomics"),
+    any(target_has_atomic = "32", not(feature = "critical-section"))
+))]
+impl AsNativeWord for core::sync::atomic::AtomicU32 {
+    fn as_native_word(&self) -> &core::sync::atomic::AtomicU32 {
+        self
+    }
+}
+
 /// Whether this build accesses control words under a lock: recorded in the
 /// segment header (`flags::LOCKED_ATOMICS`) so that a side built the other
 /// way is refused.

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use rustix::thread::futex;
 use shm_core::wait::HostDeadline;
-use shm_core::{AtomicU32, CountingSemaphore, Wait};
+use shm_core::{AsNativeWord, AtomicU32, CountingSemaphore, Wait};
 
 use crate::pacing::{Pacing, POLL_SLEEP};
 
@@ -90,14 +90,14 @@ impl Wait for FutexWait {
 
     fn park(&self, word: &AtomicU32, expected: u32, deadline: &mut HostDeadline) {
         let Some(sleep) = self.pacing.sleep(deadline) else { return };
-        let slept = futex::wait(word, futex::Flags::empty(), expected, Some(&timespec(sleep)));
+        let slept = futex::wait(word.as_native_word(), futex::Flags::empty(), expected, Some(&timespec(sleep)));
         if let Some(pause) = fallback_sleep(slept, sleep) {
             std::thread::sleep(pause);
         }
     }
 
     fn wake(&self, word: &AtomicU32, count: u32) {
-        let _ = futex::wake(word, futex::Flags::empty(), count);
+        let _ = futex::wake(word.as_native_word(), futex::Flags::empty(), count);
     }
 }
 

@@ -12,6 +12,7 @@ pub mod owned;
 mod pacing;
 mod remove;
 mod segment;
+mod waitset;
 
 pub mod list;
 
@@ -23,6 +24,7 @@ pub use object::{ObjectId, Refusal};
 pub use owned::{OwnedClient, OwnedConsumer, OwnedProducer, OwnedServer};
 pub use remove::{remove, remove_with, RemoveError, RemoveOptions, Removed};
 pub use segment::{CloseError, CreateError, CreateOptions, OpenError, Segment};
+pub use waitset::{WaitSet, WaitSetError, DEFAULT_SLICE, FALLBACK_SLICE, MAX_ENDPOINTS};
 
 /// Re-exported so users need only this crate.
 pub use shm_core;

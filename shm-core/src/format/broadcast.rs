@@ -17,7 +17,7 @@
 //! | [`ring_offset`]`(n)` | the ring, `capacity` bytes (a power of two, 64 to 2^30) | publisher |
 //!
 //! The table entry's first parameter word is the capacity; the second is
-//! [`subscribers`](BroadcastParams) (1 to [`MAX_SUBSCRIBERS`]) in bits 0..8
+//! `subscribers` (1 to [`MAX_SUBSCRIBERS`]) in bits 0..8
 //! and the policy in bits 8..16 ([`POLICY_BLOCK`], [`POLICY_OVERWRITE`]);
 //! other bits are zero.
 //!

@@ -260,6 +260,29 @@ impl<'a, W: Wait> Server<'a, W> {
     }
 }
 
+impl<W: Wait> crate::ready::Waitable for Server<'_, W> {
+    fn is_ready(&self) -> bool {
+        // Loads only: a slot holding a request (which `try_recv` takes), or
+        // this side no longer the server (which it reports).
+        let ctl = self.view.ctl;
+        ctl.server.load(Ordering::Relaxed) != self.id
+            || (0..self.view.slot_count)
+                .any(|i| low_of(self.view.slot(i).state.load(Ordering::Relaxed)) == slot::REQUEST)
+    }
+
+    fn wake_word(&self) -> &crate::AtomicU32 {
+        &self.view.ctl.request_epoch
+    }
+
+    fn announce(&self, asleep: bool) {
+        let waiting = &self.view.ctl.server_waiting;
+        // A closed mailbox keeps its close mark.
+        if waiting.load(Ordering::Relaxed) != SERVER_CLOSED {
+            waiting.store(u32::from(asleep), Ordering::Relaxed);
+        }
+    }
+}
+
 impl<W: Wait> Drop for Server<'_, W> {
     fn drop(&mut self) {
         let ctl = self.view.ctl;

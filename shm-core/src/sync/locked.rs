@@ -62,6 +62,13 @@ fn store_half(o: Ordering) -> Ordering {
     }
 }
 
+#[cfg(not(shm_loom))]
+impl super::AsNativeWord for AtomicU32 {
+    fn as_native_word(&self) -> &core::sync::atomic::AtomicU32 {
+        &self.0
+    }
+}
+
 impl AtomicU32 {
     /// A word holding `v`.
     #[cfg(not(shm_loom))]
