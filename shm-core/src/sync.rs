@@ -45,11 +45,7 @@ pub trait AsNativeWord {
     fn as_native_word(&self) -> &core::sync::atomic::AtomicU32;
 }
 
-#[cfg(all(
-    not(shm_loom),
-    not(feature = "locked-atomics"),
-    any(target_has_atomic = "32", not(feature = "critical-section"))
-))]
+#[cfg(all(not(shm_loom), not(feature = "locked-atomics"), target_has_atomic = "32"))]
 impl AsNativeWord for core::sync::atomic::AtomicU32 {
     fn as_native_word(&self) -> &core::sync::atomic::AtomicU32 {
         self
