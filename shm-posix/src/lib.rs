@@ -2,6 +2,8 @@
 #![deny(missing_docs, unsafe_code)]
 #![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 
+#[cfg(feature = "tokio")]
+pub mod aio;
 mod futex;
 mod identity;
 mod membarrier;

@@ -415,6 +415,23 @@ impl<'c, 'a, W: Wait> Pending<'c, 'a, W> {
     }
 }
 
+impl<W: Wait> crate::ready::Waitable for Pending<'_, '_, W> {
+    fn is_ready(&self) -> bool {
+        // SYNC POINT: Acquire pairs with the server's Release CAS to
+        // RESPONSE or FAILED, as in `wait_deadline`.
+        let state = self.client.view.slot(self.index).state.load(Ordering::Acquire);
+        self.classify(state).is_some()
+    }
+
+    fn wake_word(&self) -> &crate::AtomicU32 {
+        &self.client.view.slot(self.index).state
+    }
+
+    fn announce(&self, asleep: bool) {
+        self.client.view.slot(self.index).client_waiting.store(u32::from(asleep), Ordering::Relaxed);
+    }
+}
+
 impl<W: Wait> Drop for Pending<'_, '_, W> {
     fn drop(&mut self) {
         if !self.done {
