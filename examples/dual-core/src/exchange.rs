@@ -12,7 +12,11 @@
 //!    through write grants), then an end marker with its checksum; core 0
 //!    reads them in place and checks order, length, content and checksum.
 //!    Both sides spin before sleeping here (the default spin limit).
-//! 3. **Peer reset**: a `RESET` call, after which core 1 restarts its own
+//! 3. **Semaphore** and **broadcast**: core 1 posts units that core 0
+//!    takes; core 1 joins the broadcast channel `ticks` (a `SUBSCRIBE`
+//!    call) and core 0 publishes [`BROADCAST_MESSAGES`] messages to it
+//!    (block policy), which core 1 checks and reports (`RECEIVED`).
+//! 4. **Peer reset**: a `RESET` call, after which core 1 restarts its own
 //!    image (zeroed `.bss`, fresh `.data`) and attaches again with a new
 //!    session. Core 0's next call fails with
 //!    [`PeerReset`](shm_baremetal::PeerReset); core 0 attaches again (the
@@ -45,6 +49,8 @@ pub const AFTER_RESET_ROUNDS: u32 = 100;
 pub const AFTER_RESET_MESSAGES: u32 = 1000;
 /// Units core 1 posts on the semaphore, each taken by core 0.
 pub const SEMAPHORE_UNITS: u32 = 1000;
+/// Messages core 0 publishes on the broadcast channel to core 1.
+pub const BROADCAST_MESSAGES: u32 = 10_000;
 
 /// How long each side waits for the other to attach (QEMU on a loaded host
 /// can be slow to start the second core).
@@ -69,6 +75,10 @@ mod op {
     pub const PANIC: u32 = 6;
     /// Post `a` units on the semaphore, one at a time.
     pub const POST: u32 = 7;
+    /// Join the broadcast channel, answer, then receive `a` messages.
+    pub const SUBSCRIBE: u32 = 8;
+    /// Answer `[messages received, checksum, lags]` of the last SUBSCRIBE.
+    pub const RECEIVED: u32 = 9;
 }
 
 /// Header bytes of a request or response.
@@ -84,6 +94,7 @@ pub fn layout() -> Layout {
         .mailbox("rpc", 2, 256)
         .and_then(|l| l.queue("stream", 32 * 1024))
         .and_then(|l| l.semaphore("units", 0))
+        .and_then(|l| l.broadcast("ticks", 4096, 1, shm_core::broadcast::Policy::Block))
         .expect("the demo layout is valid")
 }
 
@@ -171,6 +182,7 @@ fn serve(link: &Link, sleepy: &Wait, fast: &Wait) -> Stop {
         Ok(s) => s,
         Err(e) => return reason(e.peer_reset(), "claiming the server role"),
     };
+    let mut received = [0u32; 3];
     loop {
         let mut req = match server.recv() {
             Ok(r) => r,
@@ -195,6 +207,25 @@ fn serve(link: &Link, sleepy: &Wait, fast: &Wait) -> Stop {
                 Ok(()) => post(link, fast, a),
                 Err(e) => Err(reason(e.peer_reset(), "answering POST")),
             },
+            op::SUBSCRIBE => match link.segment().subscriber("ticks", fast) {
+                // Joined before answering: core 0 publishes only after the
+                // answer, so every message reaches this subscriber.
+                Ok(sub) => match req.respond(HEADER) {
+                    Ok(()) => subscribe(link, sub, a).map(|r| received = r),
+                    Err(e) => Err(reason(e.peer_reset(), "answering SUBSCRIBE")),
+                },
+                Err(_) => {
+                    drop(req);
+                    Err(Stop::Failed("joining the broadcast channel"))
+                }
+            },
+            op::RECEIVED => {
+                let buf = req.buf_mut();
+                for (i, v) in received.into_iter().enumerate() {
+                    put_u32(buf, HEADER + 4 * i, v);
+                }
+                req.respond(HEADER + 12).map_err(|e| reason(e.peer_reset(), "answering RECEIVED"))
+            }
             op::STATS => {
                 let stats = [mhu::doorbells_taken(), mhu::sleeps(), mhu::spurious_interrupts(), link.session()];
                 let buf = req.buf_mut();
@@ -243,6 +274,28 @@ fn stream(link: &Link, fast: &Wait, count: u32, corrupt: u32) -> Result<(), Stop
     put_u32(&mut end, 4, count);
     put_u32(&mut end, 8, sum.0);
     tx.send_timeout(&end, TIMEOUT).map_err(|e| reason(e.peer_reset(), "writing the end marker"))
+}
+
+/// Receives `count` broadcast messages (the queue's message sequence),
+/// checking each; returns `[received and intact, checksum, lags]`.
+fn subscribe(link: &Link, mut sub: shm_core::broadcast::Subscriber<'_, &Wait>, count: u32) -> Result<[u32; 3], Stop> {
+    let (mut good, mut lags, mut sum) = (0, 0, Fnv::new());
+    let mut buf = [0u8; 64];
+    let mut want = [0u8; 64];
+    for seq in 0..count {
+        link.check().map_err(Stop::Reset)?;
+        match sub.recv_timeout(&mut buf, TIMEOUT) {
+            Ok(n) => {
+                let len = message_len(seq);
+                fill_message(seq, &mut want[..len]);
+                sum.update(&buf[..n]);
+                good += u32::from(n == len && buf[..n] == want[..len]);
+            }
+            Err(shm_core::RecvError::Lagged { .. }) => lags += 1,
+            Err(_) => return Err(Stop::Failed("receiving a broadcast message")),
+        }
+    }
+    Ok([good, sum.0, lags])
 }
 
 /// Posts `count` units on the semaphore, one at a time.
@@ -451,6 +504,9 @@ pub struct Report {
     /// Semaphore units core 0 took (of [`SEMAPHORE_UNITS`] posted), and
     /// whether it then found none left over.
     pub units: (u32, bool),
+    /// Broadcast messages core 1 received intact (of
+    /// [`BROADCAST_MESSAGES`]), whether its checksum matched, and its lags.
+    pub broadcast: (u32, bool, u32),
     /// The reset core 0 observed.
     pub reset: Option<PeerReset>,
     /// Sessions of the link made after the reset: (core 0, core 1).
@@ -477,6 +533,7 @@ impl Report {
             && w.core1_sleeps > 0
             && self.stream.ok(STREAM_MESSAGES)
             && self.units == (SEMAPHORE_UNITS, true)
+            && self.broadcast == (BROADCAST_MESSAGES, true, 0)
             && self.reset.is_some_and(|r| r.now == self.sessions_after.1 && r.linked == self.sessions.1)
             && self.rounds_after == (AFTER_RESET_ROUNDS, 0)
             && self.stream_after.ok(AFTER_RESET_MESSAGES)
@@ -519,6 +576,12 @@ impl fmt::Display for Report {
             "semaphore: {units} of {SEMAPHORE_UNITS} units taken, {}",
             if drained { "none left over" } else { "EXTRA units left" }
         )?;
+        let (intact, sum_ok, lags) = self.broadcast;
+        writeln!(
+            f,
+            "broadcast: {intact} of {BROADCAST_MESSAGES} messages intact at core 1, checksum {}, {lags} lags",
+            if sum_ok { "matched" } else { "MISMATCHED" }
+        )?;
         match self.reset {
             Some(r) => writeln!(f, "reset: core 0 saw PeerReset: {r}")?,
             None => writeln!(f, "reset: core 0 did NOT see a PeerReset")?,
@@ -560,7 +623,25 @@ fn take_units(link: &Link, client: &Client<'_>, fast: &Wait) -> (u32, bool) {
     (taken, sem.try_wait() == Ok(false))
 }
 
-/// Core 0: attaches (core 1 must have been started), runs the four
+/// Publishes [`BROADCAST_MESSAGES`] messages (the queue's sequence) to core
+/// 1, subscribed before, then asks what it received: (intact messages,
+/// checksum matched, lags).
+fn broadcast(link: &Link, client: &Client<'_>, fast: &Wait) -> (u32, bool, u32) {
+    let mut tx = or_fail(link.segment().publisher("ticks", fast), "publisher");
+    or_fail(call(client, op::SUBSCRIBE, BROADCAST_MESSAGES, 0, empty), "SUBSCRIBE call");
+    let mut sum = Fnv::new();
+    let mut buf = [0u8; 64];
+    for seq in 0..BROADCAST_MESSAGES {
+        let len = message_len(seq);
+        fill_message(seq, &mut buf[..len]);
+        sum.update(&buf[..len]);
+        or_fail(tx.publish_timeout(&buf[..len], TIMEOUT), "publishing");
+    }
+    let out = or_fail(call(client, op::RECEIVED, 0, 0, empty), "RECEIVED call");
+    (get_u32(&out, HEADER), get_u32(&out, HEADER + 4) == sum.0, get_u32(&out, HEADER + 8))
+}
+
+/// Core 0: attaches (core 1 must have been started), runs the five
 /// exchanges and gathers the report.
 pub fn run_core0() -> Report {
     let me = Endpoint::new(board::shared_window(), CoreId::CORE0, CoreId::CORE1);
@@ -593,7 +674,10 @@ pub fn run_core0() -> Report {
         // 3. Semaphore: core 1 posts, core 0 takes every unit.
         report.units = take_units(&link, &client, &fast);
 
-        // 4. Peer reset: core 1 restarts; the next call must see it.
+        // 4. Broadcast: core 0 publishes, core 1 subscribes.
+        report.broadcast = broadcast(&link, &client, &fast);
+
+        // 5. Peer reset: core 1 restarts; the next call must see it.
         report.core1_doorbells.0 = stats(&client).doorbells;
         or_fail(call(&client, op::RESET, 0, 0, empty), "RESET call");
         let one = |payload: &mut [u8]| {
