@@ -175,6 +175,61 @@ impl<'a, B: Doorbell, D: DelayNs> DoorbellWait<'a, B, D> {
     pub fn doorbell(&self) -> &B {
         &self.bell
     }
+
+    /// Sleeps until any of `endpoints` (queue consumers, broadcast
+    /// subscribers, mailbox servers on this core) is ready, or `timeout`
+    /// passes (then `None`; a timeout of `None` waits as long as it takes);
+    /// returns the index of a ready one. Timed waits sleep only with a
+    /// periodic interrupt ([`with_tick_ns`](Self::with_tick_ns)), as every
+    /// wait of this strategy does. The doorbell wakes
+    /// this core for every channel, so one sleep covers them all: the
+    /// endpoints announce themselves (the [`shm_core::ready`] handshake),
+    /// and the core sleeps in the masked `WFI` of
+    /// [`Doorbell::sleep_unless`] until a peer rings.
+    ///
+    /// ```no_run
+    /// # use shm_baremetal::{Doorbell, DoorbellWait};
+    /// # use shm_core::ready::Waitable;
+    /// # fn demo<B: Doorbell, D: embedded_hal::delay::DelayNs>(
+    /// #     wait: &DoorbellWait<'_, B, D>, a: &dyn Waitable, b: &dyn Waitable) {
+    /// match wait.wait_any(&[a, b], Some(core::time::Duration::from_millis(100))) {
+    ///     Some(0) => { /* a.try_recv(..) */ }
+    ///     Some(_) => { /* b.try_recv(..) */ }
+    ///     None => { /* nothing within 100 ms */ }
+    /// }
+    /// # }
+    /// ```
+    pub fn wait_any(
+        &self,
+        endpoints: &[&dyn shm_core::ready::Waitable],
+        timeout: Option<core::time::Duration>,
+    ) -> Option<usize> {
+        let ready = || endpoints.iter().position(|e| e.is_ready());
+        let mut deadline = self.pacing.deadline(timeout);
+        loop {
+            if let Some(i) = ready() {
+                return Some(i);
+            }
+            if self.pacing.expired(&mut deadline) {
+                return None;
+            }
+            for e in endpoints {
+                e.announce(true);
+            }
+            // SYNC POINT: pairs with the peers' fences between publishing and
+            // looking at the waiting words (see `shm_core::ready`).
+            core::sync::atomic::fence(Ordering::SeqCst);
+            if self.pacing.may_sleep(&deadline) {
+                self.bell.sleep_unless(|| ready().is_some());
+            } else if ready().is_none() {
+                self.pacing.delay_slice();
+            }
+            deadline.parked();
+            for e in endpoints {
+                e.announce(false);
+            }
+        }
+    }
 }
 
 impl<B: Doorbell, D: DelayNs> Wait for DoorbellWait<'_, B, D> {

@@ -10,6 +10,8 @@ mod pacing;
 mod sync;
 
 pub mod attach;
+#[cfg(feature = "embassy")]
+pub mod asynch;
 pub mod cache;
 pub mod doorbell;
 pub mod lock;

@@ -615,3 +615,57 @@ fn windows_refuse_misaligned_or_tiny_ranges() {
     assert_eq!((w.len(), w.segment_len()), (4096, 4096 - 64));
     assert_eq!(w.attach_block() as *const AttachBlock as usize, base as usize + 4096 - 64);
 }
+
+/// One core sleeping on three channels at once (`DoorbellWait::wait_any`):
+/// whichever the other core feeds wakes it, every round. The wait has no
+/// timeout, so a lost wake-up would hang the round (the watchdog fails it).
+#[test]
+fn wait_any_wakes_for_the_channel_the_peer_feeds() {
+    const ROUNDS: u32 = 300;
+    let w = window(32768);
+    let layout = Layout::new()
+        .queue("a", 1024)
+        .unwrap()
+        .queue("b", 1024)
+        .unwrap()
+        .broadcast("c", 1024, 1, shm_core::broadcast::Policy::Block)
+        .unwrap();
+    let (c0, c1) = endpoints(w);
+    let (b0, b1) = TestBell::pair();
+    let l1 = layout.clone();
+    let (go, next) = mpsc::channel::<u32>();
+    let core1 = thread::spawn(move || {
+        let wait = DoorbellWait::new(c1.session(), b1, StdDelay).with_spin_limit(0);
+        let link = c1.open(&l1, &wait, LONG).unwrap();
+        let (mut ta, mut tb) = (link.producer("a", &wait).unwrap(), link.producer("b", &wait).unwrap());
+        let mut tc = link.segment().publisher("c", &wait).unwrap();
+        while let Ok(round) = next.recv() {
+            match round % 3 {
+                0 => ta.send_timeout(&round.to_le_bytes(), LONG).unwrap(),
+                1 => tb.send_timeout(&round.to_le_bytes(), LONG).unwrap(),
+                _ => tc.publish_timeout(&round.to_le_bytes(), LONG).unwrap(),
+            }
+        }
+    });
+    watchdog(60, move || {
+        let wait = DoorbellWait::new(c0.session(), b0, StdDelay).with_spin_limit(0);
+        let link = c0.create(&layout, &wait, LONG).unwrap();
+        let (mut a, mut b) = (link.consumer("a", &wait).unwrap(), link.consumer("b", &wait).unwrap());
+        let mut c = link.segment().subscriber("c", &wait).unwrap();
+        let mut buf = [0u8; 8];
+        for round in 0..ROUNDS {
+            go.send(round).unwrap();
+            let ready = wait.wait_any(&[&a, &b, &c], None);
+            assert_eq!(ready, Some((round % 3) as usize), "round {round}");
+            let n = match round % 3 {
+                0 => a.try_recv(&mut buf),
+                1 => b.try_recv(&mut buf),
+                _ => c.try_recv(&mut buf),
+            }
+            .unwrap();
+            assert_eq!(&buf[..n], &round.to_le_bytes());
+        }
+        drop(go);
+    });
+    core1.join().unwrap();
+}

@@ -77,7 +77,8 @@ mod op {
     pub const POST: u32 = 7;
     /// Join the broadcast channel, answer, then receive `a` messages.
     pub const SUBSCRIBE: u32 = 8;
-    /// Answer `[messages received, checksum, lags]` of the last SUBSCRIBE.
+    /// Answer `[messages received, checksum, lags, pending polls]` of the
+    /// last SUBSCRIBE.
     pub const RECEIVED: u32 = 9;
 }
 
@@ -182,7 +183,7 @@ fn serve(link: &Link, sleepy: &Wait, fast: &Wait) -> Stop {
         Ok(s) => s,
         Err(e) => return reason(e.peer_reset(), "claiming the server role"),
     };
-    let mut received = [0u32; 3];
+    let mut received = [0u32; 4];
     loop {
         let mut req = match server.recv() {
             Ok(r) => r,
@@ -224,7 +225,7 @@ fn serve(link: &Link, sleepy: &Wait, fast: &Wait) -> Stop {
                 for (i, v) in received.into_iter().enumerate() {
                     put_u32(buf, HEADER + 4 * i, v);
                 }
-                req.respond(HEADER + 12).map_err(|e| reason(e.peer_reset(), "answering RECEIVED"))
+                req.respond(HEADER + 16).map_err(|e| reason(e.peer_reset(), "answering RECEIVED"))
             }
             op::STATS => {
                 let stats = [mhu::doorbells_taken(), mhu::sleeps(), mhu::spurious_interrupts(), link.session()];
@@ -277,14 +278,23 @@ fn stream(link: &Link, fast: &Wait, count: u32, corrupt: u32) -> Result<(), Stop
 }
 
 /// Receives `count` broadcast messages (the queue's message sequence),
-/// checking each; returns `[received and intact, checksum, lags]`.
-fn subscribe(link: &Link, mut sub: shm_core::broadcast::Subscriber<'_, &Wait>, count: u32) -> Result<[u32; 3], Stop> {
+/// checking each; returns `[received and intact, checksum, lags, pending
+/// polls of its future]`. An async
+/// receive: the future sleeps until the doorbell handler wakes it
+/// (`crate::tasks`).
+fn subscribe(link: &Link, mut sub: shm_core::broadcast::Subscriber<'_, &Wait>, count: u32) -> Result<[u32; 4], Stop> {
+    let pending = crate::tasks::pending_polls();
     let (mut good, mut lags, mut sum) = (0, 0, Fnv::new());
     let mut buf = [0u8; 64];
     let mut want = [0u8; 64];
     for seq in 0..count {
         link.check().map_err(Stop::Reset)?;
-        match sub.recv_timeout(&mut buf, TIMEOUT) {
+        let received = crate::tasks::block_on(shm_baremetal::asynch::recv_broadcast(
+            &mut sub,
+            &mut buf,
+            &crate::board::mhu::DOORBELL,
+        ));
+        match received {
             Ok(n) => {
                 let len = message_len(seq);
                 fill_message(seq, &mut want[..len]);
@@ -295,7 +305,7 @@ fn subscribe(link: &Link, mut sub: shm_core::broadcast::Subscriber<'_, &Wait>, c
             Err(_) => return Err(Stop::Failed("receiving a broadcast message")),
         }
     }
-    Ok([good, sum.0, lags])
+    Ok([good, sum.0, lags, crate::tasks::pending_polls() - pending])
 }
 
 /// Posts `count` units on the semaphore, one at a time.
@@ -505,8 +515,9 @@ pub struct Report {
     /// whether it then found none left over.
     pub units: (u32, bool),
     /// Broadcast messages core 1 received intact (of
-    /// [`BROADCAST_MESSAGES`]), whether its checksum matched, and its lags.
-    pub broadcast: (u32, bool, u32),
+    /// [`BROADCAST_MESSAGES`]), whether its checksum matched, its lags, and
+    /// how many times its receiving future slept until the doorbell woke it.
+    pub broadcast: (u32, bool, u32, u32),
     /// The reset core 0 observed.
     pub reset: Option<PeerReset>,
     /// Sessions of the link made after the reset: (core 0, core 1).
@@ -533,7 +544,8 @@ impl Report {
             && w.core1_sleeps > 0
             && self.stream.ok(STREAM_MESSAGES)
             && self.units == (SEMAPHORE_UNITS, true)
-            && self.broadcast == (BROADCAST_MESSAGES, true, 0)
+            && (self.broadcast.0, self.broadcast.1, self.broadcast.2) == (BROADCAST_MESSAGES, true, 0)
+            && self.broadcast.3 > 0
             && self.reset.is_some_and(|r| r.now == self.sessions_after.1 && r.linked == self.sessions.1)
             && self.rounds_after == (AFTER_RESET_ROUNDS, 0)
             && self.stream_after.ok(AFTER_RESET_MESSAGES)
@@ -576,10 +588,11 @@ impl fmt::Display for Report {
             "semaphore: {units} of {SEMAPHORE_UNITS} units taken, {}",
             if drained { "none left over" } else { "EXTRA units left" }
         )?;
-        let (intact, sum_ok, lags) = self.broadcast;
+        let (intact, sum_ok, lags, slept) = self.broadcast;
         writeln!(
             f,
-            "broadcast: {intact} of {BROADCAST_MESSAGES} messages intact at core 1, checksum {}, {lags} lags",
+            "broadcast: {intact} of {BROADCAST_MESSAGES} messages intact at core 1, checksum {}, {lags} lags; \
+             its async receive slept {slept} times until the doorbell woke it",
             if sum_ok { "matched" } else { "MISMATCHED" }
         )?;
         match self.reset {
@@ -625,8 +638,9 @@ fn take_units(link: &Link, client: &Client<'_>, fast: &Wait) -> (u32, bool) {
 
 /// Publishes [`BROADCAST_MESSAGES`] messages (the queue's sequence) to core
 /// 1, subscribed before, then asks what it received: (intact messages,
-/// checksum matched, lags).
-fn broadcast(link: &Link, client: &Client<'_>, fast: &Wait) -> (u32, bool, u32) {
+/// checksum matched, lags, times core 1's future slept until the doorbell
+/// woke it).
+fn broadcast(link: &Link, client: &Client<'_>, fast: &Wait) -> (u32, bool, u32, u32) {
     let mut tx = or_fail(link.segment().publisher("ticks", fast), "publisher");
     or_fail(call(client, op::SUBSCRIBE, BROADCAST_MESSAGES, 0, empty), "SUBSCRIBE call");
     let mut sum = Fnv::new();
@@ -638,7 +652,8 @@ fn broadcast(link: &Link, client: &Client<'_>, fast: &Wait) -> (u32, bool, u32) 
         or_fail(tx.publish_timeout(&buf[..len], TIMEOUT), "publishing");
     }
     let out = or_fail(call(client, op::RECEIVED, 0, 0, empty), "RECEIVED call");
-    (get_u32(&out, HEADER), get_u32(&out, HEADER + 4) == sum.0, get_u32(&out, HEADER + 8))
+    let word = |i: usize| get_u32(&out, HEADER + 4 * i);
+    (word(0), word(1) == sum.0, word(2), word(3))
 }
 
 /// Core 0: attaches (core 1 must have been started), runs the five

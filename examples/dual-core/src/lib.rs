@@ -25,3 +25,4 @@ pub mod exchange;
 pub mod linux;
 #[cfg(feature = "linux-peer")]
 pub mod linux_protocol;
+pub mod tasks;

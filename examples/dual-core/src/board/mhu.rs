@@ -167,7 +167,13 @@ pub(super) fn on_interrupt(mhu: Mhu) {
     // the still-high line would re-pend the interrupt.
     asm::dsb();
     super::bump(&DOORBELLS, Ordering::Release);
+    // A task awaiting a channel on this core (`crate::tasks`) polls again.
+    DOORBELL.wake();
 }
+
+/// The waker a task awaiting a channel on this core registers: the
+/// doorbell handler wakes it (each core's image has its own).
+pub static DOORBELL: shm_baremetal::asynch::DoorbellSignal = shm_baremetal::asynch::DoorbellSignal::new();
 
 /// This core's doorbell as shm-baremetal sees it: `ring` raises the other
 /// core's line, `clear` and `enable` act on this core's.
