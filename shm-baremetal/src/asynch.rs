@@ -69,7 +69,11 @@ impl Default for DoorbellSignal {
 
 /// Receives the next message from `rx` into `buf`, sleeping (the task, not
 /// the core) until the doorbell rings when the queue is empty.
-pub async fn recv<W: Wait>(rx: &mut Consumer<'_, W>, buf: &mut [u8], signal: &DoorbellSignal) -> Result<usize, RecvError> {
+pub async fn recv<W: Wait>(
+    rx: &mut Consumer<'_, W>,
+    buf: &mut [u8],
+    signal: &DoorbellSignal,
+) -> Result<usize, RecvError> {
     loop {
         match rx.try_recv(buf) {
             Err(RecvError::Empty) => ready(&*rx, signal).await,

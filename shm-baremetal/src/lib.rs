@@ -9,9 +9,9 @@ mod fmt;
 mod pacing;
 mod sync;
 
-pub mod attach;
 #[cfg(feature = "embassy")]
 pub mod asynch;
+pub mod attach;
 pub mod cache;
 pub mod doorbell;
 pub mod lock;

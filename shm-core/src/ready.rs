@@ -58,6 +58,9 @@ pub trait Waitable {
     /// Announces this side asleep on the wake word (`true`), so the peer
     /// wakes it when it publishes, or withdraws the announcement (`false`).
     /// A multiplexer withdraws every announcement it made before it returns.
+    /// The announcement is a flag, not a count: one waiter per endpoint (two
+    /// threads waiting on one mailbox server can lose a wake-up, as two
+    /// threads in its blocking `recv` can).
     fn announce(&self, asleep: bool);
 
     /// Whether the peer may skip its store-load fence before it looks at

@@ -61,9 +61,11 @@ use shm_core::{CallError, RecvError, Wait};
 /// The most words the reactor watches in one `futex_waitv` (the kernel's
 /// limit, less its own).
 pub const REACTOR_WORDS: usize = 127;
-/// How long the reactor sleeps at most, and the period at which it polls
-/// the tasks it cannot watch.
+/// How long the reactor sleeps at most.
 const REACTOR_SLICE: Duration = Duration::from_millis(100);
+/// How long a call waits before it looks whether its peer is alive (as the
+/// blocking calls' futex sleeps do, `DEFAULT_LIVENESS_INTERVAL`).
+const LIVENESS_SLICE: Duration = crate::DEFAULT_LIVENESS_INTERVAL;
 const POLL_PERIOD: Duration = Duration::from_millis(1);
 
 /// Receives the next message from `rx` into `buf`, waiting at most
@@ -75,12 +77,26 @@ pub async fn recv<W: Wait>(rx: &mut Consumer<'_, W>, buf: &mut [u8], timeout: Du
             Err(RecvError::Empty) => {}
             other => return other,
         }
-        if !ready(&*rx, deadline).await {
-            // The blocking call with no time left: a message that arrived
-            // at the last moment, or why there is none (a dead producer).
-            return rx.recv_timeout(buf, Duration::ZERO);
+        if !ready(&*rx, slice_end(deadline)).await {
+            // A slice without a message: the blocking call with no time
+            // left says why (a dead producer) or takes a last-moment one.
+            match rx.recv_timeout(buf, Duration::ZERO) {
+                Err(RecvError::Timeout) if !passed(deadline) => {}
+                other => return other,
+            }
         }
     }
+}
+
+/// The end of the next wait slice: a liveness slice from now, or the
+/// deadline if sooner.
+fn slice_end(deadline: Option<Instant>) -> Option<Instant> {
+    let slice = Instant::now() + LIVENESS_SLICE;
+    Some(deadline.map_or(slice, |d| d.min(slice)))
+}
+
+fn passed(deadline: Option<Instant>) -> bool {
+    deadline.is_some_and(|d| Instant::now() >= d)
 }
 
 /// Receives the next message from broadcast subscriber `rx` into `buf`,
@@ -96,8 +112,11 @@ pub async fn recv_broadcast<W: Wait>(
             Err(RecvError::Empty) => {}
             other => return other,
         }
-        if !ready(&*rx, deadline).await {
-            return rx.recv_timeout(buf, Duration::ZERO);
+        if !ready(&*rx, slice_end(deadline)).await {
+            match rx.recv_timeout(buf, Duration::ZERO) {
+                Err(RecvError::Timeout) if !passed(deadline) => {}
+                other => return other,
+            }
         }
     }
 }
@@ -128,23 +147,24 @@ pub async fn call<W: Wait>(
     };
     slot.write(request);
     let pending = slot.send(request.len())?;
-    ready(&pending, deadline).await;
-    // Ready, or out of time: the blocking wait with no time left takes the
-    // response, or withdraws the request and says why there is none.
+    while !ready(&pending, slice_end(deadline)).await && !passed(deadline) && client.server_alive() {}
+    // Ready, out of time, or the server gone: the blocking wait with no time
+    // left takes the response, or withdraws the request and says why there
+    // is none.
     let answer = pending.wait_timeout(Duration::ZERO)?;
     Ok(answer.read_into(response))
 }
 
 /// Waits until `endpoint` is ready ([`Waitable::is_ready`]) or `deadline`
-/// passes (`None`: never); `true` if it is ready.
-pub async fn ready(endpoint: &dyn Waitable, deadline: Option<Instant>) -> bool {
-    Ready { endpoint, deadline, key: None, announced: false, brief_us: shm_core::format::queue::LAZY_RECHECK_US }
-        .await
+/// passes (`None`: never); `true` if it is ready. The future is `Send` when
+/// the endpoint is `Sync`.
+pub async fn ready<E: Waitable + ?Sized>(endpoint: &E, deadline: Option<Instant>) -> bool {
+    Ready { endpoint, deadline, key: None, announced: false, brief_us: shm_core::format::queue::LAZY_RECHECK_US }.await
 }
 
 /// The future of [`ready`].
-struct Ready<'e> {
-    endpoint: &'e dyn Waitable,
+struct Ready<'e, E: Waitable + ?Sized> {
+    endpoint: &'e E,
     deadline: Option<Instant>,
     /// The reactor registration, while there is one.
     key: Option<u64>,
@@ -154,7 +174,7 @@ struct Ready<'e> {
     brief_us: u32,
 }
 
-impl Ready<'_> {
+impl<E: Waitable + ?Sized> Ready<'_, E> {
     fn withdraw(&mut self) {
         if let Some(key) = self.key.take() {
             reactor().deregister(key);
@@ -166,7 +186,7 @@ impl Ready<'_> {
     }
 }
 
-impl Future for Ready<'_> {
+impl<E: Waitable + ?Sized> Future for Ready<'_, E> {
     type Output = bool;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<bool> {
@@ -185,9 +205,12 @@ impl Future for Ready<'_> {
         // looking at the waiting word (see `shm_core::ready`).
         fence(Ordering::SeqCst);
         let mut until = self.deadline;
-        if e.peer_lazy() && !crate::membarrier::barrier_everywhere() {
+        // A lazy peer's fence that cannot be forced: brief waits, growing
+        // until they reach the ordinary ones (as the channels' own waits do).
+        let brief_left = self.brief_us <= shm_core::format::queue::LAZY_RECHECK_MAX_US;
+        if brief_left && e.peer_lazy() && !crate::membarrier::barrier_everywhere() {
             let brief = now + Duration::from_micros(self.brief_us.into());
-            self.brief_us = (self.brief_us * 2).min(shm_core::format::queue::LAZY_RECHECK_MAX_US);
+            self.brief_us *= 2;
             until = Some(until.map_or(brief, |d| d.min(brief)));
         }
         // SYNC POINT: Acquire pairs with the peer's Release store of the
@@ -197,13 +220,13 @@ impl Future for Ready<'_> {
             self.withdraw();
             return Poll::Ready(true);
         }
-        let addr = (e.wake_word() as *const shm_core::AtomicU32) as usize;
+        let addr = core::ptr::from_ref(e.wake_word()) as usize;
         self.key = Some(reactor().register(addr, seen, until, cx.waker().clone()));
         Poll::Pending
     }
 }
 
-impl Drop for Ready<'_> {
+impl<E: Waitable + ?Sized> Drop for Ready<'_, E> {
     fn drop(&mut self) {
         self.withdraw();
     }
@@ -255,6 +278,14 @@ struct Entry {
     until: Option<Instant>,
     waker: Waker,
 }
+
+/// `futex_waitv` calls the reactor made so far (diagnostics: an idle
+/// reactor makes a few per second).
+pub fn reactor_sleeps() -> u64 {
+    REACTOR_SLEEPS.load(Ordering::Relaxed)
+}
+
+static REACTOR_SLEEPS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 struct Reactor {
     entries: Mutex<(u64, Vec<Entry>)>,
@@ -352,6 +383,7 @@ impl Reactor {
             let clock = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
             let end = Duration::new(clock.tv_sec as u64, clock.tv_nsec as u32).saturating_add(left);
             let at = rustix::time::Timespec { tv_sec: end.as_secs() as i64, tv_nsec: end.subsec_nanos().into() };
+            REACTOR_SLEEPS.fetch_add(1, Ordering::Relaxed);
             let outcome = futex::waitv(&waits[..n], futex::WaitvFlags::empty(), Some(&at), futex::ClockId::Monotonic);
             let now = Instant::now();
             let watched = &keys[1..n];
@@ -374,9 +406,17 @@ impl Reactor {
                     std::thread::sleep(POLL_PERIOD);
                     self.wake(|_| true);
                 }
-                // The timeout, a signal, a fault: timers due, and tasks the
-                // reactor could not watch, look again.
-                _ => {}
+                // The timeout or a signal: timers due, and tasks the reactor
+                // could not watch, look again (below).
+                Err(rustix::io::Errno::TIMEDOUT | rustix::io::Errno::INTR) => {}
+                // Anything else (an address no longer mapped: a future that
+                // was leaked while registered): every watched task looks
+                // again and registers anew, which drops a stale entry; a
+                // pause keeps a persisting error from spinning this thread.
+                Err(_) => {
+                    self.wake(|e| watched.contains(&e.key));
+                    std::thread::sleep(POLL_PERIOD);
+                }
             }
             self.wake(|e| e.until.is_some_and(|t| t <= now) || (unwatched && e.addr != 0 && !watched.contains(&e.key)));
         }

@@ -165,10 +165,12 @@ impl WaitSet {
             // a peer sees our announcement, or the looks below see its store.
             fence(Ordering::SeqCst);
             let mut slice = left.min(self.slice);
-            if endpoints.iter().any(|e| e.peer_lazy()) && !crate::membarrier::barrier_everywhere() {
-                // A lazy peer's fence could not be forced: sleep briefly.
+            let brief_left = brief_us <= shm_core::format::queue::LAZY_RECHECK_MAX_US;
+            if brief_left && endpoints.iter().any(|e| e.peer_lazy()) && !crate::membarrier::barrier_everywhere() {
+                // A lazy peer's fence could not be forced: sleep briefly,
+                // growing until the sleeps are ordinary ones.
                 slice = slice.min(Duration::from_micros(brief_us.into()));
-                brief_us = (brief_us * 2).min(shm_core::format::queue::LAZY_RECHECK_MAX_US);
+                brief_us *= 2;
             }
             for (w, e) in words.iter_mut().zip(endpoints) {
                 // SYNC POINT: Acquire pairs with the peer's Release store of
@@ -207,19 +209,26 @@ fn address(word: &AtomicU32) -> *mut std::ffi::c_void {
 fn sleep(words: &[futex::Wait], first: &AtomicU32, slice: Duration) -> bool {
     let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
     let end = Duration::new(now.tv_sec as u64, now.tv_nsec as u32).saturating_add(slice);
-    let at = rustix::time::Timespec { tv_sec: end.as_secs() as i64, tv_nsec: end.subsec_nanos().into() };
+    // Saturated: a slice of Duration::MAX must not wrap to a past time.
+    let at = rustix::time::Timespec {
+        tv_sec: i64::try_from(end.as_secs()).unwrap_or(i64::MAX),
+        tv_nsec: end.subsec_nanos().into(),
+    };
     match futex::waitv(words, futex::WaitvFlags::empty(), Some(&at), futex::ClockId::Monotonic) {
         Err(rustix::io::Errno::NOSYS) => fallback(first, words[0].val as u32, slice),
         Err(rustix::io::Errno::TIMEDOUT) => true,
         // Woken, a value that changed (EAGAIN), a signal: the caller looks
         // again either way.
-        _ => false,
+        Ok(_) | Err(rustix::io::Errno::AGAIN | rustix::io::Errno::INTR) => false,
+        // Anything else would repeat at once: pause as the fallback would.
+        Err(_) => fallback(first, words[0].val as u32, slice),
     }
 }
 
 /// The sleep without `futex_waitv`: a plain futex wait on the first word.
 fn fallback(first: &AtomicU32, seen: u32, slice: Duration) -> bool {
     let slice = slice.min(FALLBACK_SLICE);
+    // (Below a second: the cast cannot overflow.)
     let ts = rustix::time::Timespec { tv_sec: 0, tv_nsec: slice.as_nanos() as _ };
     matches!(
         futex::wait(first.as_native_word(), futex::Flags::empty(), seen, Some(&ts)),

@@ -3,6 +3,7 @@
 //! timeouts that report what the blocking calls would.
 #![cfg(feature = "tokio")]
 
+use std::future::Future;
 use std::time::Duration;
 
 use shm_core::broadcast::Policy;
@@ -110,4 +111,84 @@ fn a_call_is_answered_and_timeouts_say_why() {
     let mut buf = [0u8; 8];
     let got = runtime().block_on(aio::recv(&mut a, &mut buf, Duration::from_millis(20)));
     assert_eq!(got, Err(RecvError::Timeout));
+}
+
+/// The futures can move between threads (a multi-threaded runtime's
+/// `spawn`) when their endpoints can: a compile-time check.
+#[test]
+fn the_futures_are_send() {
+    fn send<T: Send>(_: &T) {}
+    let layout = Layout::new().queue("a", 4096).unwrap();
+    let memory = shm_core::mock::MockRegion::new(layout.size());
+    let segment = shm_core::Segment::create(memory.region(), &layout, 1, 0).unwrap();
+    let mut rx = segment.consumer("a", FutexWait::new()).unwrap();
+    let mut buf = [0u8; 8];
+    let future = aio::recv(&mut rx, &mut buf, LONG);
+    send(&future);
+}
+
+/// Review finding: a dead producer was noticed only at the deadline. With
+/// no deadline at all it must still be reported (a watchdog fails the test
+/// if the receive never returns).
+#[test]
+fn a_dead_producer_is_reported_without_waiting_for_the_deadline() {
+    let layout = Layout::new().queue("a", 4096).unwrap();
+    let memory = shm_core::mock::MockRegion::new(layout.size());
+    let segment = shm_core::Segment::create(memory.region(), &layout, 1, 0).unwrap();
+    let mut rx = segment.consumer("a", FutexWait::new()).unwrap();
+    // A producer "process" that exists no more: a PID no process has.
+    memory.write_u32(shm_core::format::AREAS_OFFSET + shm_core::format::queue::PRODUCER, dead_pid());
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut buf = [0u8; 8];
+            let got = runtime().block_on(aio::recv(&mut rx, &mut buf, Duration::MAX));
+            done.send(got).unwrap();
+        });
+        let got = finished.recv_timeout(LONG).expect("the receive returned (not waiting for its deadline)");
+        assert_eq!(got, Err(RecvError::PeerDied));
+    });
+}
+
+/// A PID that names no process (the highest PIDs are rarely used; checked).
+fn dead_pid() -> u32 {
+    (1..1000u32).map(|k| 4_000_000 - k).find(|&pid| !shm_posix::pid_alive(pid)).expect("a free PID")
+}
+
+/// Review finding: a future leaked while registered (`mem::forget` is
+/// safe) left the reactor a word in freed memory; its futex_waitv then
+/// failed at once, every time, and no other task was woken until the leaked
+/// one's deadline. The reactor now drops such entries and goes on.
+#[test]
+fn a_leaked_future_on_freed_memory_does_not_stall_the_others() {
+    let layout = Layout::new().queue("a", 4 << 20).unwrap();
+    let rt = runtime();
+    {
+        let memory = shm_core::mock::MockRegion::new(layout.size());
+        let segment = shm_core::Segment::create(memory.region(), &layout, 1, 0).unwrap();
+        let mut rx = segment.consumer("a", FutexWait::new()).unwrap();
+        let mut buf = [0u8; 8];
+        let mut future = Box::pin(aio::recv(&mut rx, &mut buf, Duration::from_secs(3600)));
+        let waker = std::task::Waker::noop();
+        assert!(future.as_mut().poll(&mut std::task::Context::from_waker(waker)).is_pending());
+        std::mem::forget(future);
+    } // the region (a 4 MiB mapping) is freed with the future still registered
+    let layout = Layout::new().queue("b", 4096).unwrap();
+    let memory = shm_core::mock::MockRegion::new(layout.size());
+    let segment = shm_core::Segment::create(memory.region(), &layout, 1, 0).unwrap();
+    let mut rx = segment.consumer("b", FutexWait::new()).unwrap();
+    let mut tx = segment.producer("b", FutexWait::new()).unwrap();
+    let sleeps = aio::reactor_sleeps();
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            tx.send_timeout(b"b", LONG).unwrap();
+        });
+        let mut buf = [0u8; 8];
+        assert_eq!(rt.block_on(aio::recv(&mut rx, &mut buf, LONG)), Ok(1));
+    });
+    // A reactor retrying the failing call at once makes hundreds of
+    // thousands in that time; one that drops the entry, a handful.
+    let made = aio::reactor_sleeps() - sleeps;
+    assert!(made < 1000, "the reactor made {made} futex_waitv calls while one task waited");
 }

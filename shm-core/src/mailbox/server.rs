@@ -233,6 +233,11 @@ impl<'a, W: Wait> Server<'a, W> {
     /// Takes the next request without blocking.
     pub fn try_recv(&self) -> Result<Request<'_, 'a, W>, ServeError> {
         self.wait.check()?;
+        // Another server took the role (this one was thought dead), or the
+        // word was scribbled: say so, as the blocking calls do.
+        if self.view.ctl.server.load(Ordering::Relaxed) != self.id {
+            return explain(&self.wait, Err(ServeError::Replaced));
+        }
         explain(&self.wait, self.take().unwrap_or(Err(ServeError::Empty)))
     }
 
@@ -275,11 +280,11 @@ impl<W: Wait> crate::ready::Waitable for Server<'_, W> {
     }
 
     fn announce(&self, asleep: bool) {
-        let waiting = &self.view.ctl.server_waiting;
-        // A closed mailbox keeps its close mark.
-        if waiting.load(Ordering::Relaxed) != SERVER_CLOSED {
-            waiting.store(u32::from(asleep), Ordering::Relaxed);
-        }
+        // From 0 to 1 and back only: a close mark (SERVER_CLOSED) stays, and
+        // a server that was replaced never clears its successor's word.
+        // One waiter per server: the flag is not a count.
+        let (from, to) = if asleep { (0, 1) } else { (1, 0) };
+        let _ = self.view.ctl.server_waiting.compare_exchange(from, to, Ordering::Relaxed, Ordering::Relaxed);
     }
 }
 

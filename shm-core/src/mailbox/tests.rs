@@ -372,3 +372,25 @@ fn dropping_the_server_closes_the_mailbox() {
         assert_eq!(client.call_timeout(b"ok", &mut [0; 64], LONG), Ok(2));
     });
 }
+
+/// Review finding: a server whose role word names someone else (it was
+/// taken over, or scribbled) said `Empty` from `try_recv` while a
+/// multiplexer found it ready, so a wait-then-try loop spun. Both now agree:
+/// ready, and `Replaced`.
+#[test]
+fn a_replaced_server_is_ready_and_says_replaced() {
+    use crate::ready::Waitable;
+    let memory = fresh();
+    let seg = open(&memory).unwrap();
+    let server = seg.server("m", ThreadWait::new(2)).unwrap();
+    assert!(!server.is_ready());
+    assert_eq!(server.try_recv().err(), Some(ServeError::Empty));
+    memory.write_u32(M + mb::SERVER, 77);
+    assert!(server.is_ready());
+    assert_eq!(server.try_recv().err(), Some(ServeError::Replaced));
+    // Its announcements never touch a word it does not own the value of.
+    memory.write_u32(M + mb::SERVER_WAITING, mb::SERVER_CLOSED);
+    server.announce(true);
+    server.announce(false);
+    assert_eq!(memory.read_u32(M + mb::SERVER_WAITING), mb::SERVER_CLOSED);
+}
