@@ -247,6 +247,35 @@ impl<'a> BroadcastView<'a> {
         }
     }
 
+    /// Copies `dst.len()` payload bytes from ring offset `off` (4-aligned,
+    /// inside a frame `next_frame` checked) into `dst`, one 32-bit word at a
+    /// time. Every access to the ring (frame headers, payloads, both sides)
+    /// is an aligned 32-bit atomic, so a lagging reader racing the writer
+    /// never mixes access sizes on the same bytes.
+    fn read_payload(&self, off: u32, dst: &mut [u8]) {
+        for (k, chunk) in dst.chunks_mut(4).enumerate() {
+            let word = self.ring_word(off + 4 * k as u32).load(Ordering::Relaxed).to_le_bytes();
+            chunk.copy_from_slice(&word[..chunk.len()]);
+        }
+    }
+
+    /// Copies `src` into the payload at ring offset `off` + `at` (the frame
+    /// `reserve` placed; `off` 8-aligned), 32-bit word by word; a word only
+    /// partly covered keeps its other bytes (the writer is the only one).
+    fn write_payload(&self, off: u32, at: usize, src: &[u8]) {
+        let mut done = 0;
+        while done < src.len() {
+            let pos = at + done;
+            let word = self.ring_word(off + (pos & !3) as u32);
+            let first = pos & 3;
+            let n = (4 - first).min(src.len() - done);
+            let mut bytes = if first == 0 && n == 4 { [0; 4] } else { word.load(Ordering::Relaxed).to_le_bytes() };
+            bytes[first..first + n].copy_from_slice(&src[done..done + n]);
+            word.store(u32::from_le_bytes(bytes), Ordering::Relaxed);
+            done += n;
+        }
+    }
+
     /// A pointer to ring offset `off` (at most the capacity).
     fn at(&self, off: u32) -> *mut u8 {
         debug_assert!(off <= self.capacity);
@@ -623,7 +652,7 @@ impl<W: Wait> Loan<'_, '_, W> {
         self.len == 0
     }
 
-    /// Copies `src` to the start of the loan (atomically per word: sound
+    /// Copies `src` to the start of the loan (32-bit atomic words: sound
     /// while a lagging subscriber reads the same bytes); returns how many
     /// bytes it copied, at most the loan's length.
     pub fn write(&mut self, src: &[u8]) -> usize {
@@ -635,9 +664,11 @@ impl<W: Wait> Loan<'_, '_, W> {
     pub fn write_at(&mut self, at: usize, src: &[u8]) -> usize {
         let room = (self.len as usize).saturating_sub(at);
         let n = src.len().min(room);
-        // SAFETY: `at + n <= len`: inside the frame `reserve` placed in the
-        // ring; other users of these bytes in this process use atomics.
-        unsafe { crate::payload::copy_in(&src[..n], self.payload().add(at.min(self.len as usize))) };
+        if n > 0 {
+            let v = &self.publisher.view;
+            // `at + n <= len`: inside the frame `reserve` placed.
+            v.write_payload((self.start & (v.capacity - 1)) + FRAME_HEADER, at, &src[..n]);
+        }
         n
     }
 
@@ -1010,9 +1041,9 @@ impl<'a, W: Wait> Subscriber<'a, W> {
         crate::crash::point("broadcast.subscriber.reading");
         // Cache hook: this side's copy of the frame may be stale.
         self.wait.invalidate(self.payload(frame), len);
-        // SAFETY: `next_frame` checked the frame lies inside the ring; other
-        // users of these bytes in this process use atomics.
-        unsafe { crate::payload::copy_out(self.payload(frame), &mut buf[..len]) };
+        // `next_frame` checked the frame lies inside the ring.
+        let v = self.view;
+        v.read_payload((frame.start & (v.capacity - 1)) + FRAME_HEADER, &mut buf[..len]);
         self.finish_frame(frame)?;
         Ok(len)
     }
@@ -1113,9 +1144,9 @@ impl<W: Wait> Message<'_, '_, W> {
     /// once [`finish`](Self::finish) says `Ok`.
     pub fn copy_to(&self, dst: &mut [u8]) -> usize {
         let n = dst.len().min(self.len());
-        // SAFETY: `next_frame` checked the frame lies inside the ring; other
-        // users of these bytes in this process use atomics.
-        unsafe { crate::payload::copy_out(self.subscriber.payload(self.frame), &mut dst[..n]) };
+        // `next_frame` checked the frame lies inside the ring.
+        let v = self.subscriber.view;
+        v.read_payload((self.frame.start & (v.capacity - 1)) + FRAME_HEADER, &mut dst[..n]);
         n
     }
 

@@ -421,11 +421,13 @@ fn block_under_threads_loses_nothing() {
 }
 
 /// A wait strategy that calls `hook` when asked whether `dead` is alive
-/// (and says it is not): lets a test act at that exact instant.
+/// (and says it is not), and `alive` when asked about anyone else (who is):
+/// lets a test act at those exact instants.
 struct HookWait {
     inner: ThreadWait,
     dead: u32,
     hook: std::boxed::Box<dyn Fn() + Send + Sync>,
+    alive: std::boxed::Box<dyn Fn(u32) + Send + Sync>,
 }
 
 impl crate::Wait for HookWait {
@@ -450,6 +452,7 @@ impl crate::Wait for HookWait {
             (self.hook)();
             return false;
         }
+        (self.alive)(id);
         true
     }
 }
@@ -463,13 +466,21 @@ impl crate::Wait for HookWait {
 fn a_dead_subscribers_slot_taken_over_meanwhile_stays_with_the_joiner() {
     let memory = std::sync::Arc::new(fresh(Policy::Block));
     let owner = AREAS_OFFSET + b::SUBSCRIBERS + b::OWNER;
+    let tail = AREAS_OFFSET + b::SUBSCRIBERS + b::TAIL;
     let seg = open(&memory);
-    let joiner = memory.clone();
+    let (joiner, joined) = (memory.clone(), memory.clone());
     let wait = HookWait {
         inner: ThreadWait::new(1),
         dead: 3,
-        // A joiner claims the slot from the dead holder right now.
+        // A joiner claims the slot from the dead holder right now...
         hook: std::boxed::Box::new(move || joiner.write_u32(owner, 77)),
+        // ...and, once the publisher has judged it alive, stores its tail
+        // at the head (four 64-byte frames), as `join` does.
+        alive: std::boxed::Box::new(move |id| {
+            if id == 77 {
+                joined.write_u32(tail, 4 * 64);
+            }
+        }),
     };
     let mut tx = seg.publisher("b", wait).unwrap();
     let dead = seg.subscriber("b", ThreadWait::new(3)).unwrap();
@@ -477,7 +488,8 @@ fn a_dead_subscribers_slot_taken_over_meanwhile_stays_with_the_joiner() {
         tx.try_publish(&message(n, 56)).unwrap();
     }
     core::mem::forget(dead);
-    assert_eq!(tx.publish_timeout(&message(4, 56), SHORT), Err(SendError::Timeout));
+    // The wait for the dead one's room ends once the joiner's tail is seen.
+    tx.publish_timeout(&message(4, 56), LONG).unwrap();
     assert_eq!(memory.read_u32(owner), 77, "the live joiner keeps its slot");
 }
 
