@@ -70,7 +70,9 @@ fn slots_are_limited_and_freed_by_leaving_or_dying() {
     );
     let a = seg.subscriber("b", ThreadWait::with_graveyard(2, &graveyard)).unwrap();
     let b2 = seg.subscriber("b", ThreadWait::with_graveyard(3, &graveyard)).unwrap();
-    let c = seg.subscriber("b", ThreadWait::with_graveyard(4, &graveyard)).unwrap();
+    // Borrowed, so that forgetting the subscriber below leaks no heap.
+    let w4 = ThreadWait::with_graveyard(4, &graveyard);
+    let c = seg.subscriber("b", &w4).unwrap();
     assert_eq!((a.slot(), b2.slot(), c.slot()), (0, 1, 2));
     assert_eq!(
         seg.subscriber("b", ThreadWait::new(5)).err(),
@@ -94,7 +96,8 @@ fn block_waits_for_the_slowest_live_subscriber_and_drops_the_dead() {
     let graveyard = Graveyard::new();
     let mut tx = seg.publisher("b", ThreadWait::with_graveyard(1, &graveyard)).unwrap();
     let mut fast = seg.subscriber("b", ThreadWait::new(2)).unwrap();
-    let mut slow = seg.subscriber("b", ThreadWait::with_graveyard(3, &graveyard)).unwrap();
+    let w3 = ThreadWait::with_graveyard(3, &graveyard);
+    let mut slow = seg.subscriber("b", &w3).unwrap();
     let mut buf = [0u8; 128];
     // 56-byte messages take 64-byte frames: four fill the 256-byte ring.
     for n in 0..4 {
@@ -483,7 +486,8 @@ fn a_dead_subscribers_slot_taken_over_meanwhile_stays_with_the_joiner() {
         }),
     };
     let mut tx = seg.publisher("b", wait).unwrap();
-    let dead = seg.subscriber("b", ThreadWait::new(3)).unwrap();
+    let w3 = ThreadWait::new(3);
+    let dead = seg.subscriber("b", &w3).unwrap();
     for n in 0..4 {
         tx.try_publish(&message(n, 56)).unwrap();
     }
@@ -522,7 +526,8 @@ fn lost_messages_are_counted_once_across_resyncs() {
     Segment::create(memory.region(), &layout, 1, 0).unwrap();
     let seg = open(&memory);
     let graveyard = Graveyard::new();
-    let mut tx = seg.publisher("b", ThreadWait::new(1)).unwrap();
+    let w1 = ThreadWait::new(1);
+    let mut tx = seg.publisher("b", &w1).unwrap();
     let mut sub = seg.subscriber("b", ThreadWait::with_graveyard(2, &graveyard)).unwrap();
     tx.try_publish(&[]).unwrap();
     tx.try_publish(&[1; 120]).unwrap();
