@@ -3,8 +3,7 @@
 //!
 //! The application keeps one [`DoorbellSignal`] per core in a `static` and
 //! calls [`DoorbellSignal::wake`] from its doorbell interrupt handler (after
-//! clearing the doorbell). A task awaiting [`recv`] or [`recv_broadcast`]
-//! tries the non-blocking call first; when there is nothing, it registers
+//! clearing the doorbell). A task awaiting [`recv`] tries the non-blocking call first; when there is nothing, it registers
 //! its waker, announces itself on the endpoint (the [`shm_core::ready`]
 //! handshake), and returns `Pending`: the peer, seeing the announcement,
 //! rings the doorbell when it publishes, the handler wakes the task, and the
@@ -26,7 +25,7 @@
 //!
 //! async fn ticks<W: Wait>(mut sub: Subscriber<'_, W>) {
 //!     let mut buf = [0u8; 64];
-//!     while let Ok(n) = asynch::recv_broadcast(&mut sub, &mut buf, &DOORBELL).await {
+//!     while let Ok(n) = asynch::recv(&mut sub, &mut buf, &DOORBELL).await {
 //!         let _tick = &buf[..n];
 //!     }
 //! }
@@ -37,10 +36,8 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 
 use embassy_sync::waitqueue::AtomicWaker;
-use shm_core::broadcast::Subscriber;
-use shm_core::queue::Consumer;
-use shm_core::ready::Waitable;
-use shm_core::{RecvError, Wait};
+use shm_core::ready::{Receive, Waitable};
+use shm_core::RecvError;
 
 /// Where the doorbell interrupt handler finds the task to wake: one per
 /// core, in a `static`.
@@ -67,28 +64,10 @@ impl Default for DoorbellSignal {
     }
 }
 
-/// Receives the next message from `rx` into `buf`, sleeping (the task, not
-/// the core) until the doorbell rings when the queue is empty.
-pub async fn recv<W: Wait>(
-    rx: &mut Consumer<'_, W>,
-    buf: &mut [u8],
-    signal: &DoorbellSignal,
-) -> Result<usize, RecvError> {
-    loop {
-        match rx.try_recv(buf) {
-            Err(RecvError::Empty) => ready(&*rx, signal).await,
-            other => return other,
-        }
-    }
-}
-
-/// Receives the next message from broadcast subscriber `rx` into `buf`, as
-/// [`recv`] does.
-pub async fn recv_broadcast<W: Wait>(
-    rx: &mut Subscriber<'_, W>,
-    buf: &mut [u8],
-    signal: &DoorbellSignal,
-) -> Result<usize, RecvError> {
+/// Receives the next message from `rx` (a queue consumer or a broadcast
+/// subscriber) into `buf`, sleeping (the task, not the core) until the
+/// doorbell rings when there is none.
+pub async fn recv<R: Receive>(rx: &mut R, buf: &mut [u8], signal: &DoorbellSignal) -> Result<usize, RecvError> {
     loop {
         match rx.try_recv(buf) {
             Err(RecvError::Empty) => ready(&*rx, signal).await,

@@ -70,6 +70,38 @@ pub trait Waitable {
     }
 }
 
+/// The copying receive of every message endpoint (a queue [`Consumer`],
+/// a broadcast [`Subscriber`]), for code generic over them: async
+/// adapters, multiplexing loops.
+///
+/// [`Consumer`]: crate::queue::Consumer
+/// [`Subscriber`]: crate::broadcast::Subscriber
+pub trait Receive: Waitable {
+    /// Copies the next message into `buf` without blocking; its length.
+    fn try_recv(&mut self, buf: &mut [u8]) -> Result<usize, crate::RecvError>;
+
+    /// Copies the next message into `buf`, waiting at most `timeout`.
+    fn recv_timeout(&mut self, buf: &mut [u8], timeout: core::time::Duration) -> Result<usize, crate::RecvError>;
+}
+
+impl<W: crate::Wait> Receive for crate::queue::Consumer<'_, W> {
+    fn try_recv(&mut self, buf: &mut [u8]) -> Result<usize, crate::RecvError> {
+        crate::queue::Consumer::try_recv(self, buf)
+    }
+    fn recv_timeout(&mut self, buf: &mut [u8], timeout: core::time::Duration) -> Result<usize, crate::RecvError> {
+        crate::queue::Consumer::recv_timeout(self, buf, timeout)
+    }
+}
+
+impl<W: crate::Wait> Receive for crate::broadcast::Subscriber<'_, W> {
+    fn try_recv(&mut self, buf: &mut [u8]) -> Result<usize, crate::RecvError> {
+        crate::broadcast::Subscriber::try_recv(self, buf)
+    }
+    fn recv_timeout(&mut self, buf: &mut [u8], timeout: core::time::Duration) -> Result<usize, crate::RecvError> {
+        crate::broadcast::Subscriber::recv_timeout(self, buf, timeout)
+    }
+}
+
 impl<T: Waitable + ?Sized> Waitable for &T {
     fn is_ready(&self) -> bool {
         (**self).is_ready()

@@ -52,10 +52,8 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use rustix::thread::futex;
-use shm_core::broadcast::Subscriber;
 use shm_core::mailbox::Client;
-use shm_core::queue::Consumer;
-use shm_core::ready::Waitable;
+use shm_core::ready::{Receive, Waitable};
 use shm_core::{CallError, RecvError, Wait};
 
 /// The most words the reactor watches in one `futex_waitv` (the kernel's
@@ -68,9 +66,10 @@ const REACTOR_SLICE: Duration = Duration::from_millis(100);
 const LIVENESS_SLICE: Duration = crate::DEFAULT_LIVENESS_INTERVAL;
 const POLL_PERIOD: Duration = Duration::from_millis(1);
 
-/// Receives the next message from `rx` into `buf`, waiting at most
-/// `timeout`; what [`Consumer::recv_timeout`] returns, as a future.
-pub async fn recv<W: Wait>(rx: &mut Consumer<'_, W>, buf: &mut [u8], timeout: Duration) -> Result<usize, RecvError> {
+/// Receives the next message from `rx` (a queue consumer or a broadcast
+/// subscriber) into `buf`, waiting at most `timeout`; what its
+/// `recv_timeout` returns, as a future.
+pub async fn recv<R: Receive>(rx: &mut R, buf: &mut [u8], timeout: Duration) -> Result<usize, RecvError> {
     let deadline = Instant::now().checked_add(timeout);
     loop {
         match rx.try_recv(buf) {
@@ -97,28 +96,6 @@ fn slice_end(deadline: Option<Instant>) -> Option<Instant> {
 
 fn passed(deadline: Option<Instant>) -> bool {
     deadline.is_some_and(|d| Instant::now() >= d)
-}
-
-/// Receives the next message from broadcast subscriber `rx` into `buf`,
-/// waiting at most `timeout`; what [`Subscriber::recv_timeout`] returns.
-pub async fn recv_broadcast<W: Wait>(
-    rx: &mut Subscriber<'_, W>,
-    buf: &mut [u8],
-    timeout: Duration,
-) -> Result<usize, RecvError> {
-    let deadline = Instant::now().checked_add(timeout);
-    loop {
-        match rx.try_recv(buf) {
-            Err(RecvError::Empty) => {}
-            other => return other,
-        }
-        if !ready(&*rx, slice_end(deadline)).await {
-            match rx.recv_timeout(buf, Duration::ZERO) {
-                Err(RecvError::Timeout) if !passed(deadline) => {}
-                other => return other,
-            }
-        }
-    }
 }
 
 /// Calls the mailbox server through `client`: sends `request`, waits at

@@ -67,7 +67,7 @@ fn one_task_awaits_two_channels_with_select() {
                         assert_eq!(u32::from_le_bytes(ba[..n].try_into().unwrap()), next_a);
                         next_a += 1;
                     }
-                    r = aio::recv_broadcast(&mut c, &mut bc, LONG), if next_c < MESSAGES => {
+                    r = aio::recv(&mut c, &mut bc, LONG), if next_c < MESSAGES => {
                         let n = r.unwrap();
                         assert_eq!(u32::from_le_bytes(bc[..n].try_into().unwrap()), next_c + 1_000_000);
                         next_c += 1;

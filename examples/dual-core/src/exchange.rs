@@ -289,11 +289,8 @@ fn subscribe(link: &Link, mut sub: shm_core::broadcast::Subscriber<'_, &Wait>, c
     let mut want = [0u8; 64];
     for seq in 0..count {
         link.check().map_err(Stop::Reset)?;
-        let received = crate::tasks::block_on(shm_baremetal::asynch::recv_broadcast(
-            &mut sub,
-            &mut buf,
-            &crate::board::mhu::DOORBELL,
-        ));
+        let received =
+            crate::tasks::block_on(shm_baremetal::asynch::recv(&mut sub, &mut buf, &crate::board::mhu::DOORBELL));
         match received {
             Ok(n) => {
                 let len = message_len(seq);
