@@ -950,16 +950,19 @@ impl<'a, W: Wait> Subscriber<'a, W> {
                 continue;
             }
             let mut off = oldest & (cap - 1);
-            if oldest != head && v.ring_word(off + FRAME_LEN as u32).load(Ordering::Relaxed) == WRAP_MARKER {
+            // One read of each header word; the lap check below vouches for
+            // the ones used.
+            let mut len = v.ring_word(off + FRAME_LEN as u32).load(Ordering::Relaxed);
+            if oldest != head && len == WRAP_MARKER {
                 oldest = oldest.wrapping_add(cap - off);
                 off = 0;
+                len = v.ring_word(FRAME_LEN as u32).load(Ordering::Relaxed);
             }
             // `oldest` at `head`: the next frame is being written; look again.
             if head.wrapping_sub(oldest) == 0 || head.wrapping_sub(oldest) > cap {
                 crate::sync::spin_hint();
                 continue;
             }
-            let len = v.ring_word(off + FRAME_LEN as u32).load(Ordering::Relaxed);
             let seq = v.ring_word(off + FRAME_SEQ as u32).load(Ordering::Relaxed);
             if len == WRAP_MARKER || v.lapped(oldest, v.intent_after_read()) {
                 continue;
