@@ -19,7 +19,7 @@
 //! 4. **Peer reset**: a `RESET` call, after which core 1 restarts its own
 //!    image (zeroed `.bss`, fresh `.data`) and attaches again with a new
 //!    session. Core 0's next call fails with
-//!    [`PeerReset`](shm_baremetal::PeerReset); core 0 attaches again (the
+//!    [`PeerReset`]; core 0 attaches again (the
 //!    segment is re-created) and runs [`AFTER_RESET_ROUNDS`] calls and
 //!    [`AFTER_RESET_MESSAGES`] queue messages more.
 //!
@@ -164,21 +164,26 @@ fn echo_len(round: u32) -> usize {
 /// Core 1: attaches, serves core 0's requests; attaches again whenever core
 /// 0 re-attaches. Never returns; ends the run only through the failure
 /// handlers (a fault or panic exits QEMU non-zero).
-pub fn run_core1() -> ! {
+///
+/// It runs as core 1's embassy task (`src/bin/core1.rs`), which owns the
+/// link of each attach: the channel ends borrow it, and a task's arguments
+/// must be `'static` (see [`crate::tasks`]).
+pub async fn run_core1() -> ! {
     let me = Endpoint::new(board::shared_window(), CoreId::CORE1, CoreId::CORE0);
     let (sleepy, fast) = strategies(&me, BoardCore::Core1);
     loop {
         let link = me.open(&layout(), &sleepy, ATTACH_TIMEOUT).unwrap_or_else(|e| panic!("attach: {}", e));
         hprintln!("core1: attached, session {} (core 0 session {})", link.session(), link.peer_session());
-        match serve(&link, &sleepy, &fast) {
+        match serve(&link, &sleepy, &fast).await {
             Stop::Reset(r) => hprintln!("core1: {}", r),
             Stop::Failed(e) => panic!("serving: {}", e),
         }
     }
 }
 
-/// Serves requests until something fails; returns why.
-fn serve(link: &Link, sleepy: &Wait, fast: &Wait) -> Stop {
+/// Serves requests until something fails; returns why. Only the broadcast
+/// receive awaits; the mailbox and the queue block in the core's own waits.
+async fn serve(link: &Link, sleepy: &Wait, fast: &Wait) -> Stop {
     let server = match link.server("rpc", sleepy) {
         Ok(s) => s,
         Err(e) => return reason(e.peer_reset(), "claiming the server role"),
@@ -212,7 +217,7 @@ fn serve(link: &Link, sleepy: &Wait, fast: &Wait) -> Stop {
                 // Joined before answering: core 0 publishes only after the
                 // answer, so every message reaches this subscriber.
                 Ok(sub) => match req.respond(HEADER) {
-                    Ok(()) => subscribe(link, sub, a).map(|r| received = r),
+                    Ok(()) => subscribe(link, sub, a).await.map(|r| received = r),
                     Err(e) => Err(reason(e.peer_reset(), "answering SUBSCRIBE")),
                 },
                 Err(_) => {
@@ -279,10 +284,13 @@ fn stream(link: &Link, fast: &Wait, count: u32, corrupt: u32) -> Result<(), Stop
 
 /// Receives `count` broadcast messages (the queue's message sequence),
 /// checking each; returns `[received and intact, checksum, lags, pending
-/// polls of its future]`. An async
-/// receive: the future sleeps until the doorbell handler wakes it
-/// (`crate::tasks`).
-fn subscribe(link: &Link, mut sub: shm_core::broadcast::Subscriber<'_, &Wait>, count: u32) -> Result<[u32; 4], Stop> {
+/// polls of its future]`. An async receive: the task sleeps until the
+/// doorbell handler wakes it (`crate::tasks`).
+async fn subscribe(
+    link: &Link,
+    mut sub: shm_core::broadcast::Subscriber<'_, &Wait>,
+    count: u32,
+) -> Result<[u32; 4], Stop> {
     let pending = crate::tasks::pending_polls();
     let (mut good, mut lags, mut sum) = (0, 0, Fnv::new());
     let mut buf = [0u8; 64];
@@ -290,7 +298,7 @@ fn subscribe(link: &Link, mut sub: shm_core::broadcast::Subscriber<'_, &Wait>, c
     for seq in 0..count {
         link.check().map_err(Stop::Reset)?;
         let received =
-            crate::tasks::block_on(shm_baremetal::asynch::recv(&mut sub, &mut buf, &crate::board::mhu::DOORBELL));
+            crate::tasks::counted(shm_baremetal::asynch::recv(&mut sub, &mut buf, &crate::board::mhu::DOORBELL)).await;
         match received {
             Ok(n) => {
                 let len = message_len(seq);
@@ -589,7 +597,7 @@ impl fmt::Display for Report {
         writeln!(
             f,
             "broadcast: {intact} of {BROADCAST_MESSAGES} messages intact at core 1, checksum {}, {lags} lags; \
-             its async receive slept {slept} times until the doorbell woke it",
+             core 1's embassy task awaiting it slept {slept} times until the doorbell woke it",
             if sum_ok { "matched" } else { "MISMATCHED" }
         )?;
         match self.reset {

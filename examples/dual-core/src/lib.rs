@@ -9,8 +9,9 @@
 //!   its `shm_baremetal::Doorbell` implementation, the SysTick clock and
 //!   delay, semihosting exit and fault handlers. Nothing in it knows about
 //!   the message format.
-//! * [`exchange`]: the three exchanges (mailbox, queue, peer reset), through
-//!   shm-baremetal only.
+//! * [`exchange`]: the exchanges (mailbox, queue, semaphore, broadcast, peer
+//!   reset), through shm-baremetal only; core 1 runs them as an embassy task
+//!   ([`tasks`]).
 //!
 //! The two binaries (`src/bin/core0.rs`, `src/bin/core1.rs`) are thin: they
 //! check which core they run on, then call into these modules.

@@ -3,19 +3,25 @@
 //! the QEMU run itself, except through the failure handlers. With the
 //! `linux-peer` feature it feeds a Linux process instead (see
 //! `dual_core::linux`).
+//!
+//! Without `linux-peer` it runs embassy-executor: the exchange is one
+//! embassy task that awaits the broadcast channel (see `dual_core::tasks`).
 
 #![no_std]
 #![no_main]
 
-use cortex_m_rt::entry;
 use dual_core::board::{self, CoreId};
 
-#[entry]
+#[cfg(not(feature = "linux-peer"))]
+#[embassy_executor::main]
+async fn main(_spawner: embassy_executor::Spawner) {
+    board::init(CoreId::Core1);
+    dual_core::exchange::run_core1().await
+}
+
+#[cfg(feature = "linux-peer")]
+#[cortex_m_rt::entry]
 fn main() -> ! {
     board::init(CoreId::Core1);
-    #[cfg(not(feature = "linux-peer"))]
-    let run = dual_core::exchange::run_core1;
-    #[cfg(feature = "linux-peer")]
-    let run = dual_core::linux::run_core1;
-    run()
+    dual_core::linux::run_core1()
 }
