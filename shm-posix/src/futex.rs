@@ -97,7 +97,18 @@ impl Wait for FutexWait {
     }
 
     fn wake(&self, word: &AtomicU32, count: u32) {
-        let _ = futex::wake(word.as_native_word(), futex::Flags::empty(), count);
+        let _ = futex::wake(word.as_native_word(), futex::Flags::empty(), wake_count(count));
+    }
+}
+
+/// `count` as `FUTEX_WAKE` reads it: the kernel takes the count as a C
+/// `int`, so `u32::MAX` ("all of them") would be -1 there, which wakes one
+/// sleeper only. Counts above `i32::MAX` mean all of them.
+const fn wake_count(count: u32) -> u32 {
+    if count > i32::MAX as u32 {
+        i32::MAX as u32
+    } else {
+        count
     }
 }
 
@@ -229,6 +240,59 @@ mod tests {
         // scheduler gives it, which a loaded machine cuts to a share, not
         // to a tenth. A ratio, not a deadline.
         assert!(cpu < wall / 10, "the waiter used {cpu:?} of CPU in {wall:?} of waiting");
+    }
+
+    #[test]
+    fn wake_counts_above_int_max_mean_all() {
+        assert_eq!(wake_count(u32::MAX), i32::MAX as u32);
+        assert_eq!(wake_count(i32::MAX as u32 + 1), i32::MAX as u32);
+        assert_eq!((wake_count(1), wake_count(0), wake_count(64)), (1, 0, 64));
+    }
+
+    /// One `wake(word, u32::MAX)` wakes every sleeper (a publisher closing,
+    /// or moving `head` once for all its subscribers), not one: before
+    /// `wake_count`, the kernel read the count as -1 and woke a single one.
+    #[test]
+    fn one_wake_for_all_wakes_every_sleeper() {
+        use std::sync::atomic::{AtomicU32 as Count, Ordering::SeqCst};
+        const SLEEPERS: usize = 4;
+        let word = AtomicU32::new(0);
+        let woken = Count::new(0);
+        let addr = format!("{:#x}", word.as_native_word() as *const _ as usize);
+        std::thread::scope(|s| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            for _ in 0..SLEEPERS {
+                let (word, woken, tx) = (&word, &woken, tx.clone());
+                s.spawn(move || {
+                    tx.send(rustix::thread::gettid().as_raw_nonzero().get()).unwrap();
+                    // No timeout: only a wake ends this (or a changed word).
+                    let _ = futex::wait(word.as_native_word(), futex::Flags::empty(), 0, None);
+                    woken.fetch_add(1, SeqCst);
+                });
+            }
+            let tids: Vec<i32> = (0..SLEEPERS).map(|_| rx.recv().unwrap()).collect();
+            // Every sleeper is inside futex(2) on `word` (syscall 202 on
+            // x86-64 with `word` as its first argument) before the one wake.
+            let asleep = |tid: i32| {
+                std::fs::read_to_string(format!("/proc/self/task/{tid}/syscall"))
+                    .is_ok_and(|line| line.split(' ').nth(1) == Some(addr.as_str()))
+            };
+            let start = std::time::Instant::now();
+            while !tids.iter().all(|&t| asleep(t)) {
+                assert!(start.elapsed() < Duration::from_secs(60), "the sleepers never reached the futex");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            FutexWait::new().wake(&word, u32::MAX);
+            let start = std::time::Instant::now();
+            while woken.load(SeqCst) < SLEEPERS as u32 && start.elapsed() < Duration::from_secs(60) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let after_one_wake = woken.load(SeqCst);
+            // Release any left asleep, so the scope can end either way.
+            word.store(1, SeqCst);
+            let _ = futex::wake(word.as_native_word(), futex::Flags::empty(), i32::MAX as u32);
+            assert_eq!(after_one_wake, SLEEPERS as u32, "one wake for all woke only some sleepers");
+        });
     }
 
     #[test]
