@@ -156,6 +156,7 @@
 #define SHM_BROADCAST_POLICY_BLOCK               0u
 #define SHM_BROADCAST_POLICY_OVERWRITE           1u
 #define SHM_BROADCAST_CLOSED                     1u
+#define SHM_BROADCAST_WAITING_AT                 2u
 #define SHM_BROADCAST_WRAP_MARKER                0xffffffffu
 #define SHM_BROADCAST_FRAME_LEN_OFFSET           0u
 #define SHM_BROADCAST_FRAME_SEQ_OFFSET           4u

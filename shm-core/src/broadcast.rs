@@ -93,7 +93,8 @@ use loom::sync::atomic::AtomicU32 as RingWord;
 
 use crate::error::{ClaimError, Corruption, RecvError, Role, SendError};
 use crate::format::broadcast::{
-    frame_size, BroadcastControl, SubscriberControl, CLOSED, FRAME_HEADER, FRAME_LEN, FRAME_SEQ, WRAP_MARKER,
+    frame_size, wakes_at, BroadcastControl, SubscriberControl, CLOSED, FRAME_HEADER, FRAME_LEN, FRAME_SEQ, WAITING_AT,
+    WRAP_MARKER,
 };
 use crate::sync::{fence, Ordering};
 use crate::wait::{explain, notify, wait_for, word_addr, Announce, SpinBudget, Stop, Wait, WORD};
@@ -467,16 +468,28 @@ impl<'a, W: Wait> Publisher<'a, W> {
                 return Err(SendError::Timeout);
             }
             let sub = &self.view.subs[s];
+            // Sleep until the slowest has freed a quarter of the ring more
+            // than this frame needs (never past `head`, which it reaches by
+            // reading everything): one wake-up per many messages, not one
+            // per message it reads. A tail that is not a position behind
+            // that mark (it left, or a scribble) ends the wait too, and the
+            // next look at the tails judges it.
+            let (cap, head) = (self.view.capacity, self.head);
+            let mut mark = end.wrapping_sub(cap).wrapping_add((cap / 4) & !7);
+            if (head.wrapping_sub(mark) as i32) < 0 {
+                mark = head;
+            }
+            let behind = |now: u32| now.is_multiple_of(8) && mark.wrapping_sub(now).wrapping_sub(1) < cap;
             let moved = wait_for(
                 &self.wait,
                 &self.spin,
                 &sub.tail,
                 &ctl.publisher_waiting,
-                Announce::Single,
+                Announce::Value(mark | WAITING_AT),
                 Some(&sub.owner),
                 None,
                 deadline,
-                |now| (now != tail).then_some(()),
+                |now| (now != tail && !behind(now)).then_some(()),
             );
             match moved {
                 Ok(()) => {}
@@ -566,8 +579,9 @@ impl<'a, W: Wait> Publisher<'a, W> {
         Ok(())
     }
 
-    /// Stores `head` and wakes sleeping subscribers.
-    fn publish_head(&self) {
+    /// Stores `head` (which was `from`) and wakes the subscribers sleeping
+    /// on `from`.
+    fn publish_head(&self, from: u32) {
         let ctl = self.view.ctl;
         // SYNC POINT: Release pairs with the subscribers' Acquire loads of
         // `head`: the frame is visible before the head.
@@ -575,8 +589,11 @@ impl<'a, W: Wait> Publisher<'a, W> {
         // SYNC POINT: pairs with the fence in `wait_for` of a subscriber that
         // announces itself in its `waiting` word.
         fence(Ordering::SeqCst);
+        // A subscriber announced at `from` sleeps on it and needs this
+        // wake-up; one announced at an older position was woken by the move
+        // from there (or saw it) and has not run since: no system call.
         let declared = &ctl.waiting[..self.view.subs.len()];
-        if declared.iter().any(|w| w.load(Ordering::Relaxed) != 0) {
+        if declared.iter().any(|w| wakes_at(w.load(Ordering::Relaxed), from, self.head, false)) {
             self.wait.wake(&ctl.head, u32::MAX);
         }
     }
@@ -702,11 +719,12 @@ impl<W: Wait> Loan<'_, '_, W> {
         let off = self.start & (v.capacity - 1);
         v.ring_word(off + FRAME_LEN as u32).store(len, Ordering::Relaxed);
         v.ring_word(off + FRAME_SEQ as u32).store(p.seq, Ordering::Relaxed);
+        let from = p.head;
         p.head = self.start.wrapping_add(frame_size(len));
         p.seq = p.seq.wrapping_add(1);
         // Cache hook: the frame goes to memory before `head` publishes it.
         p.wait.clean(v.at(off), (FRAME_HEADER + len) as usize);
-        p.publish_head();
+        p.publish_head(from);
         crate::crash::point("broadcast.publisher.published");
         // SYNC POINT: Release pairs with the Acquire load of `published` in
         // `Subscriber::join`: a joiner that sees this count sees the head
@@ -723,6 +741,8 @@ pub struct Subscriber<'a, W: Wait> {
     id: u32,
     slot: usize,
     pos: u32,
+    /// The `tail` this side last stored.
+    tail: u32,
     /// The sequence number of the next message, once known.
     seq: Option<u32>,
     /// `published` when this subscriber joined: what a lag before its first
@@ -796,6 +816,7 @@ impl<'a, W: Wait> Subscriber<'a, W> {
             id,
             slot,
             pos: head,
+            tail: head,
             seq: None,
             joined_at,
             received: 0,
@@ -851,7 +872,8 @@ impl<'a, W: Wait> Subscriber<'a, W> {
             &self.spin,
             &ctl.head,
             &ctl.waiting[self.slot],
-            Announce::Single,
+            // It sleeps only while `head` is `pos` (`check` below).
+            Announce::Value(pos | WAITING_AT),
             Some(&ctl.publisher),
             None,
             deadline,
@@ -999,14 +1021,21 @@ impl<'a, W: Wait> Subscriber<'a, W> {
     }
 
     /// Publishes this subscriber's position (and wakes a publisher that
-    /// waits for it, block policy).
-    fn store_tail(&self) {
+    /// waits for it to get this far, block policy).
+    fn store_tail(&mut self) {
         let sub = &self.view.subs[self.slot];
+        let from = core::mem::replace(&mut self.tail, self.pos);
         // SYNC POINT: Release pairs with the publisher's Acquire load of
         // `tail` in `slowest`: the bytes before are read.
         sub.tail.store(self.pos, Ordering::Release);
         if self.view.policy == Policy::Block {
-            notify(&self.wait, &sub.tail, &self.view.ctl.publisher_waiting, 1);
+            // SYNC POINT: pairs with the fence in `wait_for` of a publisher
+            // announcing itself in `publisher_waiting` (as `notify`).
+            fence(Ordering::SeqCst);
+            let waiting = self.view.ctl.publisher_waiting.load(Ordering::Relaxed);
+            if wakes_at(waiting, from, self.pos, true) {
+                self.wait.wake(&sub.tail, 1);
+            }
         }
     }
 
@@ -1096,6 +1125,9 @@ impl<W: Wait> crate::ready::Waitable for Subscriber<'_, W> {
     }
 
     fn announce(&self, asleep: bool) {
+        // 1, not `pos | WAITING_AT`: a waiter on several words loads the
+        // value it sleeps on apart from `is_ready`, possibly a newer head
+        // than `pos`, so it must be woken at every move.
         self.view.ctl.waiting[self.slot].store(u32::from(asleep), Ordering::Relaxed);
     }
 }

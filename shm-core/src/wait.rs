@@ -219,6 +219,10 @@ pub(crate) fn word_addr(word: &AtomicU32) -> *const u8 {
 pub(crate) enum Announce {
     /// One sleeper at most (SPSC sides, a mailbox slot's client): a flag.
     Single,
+    /// One sleeper at most, announcing what it waits for: this nonzero
+    /// value (a broadcast channel's waiting words, see
+    /// [`format::broadcast::wakes_at`](crate::format::broadcast::wakes_at)).
+    Value(u32),
     /// Any number of sleepers: a counter (needs read-modify-write).
     #[cfg(shm_cas)]
     Counted,
@@ -228,6 +232,7 @@ impl Announce {
     fn enter(self, waiting: &AtomicU32) {
         match self {
             Self::Single => waiting.store(1, Ordering::Relaxed),
+            Self::Value(v) => waiting.store(v, Ordering::Relaxed),
             #[cfg(shm_cas)]
             Self::Counted => {
                 waiting.fetch_add(1, Ordering::Relaxed);
@@ -237,7 +242,7 @@ impl Announce {
 
     fn leave(self, waiting: &AtomicU32) {
         match self {
-            Self::Single => waiting.store(0, Ordering::Relaxed),
+            Self::Single | Self::Value(_) => waiting.store(0, Ordering::Relaxed),
             #[cfg(shm_cas)]
             Self::Counted => {
                 // A hostile peer may have zeroed the counter: never wrap it,

@@ -1,13 +1,20 @@
-//! Loom model of the broadcast channel, overwrite policy: a publisher and
+//! Loom models of the broadcast channel. Overwrite policy: a publisher and
 //! two subscribers, one reading as the messages come, one that lags a whole
-//! ring. Run with `RUSTFLAGS="--cfg shm_loom"` (see `loom.rs`).
+//! ring. Block policy: a publisher and a subscriber that both sleep (the
+//! publisher for room, the subscriber for messages), announcing what they
+//! wait for; a wake-up either side fails to make leaves the other asleep
+//! for good, which loom reports. Run with `RUSTFLAGS="--cfg shm_loom"` (see
+//! `loom.rs`).
 #![cfg(shm_loom)]
 
 mod loom_support;
 
 use std::ptr::NonNull;
+use std::time::Duration;
 
+use loom::sync::atomic::AtomicBool as LoomBool;
 use loom::sync::atomic::AtomicU32 as LoomWord;
+use loom::sync::atomic::Ordering::SeqCst;
 use loom::sync::Arc;
 use loom::thread;
 use loom_support::{model, DyingWait};
@@ -25,19 +32,29 @@ struct Channel {
 
 impl Channel {
     fn new() -> Self {
+        Self::with(2, 16)
+    }
+
+    /// `subs` subscriber lines and a ring of `bytes` (a multiple of 4).
+    fn with(subs: usize, bytes: usize) -> Self {
         Self {
             ctl: BroadcastControl::new(),
-            subs: (0..2).map(|_| SubscriberControl::new()).collect(),
-            ring: (0..4).map(|_| LoomWord::new(0)).collect(),
+            subs: (0..subs).map(|_| SubscriberControl::new()).collect(),
+            ring: (0..bytes / 4).map(|_| LoomWord::new(0)).collect(),
         }
     }
 
     fn view(&self) -> BroadcastView<'_> {
+        self.view_as(Policy::Overwrite)
+    }
+
+    fn view_as(&self, policy: Policy) -> BroadcastView<'_> {
         let ring = NonNull::new(self.ring.as_ptr() as *mut u8).unwrap();
-        // SAFETY: 16 bytes of ring as four loom words (the loom contract of
-        // `BroadcastView::new`), two subscriber lines, borrowed for the
+        let bytes = (self.ring.len() * 4) as u32;
+        // SAFETY: the ring as loom words (the loom contract of
+        // `BroadcastView::new`) and the subscriber lines, borrowed for the
         // view's life; touched only through the protocol.
-        unsafe { BroadcastView::new(&self.ctl, &self.subs, ring, 16, Policy::Overwrite, 0) }
+        unsafe { BroadcastView::new(&self.ctl, &self.subs, ring, bytes, policy, 0) }
     }
 }
 
@@ -92,5 +109,41 @@ fn broadcast_overwrite_lag_is_counted_and_never_torn() {
         assert_eq!(first.seq(), 1);
         first.finish().unwrap();
         assert_eq!(laggard.try_read().map(|m| m.seq()).ok(), Some(2));
+    });
+}
+
+/// Block policy, both sides asleep whenever they must wait: six empty
+/// messages (8-byte frames) through a 32-byte ring (four frames), so the
+/// publisher waits for room (announcing the tail it needs, 8 bytes past the
+/// frame) and the subscriber waits for messages (announcing its position).
+/// Every message arrives, in order; a missed wake-up is a deadlock.
+#[test]
+fn broadcast_block_sleepers_are_always_woken() {
+    model("broadcast block", || {
+        let channel = Arc::new(Channel::with(1, 32));
+        let publisher_wait = DyingWait::new(1);
+        let reader_wait = publisher_wait.sibling(2);
+        let mut reader = Subscriber::join(channel.view_as(Policy::Block), reader_wait).unwrap();
+        let c = channel.clone();
+        let done = Arc::new(LoomBool::new(false));
+        let d = done.clone();
+        let publisher = thread::spawn(move || {
+            let mut tx = Publisher::claim(c.view_as(Policy::Block), publisher_wait).unwrap();
+            for _ in 0..6 {
+                tx.publish_timeout(&[], Duration::from_secs(1)).unwrap();
+            }
+            // The close wakes every sleeper: keep it from rescuing a reader
+            // that the publishing itself should have woken.
+            while !d.load(SeqCst) {
+                thread::yield_now();
+            }
+        });
+        for seq in 0..6 {
+            let msg = reader.read_timeout(Duration::from_secs(1)).unwrap();
+            assert_eq!(msg.seq(), seq);
+            msg.finish().unwrap();
+        }
+        done.store(true, SeqCst);
+        publisher.join().unwrap();
     });
 }

@@ -6,10 +6,10 @@
 //! | 0 | `head`: bytes ever published (wrapping u32, a multiple of 8), plus [`CLOSED`] once the publisher closed | publisher |
 //! | 4 | `publisher`: id of the publisher, 0 if none | publisher |
 //! | 8 | `published`: messages ever published (wrapping); the next message's sequence number | publisher |
-//! | 12 | `publisher_waiting`: 1 while the publisher sleeps for room (policy block) | publisher (rarely) |
+//! | 12 | `publisher_waiting`: nonzero while the publisher sleeps for room (policy block; see [Waking](#waking)) | publisher (rarely) |
 //! | 16 | `intent`: the position up to which the publisher may be writing (`head <= intent`) | publisher |
 //! | 20 | `oldest`: position of the oldest frame still intact in the ring | publisher |
-//! | 64 + 4 s | `waiting[s]`: 1 while subscriber `s` sleeps (s < 64) | subscriber `s` (rarely) |
+//! | 64 + 4 s | `waiting[s]`: nonzero while subscriber `s` sleeps (s < 64; see [Waking](#waking)) | subscriber `s` (rarely) |
 //! | [`SUBSCRIBERS`] + 64 s | `owner`: id of subscriber `s`, 0 if the slot is free | subscriber `s` |
 //! | +4 | `tail`: position subscriber `s` has read up to, plus [`CLOSED`] once it left | subscriber `s` |
 //! | +8 | `received`: messages it read (wrapping) | subscriber `s` |
@@ -61,12 +61,27 @@
 //!
 //! Subscribers sleep on `head`, each announcing itself in its own
 //! `waiting[s]`; after storing `head` the publisher issues a full fence and
-//! wakes every sleeper on `head` if any `waiting[s]` of a declared
-//! subscriber is set. A publisher waiting for room (policy block) sleeps on
+//! wakes every sleeper on `head` if a `waiting[s]` of a declared subscriber
+//! asks for this move. A publisher waiting for room (policy block) sleeps on
 //! the `tail` of the slowest subscriber, announcing itself in
 //! `publisher_waiting`; a subscriber that stores its `tail` then issues a full
-//! fence and wakes it if that is set. The data path uses loads and stores
-//! only; joining and leaving claim the `owner` word like a queue's roles.
+//! fence and wakes it if that asks for this move. The data path uses loads
+//! and stores only; joining and leaving claim the `owner` word like a
+//! queue's roles.
+//!
+//! A waiting word says which move its sleeper waits for ([`wakes_at`]):
+//!
+//! | value | the sleeper | wake it when |
+//! |---|---|---|
+//! | 0 | is awake | never |
+//! | `pos` \| [`WAITING_AT`] (`pos` a multiple of 8) | sleeps while the word it sleeps on equals `pos` (a subscriber: `head`) or, for the publisher, until the tail reaches `pos` | a subscriber's word: `head` moves from `pos`; `publisher_waiting`: a `tail` moves from before `pos` to at or past it |
+//! | anything else (1 by convention) | sleeps until the word moves | any move |
+//!
+//! So a publisher does not make a system call per message for a subscriber
+//! it already woke that has not run yet, and subscribers wake a publisher
+//! once it has room for many messages, not per message. A peer that only
+//! ever writes 1 (what format 2.1 wrote) is woken at every move, and wakes
+//! at every move: the two encodings work together.
 
 use crate::sync::AtomicU32;
 
@@ -106,6 +121,30 @@ pub const POLICY_OVERWRITE: u32 = 1;
 /// Bit 0 of `head` (publisher closed) or of a subscriber's `tail` (it
 /// left). Positions are multiples of 8, so the bit is free.
 pub const CLOSED: u32 = 1;
+/// The low bits of a waiting word that carries a position: `pos |
+/// WAITING_AT` (see [Waking](self#waking)).
+pub const WAITING_AT: u32 = 2;
+
+/// Whether a sleeper announced with waiting word `word` needs a wake-up
+/// when the word it waits on moves from `from` to `to`: never for 0; for
+/// `pos |` [`WAITING_AT`], when `from` is `pos` (a subscriber, waiting on
+/// `head`: `at_least == false`) or when `from` is before `pos` and `to` at
+/// or past it (the publisher, waiting for a `tail`: `at_least == true`);
+/// for any other value (1, or bytes a peer scribbled), at every move.
+pub const fn wakes_at(word: u32, from: u32, to: u32, at_least: bool) -> bool {
+    if word == 0 {
+        return false;
+    }
+    if word & 7 != WAITING_AT {
+        return true;
+    }
+    let pos = word & !7;
+    if at_least {
+        (from.wrapping_sub(pos) as i32) < 0 && (to.wrapping_sub(pos) as i32) >= 0
+    } else {
+        from == pos
+    }
+}
 /// The `len` value that marks "continue at ring offset 0".
 pub const WRAP_MARKER: u32 = u32::MAX;
 /// Offset of a frame's `len` word.

@@ -150,6 +150,7 @@ const BROADCAST: &[Define] = &[
     ("BROADCAST_POLICY_BLOCK", format::broadcast::POLICY_BLOCK as u64),
     ("BROADCAST_POLICY_OVERWRITE", format::broadcast::POLICY_OVERWRITE as u64),
     ("BROADCAST_CLOSED", format::broadcast::CLOSED as u64),
+    ("BROADCAST_WAITING_AT", format::broadcast::WAITING_AT as u64),
     ("BROADCAST_WRAP_MARKER", format::broadcast::WRAP_MARKER as u64),
     ("BROADCAST_FRAME_LEN_OFFSET", format::broadcast::FRAME_LEN as u64),
     ("BROADCAST_FRAME_SEQ_OFFSET", format::broadcast::FRAME_SEQ as u64),

@@ -33,7 +33,11 @@
 //! `consumer_flags` words, which a sleeper must honour: see *Waking* in
 //! [`queue`]); they were part of 2.0 from its first release. 2.1 added the
 //! [`broadcast`] channel kind (4); a 2.0 reader refuses a segment that
-//! declares one (an unknown `kind`) and opens the others.
+//! declares one (an unknown `kind`) and opens the others. Its waiting
+//! words may carry the position their sleeper waits for (*Waking* in
+//! [`broadcast`]); a side that writes and reads only the flag 1, as the
+//! first 2.1 builds did, still wakes and is woken correctly, so this needed
+//! no version change.
 //!
 //! # Segment map
 //!
