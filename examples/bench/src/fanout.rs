@@ -1,20 +1,23 @@
 //! One writer to many readers (`--fanout 1,4`): a publisher process and N
 //! subscriber processes on the shm broadcast channel (block policy, so
 //! nothing is lost), against one writer process writing every message into
-//! N pipes, one per reader process. One row per method and N: messages per
-//! second each subscriber receives, and the latency from publish to receive
-//! of every message at every subscriber.
+//! N pipes, one per reader process, and with the `iceoryx2` feature against
+//! iceoryx2 publish-subscribe (lossless too, subscribers polling; see
+//! `iox::Fanout`). One row per method and N: messages per second each
+//! subscriber receives, and the latency from publish to receive of every
+//! message at every subscriber.
 //!
 //! ```text
 //! cargo run --release --bin shm-bench -- --fanout 1,4 --methods broadcast,pipe --clients 0 --sizes 64 --throughput-sizes 64
+//! cargo run --release -p shm-bench --features iceoryx2 -- --fanout 1,4 --methods broadcast,pipe,iceoryx2-pubsub --clients 0 --sizes 64 --throughput-sizes 64
 //! ```
 //!
 //! # Design
 //!
-//! One segment holds the channel (for the pipe rows, only the gates) and two
-//! semaphores: every process posts `ready` once it is set up, the publisher
-//! then waits on `go`, which the orchestrator posts once all N + 1 are
-//! ready. Each message carries its index and the publisher's
+//! One segment holds the channel (for the pipe and iceoryx2 rows, only the
+//! gates) and two semaphores: every process posts `ready` once it is set
+//! up, the publisher then waits on `go`, which the orchestrator posts once
+//! all N + 1 are ready. Each message carries its index and the publisher's
 //! `CLOCK_MONOTONIC` reading, which all processes share; a subscriber checks
 //! the index (nothing lost, duplicated or reordered), records the latency in
 //! a histogram, and reports its rate as its messages over the span from the
@@ -53,13 +56,23 @@ const READY_SLICE: Duration = Duration::from_millis(100);
 /// Longest latency the histogram holds.
 const MAX_NS: u64 = 60_000_000_000;
 
+/// Samples each iceoryx2 subscriber's buffer holds: as many 64-byte
+/// messages as the broadcast ring holds, so both let the same queue build up.
+#[cfg(feature = "iceoryx2")]
+const IOX_BUFFER: usize = (RING / shm_core::format::broadcast::frame_size(SIZE as u32)) as usize;
+
 /// The methods of this mode, in table order.
-pub const METHODS: [Method; 2] = [Method::Broadcast, Method::Pipe];
+pub const METHODS: &[Method] = &[
+    Method::Broadcast,
+    Method::Pipe,
+    #[cfg(feature = "iceoryx2")]
+    Method::Iceoryx2Pubsub,
+];
 
 /// One row: one writer, N readers, one method.
 #[derive(Debug, Clone, Serialize)]
 pub struct FanoutRow {
-    /// Method id (`broadcast`, `pipe`).
+    /// Method id (`broadcast`, `pipe`, `iceoryx2-pubsub`).
     pub method: &'static str,
     /// What the table calls it.
     pub label: &'static str,
@@ -119,6 +132,8 @@ pub fn run_all(ctx: &mut Ctx, counts: &[u32], messages: u64, selected: &[Method]
 fn label(method: Method) -> &'static str {
     match method {
         Method::Broadcast => "shm broadcast (block policy)",
+        #[cfg(feature = "iceoryx2")]
+        Method::Iceoryx2Pubsub => "iceoryx2 pub-sub (blocking), polling",
         _ => "one pipe per reader",
     }
 }
@@ -162,6 +177,12 @@ fn measure_row(ctx: &mut Ctx, method: Method, n: u32, messages: u64, cpus: &Cpus
     }
     let seg = Segment::create(&name, &layout).map_err(Error::shm("create"))?;
     let (ready, go) = (gate(&seg, READY)?, gate(&seg, GO)?);
+    // Made before the peers start, which open it; it lives until they are done.
+    #[cfg(feature = "iceoryx2")]
+    let _service = match method {
+        Method::Iceoryx2Pubsub => Some(crate::iox::Fanout::create(&name, n as usize, IOX_BUFFER)?),
+        _ => None,
+    };
     let pipes: Vec<(OwnedFd, OwnedFd)> =
         if method == Method::Pipe { (0..n).map(|_| pipe()).collect::<Result<_, _>>()? } else { Vec::new() };
     let shared = ctx.placement.shares_cpu(n as usize + 1);
@@ -235,6 +256,17 @@ pub fn publish(a: &PeerArgs, seg: &Segment) -> Result<ReaderReport, Error> {
     let (ready, go) = (gate(seg, READY)?, gate(seg, GO)?);
     let mut msg = [0u8; SIZE];
     match a.method {
+        #[cfg(feature = "iceoryx2")]
+        Method::Iceoryx2Pubsub => {
+            let service = crate::iox::Fanout::open(&a.name)?;
+            let tx = service.publisher(SIZE, std::os::unix::process::parent_id(), STEP)?;
+            ready.post().map_err(Error::shm("posting ready"))?;
+            go.wait_timeout(STEP).map_err(Error::shm("waiting for go"))?;
+            for i in 0..a.count {
+                stamp(i, &mut msg);
+                tx.publish(&msg)?;
+            }
+        }
         Method::Broadcast => {
             let mut tx = seg.publisher(CHANNEL, FutexWait::new()).map_err(Error::shm("publisher"))?;
             ready.post().map_err(Error::shm("posting ready"))?;
@@ -284,6 +316,16 @@ pub fn receive(a: &PeerArgs, seg: &Segment) -> Result<ReaderReport, Error> {
         Ok(())
     };
     match a.method {
+        #[cfg(feature = "iceoryx2")]
+        Method::Iceoryx2Pubsub => {
+            let service = crate::iox::Fanout::open(&a.name)?;
+            let rx = service.subscriber(std::os::unix::process::parent_id(), STEP)?;
+            ready.post().map_err(Error::shm("posting ready"))?;
+            for i in 0..a.count {
+                rx.recv(&mut msg, STEP)?;
+                on(i, &msg, &mut report)?;
+            }
+        }
         Method::Broadcast => {
             let mut rx = seg.subscriber(CHANNEL, FutexWait::new()).map_err(Error::shm("subscriber"))?;
             ready.post().map_err(Error::shm("posting ready"))?;

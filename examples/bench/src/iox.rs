@@ -1,5 +1,5 @@
 //! The iceoryx2 rows (feature `iceoryx2`): request-response and
-//! publish-subscribe between the two processes of a row, both sides
+//! publish-subscribe between the processes of a row, every side
 //! polling (no event service, no listener), for comparison with the shm
 //! mailbox and queue. Both sides of each method are here.
 //!
@@ -10,6 +10,9 @@
 //!   the peer answers on `pong`, first byte flipped; one way: the peer
 //!   publishes on `ping`, message `i` starting with `i as u8`, once the
 //!   orchestrator said on `pong` that it is connected.
+//! - `iceoryx2-pubsub`, fan-out (`--fanout`): one publisher process and N
+//!   subscriber processes on one lossless service ([`Fanout`]); the
+//!   processes are `fanout`'s, this module only makes their ports.
 //!
 //! # Design
 //!
@@ -22,10 +25,13 @@
 //! peer, which opens them; a side waits for its peer's port before the
 //! first message, since iceoryx2 drops samples that no one subscribes to.
 
+use std::time::{Duration, Instant};
+
 use iceoryx2::port::client::Client;
 use iceoryx2::port::publisher::Publisher;
 use iceoryx2::port::server::Server;
 use iceoryx2::port::subscriber::Subscriber;
+use iceoryx2::port::update_connections::UpdateConnections;
 use iceoryx2::prelude::*;
 use iceoryx2::service::port_factory::{publish_subscribe, request_response};
 
@@ -63,15 +69,36 @@ pub enum Side {
 /// Calls `try_once` until it returns a value, spinning between calls
 /// (yielding when the two processes share a CPU); checks every 2^16 calls
 /// that `peer` lives.
-fn poll<T>(peer: u32, mut try_once: impl FnMut() -> Result<Option<T>, Error>) -> Result<T, Error> {
+fn poll<T>(peer: u32, try_once: impl FnMut() -> Result<Option<T>, Error>) -> Result<T, Error> {
+    poll_until(peer, None, try_once)
+}
+
+/// [`poll`], giving up after about `limit` if one is given, with an error
+/// saying what it was waiting for. The clock is first read at the first
+/// liveness check, so a call that succeeds within 2^16 tries never reads
+/// it; the limit counts from there.
+fn poll_until<T>(
+    peer: u32,
+    limit: Option<(Duration, &'static str)>,
+    mut try_once: impl FnMut() -> Result<Option<T>, Error>,
+) -> Result<T, Error> {
     let mut spins = 0u32;
+    let mut deadline = None;
     loop {
         if let Some(value) = try_once()? {
             return Ok(value);
         }
         spins = spins.wrapping_add(1);
-        if spins.is_multiple_of(1 << 16) && !pid_exists(peer) {
-            return Err(Error::Peer(format!("peer {peer} died")));
+        if spins.is_multiple_of(1 << 16) {
+            if !pid_exists(peer) {
+                return Err(Error::Peer(format!("peer {peer} died")));
+            }
+            if let Some((limit, waiting_for)) = limit {
+                let now = Instant::now();
+                if now >= *deadline.get_or_insert(now + limit) {
+                    return Err(Error::Peer(format!("still waiting for {waiting_for} after {limit:?}")));
+                }
+            }
         }
         if spins > 64 && one_cpu() {
             std::thread::yield_now();
@@ -314,5 +341,139 @@ impl Topics {
             let sample = poll(peer, || subscriber.receive().map_err(Error::shm("iceoryx2 receive sample")))?;
             throughput::check(sample.payload(), size, i)
         })
+    }
+}
+
+/// The fan-out rows' service (`--fanout`, see `fanout`): one publisher
+/// process, N subscriber processes, no sample lost.
+///
+/// # Design
+///
+/// Lossless, like the shm broadcast channel's block policy it is set
+/// beside: safe overflow off and the publisher's backpressure strategy
+/// `RetryUntilDelivered`, so a publisher facing a full subscriber buffer
+/// waits in `send` (iceoryx2's own adaptive wait: it yields 10 000 times,
+/// then sleeps 100 µs, later 10 ms, between retries). Each subscriber's
+/// buffer holds `buffer` samples, as many as the broadcast ring of the same
+/// table holds messages, so both let the same queue build up. Subscribers
+/// poll (busy loop, yielding when a CPU is shared), like every iceoryx2
+/// row; there is no event service.
+///
+/// The orchestrator creates the service for exactly N subscribers
+/// (`max_subscribers`), and the publisher reads N back from it. Every
+/// connection is made before the first message: a subscriber waits for the
+/// publisher and connects before it says it is ready, the publisher waits
+/// for all N subscribers and connects to them before it does.
+pub struct Fanout {
+    service: Topic,
+    _node: Node<ipc::Service>,
+}
+
+impl Fanout {
+    /// The orchestrator's side: creates the row's service for `readers`
+    /// subscribers of `buffer` samples each.
+    pub fn create(name: &str, readers: usize, buffer: usize) -> Result<Self, Error> {
+        let node = node(name)?;
+        let service = node
+            .service_builder(&service_name(name, "fanout")?)
+            .publish_subscribe::<[u8]>()
+            .enable_safe_overflow(false)
+            .subscriber_max_buffer_size(buffer)
+            .max_subscribers(readers)
+            .max_publishers(1)
+            // The orchestrator's, the publisher's and each subscriber's.
+            .max_nodes(readers + 2)
+            .create()
+            .map_err(Error::shm("iceoryx2 create fan-out service"))?;
+        Ok(Self { service, _node: node })
+    }
+
+    /// A peer's side: opens the service the orchestrator created (and
+    /// fails if it would drop samples).
+    pub fn open(name: &str) -> Result<Self, Error> {
+        let node = node(name)?;
+        let service = node
+            .service_builder(&service_name(name, "fanout")?)
+            .publish_subscribe::<[u8]>()
+            .enable_safe_overflow(false)
+            .open()
+            .map_err(Error::shm("iceoryx2 open fan-out service"))?;
+        Ok(Self { service, _node: node })
+    }
+
+    /// The publisher of `size`-byte samples, connected to every subscriber
+    /// (waits for all of them, giving up after `limit` or if `parent` dies).
+    pub fn publisher(&self, size: usize, parent: u32, limit: Duration) -> Result<FanoutPublisher, Error> {
+        let port = self
+            .service
+            .publisher_builder()
+            .initial_max_slice_len(size)
+            .backpressure_strategy(BackpressureStrategy::RetryUntilDelivered)
+            .create()
+            .map_err(Error::shm("iceoryx2 publisher"))?;
+        let readers = self.service.static_config().max_subscribers();
+        poll_until(parent, Some((limit, "all the subscribers")), || {
+            Ok((self.service.dynamic_config().number_of_subscribers() >= readers).then_some(()))
+        })?;
+        port.update_connections().map_err(Error::shm("iceoryx2 connect to the subscribers"))?;
+        Ok(FanoutPublisher { port, readers })
+    }
+
+    /// A subscriber, connected to the publisher (waits for it, giving up
+    /// after `limit` or if `parent` dies).
+    pub fn subscriber(&self, parent: u32, limit: Duration) -> Result<FanoutSubscriber, Error> {
+        let buffer = self.service.static_config().subscriber_max_buffer_size();
+        let port = self
+            .service
+            .subscriber_builder()
+            .buffer_size(buffer)
+            .create()
+            .map_err(Error::shm("iceoryx2 subscriber"))?;
+        poll_until(parent, Some((limit, "the publisher")), || {
+            Ok((self.service.dynamic_config().number_of_publishers() > 0).then_some(()))
+        })?;
+        port.update_connections().map_err(Error::shm("iceoryx2 connect to the publisher"))?;
+        Ok(FanoutSubscriber { port, parent })
+    }
+}
+
+/// The publisher of a fan-out row.
+pub struct FanoutPublisher {
+    port: BytesPublisher,
+    readers: usize,
+}
+
+impl FanoutPublisher {
+    /// Publishes `msg` to every subscriber, waiting while one's buffer is
+    /// full; an error if any did not get it.
+    pub fn publish(&self, msg: &[u8]) -> Result<(), Error> {
+        let loan = self.port.loan_slice_uninit(msg.len()).map_err(Error::shm("iceoryx2 loan sample"))?;
+        let reached = loan.write_from_slice(msg).send().map_err(Error::shm("iceoryx2 send sample"))?;
+        if reached != self.readers {
+            return Err(Error::Peer(format!("a sample reached {reached} of {} subscribers", self.readers)));
+        }
+        Ok(())
+    }
+}
+
+/// A subscriber of a fan-out row.
+pub struct FanoutSubscriber {
+    port: BytesSubscriber,
+    parent: u32,
+}
+
+impl FanoutSubscriber {
+    /// Polls for the next sample and copies it into `msg`; an error if it
+    /// is not `msg.len()` bytes, or if none comes within `limit`.
+    pub fn recv(&self, msg: &mut [u8], limit: Duration) -> Result<(), Error> {
+        let sample = poll_until(self.parent, Some((limit, "a sample")), || {
+            self.port.receive().map_err(Error::shm("iceoryx2 receive sample"))
+        })?;
+        let payload = sample.payload();
+        if payload.len() != msg.len() {
+            return Err(Error::WrongData(format!("a {}-byte sample where {} were due", payload.len(), msg.len())));
+        }
+        msg.copy_from_slice(payload);
+        Ok(())
     }
 }

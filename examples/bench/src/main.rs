@@ -28,11 +28,12 @@
 //!   the consumer reads every byte in place), a pipe and a Unix socket; the
 //!   ceiling is `memcpy` of the same size in one process.
 //! - **iceoryx2** (feature `iceoryx2`, off by default): its request-response
-//!   and publish-subscribe, both sides polling, as rows of the same tables
-//!   (see `iox`).
+//!   and publish-subscribe, both sides polling, as rows of the same tables,
+//!   fan-out included (see `iox`).
 //! - **Fan-out** (`--fanout`): one writer process and N reader processes,
-//!   the shm broadcast channel against one pipe per reader; messages per
-//!   second per reader and publish-to-receive latency (see `fanout`).
+//!   the shm broadcast channel against one pipe per reader (and iceoryx2
+//!   publish-subscribe, with its feature); messages per second per reader
+//!   and publish-to-receive latency (see `fanout`).
 //! - **Many clients** (`--clients`): N client processes against one
 //!   mailbox server process, futex and polling; aggregate calls/s and the
 //!   latency of every call, one row per N (see `clients`).
@@ -139,7 +140,8 @@ pub enum Method {
     #[cfg(feature = "iceoryx2")]
     Iceoryx2Rr,
     /// iceoryx2 publish-subscribe, both sides polling: a ping and a pong
-    /// service for round trips, one service one way (feature `iceoryx2`).
+    /// service for round trips, one service one way, one service and N
+    /// subscribers in the fan-out rows (feature `iceoryx2`).
     #[cfg(feature = "iceoryx2")]
     Iceoryx2Pubsub,
 }
@@ -317,8 +319,9 @@ struct Options {
     #[arg(long)]
     client_calls: Option<u64>,
     /// Reader counts of the fan-out rows (one writer process, N reader
-    /// processes: the shm broadcast channel against one pipe per reader);
-    /// 0 skips them [default: 1,4].
+    /// processes: the shm broadcast channel against one pipe per reader,
+    /// and iceoryx2 publish-subscribe with that feature); 0 skips them
+    /// [default: 1,4].
     #[arg(long, value_delimiter = ',')]
     fanout: Vec<u32>,
     /// Messages per fan-out row [default: 200000, 20000 with --quick].
