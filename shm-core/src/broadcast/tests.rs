@@ -424,13 +424,30 @@ fn block_under_threads_loses_nothing() {
 }
 
 /// A wait strategy that calls `hook` when asked whether `dead` is alive
-/// (and says it is not), and `alive` when asked about anyone else (who is):
-/// lets a test act at those exact instants.
+/// (and says it is not), `alive` when asked about anyone else (who is),
+/// and counts its wake-up calls in `wakes`: lets a test act at those exact
+/// instants, and count what a side rang.
 struct HookWait {
     inner: ThreadWait,
     dead: u32,
     hook: std::boxed::Box<dyn Fn() + Send + Sync>,
     alive: std::boxed::Box<dyn Fn(u32) + Send + Sync>,
+    wakes: std::sync::Arc<std::sync::atomic::AtomicU32>,
+}
+
+impl HookWait {
+    /// Side `id`, everyone alive, no hooks: (it, its wake-up count).
+    fn counting(id: u32) -> (Self, std::sync::Arc<std::sync::atomic::AtomicU32>) {
+        let wakes = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let wait = Self {
+            inner: ThreadWait::new(id),
+            dead: 0,
+            hook: std::boxed::Box::new(|| {}),
+            alive: std::boxed::Box::new(|_| {}),
+            wakes: wakes.clone(),
+        };
+        (wait, wakes)
+    }
 }
 
 impl crate::Wait for HookWait {
@@ -445,6 +462,7 @@ impl crate::Wait for HookWait {
         self.inner.park(w, e, d)
     }
     fn wake(&self, w: &crate::AtomicU32, c: u32) {
+        self.wakes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.inner.wake(w, c)
     }
     fn self_id(&self) -> u32 {
@@ -484,6 +502,7 @@ fn a_dead_subscribers_slot_taken_over_meanwhile_stays_with_the_joiner() {
                 joined.write_u32(tail, 4 * 64);
             }
         }),
+        wakes: std::sync::Arc::default(),
     };
     let mut tx = seg.publisher("b", wait).unwrap();
     let w3 = ThreadWait::new(3);
@@ -556,42 +575,6 @@ fn lost_messages_are_counted_once_across_resyncs() {
     assert_eq!(received + missed, 22);
 }
 
-/// A `ThreadWait` that counts its wake-up calls.
-struct CountingWait {
-    inner: ThreadWait,
-    wakes: std::sync::Arc<std::sync::atomic::AtomicU32>,
-}
-
-impl CountingWait {
-    fn new(id: u32) -> (Self, std::sync::Arc<std::sync::atomic::AtomicU32>) {
-        let wakes = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
-        (Self { inner: ThreadWait::new(id), wakes: wakes.clone() }, wakes)
-    }
-}
-
-impl crate::Wait for CountingWait {
-    type Deadline = crate::wait::HostDeadline;
-    fn deadline(&self, t: Option<core::time::Duration>) -> Self::Deadline {
-        self.inner.deadline(t)
-    }
-    fn expired(&self, d: &mut Self::Deadline) -> bool {
-        self.inner.expired(d)
-    }
-    fn park(&self, w: &crate::AtomicU32, e: u32, d: &mut Self::Deadline) {
-        self.inner.park(w, e, d)
-    }
-    fn wake(&self, w: &crate::AtomicU32, c: u32) {
-        self.wakes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.inner.wake(w, c)
-    }
-    fn self_id(&self) -> u32 {
-        self.inner.self_id()
-    }
-    fn is_alive(&self, id: u32) -> bool {
-        self.inner.is_alive(id)
-    }
-}
-
 /// A subscriber announced at its position sleeps only while `head` is
 /// there: the publisher wakes it once, at the move from there, and makes
 /// no more system calls for it until it announces again. A waiting word of
@@ -603,7 +586,7 @@ fn a_publisher_wakes_a_subscriber_sleeping_at_a_position_once() {
     use std::sync::atomic::Ordering::Relaxed;
     let memory = fresh(Policy::Overwrite);
     let seg = open(&memory);
-    let (wait, wakes) = CountingWait::new(1);
+    let (wait, wakes) = HookWait::counting(1);
     let mut tx = seg.publisher("b", wait).unwrap();
     let sub = seg.subscriber("b", ThreadWait::new(2)).unwrap();
     let waiting = AREAS_OFFSET + b::WAITING + 4 * sub.slot();
@@ -643,7 +626,7 @@ fn a_subscriber_wakes_a_publisher_waiting_for_a_mark_once() {
     let memory = fresh(Policy::Block);
     let seg = open(&memory);
     let mut tx = seg.publisher("b", ThreadWait::new(1)).unwrap();
-    let (wait, wakes) = CountingWait::new(2);
+    let (wait, wakes) = HookWait::counting(2);
     let mut sub = seg.subscriber("b", wait).unwrap();
     let waiting = AREAS_OFFSET + b::PUBLISHER_WAITING;
     let mut buf = [0u8; 64];
