@@ -362,6 +362,14 @@ impl<'a, W: Wait> Publisher<'a, W> {
         // SYNC POINT: Release pairs with the subscribers' Acquire loads of
         // `head`; it clears a predecessor's close mark.
         ctl.head.store(head, Ordering::Release);
+        // A predecessor that died between storing `head` and waking left its
+        // sleepers announced at the position it moved from, which this side
+        // never moves from: wake every sleeper once.
+        // SYNC POINT: pairs with the fence in `wait_for`, as in `publish_head`.
+        fence(Ordering::SeqCst);
+        if ctl.waiting[..p.view.subs.len()].iter().any(|w| w.load(Ordering::Relaxed) != 0) {
+            p.wait.wake(&ctl.head, u32::MAX);
+        }
         Ok(p)
     }
 

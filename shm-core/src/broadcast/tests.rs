@@ -666,3 +666,31 @@ fn wakes_at_reads_every_waiting_word() {
         assert!(wakes_at(word, 0, 16, false) && wakes_at(word, 0, 16, true), "{word:#x}");
     }
 }
+
+/// Review finding: a publisher that died between storing `head` and waking
+/// left a subscriber asleep, announced at the position it moved from; its
+/// successor never moves from there, so under the position rule it never
+/// woke it (a stall until the subscriber's liveness slice, or its
+/// deadline). Claiming the publisher role now wakes every announced sleeper.
+#[test]
+fn a_new_publisher_wakes_sleepers_its_dead_predecessor_left() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let memory = fresh(Policy::Block);
+    let seg = open(&memory);
+    let sub = seg.subscriber("b", ThreadWait::new(2)).unwrap();
+    let waiting = AREAS_OFFSET + b::WAITING + 4 * sub.slot();
+    let w1 = ThreadWait::new(1);
+    {
+        let mut dying = seg.publisher("b", &w1).unwrap();
+        dying.try_publish(&message(0, 8)).unwrap();
+        // Asleep at 0, the head the predecessor moved from before it died
+        // without waking (forgotten: no close, as a killed process).
+        memory.write_u32(waiting, b::WAITING_AT);
+        core::mem::forget(dying);
+    }
+    memory.write_u32(AREAS_OFFSET + b::PUBLISHER, 0);
+    let (wait, wakes) = HookWait::counting(3);
+    let _successor = seg.publisher("b", wait).unwrap();
+    assert_eq!(wakes.load(Relaxed), 1, "the successor wakes the sleeper its predecessor left");
+    drop(sub);
+}
