@@ -21,8 +21,10 @@
 //! - **Round trip** (request of `size` bytes, the peer flips its first byte
 //!   and answers `size` bytes): the shm mailbox with a polling peer, with
 //!   the futex semaphore and with named POSIX semaphores; a pipe pair, a Unix
-//!   stream socket pair and two POSIX message queues; and the floor, a bare
-//!   atomic ping-pong on one cache line of a shared mapping.
+//!   stream socket pair and two POSIX message queues; and two floors: a bare
+//!   atomic ping-pong on one cache line of a shared mapping, and the same
+//!   with `size` payload bytes beside the word, laid out as a mailbox slot
+//!   (what carrying the bytes costs with no protocol at all).
 //! - **Throughput** one way: the shm queue copying (`send_timeout` /
 //!   `recv_timeout`) and zero-copy (the producer fills its grant in place,
 //!   the consumer reads every byte in place), a pipe and a Unix socket; the
@@ -115,6 +117,10 @@ pub const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
 pub enum Method {
     /// Bare atomic ping-pong on one cache line of a shared mapping (the floor).
     AtomicFloor,
+    /// A signal word and the size's payload bytes ping-ponged between two
+    /// pinned processes, as a mailbox slot lays them out (no protocol): the
+    /// floor for carrying that many bytes each way.
+    PayloadFloor,
     /// shm mailbox, both sides polling (spin-only wait strategy).
     MailboxSpin,
     /// shm mailbox, futex semaphore (spin, then sleep).
@@ -150,6 +156,7 @@ impl Method {
     /// Round-trip methods, in table order.
     pub const ROUND_TRIP: &[Method] = &[
         Method::AtomicFloor,
+        Method::PayloadFloor,
         Method::MailboxSpin,
         Method::MailboxFutex,
         Method::MailboxSem,
@@ -179,6 +186,7 @@ impl Method {
     pub fn id(self) -> &'static str {
         match self {
             Method::AtomicFloor => "atomic-floor",
+            Method::PayloadFloor => "payload-floor",
             Method::MailboxSpin => "mailbox-spin",
             Method::MailboxFutex => "mailbox-futex",
             Method::MailboxSem => "mailbox-sem",
@@ -212,6 +220,7 @@ impl Method {
     pub fn label_round_trip(self) -> &'static str {
         match self {
             Method::AtomicFloor => "atomic ping-pong (floor)",
+            Method::PayloadFloor => "word + payload ping-pong (floor for the size)",
             Method::MailboxSpin => "shm mailbox, polling",
             Method::MailboxFutex => "shm mailbox, futex",
             Method::MailboxSem => "shm mailbox, named semaphore",

@@ -85,6 +85,58 @@ pub fn floor_server(word: &AtomicU32, parent: u32) -> impl FnMut(u64) -> Result<
     }
 }
 
+/// The payload floor, client side: copy the request into the `size` bytes at
+/// `payload`, store an odd number, spin until the peer adds one, copy the
+/// response out and check it.
+///
+/// `payload` points at `size` bytes of the shared mapping that only this
+/// row's two sides touch, handed back and forth by `word`.
+pub fn payload_floor_client(
+    word: &AtomicU32,
+    payload: *mut u8,
+    size: usize,
+    peer: u32,
+) -> impl FnMut(u64) -> Result<(), Error> + '_ {
+    let request = vec![REQUEST_BYTE; size];
+    let mut response = vec![0u8; size];
+    move |i| {
+        let ask = (i as u32).wrapping_mul(2).wrapping_add(1);
+        // SAFETY: `payload..payload + size` lies in the mapping (checked by
+        // `runs::payload_floor`), and the bytes are ours: the peer touches
+        // them only between seeing `ask` and storing `ask + 1`.
+        unsafe { std::ptr::copy_nonoverlapping(request.as_ptr(), payload, size) };
+        // SYNC POINT: Release pairs with the Acquire load in the peer's
+        // spin: the request bytes are visible before `ask`.
+        word.store(ask, Ordering::Release);
+        spin_until(word, ask.wrapping_add(1), peer)?;
+        // SAFETY: as above; the peer stored `ask + 1` (Acquire in
+        // `spin_until`) after its last write of the bytes.
+        unsafe { std::ptr::copy_nonoverlapping(payload, response.as_mut_ptr(), size) };
+        check_response(&response, size, size)
+    }
+}
+
+/// The payload floor, peer side: spin for the odd number, flip the first
+/// payload byte in place (as the mailbox's peer does), answer with the next.
+pub fn payload_floor_server(
+    word: &AtomicU32,
+    payload: *mut u8,
+    parent: u32,
+) -> impl FnMut(u64) -> Result<(), Error> + '_ {
+    move |i| {
+        let ask = (i as u32).wrapping_mul(2).wrapping_add(1);
+        spin_until(word, ask, parent)?;
+        // SAFETY: `payload` holds at least one byte (`runs::payload_floor`
+        // checked `size >= 1` bytes), ours from seeing
+        // `ask` (Acquire in `spin_until`) until we store `ask + 1`.
+        unsafe { *payload = !*payload };
+        // SYNC POINT: Release pairs with the Acquire load in the client's
+        // spin: the flipped byte is visible before `ask + 1`.
+        word.store(ask.wrapping_add(1), Ordering::Release);
+        Ok(())
+    }
+}
+
 /// The mailbox, client side: `call` copies the request in and the response out.
 pub fn mailbox_client<'a, 's, W: Wait>(
     client: &'a Client<'s, W>,

@@ -7,7 +7,7 @@ use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use shm_core::format::{semaphore, CACHE_LINE};
+use shm_core::format::{mailbox, semaphore, CACHE_LINE};
 use shm_core::queue::max_message;
 use shm_core::{AtomicU32, ChannelKind, Layout};
 use shm_posix::{FutexWait, NamedSemaphoreWait, Segment};
@@ -46,6 +46,29 @@ pub fn floor_word(seg: &Segment) -> Result<&AtomicU32, Error> {
     // the mapping stays valid while `seg` is borrowed, which the returned
     // reference is tied to. Both processes touch the word only atomically.
     Ok(unsafe { &*region.as_ptr().add(offset).cast::<AtomicU32>() })
+}
+
+/// The payload floor's signal word and `size` payload bytes: slot 0's
+/// `state` word and payload of the mailbox channel, used raw (neither side
+/// runs the mailbox protocol on them).
+pub fn payload_floor(seg: &Segment, size: usize) -> Result<(&AtomicU32, *mut u8), Error> {
+    let (_, info) = seg.find(MAILBOX, ChannelKind::Mailbox).map_err(Error::shm("payload floor channel"))?;
+    let word = info.offset as usize + mailbox::SLOTS + mailbox::SLOT_STATE;
+    let payload = info.offset as usize + mailbox::SLOTS + mailbox::SLOT_PAYLOAD;
+    let (end, area_end, len) = (payload + size, (info.offset + info.size) as usize, seg.region().len());
+    if size == 0 || !word.is_multiple_of(CACHE_LINE) || end > area_end || end > len {
+        return Err(Error::Peer(format!(
+            "payload floor: {size} bytes at offset {payload} do not fit its channel (ends at {area_end}) \
+             or the {len}-byte mapping"
+        )));
+    }
+    let base = seg.region().as_ptr();
+    // SAFETY: `word` is 64-aligned and `payload + size` lies inside the
+    // channel's area and the mapping (both checked just above); the mapping
+    // stays valid while `seg` is borrowed, which the results are tied to (the
+    // pointer is used only inside that borrow, by the row's closures). Both
+    // processes touch the word only atomically.
+    Ok((unsafe { &*base.add(word).cast::<AtomicU32>() }, unsafe { base.add(payload) }))
 }
 
 /// The orchestrator's state for one run.
@@ -144,6 +167,14 @@ impl Ctx {
                 let word = floor_word(&seg)?;
                 let peer = self.peer(Test::RoundTrip, method, size, &name, w, n, &[])?;
                 (self.round_trips(roundtrip::floor_client(word, peer.pid()))?, peer)
+            }
+            Method::PayloadFloor => {
+                let name = self.names.segment();
+                let layout = Layout::new().mailbox(MAILBOX, 1, self.slot_size).map_err(Error::shm("layout"))?;
+                let seg = Segment::create(&name, &layout).map_err(Error::shm("create"))?;
+                let (word, payload) = payload_floor(&seg, size)?;
+                let peer = self.peer(Test::RoundTrip, method, size, &name, w, n, &[])?;
+                (self.round_trips(roundtrip::payload_floor_client(word, payload, size, peer.pid()))?, peer)
             }
             Method::MailboxSpin | Method::MailboxFutex | Method::MailboxSem => {
                 let name = self.names.segment();

@@ -9,7 +9,7 @@ use shm_posix::{FutexWait, NamedSemaphoreWait, Segment};
 
 use crate::error::Error;
 use crate::measure::{self, PeerReport};
-use crate::runs::floor_word;
+use crate::runs::{self, floor_word};
 use crate::strategy::{Counted, SpinWait};
 use crate::{clients, fanout, mq, procs, roundtrip, throughput, Method, PeerArgs, Test, MAILBOX, OPEN_TIMEOUT, QUEUE};
 
@@ -52,6 +52,11 @@ fn two_process(a: &PeerArgs) -> Result<measure::Side, Error> {
         (Test::RoundTrip, Method::AtomicFloor) => {
             let seg = open()?;
             measure::run(SERVING, w, n, roundtrip::floor_server(floor_word(&seg)?, parent))
+        }
+        (Test::RoundTrip, Method::PayloadFloor) => {
+            let seg = open()?;
+            let (word, payload) = runs::payload_floor(&seg, size)?;
+            measure::run(SERVING, w, n, roundtrip::payload_floor_server(word, payload, parent))
         }
         (Test::RoundTrip, Method::MailboxSpin) => {
             let seg = open()?;
