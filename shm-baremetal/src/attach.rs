@@ -576,6 +576,9 @@ impl<W: Wait, C: Cache> Wait for LinkWait<'_, W, C> {
     fn lazy_notify(&self) -> bool {
         self.wait.lazy_notify()
     }
+    fn yield_now(&self) -> bool {
+        self.wait.yield_now()
+    }
     fn barrier_everywhere(&self) -> bool {
         self.wait.barrier_everywhere()
     }

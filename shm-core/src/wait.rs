@@ -99,6 +99,25 @@ pub trait Wait {
         false
     }
 
+    /// Gives this side's CPU to another runnable thread, if there is one,
+    /// and says whether it could (`false`: the strategy cannot yield).
+    ///
+    /// With [`adaptive_spin`](Self::adaptive_spin), a wait that outlasted
+    /// its spin yields up to [`YIELDS_BEFORE_PARK`] times, looking at the
+    /// word after each, before it announces itself and parks. When the peer
+    /// shares this CPU, the yield runs it at once, and since this side never
+    /// announced a sleep, the peer's answer costs it no wake-up call: a
+    /// round trip on one CPU costs two yields instead of two waits and two
+    /// wakes. Yielding stops (probed again every [`SPIN_PROBE_EVERY`]
+    /// waits) once it does not pay: when no yield turn brought the answer,
+    /// or one kept this side off its CPU longer than [`YIELD_QUICK`] (the
+    /// CPU went to an unrelated busy thread, not the peer). The default
+    /// cannot yield. A strategy that wraps another must forward this method, or
+    /// its waits on a shared CPU park where they could yield.
+    fn yield_now(&self) -> bool {
+        false
+    }
+
     /// Whether this side may skip the store-load fence between publishing
     /// and looking at the peer's waiting word, on the channels whose format
     /// allows it (the queue: see *Waking* in [`crate::format::queue`]).
@@ -185,6 +204,9 @@ impl<W: Wait + ?Sized> Wait for &W {
     fn lazy_notify(&self) -> bool {
         (**self).lazy_notify()
     }
+    fn yield_now(&self) -> bool {
+        (**self).yield_now()
+    }
     fn barrier_everywhere(&self) -> bool {
         (**self).barrier_everywhere()
     }
@@ -268,6 +290,17 @@ impl Announce {
 /// many waits.
 pub const SPIN_PROBE_EVERY: u32 = 256;
 
+/// How many times a wait yields its CPU ([`Wait::yield_now`]) after
+/// spinning and before it announces itself and parks.
+pub const YIELDS_BEFORE_PARK: u32 = 4;
+
+/// The longest a wait's yield turns may keep it off its CPU and still count
+/// as paying ([`Wait::yield_now`]). Handing the CPU to a peer on the same
+/// CPU and back takes a few microseconds; a yield that lasts longer gave
+/// the CPU to some other thread for its time slice (milliseconds), which a
+/// parked waiter, woken by its peer, would not have waited for.
+pub const YIELD_QUICK: Duration = Duration::from_micros(50);
+
 /// How much of the strategy's spin limit an endpoint's next wait spends,
 /// learned from its past waits (see [`Wait::adaptive_spin`]). Local to the
 /// endpoint, never in the segment: a plain core atomic (`Relaxed`, a hint
@@ -277,15 +310,40 @@ pub(crate) struct SpinBudget {
     /// Bits 0..8: how many times the limit was quartered (saturating at
     /// [`SpinBudget::OFF`], no spin); bits 8..: waits since the last probe.
     state: core::sync::atomic::AtomicU32,
+    /// 0: waits yield before parking; n > 0: yielding stopped paying,
+    /// n - 1 waits ago (a probe at [`SPIN_PROBE_EVERY`]).
+    yields: core::sync::atomic::AtomicU32,
 }
 
 impl SpinBudget {
     /// Quarterings after which no spin is left of any `u32` limit.
     const OFF: u32 = 16;
 
-    /// A fresh budget: the whole limit.
+    /// A fresh budget: the whole limit, and yields.
     pub(crate) const fn new() -> Self {
-        Self { state: core::sync::atomic::AtomicU32::new(0) }
+        Self { state: core::sync::atomic::AtomicU32::new(0), yields: core::sync::atomic::AtomicU32::new(0) }
+    }
+
+    /// Whether this wait yields before parking: while yielding pays, and
+    /// every [`SPIN_PROBE_EVERY`]-th wait after it stopped paying.
+    fn may_yield(&self) -> bool {
+        let off = self.yields.load(core::sync::atomic::Ordering::Relaxed);
+        if off == 0 || off >= SPIN_PROBE_EVERY {
+            return true;
+        }
+        self.yields.store(off + 1, core::sync::atomic::Ordering::Relaxed);
+        false
+    }
+
+    /// A yield turn brought the answer quickly: yield again next time.
+    fn yield_paid(&self) {
+        self.yields.store(0, core::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The yield turns did not bring the answer, or too slowly: stop
+    /// yielding until the next probe.
+    fn yield_missed(&self) {
+        self.yields.store(1, core::sync::atomic::Ordering::Relaxed);
     }
 
     /// Spins for the next wait.
@@ -400,6 +458,11 @@ pub(crate) fn wait_for<W: Wait, T>(
         }
     }
     budget.missed();
+    if limit == 0 && w.adaptive_spin() && budget.may_yield() {
+        if let Some(done) = yield_turns(w, budget, word, deadline, &mut check) {
+            return Ok(done);
+        }
+    }
     // Brief sleeps facing a lazy waker this side cannot fence: they grow
     // from LAZY_RECHECK_US until they reach the strategy's own sleeps.
     let mut brief_us = LAZY_RECHECK_US;
@@ -447,6 +510,43 @@ pub(crate) fn wait_for<W: Wait, T>(
             }
         }
     }
+}
+
+/// The yield turns of [`wait_for`] (see [`Wait::yield_now`]): up to
+/// [`YIELDS_BEFORE_PARK`] yields, a look at `word` after each; `Some` if
+/// one brought what `check` accepts. Records in `budget` whether yielding
+/// paid. Never announces a sleep, so a peer's notify skips its wake-up.
+fn yield_turns<W: Wait, T>(
+    w: &W,
+    budget: &SpinBudget,
+    word: &AtomicU32,
+    deadline: &mut W::Deadline,
+    check: &mut impl FnMut(u32) -> Option<T>,
+) -> Option<T> {
+    let mut quick = w.deadline(Some(YIELD_QUICK));
+    // A deadline may start its clock at its first look (a host's does):
+    // look now, so the yields below count.
+    let _ = w.expired(&mut quick);
+    for _ in 0..YIELDS_BEFORE_PARK {
+        if w.expired(deadline) || !w.yield_now() {
+            break;
+        }
+        let slow = w.expired(&mut quick);
+        // SYNC POINT: as the first load of `wait_for`.
+        if let Some(done) = check(word.load(Ordering::Acquire)) {
+            if slow {
+                budget.yield_missed();
+            } else {
+                budget.yield_paid();
+            }
+            return Some(done);
+        }
+        if slow {
+            break;
+        }
+    }
+    budget.yield_missed();
+    None
 }
 
 /// After a store that a sleeper's `check` looks at (not to `word` itself),
@@ -760,5 +860,149 @@ mod tests {
         // An answer found at the first look tells nothing: no change.
         assert_eq!(looks(&w, &budget, Some(0)), 1);
         assert_eq!(looks(&w, &budget, None), 1 + 256 + 2);
+    }
+
+    /// An adaptive strategy whose peer shares its CPU: a yield runs the
+    /// peer, which answers at this side's `answer_at`-th yield (never: 0),
+    /// or at its park. `slow` makes every yield outlast [`YIELD_QUICK`].
+    struct Yielder {
+        can_yield: bool,
+        adaptive: bool,
+        slow: bool,
+        answer_at: u32,
+        yields: core::cell::Cell<u32>,
+        parks: core::cell::Cell<u32>,
+    }
+
+    impl Yielder {
+        fn new(answer_at: u32) -> Self {
+            Self {
+                can_yield: true,
+                adaptive: true,
+                slow: false,
+                answer_at,
+                yields: Default::default(),
+                parks: Default::default(),
+            }
+        }
+
+        /// One wait: (yields, parks) it cost.
+        fn wait(&self, budget: &SpinBudget) -> (u32, u32) {
+            let (yields, parks) = (self.yields.get(), self.parks.get());
+            let (word, waiting) = (AtomicU32::new(0), AtomicU32::new(0));
+            let answer = self.answer_at;
+            let got = wait_for(self, budget, &word, &waiting, Announce::Single, None, None, &mut None, |v| {
+                (v == 1 || (answer != 0 && self.yields.get() - yields >= answer)).then_some(())
+            });
+            assert_eq!(got, Ok(()), "the wait ends with the answer");
+            assert_eq!(waiting.load(Ordering::Relaxed), 0, "no announce is left behind");
+            (self.yields.get() - yields, self.parks.get() - parks)
+        }
+    }
+
+    impl Wait for Yielder {
+        /// The timeout asked for: only the yield turns' own deadline
+        /// ([`YIELD_QUICK`]) ever reads as passed, when `slow`.
+        type Deadline = Option<Duration>;
+        fn deadline(&self, timeout: Option<Duration>) -> Option<Duration> {
+            timeout
+        }
+        fn expired(&self, deadline: &mut Option<Duration>) -> bool {
+            self.slow && *deadline == Some(YIELD_QUICK)
+        }
+        fn park(&self, word: &AtomicU32, _expected: u32, _deadline: &mut Option<Duration>) {
+            self.parks.set(self.parks.get() + 1);
+            word.store(1, Ordering::Relaxed);
+        }
+        fn wake(&self, _word: &AtomicU32, _count: u32) {}
+        fn spin_limit(&self) -> u32 {
+            4
+        }
+        fn adaptive_spin(&self) -> bool {
+            self.adaptive
+        }
+        fn yield_now(&self) -> bool {
+            if self.can_yield {
+                self.yields.set(self.yields.get() + 1);
+            }
+            self.can_yield
+        }
+        fn self_id(&self) -> u32 {
+            1
+        }
+    }
+
+    /// Waits until spinning has faded to nothing (limit 4: 4, 1, then 0).
+    fn spin_faded(w: &Yielder, budget: &SpinBudget) {
+        for _ in 0..2 {
+            assert_eq!(w.wait(budget), (0, 1), "while spinning, a missed wait parks without yielding");
+        }
+    }
+
+    #[test]
+    fn on_a_shared_cpu_a_wait_yields_to_its_peer_instead_of_parking() {
+        let (w, budget) = (Yielder::new(1), SpinBudget::new());
+        spin_faded(&w, &budget);
+        let (mut yields, mut parks) = (0, 0);
+        for _ in 0..4 * SPIN_PROBE_EVERY {
+            let (y, p) = w.wait(&budget);
+            yields += y;
+            parks += p;
+        }
+        // Every wait but the spin probes (a quarter limit, then a park)
+        // is answered by its first yield.
+        assert_eq!(parks, 4, "only the spin probes park");
+        assert_eq!(yields, 4 * SPIN_PROBE_EVERY - 4);
+    }
+
+    #[test]
+    fn yields_that_bring_no_answer_end_in_a_park_and_stop_until_a_probe() {
+        let (w, budget) = (Yielder::new(0), SpinBudget::new());
+        spin_faded(&w, &budget);
+        assert_eq!(w.wait(&budget), (YIELDS_BEFORE_PARK, 1), "a few turns, then the park");
+        let mut yielded = 0;
+        for _ in 0..4 * SPIN_PROBE_EVERY {
+            let (y, p) = w.wait(&budget);
+            assert_eq!(p, 1);
+            match y {
+                0 => {}
+                YIELDS_BEFORE_PARK => yielded += 1,
+                other => panic!("a wait yielded {other} times"),
+            }
+        }
+        assert!((1..=4).contains(&yielded), "yields come back only as a rare probe: {yielded}");
+    }
+
+    #[test]
+    fn a_slow_yield_stops_yielding_and_a_quick_probe_brings_it_back() {
+        let (mut w, budget) = (Yielder::new(1), SpinBudget::new());
+        w.slow = true;
+        spin_faded(&w, &budget);
+        // The CPU went elsewhere for a time slice: the answer still counts,
+        // but the next waits park.
+        assert_eq!(w.wait(&budget), (1, 0));
+        assert_eq!(w.wait(&budget), (0, 1));
+        w.slow = false;
+        let mut waits = 0;
+        while w.wait(&budget) != (1, 0) {
+            waits += 1;
+            assert!(waits <= 2 * SPIN_PROBE_EVERY, "a yield probe comes within SPIN_PROBE_EVERY waits");
+        }
+        assert_eq!(w.wait(&budget), (1, 0), "the probe paid: yielding again");
+    }
+
+    #[test]
+    fn a_steady_strategy_or_one_that_cannot_yield_parks_without_yielding() {
+        let (mut steady, budget) = (Yielder::new(1), SpinBudget::new());
+        steady.adaptive = false;
+        for _ in 0..20 {
+            assert_eq!(steady.wait(&budget), (0, 1));
+        }
+        let (mut unable, budget) = (Yielder::new(1), SpinBudget::new());
+        unable.can_yield = false;
+        spin_faded(&unable, &budget);
+        for _ in 0..20 {
+            assert_eq!(unable.wait(&budget), (0, 1));
+        }
     }
 }

@@ -23,8 +23,14 @@ pub type FutexSemaphore<'a> = CountingSemaphore<'a, FutexWait>;
 /// The spin adapts ([`Wait::adaptive_spin`]): each endpoint spins while
 /// spinning pays, and parks at once after a few waits where it did not, as
 /// when both processes share one CPU (there every spin is time the peer
-/// cannot run). [`with_steady_spin`](Self::with_steady_spin) spins the same
-/// every time, for processes on CPUs of their own.
+/// cannot run). Once spinning has stopped paying, a wait yields its CPU
+/// (`sched_yield`) a few times before it parks ([`Wait::yield_now`]): on a
+/// shared CPU that runs the peer at once, and its answer needs no futex
+/// wake-up, so a round trip costs two yields instead of two futex waits and
+/// two wakes. Yielding stops where it does not pay (a yield that gave the
+/// CPU to some other busy thread for its time slice).
+/// [`with_steady_spin`](Self::with_steady_spin) spins the same every time
+/// and never yields, for processes on CPUs of their own.
 ///
 /// ```
 /// use shm_posix::FutexWait;

@@ -92,8 +92,8 @@ impl Pacing {
 
 /// The [`Wait`](shm_core::Wait) methods every host strategy hands to its
 /// `pacing` field: `Deadline`, `deadline`, `expired`, `spin_limit`,
-/// `adaptive_spin`, `lazy_notify`, `barrier_everywhere`, `self_id` and
-/// `is_alive`. Used inside `impl Wait for ...`, which adds `park` and `wake`.
+/// `adaptive_spin`, `lazy_notify`, `yield_now`, `barrier_everywhere`,
+/// `self_id` and `is_alive`. Used inside `impl Wait for ...`, which adds `park` and `wake`.
 macro_rules! wait_by_pacing {
     () => {
         type Deadline = shm_core::wait::HostDeadline;
@@ -116,6 +116,12 @@ macro_rules! wait_by_pacing {
 
         fn lazy_notify(&self) -> bool {
             self.pacing.lazy_notify()
+        }
+
+        fn yield_now(&self) -> bool {
+            // sched_yield(2): gives the CPU to another runnable thread, if any.
+            std::thread::yield_now();
+            true
         }
 
         fn barrier_everywhere(&self) -> bool {

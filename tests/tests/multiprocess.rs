@@ -168,6 +168,9 @@ impl<W: Wait> Wait for BarrierCounter<W> {
     fn lazy_notify(&self) -> bool {
         self.inner.lazy_notify()
     }
+    fn yield_now(&self) -> bool {
+        self.inner.yield_now()
+    }
     fn barrier_everywhere(&self) -> bool {
         self.barriers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.inner.barrier_everywhere()

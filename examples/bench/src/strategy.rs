@@ -91,6 +91,9 @@ impl<W: Wait> Wait for Counted<W> {
     fn lazy_notify(&self) -> bool {
         self.0.lazy_notify()
     }
+    fn yield_now(&self) -> bool {
+        self.0.yield_now()
+    }
     fn barrier_everywhere(&self) -> bool {
         self.0.barrier_everywhere()
     }
