@@ -47,7 +47,9 @@ use crate::sync::{compiler_fence, fence, spin_hint, AtomicU32, Ordering};
 /// the unavoidable wake-up. (4096 was measured at about 100 µs on Zen 4,
 /// ruinous when both processes share one CPU; even 1024 made a round trip
 /// on one CPU 13x a pipe pair's until host strategies learned to stop
-/// spinning there: [`Wait::adaptive_spin`].)
+/// spinning there: [`Wait::adaptive_spin`].) shm-posix's strategies, which
+/// adapt, spin four times as long (`shm_posix::HOST_SPIN_LIMIT`), to
+/// outlast the scheduler on a loaded machine.
 pub const DEFAULT_SPIN_LIMIT: u32 = 1024;
 
 /// The adapter's hooks for blocking: sleep on a word, wake a word, keep time,

@@ -11,6 +11,24 @@ use crate::pacing::{Pacing, POLL_SLEEP};
 /// How long one futex sleep lasts at most, by default.
 pub const DEFAULT_LIVENESS_INTERVAL: Duration = Duration::from_millis(100);
 
+/// How many times the host strategies ([`FutexWait`],
+/// [`NamedSemaphoreWait`](crate::NamedSemaphoreWait)) spin before parking,
+/// unless told otherwise: four times the core's
+/// [`DEFAULT_SPIN_LIMIT`](shm_core::wait::DEFAULT_SPIN_LIMIT). About 40 µs
+/// on a core whose `pause` takes 10 ns, up to about 160 µs where it takes
+/// 40 ns.
+///
+/// Long enough to outlast the scheduler on a loaded machine: with a busy
+/// thread on every CPU, a woken process waited about 20 µs for its CPU
+/// (`shm-bench --busy`, `perf sched latency`, 2-vCPU VM). A waiter that
+/// parks before its peer got its CPU needs a wake-up of its own, and every
+/// hand-over then costs two such waits: with 1024 spins the default mailbox
+/// fell to a pipe pair's 42 µs round trip in 3 of 8 `--busy` runs, with
+/// 4096 in none of 8 (0.64–0.74 µs). Where spinning does not pay (a shared
+/// CPU, a peer that answers late) the adaptive spin fades after a few
+/// waits, so the longer limit costs little there.
+pub const HOST_SPIN_LIMIT: u32 = 4 * shm_core::wait::DEFAULT_SPIN_LIMIT;
+
 /// The in-segment counting semaphore, sleeping on a futex.
 pub type FutexSemaphore<'a> = CountingSemaphore<'a, FutexWait>;
 
@@ -49,9 +67,8 @@ impl Default for FutexWait {
 }
 
 impl FutexWait {
-    /// The default strategy: spin
-    /// [`DEFAULT_SPIN_LIMIT`](shm_core::wait::DEFAULT_SPIN_LIMIT) times,
-    /// then sleep.
+    /// The default strategy: spin [`HOST_SPIN_LIMIT`] times (fewer while
+    /// spinning does not pay), yield a few times (likewise), then sleep.
     pub const fn new() -> Self {
         Self { pacing: Pacing::new() }
     }

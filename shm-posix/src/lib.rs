@@ -18,7 +18,7 @@ mod waitset;
 
 pub mod list;
 
-pub use futex::{pid_alive, FutexSemaphore, FutexWait, DEFAULT_LIVENESS_INTERVAL};
+pub use futex::{pid_alive, FutexSemaphore, FutexWait, DEFAULT_LIVENESS_INTERVAL, HOST_SPIN_LIMIT};
 pub use identity::{creator_liveness, pid_namespace, process_start, Liveness};
 pub use name::{canonical_name, NameError, MAX_NAME_LEN};
 pub use named::{word_semaphore_name, NamedSemaphore, NamedSemaphoreError, NamedSemaphoreWait};

@@ -8,9 +8,9 @@
 
 use std::time::Duration;
 
-use shm_core::wait::{HostDeadline, DEFAULT_SPIN_LIMIT};
+use shm_core::wait::HostDeadline;
 
-use crate::futex::{pid_alive, DEFAULT_LIVENESS_INTERVAL};
+use crate::futex::{pid_alive, DEFAULT_LIVENESS_INTERVAL, HOST_SPIN_LIMIT};
 
 /// How long one sleep lasts at most when the kernel object cannot sleep
 /// (an error other than a timeout, or no object for the word): the wait
@@ -36,9 +36,9 @@ impl Pacing {
         Self { spin, adaptive: true, slice: DEFAULT_LIVENESS_INTERVAL }
     }
 
-    /// [`DEFAULT_SPIN_LIMIT`] spins, the default liveness interval.
+    /// [`HOST_SPIN_LIMIT`] spins, the default liveness interval.
     pub(crate) const fn new() -> Self {
-        Self::with_spin(DEFAULT_SPIN_LIMIT)
+        Self::with_spin(HOST_SPIN_LIMIT)
     }
 
     /// [`Wait::deadline`](shm_core::Wait::deadline).
@@ -154,10 +154,7 @@ mod tests {
 
     #[test]
     fn the_defaults_are_the_cores_spin_limit_and_the_liveness_interval() {
-        assert_eq!(
-            Pacing::new(),
-            Pacing { spin: DEFAULT_SPIN_LIMIT, adaptive: true, slice: DEFAULT_LIVENESS_INTERVAL }
-        );
+        assert_eq!(Pacing::new(), Pacing { spin: HOST_SPIN_LIMIT, adaptive: true, slice: DEFAULT_LIVENESS_INTERVAL });
         assert_eq!(Pacing::new().self_id(), std::process::id());
         assert!(Pacing::new().is_alive(std::process::id()));
     }
