@@ -104,18 +104,25 @@ pub trait Wait {
     /// Gives this side's CPU to another runnable thread, if there is one,
     /// and says whether it could (`false`: the strategy cannot yield).
     ///
-    /// With [`adaptive_spin`](Self::adaptive_spin), a wait that outlasted
-    /// its spin yields up to [`YIELDS_BEFORE_PARK`] times, looking at the
-    /// word after each, before it announces itself and parks. When the peer
-    /// shares this CPU, the yield runs it at once, and since this side never
-    /// announced a sleep, the peer's answer costs it no wake-up call: a
-    /// round trip on one CPU costs two yields instead of two waits and two
-    /// wakes. Yielding stops (probed again every [`SPIN_PROBE_EVERY`]
-    /// waits) once it does not pay: when no yield turn brought the answer,
-    /// or one kept this side off its CPU longer than [`YIELD_QUICK`] (the
-    /// CPU went to an unrelated busy thread, not the peer). The default
-    /// cannot yield. A strategy that wraps another must forward this method, or
-    /// its waits on a shared CPU park where they could yield.
+    /// With [`adaptive_spin`](Self::adaptive_spin) and a non-zero
+    /// [`spin_limit`](Self::spin_limit), a wait whose spinning has faded to
+    /// nothing (it has not paid lately) yields up to [`YIELDS_BEFORE_PARK`]
+    /// times, looking at the word after each, before it announces itself
+    /// and parks. When the peer shares this CPU, the yield runs it at once,
+    /// and since this side never announced a sleep, the peer's answer costs
+    /// it no wake-up call: a round trip on one CPU costs two yields instead
+    /// of two waits and two wakes. Yielding stops (probed again every
+    /// [`SPIN_PROBE_EVERY`] waits) once it does not pay: when the yield
+    /// turns ended without the answer, or one kept this side off its CPU
+    /// longer than [`YIELD_QUICK`] (the CPU went to an unrelated busy
+    /// thread, not the peer). A probe facing such a thread on this CPU may
+    /// keep the wait off its CPU for that thread's time slice
+    /// (milliseconds), past a shorter timeout. A spin limit of 0 means
+    /// "sleep at once": no spin, no yield.
+    ///
+    /// The default cannot yield. A strategy that wraps another must forward
+    /// this method, or its waits on a shared CPU park where they could
+    /// yield.
     fn yield_now(&self) -> bool {
         false
     }
@@ -423,7 +430,8 @@ impl Stop {
     }
 }
 
-/// Spin (as many times as `budget` says), then park, until `check`
+/// Spin (as many times as `budget` says), then yield (where spinning has
+/// not paid lately: see [`Wait::yield_now`]), then park, until `check`
 /// accepts a value of `word`.
 ///
 /// `check` gets each value loaded from `word` (Acquire: pairs with the
@@ -460,7 +468,7 @@ pub(crate) fn wait_for<W: Wait, T>(
         }
     }
     budget.missed();
-    if limit == 0 && w.adaptive_spin() && budget.may_yield() {
+    if limit == 0 && w.spin_limit() > 0 && w.adaptive_spin() && budget.may_yield() {
         if let Some(done) = yield_turns(w, budget, word, deadline, &mut check) {
             return Ok(done);
         }
@@ -517,7 +525,9 @@ pub(crate) fn wait_for<W: Wait, T>(
 /// The yield turns of [`wait_for`] (see [`Wait::yield_now`]): up to
 /// [`YIELDS_BEFORE_PARK`] yields, a look at `word` after each; `Some` if
 /// one brought what `check` accepts. Records in `budget` whether yielding
-/// paid. Never announces a sleep, so a peer's notify skips its wake-up.
+/// paid (nothing when the deadline had passed before the first turn: a
+/// poll with a zero timeout tells nothing). Never announces a sleep, so a
+/// peer's notify skips its wake-up.
 fn yield_turns<W: Wait, T>(
     w: &W,
     budget: &SpinBudget,
@@ -525,12 +535,15 @@ fn yield_turns<W: Wait, T>(
     deadline: &mut W::Deadline,
     check: &mut impl FnMut(u32) -> Option<T>,
 ) -> Option<T> {
+    if w.expired(deadline) {
+        return None;
+    }
     let mut quick = w.deadline(Some(YIELD_QUICK));
     // A deadline may start its clock at its first look (a host's does):
     // look now, so the yields below count.
     let _ = w.expired(&mut quick);
-    for _ in 0..YIELDS_BEFORE_PARK {
-        if w.expired(deadline) || !w.yield_now() {
+    for turn in 0..YIELDS_BEFORE_PARK {
+        if (turn > 0 && w.expired(deadline)) || !w.yield_now() {
             break;
         }
         let slow = w.expired(&mut quick);
@@ -865,15 +878,25 @@ mod tests {
     }
 
     /// An adaptive strategy whose peer shares its CPU: a yield runs the
-    /// peer, which answers at this side's `answer_at`-th yield (never: 0),
-    /// or at its park. `slow` makes every yield outlast [`YIELD_QUICK`].
+    /// peer, which answers at this side's `answer_at`-th yield of a wait
+    /// (never: 0), or at its park. `slow` makes every yield outlast
+    /// [`YIELD_QUICK`].
     struct Yielder {
         can_yield: bool,
         adaptive: bool,
         slow: bool,
+        spin: u32,
         answer_at: u32,
         yields: core::cell::Cell<u32>,
         parks: core::cell::Cell<u32>,
+    }
+
+    /// A deadline of [`Yielder`]: the timeout asked for, and the yields
+    /// made when its clock started, which (as a host's) is at its first
+    /// look.
+    struct MockDeadline {
+        timeout: Option<Duration>,
+        started: Option<u32>,
     }
 
     impl Yielder {
@@ -882,43 +905,56 @@ mod tests {
                 can_yield: true,
                 adaptive: true,
                 slow: false,
+                spin: 4,
                 answer_at,
                 yields: Default::default(),
                 parks: Default::default(),
             }
         }
 
-        /// One wait: (yields, parks) it cost.
+        /// One wait without a timeout: (yields, parks) it cost.
         fn wait(&self, budget: &SpinBudget) -> (u32, u32) {
+            let (got, cost) = self.wait_for(budget, None);
+            assert_eq!(got, Ok(()), "the wait ends with the answer");
+            cost
+        }
+
+        /// One wait with `timeout`: its outcome, and (yields, parks).
+        fn wait_for(&self, budget: &SpinBudget, timeout: Option<Duration>) -> (Result<(), Stop>, (u32, u32)) {
             let (yields, parks) = (self.yields.get(), self.parks.get());
             let (word, waiting) = (AtomicU32::new(0), AtomicU32::new(0));
             let answer = self.answer_at;
-            let got = wait_for(self, budget, &word, &waiting, Announce::Single, None, None, &mut None, |v| {
+            let mut deadline = MockDeadline { timeout, started: None };
+            let got = wait_for(self, budget, &word, &waiting, Announce::Single, None, None, &mut deadline, |v| {
                 (v == 1 || (answer != 0 && self.yields.get() - yields >= answer)).then_some(())
             });
-            assert_eq!(got, Ok(()), "the wait ends with the answer");
             assert_eq!(waiting.load(Ordering::Relaxed), 0, "no announce is left behind");
-            (self.yields.get() - yields, self.parks.get() - parks)
+            (got, (self.yields.get() - yields, self.parks.get() - parks))
         }
     }
 
     impl Wait for Yielder {
-        /// The timeout asked for: only the yield turns' own deadline
-        /// ([`YIELD_QUICK`]) ever reads as passed, when `slow`.
-        type Deadline = Option<Duration>;
-        fn deadline(&self, timeout: Option<Duration>) -> Option<Duration> {
-            timeout
+        type Deadline = MockDeadline;
+        fn deadline(&self, timeout: Option<Duration>) -> MockDeadline {
+            MockDeadline { timeout, started: None }
         }
-        fn expired(&self, deadline: &mut Option<Duration>) -> bool {
-            self.slow && *deadline == Some(YIELD_QUICK)
+        fn expired(&self, deadline: &mut MockDeadline) -> bool {
+            let started = *deadline.started.get_or_insert(self.yields.get());
+            match deadline.timeout {
+                Some(Duration::ZERO) => true,
+                Some(YIELD_QUICK) => self.slow && self.yields.get() > started,
+                _ => false,
+            }
         }
-        fn park(&self, word: &AtomicU32, _expected: u32, _deadline: &mut Option<Duration>) {
-            self.parks.set(self.parks.get() + 1);
-            word.store(1, Ordering::Relaxed);
+        fn park(&self, word: &AtomicU32, _expected: u32, deadline: &mut MockDeadline) {
+            if deadline.timeout != Some(Duration::ZERO) {
+                self.parks.set(self.parks.get() + 1);
+                word.store(1, Ordering::Relaxed);
+            }
         }
         fn wake(&self, _word: &AtomicU32, _count: u32) {}
         fn spin_limit(&self) -> u32 {
-            4
+            self.spin
         }
         fn adaptive_spin(&self) -> bool {
             self.adaptive
@@ -1006,5 +1042,49 @@ mod tests {
         for _ in 0..20 {
             assert_eq!(unable.wait(&budget), (0, 1));
         }
+    }
+
+    #[test]
+    fn a_slow_turn_without_the_answer_parks_at_once() {
+        let (mut w, budget) = (Yielder::new(0), SpinBudget::new());
+        w.slow = true;
+        spin_faded(&w, &budget);
+        assert_eq!(w.wait(&budget), (1, 1), "no second turn after a time slice elsewhere");
+        assert_eq!(w.wait(&budget), (0, 1));
+    }
+
+    #[test]
+    fn a_zero_timeout_poll_neither_yields_nor_stops_yielding() {
+        let (w, budget) = (Yielder::new(1), SpinBudget::new());
+        spin_faded(&w, &budget);
+        assert_eq!(w.wait(&budget), (1, 0));
+        let (got, cost) = w.wait_for(&budget, Some(Duration::ZERO));
+        assert_eq!((got, cost), (Err(Stop::Timeout), (0, 0)));
+        assert_eq!(w.wait(&budget), (1, 0), "the poll told nothing about yielding");
+    }
+
+    #[test]
+    fn a_spin_limit_of_zero_sleeps_at_once_without_yielding() {
+        let (mut w, budget) = (Yielder::new(1), SpinBudget::new());
+        w.spin = 0;
+        for _ in 0..4 * SPIN_PROBE_EVERY {
+            assert_eq!(w.wait(&budget), (0, 1));
+        }
+    }
+
+    #[test]
+    fn once_yielding_missed_it_is_probed_every_spin_probe_every_waits() {
+        let budget = SpinBudget::new();
+        assert!(budget.may_yield(), "a fresh endpoint yields");
+        budget.yield_missed();
+        for round in 0..3 {
+            for wait in 1..SPIN_PROBE_EVERY {
+                assert!(!budget.may_yield(), "round {round}, wait {wait}: no yield until the probe");
+            }
+            assert!(budget.may_yield(), "round {round}: the probe");
+            budget.yield_missed();
+        }
+        budget.yield_paid();
+        assert!(budget.may_yield() && budget.may_yield(), "paid: every wait yields");
     }
 }
