@@ -891,6 +891,10 @@ mod tests {
         parks: core::cell::Cell<u32>,
     }
 
+    /// A timeout that passes during the first yield after its clock
+    /// started (for [`Yielder`]).
+    const ONE_YIELD: Duration = Duration::from_nanos(1);
+
     /// A deadline of [`Yielder`]: the timeout asked for, and the yields
     /// made when its clock started, which (as a host's) is at its first
     /// look.
@@ -943,6 +947,8 @@ mod tests {
             match deadline.timeout {
                 Some(Duration::ZERO) => true,
                 Some(YIELD_QUICK) => self.slow && self.yields.get() > started,
+                // A timeout that passes during the first yield.
+                Some(ONE_YIELD) => self.yields.get() > started,
                 _ => false,
             }
         }
@@ -1086,5 +1092,13 @@ mod tests {
         }
         budget.yield_paid();
         assert!(budget.may_yield() && budget.may_yield(), "paid: every wait yields");
+    }
+
+    #[test]
+    fn no_yield_turn_starts_past_the_deadline() {
+        let (w, budget) = (Yielder::new(0), SpinBudget::new());
+        spin_faded(&w, &budget);
+        let (got, cost) = w.wait_for(&budget, Some(ONE_YIELD));
+        assert_eq!((got, cost), (Err(Stop::Timeout), (1, 0)), "one turn, then the deadline");
     }
 }
