@@ -96,6 +96,58 @@ fn a_million_messages_through_the_queue_across_processes() {
     assert_clean(&name);
 }
 
+/// Pins the calling thread (and the processes it spawns, which inherit its
+/// mask) to one CPU until dropped, then restores its CPUs.
+struct OneCpu(rustix::thread::CpuSet);
+
+impl OneCpu {
+    fn pin() -> Self {
+        use rustix::thread::{sched_getaffinity, sched_setaffinity, CpuSet};
+        let allowed = sched_getaffinity(None).expect("sched_getaffinity");
+        let cpu = (0..CpuSet::MAX_CPU).find(|&c| allowed.is_set(c)).expect("an allowed CPU");
+        let mut one = CpuSet::new();
+        one.set(cpu);
+        sched_setaffinity(None, &one).expect("sched_setaffinity");
+        Self(allowed)
+    }
+}
+
+impl Drop for OneCpu {
+    fn drop(&mut self) {
+        let _ = rustix::thread::sched_setaffinity(None, &self.0);
+    }
+}
+
+/// Both processes on one CPU with the default strategy: spinning stops
+/// paying there, so the waits go through their yield turns (and, when a
+/// turn does not bring the answer, announce and park). Every call is
+/// answered once and in order, every message arrives once and in order,
+/// whatever the interleaving.
+#[test]
+fn calls_and_a_stream_with_both_processes_on_one_cpu_lose_nothing() {
+    let _pinned = OneCpu::pin();
+    let name = unique("one-cpu-rr");
+    {
+        let seg = Segment::create(&name, &mailbox_layout()).unwrap();
+        let server = Peer::spawn(PEER, &["serve", &name, "20000", "futex"]);
+        let client = seg.client("m", FutexWait::new()).unwrap();
+        let seqs = conformance::mailbox_call(&client, 20_000, 1).unwrap();
+        assert_eq!(seqs, (0..20_000).collect::<Vec<u64>>(), "each call answered once, in order");
+        assert!(server.finish(WATCHDOG).success());
+    }
+    assert_clean(&name);
+    let name = unique("one-cpu-queue");
+    {
+        let seg = Segment::create(&name, &Layout::new().queue("q", 256).unwrap()).unwrap();
+        let mut rx = seg.consumer("q", FutexWait::new()).unwrap();
+        let producer = Peer::spawn(PEER, &["produce", &name, "100000", "77"]);
+        let max = rx_max(&seg);
+        conformance::queue_receive(&mut rx, 100_000, 77, max).unwrap();
+        assert!(producer.finish(WATCHDOG).success());
+    }
+    assert_clean(&name);
+}
+
 /// A stream through a ring of a few messages, both sides sleeping whenever
 /// they must wait (no spin, no liveness wake-up): each side goes to sleep
 /// while the other is publishing, again and again, which is where a lost
