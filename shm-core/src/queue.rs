@@ -69,6 +69,12 @@ use crate::error::{ClaimError, Corruption, RecvError, Role, SendError};
 use crate::sync::{AtomicU32, Ordering};
 use crate::wait::{claim_lazy, explain, notify, notify_lazily, wait_for, word_addr, Announce, SpinBudget, Wait, WORD};
 
+/// How far ahead of the message it reads the consumer prefetches (bytes).
+/// 64-byte messages, copy, 2-vCPU VM in a phase where a cache-line
+/// transfer took about 100 ns: 7.8–10.7 M msgs/s without, 16–22 M at 512
+/// bytes, 16–27 M at 1024, 25–29 M at 2048.
+const PREFETCH_AHEAD: u32 = 2048;
+
 /// Bit 0 of `head` (or `tail`): the producer (or consumer) closed.
 pub use crate::format::queue::CLOSED;
 use crate::format::queue::{frame_size, QueueControl, FRAME_HEADER, FRAME_LEN, FRAME_RESERVED, WRAP_MARKER};
@@ -600,7 +606,32 @@ impl<'a, W: Wait> Consumer<'a, W> {
         // frame, before anyone reads the payload.
         // SAFETY: `locate` checked the frame lies inside the ring.
         self.wait.invalidate(unsafe { self.view.ring.as_ptr().add(payload as usize) }, len as usize);
+        self.prefetch_ahead(start);
         Ok(ReadGrant { consumer: self, payload, len, start })
+    }
+
+    /// Starts fetching the ring's bytes [`PREFETCH_AHEAD`] past `start`,
+    /// when the producer has published them (never a line it may still be
+    /// writing, which the fetch would take from it), so that a busy
+    /// stream's cache-line transfers overlap instead of following each
+    /// other.
+    fn prefetch_ahead(&self, start: u32) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let ahead = start.wrapping_add(PREFETCH_AHEAD);
+            if self.head_seen.wrapping_sub(start) > PREFETCH_AHEAD {
+                let off = ahead & (self.view.capacity - 1);
+                use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+                // SAFETY: `off < capacity`, so the address lies inside the
+                // ring; SSE is part of x86_64's baseline, and a prefetch
+                // only hints the cache, never faults.
+                unsafe {
+                    _mm_prefetch::<_MM_HINT_T0>(self.view.ring.as_ptr().add(off as usize).cast::<i8>().cast_const())
+                };
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = start;
     }
 
     /// Locates the next message, waiting until `deadline` (not at all
