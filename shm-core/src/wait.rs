@@ -322,15 +322,31 @@ pub(crate) struct SpinBudget {
     /// 0: waits yield before parking; n > 0: yielding stopped paying,
     /// n - 1 waits ago (a probe at [`SPIN_PROBE_EVERY`]).
     yields: core::sync::atomic::AtomicU32,
+    /// While spinning, look at the word once every this many spins (at
+    /// least 1), and at the last.
+    look_every: u32,
 }
 
 impl SpinBudget {
     /// Quarterings after which no spin is left of any `u32` limit.
     const OFF: u32 = 16;
 
-    /// A fresh budget: the whole limit, and yields.
+    /// A fresh budget: the whole limit, and yields; a look at every spin.
     pub(crate) const fn new() -> Self {
-        Self { state: core::sync::atomic::AtomicU32::new(0), yields: core::sync::atomic::AtomicU32::new(0) }
+        Self::looking_every(1)
+    }
+
+    /// A fresh budget whose spins look at the word only every `n`-th time
+    /// (and at the last), spinning as long as [`new`](Self::new)'s: for a
+    /// waiter whose looks take the line from a peer that writes it again
+    /// and again while this side waits (a producer facing a full ring,
+    /// whose consumer stores `tail` at every message it frees).
+    pub(crate) const fn looking_every(n: u32) -> Self {
+        Self {
+            state: core::sync::atomic::AtomicU32::new(0),
+            yields: core::sync::atomic::AtomicU32::new(0),
+            look_every: if n == 0 { 1 } else { n },
+        }
     }
 
     /// Whether this wait yields before parking: while yielding pays, and
@@ -459,8 +475,14 @@ pub(crate) fn wait_for<W: Wait, T>(
         return Ok(done);
     }
     let limit = budget.spins(w);
-    for _ in 0..limit {
+    let mut until_look = budget.look_every;
+    for spun in 1..=limit {
         spin_hint();
+        until_look -= 1;
+        if until_look > 0 && spun < limit {
+            continue;
+        }
+        until_look = budget.look_every;
         // SYNC POINT: as the load above.
         if let Some(done) = check(word.load(Ordering::Acquire)) {
             budget.paid();
@@ -1100,5 +1122,15 @@ mod tests {
         spin_faded(&w, &budget);
         let (got, cost) = w.wait_for(&budget, Some(ONE_YIELD));
         assert_eq!((got, cost), (Err(Stop::Timeout), (1, 0)), "one turn, then the deadline");
+    }
+
+    #[test]
+    fn a_spaced_budget_spins_as_long_and_looks_every_nth_spin_and_at_the_last() {
+        let w = ParkAnswers { adaptive: false, answer: 1 };
+        assert_eq!(looks(&w, &SpinBudget::looking_every(32), None), 1 + 1024 / 32 + 2);
+        assert_eq!(looks(&w, &SpinBudget::looking_every(1000), None), 1 + 2 + 2, "the 1000th spin and the last");
+        assert_eq!(looks(&w, &SpinBudget::looking_every(0), None), 1 + 1024 + 2, "0 looks at every spin");
+        // An answer during the spin is still found (at the next look).
+        assert_eq!(looks(&w, &SpinBudget::looking_every(32), Some(5)), 6);
     }
 }
