@@ -20,7 +20,14 @@ fn mailbox_layout() -> Layout {
 
 #[test]
 fn request_response_across_processes_with_a_futex() {
-    let name = unique("rr-futex");
+    futex_calls_across_processes("rr-futex");
+}
+
+/// 20 000 calls from this process to a server process, both with the
+/// default futex strategy, on a segment named after `tag`: each answered
+/// once, in order, and nothing left behind.
+fn futex_calls_across_processes(tag: &str) {
+    let name = unique(tag);
     {
         let seg = Segment::create(&name, &mailbox_layout()).unwrap();
         let server = Peer::spawn(PEER, &["serve", &name, "20000", "futex"]);
@@ -126,16 +133,7 @@ impl Drop for OneCpu {
 #[test]
 fn calls_and_a_stream_with_both_processes_on_one_cpu_lose_nothing() {
     let _pinned = OneCpu::pin();
-    let name = unique("one-cpu-rr");
-    {
-        let seg = Segment::create(&name, &mailbox_layout()).unwrap();
-        let server = Peer::spawn(PEER, &["serve", &name, "20000", "futex"]);
-        let client = seg.client("m", FutexWait::new()).unwrap();
-        let seqs = conformance::mailbox_call(&client, 20_000, 1).unwrap();
-        assert_eq!(seqs, (0..20_000).collect::<Vec<u64>>(), "each call answered once, in order");
-        assert!(server.finish(WATCHDOG).success());
-    }
-    assert_clean(&name);
+    futex_calls_across_processes("one-cpu-rr");
     let name = unique("one-cpu-queue");
     {
         let seg = Segment::create(&name, &Layout::new().queue("q", 256).unwrap()).unwrap();
