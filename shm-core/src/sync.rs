@@ -58,10 +58,18 @@ impl AsNativeWord for core::sync::atomic::AtomicU32 {
 pub(crate) const LOCKED: bool =
     cfg!(any(feature = "locked-atomics", all(not(target_has_atomic = "32"), feature = "critical-section")));
 
+#[cfg(all(test, not(shm_loom)))]
+std::thread_local! {
+    /// Spin hints this thread issued: the unit tests count spins with it.
+    pub(crate) static SPINS: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
+}
+
 /// A pause inside a spin loop. Under loom it yields to the model's scheduler,
 /// which is what makes spin loops checkable at all.
 #[inline]
 pub(crate) fn spin_hint() {
+    #[cfg(all(test, not(shm_loom)))]
+    SPINS.with(|spins| spins.set(spins.get() + 1));
     #[cfg(shm_loom)]
     loom::thread::yield_now();
     #[cfg(not(shm_loom))]

@@ -324,7 +324,7 @@ pub(crate) struct SpinBudget {
     yields: core::sync::atomic::AtomicU32,
     /// While spinning, look at the word once every this many spins (at
     /// least 1), and at the last.
-    look_every: u32,
+    pub(crate) look_every: u32,
 }
 
 impl SpinBudget {
@@ -1127,9 +1127,15 @@ mod tests {
     #[test]
     fn a_spaced_budget_spins_as_long_and_looks_every_nth_spin_and_at_the_last() {
         let w = ParkAnswers { adaptive: false, answer: 1 };
-        assert_eq!(looks(&w, &SpinBudget::looking_every(32), None), 1 + 1024 / 32 + 2);
-        assert_eq!(looks(&w, &SpinBudget::looking_every(1000), None), 1 + 2 + 2, "the 1000th spin and the last");
-        assert_eq!(looks(&w, &SpinBudget::looking_every(0), None), 1 + 1024 + 2, "0 looks at every spin");
+        let spins_and_looks = |budget: SpinBudget| {
+            let before = crate::sync::SPINS.with(core::cell::Cell::get);
+            let looks = looks(&w, &budget, None);
+            (crate::sync::SPINS.with(core::cell::Cell::get) - before, looks)
+        };
+        assert_eq!(spins_and_looks(SpinBudget::new()), (1024, 1 + 1024 + 2));
+        assert_eq!(spins_and_looks(SpinBudget::looking_every(32)), (1024, 1 + 1024 / 32 + 2));
+        assert_eq!(spins_and_looks(SpinBudget::looking_every(1000)), (1024, 1 + 2 + 2), "the 1000th spin and the last");
+        assert_eq!(spins_and_looks(SpinBudget::looking_every(0)), (1024, 1 + 1024 + 2), "0 looks at every spin");
         // An answer during the spin is still found (at the next look).
         assert_eq!(looks(&w, &SpinBudget::looking_every(32), Some(5)), 6);
     }

@@ -153,7 +153,7 @@ mod tests {
     }
 
     #[test]
-    fn the_defaults_are_the_cores_spin_limit_and_the_liveness_interval() {
+    fn the_defaults_are_the_host_spin_limit_and_the_liveness_interval() {
         assert_eq!(Pacing::new(), Pacing { spin: HOST_SPIN_LIMIT, adaptive: true, slice: DEFAULT_LIVENESS_INTERVAL });
         assert_eq!(Pacing::new().self_id(), std::process::id());
         assert!(Pacing::new().is_alive(std::process::id()));

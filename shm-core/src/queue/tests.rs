@@ -288,3 +288,14 @@ fn commit_len_clamps_to_the_grant_without_truncating_first() {
         assert_eq!(commit_hello(wraps_to_3), b"hello", "commit_len((1 << 32) + 3)");
     }
 }
+
+#[test]
+fn a_producer_waiting_for_room_looks_at_tail_every_room_look_every_spins() {
+    let layout = Layout::new().queue("q", 256).unwrap();
+    let region = MockRegion::new(layout.size());
+    let segment = Segment::create(region.region(), &layout, 1, 0).unwrap();
+    let (tx, rx) =
+        (segment.producer("q", ThreadWait::new(2)).unwrap(), segment.consumer("q", ThreadWait::new(3)).unwrap());
+    assert_eq!(tx.spin.look_every, super::ROOM_LOOK_EVERY, "the producer's room waits are spaced");
+    assert_eq!(rx.spin.look_every, 1, "the consumer looks at every spin");
+}
