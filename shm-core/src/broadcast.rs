@@ -353,7 +353,7 @@ impl<'a, W: Wait> Publisher<'a, W> {
             Ok(None) => ctl.published.load(Ordering::Relaxed),
             Err(word) => return Err(release(word)),
         };
-        let mut p = Self { view, wait, id, head, intent, oldest, seq, limit: head, spin: SpinBudget::new() };
+        let mut p = Self { view, wait, id, head, intent, oldest, seq, limit: head, spin: SpinBudget::never_yielding() };
         // What the predecessor may have overwritten is no longer intact.
         p.advance_oldest(intent, head);
         // SYNC POINT: Release pairs with the subscribers' Acquire loads of
@@ -829,7 +829,7 @@ impl<'a, W: Wait> Subscriber<'a, W> {
             joined_at,
             received: 0,
             missed: 0,
-            spin: SpinBudget::new(),
+            spin: SpinBudget::never_yielding(),
         })
     }
 

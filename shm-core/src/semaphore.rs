@@ -113,7 +113,7 @@ mod counting {
     impl<'a, W: Wait> CountingSemaphore<'a, W> {
         /// A semaphore over `words`, blocking through `wait`.
         pub fn new(words: &'a SemaphoreWords, wait: W) -> Self {
-            Self { words, wait, spin: SpinBudget::new() }
+            Self { words, wait, spin: SpinBudget::never_yielding() }
         }
 
         /// The words this semaphore works on.

@@ -26,7 +26,9 @@ pub const DEFAULT_LIVENESS_INTERVAL: Duration = Duration::from_millis(100);
 /// fell to a pipe pair's 42 µs round trip in 3 of 8 `--busy` runs, with
 /// 4096 in none of 8 (0.64–0.74 µs). Where spinning does not pay (a shared
 /// CPU, a peer that answers late) the adaptive spin fades after a few
-/// waits, so the longer limit costs little there.
+/// waits, so the longer limit costs little there. Broadcast readers and
+/// semaphore waiters, who may be many on few CPUs, spin at most the core's
+/// default whatever the strategy says.
 pub const HOST_SPIN_LIMIT: u32 = 4 * shm_core::wait::DEFAULT_SPIN_LIMIT;
 
 /// The in-segment counting semaphore, sleeping on a futex.
