@@ -498,14 +498,15 @@ pub(crate) fn wait_for<W: Wait, T>(
         return Ok(done);
     }
     let limit = budget.spins(w);
-    let mut until_look = budget.look_every;
-    for spun in 1..=limit {
-        spin_hint();
-        until_look -= 1;
-        if until_look > 0 && spun < limit {
-            continue;
+    let every = budget.look_every;
+    let mut spun = 0;
+    while spun < limit {
+        // Look every `every` spins, and at the last.
+        let stride = every.min(limit - spun);
+        for _ in 0..stride {
+            spin_hint();
         }
-        until_look = budget.look_every;
+        spun += stride;
         // SYNC POINT: as the load above.
         if let Some(done) = check(word.load(Ordering::Acquire)) {
             budget.paid();
