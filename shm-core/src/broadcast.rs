@@ -140,6 +140,10 @@ pub struct SubscriberStats {
     pub received: u32,
     /// Messages lost by lagging.
     pub missed: u32,
+    /// The slot's waiting word: nonzero while its subscriber sleeps or has
+    /// announced that it is about to (see *Waking* in
+    /// [`crate::format::broadcast`]).
+    pub waiting: u32,
 }
 
 #[doc(hidden)]
@@ -222,6 +226,7 @@ impl<'a> BroadcastView<'a> {
             tail: sub.tail.load(Ordering::Relaxed),
             received: sub.received.load(Ordering::Relaxed),
             missed: sub.missed.load(Ordering::Relaxed),
+            waiting: self.ctl.waiting.get(s).map_or(0, |w| w.load(Ordering::Relaxed)),
         })
     }
 

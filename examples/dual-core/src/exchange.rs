@@ -646,8 +646,21 @@ fn take_units(link: &Link, client: &Client<'_>, fast: &Wait) -> (u32, bool) {
 /// checksum matched, lags, times core 1's future slept until the doorbell
 /// woke it).
 fn broadcast(link: &Link, client: &Client<'_>, fast: &Wait) -> (u32, bool, u32, u32) {
+    use shm_core::Wait as _;
     let mut tx = or_fail(link.segment().publisher("ticks", fast), "publisher");
     or_fail(call(client, op::SUBSCRIBE, BROADCAST_MESSAGES, 0, empty), "SUBSCRIBE call");
+    // Publish only once core 1's task sleeps on the empty channel (its
+    // waiting word set), so the run shows the doorbell waking it whichever
+    // core runs faster: without this, core 1 sometimes found every message
+    // already there and never slept (about 1 run in 10 under QEMU).
+    let view = or_fail(link.segment().broadcast_view("ticks"), "broadcast view");
+    let mut deadline = fast.deadline(Some(TIMEOUT));
+    while view.subscriber_stats(0).is_none_or(|s| s.waiting == 0) {
+        if fast.expired(&mut deadline) {
+            hprintln!("core0: core 1's broadcast receive never went to sleep");
+            exit::exit(exit::EXCHANGE_FAILED)
+        }
+    }
     let mut sum = Fnv::new();
     let mut buf = [0u8; 64];
     for seq in 0..BROADCAST_MESSAGES {
