@@ -70,20 +70,20 @@ use crate::sync::{AtomicU32, Ordering};
 use crate::wait::{claim_lazy, explain, notify, notify_lazily, wait_for, word_addr, Announce, SpinBudget, Wait, WORD};
 
 /// How far ahead of the message it reads the consumer prefetches (bytes).
-#[cfg(target_arch = "x86_64")]
 /// 64-byte messages, copy, 2-vCPU VM in a phase where a cache-line
 /// transfer took about 100 ns: 7.8–10.7 M msgs/s without, 16–22 M at 512
 /// bytes, 16–27 M at 1024, 25–29 M at 2048.
+#[cfg(target_arch = "x86_64")]
 const PREFETCH_AHEAD: u32 = 2048;
 
 /// A producer waiting for room looks at `tail` once every this many spins
 /// (about 1.3 µs where a `pause` takes 10 ns, 5 µs where it takes 40 ns),
-/// so it notices room that much later at most. Each look takes `tail`'s line from the consumer, which stores
-/// `tail` at every message it frees: looking at every spin made that line
-/// move twice per message and kept a full ring full. 64-byte grants,
-/// 2-vCPU VM, alternating runs: 8.5–20.5 M msgs/s looking at every spin,
-/// 23–26 M every 32nd, 31–33 M every 128th (copies, which the consumer
-/// frees more slowly, 28–30 M in all three).
+/// so it notices room that much later at most. Each look takes `tail`'s
+/// line from the consumer, which stores `tail` at every message it frees:
+/// looking at every spin made that line move twice per message and kept a
+/// full ring full. 64-byte grants, 2-vCPU VM, alternating runs: 8.5–20.5 M
+/// msgs/s looking at every spin, 23–26 M every 32nd, 31–33 M every 128th
+/// (copies, which the consumer frees more slowly, 28–30 M in all three).
 const ROOM_LOOK_EVERY: u32 = 128;
 
 /// Bit 0 of `head` (or `tail`): the producer (or consumer) closed.

@@ -328,7 +328,7 @@ pub(crate) struct SpinBudget {
     /// least 1), and at the last.
     pub(crate) look_every: u32,
     /// Whether waits may yield before parking ([`Wait::yield_now`]).
-    pub(crate) yield_ok: bool,
+    yield_ok: bool,
     /// The most a wait spins, whatever the strategy's limit.
     spin_cap: u32,
 }
@@ -581,15 +581,18 @@ fn yield_turns<W: Wait, T>(
     deadline: &mut W::Deadline,
     check: &mut impl FnMut(u32) -> Option<T>,
 ) -> Option<T> {
-    if w.expired(deadline) {
-        return None;
-    }
     let mut quick = w.deadline(Some(YIELD_QUICK));
     // A deadline may start its clock at its first look (a host's does):
     // look now, so the yields below count.
     let _ = w.expired(&mut quick);
     for turn in 0..YIELDS_BEFORE_PARK {
-        if (turn > 0 && w.expired(deadline)) || !w.yield_now() {
+        if w.expired(deadline) {
+            if turn == 0 {
+                return None;
+            }
+            break;
+        }
+        if !w.yield_now() {
             break;
         }
         let slow = w.expired(&mut quick);
@@ -1166,33 +1169,11 @@ mod tests {
 
     #[test]
     fn a_never_yielding_budget_spins_at_most_the_core_default() {
-        let w = ParkAnswers { adaptive: false, answer: 1 };
-        struct Long(ParkAnswers);
-        impl Wait for Long {
-            type Deadline = ();
-            fn deadline(&self, _timeout: Option<Duration>) {}
-            fn expired(&self, _deadline: &mut ()) -> bool {
-                false
-            }
-            fn park(&self, word: &AtomicU32, expected: u32, deadline: &mut ()) {
-                self.0.park(word, expected, deadline)
-            }
-            fn wake(&self, _word: &AtomicU32, _count: u32) {}
-            fn spin_limit(&self) -> u32 {
-                4 * DEFAULT_SPIN_LIMIT
-            }
-            fn self_id(&self) -> u32 {
-                1
-            }
-        }
-        let long = Long(w);
+        let mut w = Yielder::new(1);
+        (w.adaptive, w.spin) = (false, 4 * DEFAULT_SPIN_LIMIT);
         let spins = |budget: SpinBudget| {
             let before = crate::sync::SPINS.with(core::cell::Cell::get);
-            let (word, waiting) = (AtomicU32::new(0), AtomicU32::new(0));
-            let got = wait_for(&long, &budget, &word, &waiting, Announce::Single, None, None, &mut (), |v| {
-                (v == 1).then_some(())
-            });
-            assert_eq!(got, Ok(()));
+            assert_eq!(w.wait(&budget), (0, 1));
             crate::sync::SPINS.with(core::cell::Cell::get) - before
         };
         assert_eq!(spins(SpinBudget::new()), 4 * u64::from(DEFAULT_SPIN_LIMIT));

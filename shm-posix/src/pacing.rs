@@ -93,7 +93,8 @@ impl Pacing {
 /// The [`Wait`](shm_core::Wait) methods every host strategy hands to its
 /// `pacing` field: `Deadline`, `deadline`, `expired`, `spin_limit`,
 /// `adaptive_spin`, `lazy_notify`, `yield_now`, `barrier_everywhere`,
-/// `self_id` and `is_alive`. Used inside `impl Wait for ...`, which adds `park` and `wake`.
+/// `self_id` and `is_alive`. Used inside `impl Wait for ...`, which adds
+/// `park` and `wake`.
 macro_rules! wait_by_pacing {
     () => {
         type Deadline = shm_core::wait::HostDeadline;
