@@ -21,8 +21,8 @@
 #define SHM_MAGIC_LO                             0x5f4d4853u
 #define SHM_MAGIC_HI                             0x31474553u
 #define SHM_FORMAT_MAJOR                         2u
-#define SHM_FORMAT_MINOR                         1u
-#define SHM_VERSION                              0x00020001u
+#define SHM_FORMAT_MINOR                         2u
+#define SHM_VERSION                              0x00020002u
 #define SHM_ENDIAN_MARK                          0x01020304u
 #define SHM_TABLE_OFFSET                         64u
 #define SHM_MAX_CHANNELS                         16u
@@ -71,6 +71,7 @@
 #define SHM_KIND_QUEUE                           2u
 #define SHM_KIND_SEMAPHORE                       3u
 #define SHM_KIND_BROADCAST                       4u
+#define SHM_KIND_DIRECT                          5u
 
 /* Queue area (offsets from the area) and frames (offsets from the frame) */
 #define SHM_QUEUE_HEAD_OFFSET                    0u
@@ -131,6 +132,14 @@
 #define SHM_MAILBOX_SLOT_OFFSET(index, slot_size) (SHM_MAILBOX_SLOTS_OFFSET + (index) * SHM_MAILBOX_SLOT_STRIDE(slot_size))
 #define SHM_MAILBOX_ID_OF(word) ((word) >> SHM_MAILBOX_ID_SHIFT)
 #define SHM_MAILBOX_LOW_OF(word) ((word) & SHM_MAILBOX_LOW_MASK)
+
+/* Direct mailbox (kind 5): a mailbox's area and words, these slot states */
+#define SHM_DIRECT_SLOT_FREE                     0u
+#define SHM_DIRECT_SLOT_IDLE                     1u
+#define SHM_DIRECT_SLOT_REQUEST                  2u
+#define SHM_DIRECT_SLOT_RESPONSE                 3u
+#define SHM_DIRECT_SLOT_FAILED                   4u
+#define SHM_DIRECT_SLOT_ABANDONED                5u
 
 /* Semaphore area (offsets from the area) */
 #define SHM_SEMAPHORE_COUNT_OFFSET               0u

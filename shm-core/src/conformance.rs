@@ -171,6 +171,45 @@ pub fn mailbox_call<W: Wait>(client: &Client<'_, W>, count: u64, seed: u64) -> R
     Ok(seqs)
 }
 
+/// [`mailbox_serve`] on a direct mailbox: serves `count` requests with
+/// [`transform`], numbering them from 0.
+#[cfg(shm_cas)]
+pub fn direct_serve<W: Wait>(server: &mut crate::direct::Server<'_, W>, count: u64) {
+    let mut scratch = std::vec![0u8; server.slot_size()];
+    for seq in 0..count {
+        let mut req = server.recv_timeout(STEP_TIMEOUT).unwrap_or_else(|e| panic!("request {seq}: {e}"));
+        let len = req.len();
+        let n = transform(&req.data()[..len], seq, &mut scratch);
+        req.buf_mut()[..n].copy_from_slice(&scratch[..n]);
+        req.respond(n).unwrap_or_else(|e| panic!("respond {seq}: {e}"));
+    }
+}
+
+/// [`mailbox_call`] on a direct mailbox client.
+#[cfg(shm_cas)]
+pub fn direct_call<W: Wait>(
+    client: &mut crate::direct::Client<'_, W>,
+    count: u64,
+    seed: u64,
+) -> Result<std::vec::Vec<u64>, CallError> {
+    let max = client.slot_size().saturating_sub(8).min(512);
+    let mut req = std::vec![0u8; max];
+    let mut resp = std::vec![0u8; client.slot_size()];
+    let mut seqs = std::vec::Vec::with_capacity(count as usize);
+    for i in 0..count {
+        let len = message(seed, i, max, &mut req);
+        let n = client.call_timeout(&req[..len], &mut resp, STEP_TIMEOUT)?;
+        assert!(n >= len && n <= len + 8, "call {i}: response of {n} bytes for a request of {len}");
+        let mut upper = req[..len].to_vec();
+        upper.make_ascii_uppercase();
+        assert_eq!(&resp[..len], &upper[..], "call {i}: response is not the request upper-cased");
+        let mut tag = [0u8; 8];
+        tag[..n - len].copy_from_slice(&resp[len..n]);
+        seqs.push(u64::from_le_bytes(tag));
+    }
+    Ok(seqs)
+}
+
 /// Publishes `count` messages of the seeded sequence on broadcast channel
 /// `tx`, copying and through loans in turn.
 pub fn broadcast_publish<W: Wait>(tx: &mut crate::broadcast::Publisher<'_, W>, count: u64, seed: u64) {

@@ -168,6 +168,7 @@ fn kind_name(kind: ChannelKind) -> &'static str {
         ChannelKind::Queue => "queue",
         ChannelKind::Semaphore => "semaphore",
         ChannelKind::Broadcast => "broadcast channel",
+        ChannelKind::Direct => "direct mailbox",
     }
 }
 
@@ -186,6 +187,8 @@ pub enum Role {
     Publisher,
     /// A reading end of a broadcast channel (as many as it declares).
     Subscriber,
+    /// A connected client of a direct mailbox (one per slot).
+    Client,
 }
 
 impl Role {
@@ -195,6 +198,7 @@ impl Role {
             Self::Producer | Self::Consumer => ChannelKind::Queue,
             Self::Server => ChannelKind::Mailbox,
             Self::Publisher | Self::Subscriber => ChannelKind::Broadcast,
+            Self::Client => ChannelKind::Direct,
         }
     }
 }
@@ -207,6 +211,7 @@ impl fmt::Display for Role {
             Self::Server => "server",
             Self::Publisher => "publisher",
             Self::Subscriber => "subscriber",
+            Self::Client => "client",
         })
     }
 }
@@ -569,6 +574,13 @@ impl fmt::Display for ClaimError {
             ),
             Self::Busy { channel, role, holder } => {
                 let on = Channel(kind_name(role.channel_kind()), channel);
+                if *role == Role::Client {
+                    return write!(
+                        f,
+                        "{on} has no free slot: each is held by a connected client (such as {holder}); \
+                         declare more slots in its layout (up to 64), drop a client, or connect with a timeout"
+                    );
+                }
                 if *role == Role::Subscriber {
                     return write!(
                         f,

@@ -51,6 +51,21 @@ impl Layout {
         self.push(name, ChannelParams::Queue { capacity })
     }
 
+    /// Adds a direct mailbox: up to `slots` clients connected at once (1
+    /// to 64), each keeping its own slot of `slot_size` payload bytes (1 to
+    /// 2^28), for the shortest round trip (see [`crate::direct`]). Needs
+    /// format 2.2 on every side.
+    ///
+    /// ```
+    /// use shm_core::Layout;
+    ///
+    /// let layout = Layout::new().direct("rpc", 4, 256).unwrap();
+    /// assert!(Layout::new().direct("rpc", 65, 256).is_err());
+    /// ```
+    pub fn direct(self, name: &str, slots: u32, slot_size: u32) -> Result<Self, LayoutError> {
+        self.push(name, ChannelParams::Direct { slots, slot_size })
+    }
+
     /// Adds a broadcast channel: one publisher, up to `subscribers` (1 to
     /// 64) subscribers, over a ring of `capacity` bytes (a power of two
     /// from 64 to 1 GiB; the largest message is

@@ -30,6 +30,8 @@ pub mod wait;
 
 #[cfg(shm_cas)]
 pub mod mailbox;
+#[cfg(shm_cas)]
+pub use mailbox::direct;
 
 #[cfg(all(feature = "zerocopy", shm_cas, not(shm_loom)))]
 pub mod typed;

@@ -38,6 +38,12 @@ pub(crate) const fn held(holder: u32) -> bool {
 /// predecessor's PID meets this as well, and `shmctl rm` or re-creating the
 /// segment clears it).
 pub(crate) fn claim<W: Wait>(word: &AtomicU32, wait: &W, me: u32) -> Result<(), u32> {
+    claim_from(word, wait, me).map(|_| ())
+}
+
+/// [`claim`], returning what the word held before: 0 or [`CLOSED`] for a
+/// free role, else the dead holder's id (a takeover).
+pub(crate) fn claim_from<W: Wait>(word: &AtomicU32, wait: &W, me: u32) -> Result<u32, u32> {
     let holder = claimable(word, wait, me)?;
     #[cfg(shm_cas)]
     {
@@ -45,13 +51,16 @@ pub(crate) fn claim<W: Wait>(word: &AtomicU32, wait: &W, me: u32) -> Result<(), 
         // between our look and our CAS: still free, look once more rather
         // than report a free role as busy.
         match take_by_cas(word, holder, me) {
-            Err(now) if !held(now) => take_by_cas(word, claimable(word, wait, me)?, me),
-            taken => taken,
+            Err(now) if !held(now) => {
+                let holder = claimable(word, wait, me)?;
+                take_by_cas(word, holder, me).map(|()| holder)
+            }
+            taken => taken.map(|()| holder),
         }
     }
     #[cfg(not(shm_cas))]
     {
-        take_by_store(word, holder, me)
+        take_by_store(word, holder, me).map(|()| holder)
     }
 }
 

@@ -472,14 +472,49 @@ impl<'r> Segment<'r> {
     /// The mailbox named `name`.
     #[cfg(shm_cas)]
     pub fn mailbox_view(&self, name: &str) -> Result<MailboxView<'_>, ClaimError> {
+        self.slots_view(name, ChannelKind::Mailbox)
+    }
+
+    #[doc(hidden)]
+    /// Where direct mailbox `name`'s words and slots are.
+    pub fn direct_view(&self, name: &str) -> Result<MailboxView<'_>, ClaimError> {
+        self.slots_view(name, ChannelKind::Direct)
+    }
+
+    /// Claims the server role of direct mailbox `name` (see
+    /// [`crate::direct`]).
+    #[cfg(shm_cas)]
+    pub fn direct_server<W: Wait>(&self, name: &str, wait: W) -> Result<crate::direct::Server<'_, W>, ClaimError> {
+        crate::direct::Server::claim(self.direct_view(name)?, wait).map_err(|e| e.in_channel(name))
+    }
+
+    /// Connects to direct mailbox `name` as a client, taking one of its
+    /// slots; [`ClaimError::Busy`] when every slot has a client (see
+    /// [`crate::direct`]).
+    #[cfg(shm_cas)]
+    pub fn direct_client<W: Wait>(&self, name: &str, wait: W) -> Result<crate::direct::Client<'_, W>, ClaimError> {
+        crate::direct::Client::connect(self.direct_view(name)?, wait).map_err(|e| e.in_channel(name))
+    }
+
+    /// [`direct_client`](Self::direct_client), waiting at most `timeout`
+    /// for a slot to come free.
+    #[cfg(shm_cas)]
+    pub fn direct_client_timeout<W: Wait>(
+        &self,
+        name: &str,
+        wait: W,
+        timeout: core::time::Duration,
+    ) -> Result<crate::direct::Client<'_, W>, ClaimError> {
+        crate::direct::Client::connect_timeout(self.direct_view(name)?, wait, timeout).map_err(|e| e.in_channel(name))
+    }
+
+    /// The area of a mailbox-shaped channel (a mailbox or a direct mailbox).
+    fn slots_view(&self, name: &str, kind: ChannelKind) -> Result<MailboxView<'_>, ClaimError> {
         use crate::format::mailbox::{slot_stride, SLOTS, SLOT_PAYLOAD};
-        let (i, c) = self.find(name, ChannelKind::Mailbox)?;
-        let ChannelParams::Mailbox { slots, slot_size } = c.params() else {
-            return Err(ClaimError::WrongKind {
-                channel: ChannelName::new(name),
-                expected: ChannelKind::Mailbox,
-                found: c.kind,
-            });
+        let (i, c) = self.find(name, kind)?;
+        let (ChannelParams::Mailbox { slots, slot_size } | ChannelParams::Direct { slots, slot_size }) = c.params()
+        else {
+            return Err(ClaimError::WrongKind { channel: ChannelName::new(name), expected: kind, found: c.kind });
         };
         let stride = slot_stride(slot_size) as usize;
         // SAFETY: `open`/`create` checked the area (`mailbox::SLOTS` + slots

@@ -204,6 +204,16 @@ fn describe(name: &str, seg: &shm_core::Segment<'_>, object: ObjectId) -> Segmen
                     counters.extend(states.iter().zip(s.slots_by_state).map(|(n, v)| (format!("slots_{n}"), v as u64)));
                     ("mailbox", Geometry::Mailbox { slots, slot_size }, counters, vec![peer("server", s.server)])
                 }
+                ChannelParams::Direct { slots, slot_size } => {
+                    let s = seg.direct_view(&name).expect("validated channel").stats();
+                    let states = ["free", "idle", "request", "response", "failed", "abandoned", "unknown", "unknown2"];
+                    let mut counters = named(&[("server_sleeping", s.server_sleeping as u64)]);
+                    let mut by_state = s.slots_by_state;
+                    // Values past ABANDONED all count as unknown.
+                    by_state[6] += by_state[7];
+                    counters.extend(states.iter().zip(by_state).take(7).map(|(n, v)| (format!("slots_{n}"), v as u64)));
+                    ("direct", Geometry::Mailbox { slots, slot_size }, counters, vec![peer("server", s.server)])
+                }
                 ChannelParams::Broadcast { capacity, subscribers, policy } => {
                     let view = seg.broadcast_view(&name).expect("validated channel");
                     let s = view.snapshot();

@@ -39,6 +39,24 @@ fn futex_calls_across_processes(tag: &str) {
     assert_clean(&name);
 }
 
+/// 20 000 calls through a direct mailbox from this process to a server
+/// process, both with the default futex strategy: each answered once, in
+/// order, and nothing left behind.
+#[test]
+fn direct_mailbox_calls_across_processes() {
+    let name = unique("rr-direct");
+    {
+        let layout = Layout::new().direct("d", 2, 256).unwrap();
+        let seg = Segment::create(&name, &layout).unwrap();
+        let server = Peer::spawn(PEER, &["serve-direct", &name, "20000"]);
+        let mut client = seg.direct_client("d", FutexWait::new()).unwrap();
+        let seqs = conformance::direct_call(&mut client, 20_000, 1).unwrap();
+        assert_eq!(seqs, (0..20_000).collect::<Vec<u64>>(), "each call answered once, in order");
+        assert!(server.finish(WATCHDOG).success());
+    }
+    assert_clean(&name);
+}
+
 #[test]
 fn request_response_across_processes_with_named_semaphores() {
     let name = unique("rr-named");

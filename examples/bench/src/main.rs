@@ -127,6 +127,10 @@ pub enum Method {
     MailboxFutex,
     /// shm mailbox, POSIX named semaphores (spin, then sleep).
     MailboxSem,
+    /// shm direct mailbox (each client keeps its slot), both sides polling.
+    DirectSpin,
+    /// shm direct mailbox, futex (spin, then sleep): its default strategy.
+    DirectFutex,
     /// A pipe (a pair of them for round trips).
     Pipe,
     /// A Unix domain stream socket pair.
@@ -160,6 +164,8 @@ impl Method {
         Method::MailboxSpin,
         Method::MailboxFutex,
         Method::MailboxSem,
+        Method::DirectSpin,
+        Method::DirectFutex,
         Method::Pipe,
         Method::UnixSocket,
         Method::Mqueue,
@@ -190,6 +196,8 @@ impl Method {
             Method::MailboxSpin => "mailbox-spin",
             Method::MailboxFutex => "mailbox-futex",
             Method::MailboxSem => "mailbox-sem",
+            Method::DirectSpin => "direct-spin",
+            Method::DirectFutex => "direct-futex",
             Method::Pipe => "pipe",
             Method::UnixSocket => "unix-socket",
             Method::Mqueue => "mqueue",
@@ -224,6 +232,8 @@ impl Method {
             Method::MailboxSpin => "shm mailbox, polling",
             Method::MailboxFutex => "shm mailbox, futex",
             Method::MailboxSem => "shm mailbox, named semaphore",
+            Method::DirectSpin => "shm direct mailbox, polling",
+            Method::DirectFutex => "shm direct mailbox, futex",
             Method::Pipe => "pipe pair",
             Method::UnixSocket => "unix socket pair",
             Method::Mqueue => "POSIX message queues",

@@ -399,8 +399,9 @@ pub fn targets(
     let apart = p.mode == Mode::Distinct && p.cpus.len() >= 2;
     let not_apart = format!("needs the two processes on distinct CPUs; this run: {}", p.describe(2));
     let mut out = Vec::new();
-    if let (Some(m), Some(_)) = (rt(Method::MailboxSpin, 64), rt(Method::AtomicFloor, 64)) {
-        let t = le("mailbox polling RTT at 64 B <= 1.5x the atomic floor (pinned)", m.figures.vs_floor, 1.5);
+    if let (Some(m), Some(_)) = (rt(Method::DirectSpin, 64), rt(Method::AtomicFloor, 64)) {
+        let name = "direct mailbox polling RTT at 64 B <= 1.5x the atomic floor (pinned)";
+        let t = le(name, m.figures.vs_floor, 1.5);
         out.push(if apart { t } else { t.skip(&not_apart) });
     }
     #[cfg(feature = "iceoryx2")]

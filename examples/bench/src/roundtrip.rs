@@ -11,6 +11,7 @@ use std::io::{Read, Write};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use shm_core::direct::{Client as DirectClient, Server as DirectServer};
 use shm_core::mailbox::{Client, Server};
 use shm_core::{AtomicU32, Wait};
 
@@ -153,6 +154,34 @@ pub fn mailbox_client<'a, 's, W: Wait>(
 /// The mailbox, peer side: flip the first byte in place and respond.
 pub fn mailbox_server<'a, 's, W: Wait>(
     server: &'a Server<'s, W>,
+) -> impl FnMut(u64) -> Result<(), Error> + use<'a, 's, W> {
+    move |_| {
+        let mut request = server.recv().map_err(Error::shm("receive"))?;
+        let len = request.len();
+        if let Some(b) = request.buf_mut().first_mut() {
+            *b = !*b;
+        }
+        request.respond(len).map_err(Error::shm("respond"))
+    }
+}
+
+/// The direct mailbox, client side: `call` copies the request in and the
+/// response out.
+pub fn direct_client<'a, 's, W: Wait>(
+    client: &'a mut DirectClient<'s, W>,
+    size: usize,
+) -> impl FnMut(u64) -> Result<(), Error> + use<'a, 's, W> {
+    let request = vec![REQUEST_BYTE; size];
+    let mut response = vec![0u8; size];
+    move |_| {
+        let n = client.call(&request, &mut response).map_err(Error::shm("call"))?;
+        check_response(&response, n, size)
+    }
+}
+
+/// The direct mailbox, server side: flip the first byte in place.
+pub fn direct_server<'a, 's, W: Wait>(
+    server: &'a mut DirectServer<'s, W>,
 ) -> impl FnMut(u64) -> Result<(), Error> + use<'a, 's, W> {
     move |_| {
         let mut request = server.recv().map_err(Error::shm("receive"))?;

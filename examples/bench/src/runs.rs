@@ -199,6 +199,20 @@ impl Ctx {
                 }?;
                 (measured, peer)
             }
+            Method::DirectSpin | Method::DirectFutex => {
+                let name = self.names.segment();
+                let layout = Layout::new().direct(MAILBOX, SLOTS, self.slot_size).map_err(Error::shm("layout"))?;
+                let seg = Segment::create(&name, &layout).map_err(Error::shm("create"))?;
+                let peer = self.peer(Test::RoundTrip, method, size, &name, w, n, &[])?;
+                let measured = if method == Method::DirectSpin {
+                    let mut c = seg.direct_client(MAILBOX, SpinWait).map_err(Error::shm("client"))?;
+                    self.round_trips(roundtrip::direct_client(&mut c, size))
+                } else {
+                    let mut c = seg.direct_client(MAILBOX, Counted(FutexWait::new())).map_err(Error::shm("client"))?;
+                    self.round_trips(roundtrip::direct_client(&mut c, size))
+                }?;
+                (measured, peer)
+            }
             Method::Pipe => {
                 let (req_r, req_w) = pipe()?;
                 let (resp_r, resp_w) = pipe()?;

@@ -58,6 +58,16 @@ fn two_process(a: &PeerArgs) -> Result<measure::Side, Error> {
             let (word, payload) = runs::payload_floor(&seg, size)?;
             measure::run(SERVING, w, n, roundtrip::payload_floor_server(word, payload, parent))
         }
+        (Test::RoundTrip, Method::DirectSpin) => {
+            let seg = open()?;
+            let mut server = seg.direct_server(MAILBOX, SpinWait).map_err(Error::shm("server"))?;
+            measure::run(SERVING, w, n, roundtrip::direct_server(&mut server))
+        }
+        (Test::RoundTrip, Method::DirectFutex) => {
+            let seg = open()?;
+            let mut server = seg.direct_server(MAILBOX, Counted(FutexWait::new())).map_err(Error::shm("server"))?;
+            measure::run(SERVING, w, n, roundtrip::direct_server(&mut server))
+        }
         (Test::RoundTrip, Method::MailboxSpin) => {
             let seg = open()?;
             let server = seg.server(MAILBOX, SpinWait).map_err(Error::shm("server"))?;

@@ -67,6 +67,7 @@ const TABLE: &[Define] = &[
     ("KIND_QUEUE", ChannelKind::Queue as u64),
     ("KIND_SEMAPHORE", ChannelKind::Semaphore as u64),
     ("KIND_BROADCAST", ChannelKind::Broadcast as u64),
+    ("KIND_DIRECT", ChannelKind::Direct as u64),
 ];
 
 const QUEUE: &[Define] = &[
@@ -123,6 +124,15 @@ const MAILBOX: &[Define] = &[
     ("SLOT_RESPONSE", format::mailbox::slot::RESPONSE as u64),
     ("SLOT_ABANDONED", format::mailbox::slot::ABANDONED as u64),
     ("SLOT_FAILED", format::mailbox::slot::FAILED as u64),
+];
+
+const DIRECT: &[Define] = &[
+    ("DIRECT_SLOT_FREE", format::direct::slot::FREE as u64),
+    ("DIRECT_SLOT_IDLE", format::direct::slot::IDLE as u64),
+    ("DIRECT_SLOT_REQUEST", format::direct::slot::REQUEST as u64),
+    ("DIRECT_SLOT_RESPONSE", format::direct::slot::RESPONSE as u64),
+    ("DIRECT_SLOT_FAILED", format::direct::slot::FAILED as u64),
+    ("DIRECT_SLOT_ABANDONED", format::direct::slot::ABANDONED as u64),
 ];
 
 const SEMAPHORE: &[Define] = &[
@@ -194,6 +204,7 @@ const SECTIONS: &[(&str, &[Define], &[&str])] = &[
             "#define SHM_MAILBOX_LOW_OF(word) ((word) & SHM_MAILBOX_LOW_MASK)",
         ],
     ),
+    ("Direct mailbox (kind 5): a mailbox's area and words, these slot states", DIRECT, &[]),
     ("Semaphore area (offsets from the area)", SEMAPHORE, &[]),
     (
         "Broadcast area (offsets from the area; subscriber s's line at SHM_BROADCAST_SUBSCRIBERS_OFFSET + s * SHM_BROADCAST_SUBSCRIBER_LINE) and frames",

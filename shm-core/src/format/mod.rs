@@ -1,4 +1,4 @@
-//! The segment format, version 2.0: every byte both sides agree on, in one
+//! The segment format, version 2.2: every byte both sides agree on, in one
 //! place. A C peer gets the same numbers from `include/shm_format.h`,
 //! generated from this module ([`write_c_header`]).
 //!
@@ -37,7 +37,8 @@
 //! words may carry the position their sleeper waits for (*Waking* in
 //! [`broadcast`]); a side that writes and reads only the flag 1, as the
 //! first 2.1 builds did, still wakes and is woken correctly, so this needed
-//! no version change.
+//! no version change. 2.2 added the [`direct`] mailbox kind (5), refused
+//! by 2.1 readers in the same way.
 //!
 //! # Segment map
 //!
@@ -45,7 +46,7 @@
 //! |---|---|---|---|
 //! | 0 | 64 | header | [`header`] |
 //! | 64 | 16 × 64 | channel table | [`table`] |
-//! | 1088 | per channel | channel areas, in table order, each on a 64-byte line, without overlap | [`queue`], [`mailbox`], [`semaphore`], [`broadcast`] |
+//! | 1088 | per channel | channel areas, in table order, each on a 64-byte line, without overlap | [`queue`], [`mailbox`], [`semaphore`], [`broadcast`], [`direct`] |
 //!
 //! On a microcontroller the segment lives in a window whose last 64 bytes,
 //! outside the segment, hold the [`attach`] block.
@@ -65,6 +66,7 @@
 pub mod attach;
 pub mod broadcast;
 mod c_header;
+pub mod direct;
 pub mod header;
 pub mod mailbox;
 pub mod queue;
@@ -83,7 +85,7 @@ pub const MAGIC_HI: u32 = u32::from_le_bytes(*b"SEG1");
 /// Format major version: readers refuse other majors.
 pub const FORMAT_MAJOR: u16 = 2;
 /// Format minor version: additions readers of the same major may ignore.
-pub const FORMAT_MINOR: u16 = 1;
+pub const FORMAT_MINOR: u16 = 2;
 /// The header's `version` word: major << 16 | minor.
 pub const VERSION: u32 = (FORMAT_MAJOR as u32) << 16 | FORMAT_MINOR as u32;
 /// The (major, minor) of a `version` word.

@@ -3,12 +3,12 @@
 //!
 //! | offset | word | meaning |
 //! |---|---|---|
-//! | +0 | `kind` | [`ChannelKind`]: 1 mailbox, 2 queue, 3 semaphore, 4 broadcast (format 2.1) |
+//! | +0 | `kind` | [`ChannelKind`]: 1 mailbox, 2 queue, 3 semaphore, 4 broadcast (format 2.1), 5 direct mailbox (format 2.2) |
 //! | +4 | reserved | zero |
 //! | +8 | `offset` | start of the channel's area from the segment base, a multiple of 64 |
 //! | +12 | `size` | bytes of the area, as [`channel_size`] computes |
-//! | +16 | `slots` / `capacity` / `initial_count` | mailbox: slots (1 to 64); queue and broadcast: ring bytes (a power of two, 64 to 2^30); semaphore: initial count (at most 2^31 - 1) |
-//! | +20 | `slot_size` / `subscribers` | mailbox: payload bytes of a slot (1 to 2^28); broadcast: subscribers (1 to 64) in bits 0..8 and the policy (0 block, 1 overwrite) in bits 8..16 ([`broadcast::params_word`]); zero for other kinds |
+//! | +16 | `slots` / `capacity` / `initial_count` | mailbox and direct mailbox: slots (1 to 64); queue and broadcast: ring bytes (a power of two, 64 to 2^30); semaphore: initial count (at most 2^31 - 1) |
+//! | +20 | `slot_size` / `subscribers` | mailbox and direct mailbox: payload bytes of a slot (1 to 2^28); broadcast: subscribers (1 to 64) in bits 0..8 and the policy (0 block, 1 overwrite) in bits 8..16 ([`broadcast::params_word`]); zero for other kinds |
 //! | +24..32 | reserved | zero |
 //! | +32..64 | `name` | 1 to 31 bytes of UTF-8, NUL-padded |
 //!
@@ -67,6 +67,10 @@ pub enum ChannelKind {
     Semaphore = 3,
     /// A one-to-many [`crate::broadcast`] channel (format 2.1).
     Broadcast = 4,
+    /// A request/response mailbox whose clients each keep a slot: the
+    /// [`crate::direct`] mailbox (format 2.2). Its area is laid out as a
+    /// mailbox's; its slot states differ ([`format::direct`]).
+    Direct = 5,
 }
 
 impl ChannelKind {
@@ -77,6 +81,7 @@ impl ChannelKind {
             2 => Some(Self::Queue),
             3 => Some(Self::Semaphore),
             4 => Some(Self::Broadcast),
+            5 => Some(Self::Direct),
             _ => None,
         }
     }
@@ -89,6 +94,14 @@ pub enum ChannelParams {
     /// A mailbox of `slots` slots carrying up to `slot_size` bytes each.
     Mailbox {
         /// Slots in the mailbox.
+        slots: u32,
+        /// Payload bytes of a slot: the largest request or response.
+        slot_size: u32,
+    },
+    /// A direct mailbox of `slots` slots, one per connected client,
+    /// carrying up to `slot_size` bytes each.
+    Direct {
+        /// Slots in the mailbox: the most clients connected at once.
         slots: u32,
         /// Payload bytes of a slot: the largest request or response.
         slot_size: u32,
@@ -124,13 +137,14 @@ impl ChannelParams {
             Self::Queue { .. } => ChannelKind::Queue,
             Self::Semaphore { .. } => ChannelKind::Semaphore,
             Self::Broadcast { .. } => ChannelKind::Broadcast,
+            Self::Direct { .. } => ChannelKind::Direct,
         }
     }
 
     /// The words at +16 and +20 of the table entry.
     pub(crate) fn words(&self) -> [u32; 2] {
         match *self {
-            Self::Mailbox { slots, slot_size } => [slots, slot_size],
+            Self::Mailbox { slots, slot_size } | Self::Direct { slots, slot_size } => [slots, slot_size],
             Self::Queue { capacity } => [capacity, 0],
             Self::Semaphore { initial_count } => [initial_count, 0],
             Self::Broadcast { capacity, subscribers, policy } => {
@@ -150,12 +164,15 @@ impl ChannelParams {
                 }
                 Self::Queue { capacity: a }
             }
-            ChannelKind::Mailbox => {
+            ChannelKind::Mailbox | ChannelKind::Direct => {
                 if !(1..=mailbox::MAX_SLOTS).contains(&a) {
                     return Err(("slots", range(a, 1, mailbox::MAX_SLOTS)));
                 }
                 if !(1..=mailbox::MAX_SLOT_SIZE).contains(&b) {
                     return Err(("slot_size", range(b, 1, mailbox::MAX_SLOT_SIZE)));
+                }
+                if kind == ChannelKind::Direct {
+                    return Ok(Self::Direct { slots: a, slot_size: b });
                 }
                 Self::Mailbox { slots: a, slot_size: b }
             }
@@ -192,7 +209,7 @@ impl ChannelParams {
 pub fn channel_size(params: &ChannelParams) -> u64 {
     match *params {
         ChannelParams::Queue { capacity } => queue::RING as u64 + capacity as u64,
-        ChannelParams::Mailbox { slots, slot_size } => {
+        ChannelParams::Mailbox { slots, slot_size } | ChannelParams::Direct { slots, slot_size } => {
             mailbox::SLOTS as u64 + slots as u64 * mailbox::slot_stride(slot_size) as u64
         }
         ChannelParams::Semaphore { .. } => semaphore::AREA_SIZE as u64,
@@ -239,6 +256,7 @@ impl ChannelInfo {
         let [a, b] = self.params;
         match self.kind {
             ChannelKind::Mailbox => ChannelParams::Mailbox { slots: a, slot_size: b },
+            ChannelKind::Direct => ChannelParams::Direct { slots: a, slot_size: b },
             ChannelKind::Queue => ChannelParams::Queue { capacity: a },
             ChannelKind::Semaphore => ChannelParams::Semaphore { initial_count: a },
             // Checked by `from_words` before the entry was stored.
@@ -261,7 +279,9 @@ impl ChannelInfo {
         let base = self.offset as usize;
         let (fixed, slots, slot_size, subscribers): (&'static [usize], u32, u32, u32) = match self.params() {
             ChannelParams::Queue { .. } => (&queue::WAIT_WORDS, 0, 0, 0),
-            ChannelParams::Mailbox { slots, slot_size } => (&mailbox::WAIT_WORDS, slots, slot_size, 0),
+            ChannelParams::Mailbox { slots, slot_size } | ChannelParams::Direct { slots, slot_size } => {
+                (&mailbox::WAIT_WORDS, slots, slot_size, 0)
+            }
             ChannelParams::Semaphore { .. } => (&semaphore::WAIT_WORDS, 0, 0, 0),
             ChannelParams::Broadcast { subscribers, .. } => (&broadcast::WAIT_WORDS, 0, 0, subscribers),
         };
@@ -279,7 +299,9 @@ impl ChannelInfo {
         let base = self.offset as usize;
         let (first, slots, slot_size) = match self.params() {
             ChannelParams::Queue { .. } => (queue::RING, 0, 0),
-            ChannelParams::Mailbox { slots, slot_size } => (mailbox::SLOTS, slots, slot_size),
+            ChannelParams::Mailbox { slots, slot_size } | ChannelParams::Direct { slots, slot_size } => {
+                (mailbox::SLOTS, slots, slot_size)
+            }
             ChannelParams::Semaphore { .. } => (self.size as usize, 0, 0),
             ChannelParams::Broadcast { subscribers, .. } => (broadcast::ring_offset(subscribers), 0, 0),
         };

@@ -230,6 +230,7 @@ impl<'a> MailboxView<'a> {
 }
 
 mod client;
+pub mod direct;
 mod server;
 #[cfg(all(test, not(shm_loom)))]
 mod tests;

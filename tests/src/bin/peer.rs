@@ -57,6 +57,11 @@ fn main() {
                 }
             }
         }
+        "serve-direct" => {
+            let seg = Segment::open(arg(1), OPEN).expect("open");
+            let mut server = seg.direct_server("d", FutexWait::new()).expect("server");
+            conformance::direct_serve(&mut server, num(2));
+        }
         "produce" => {
             let seg = Segment::open(arg(1), OPEN).expect("open");
             let mut tx = seg.producer("q", FutexWait::new()).expect("producer");
@@ -173,7 +178,7 @@ fn hostile(name: &str, length: Duration, seed: u64) {
                 let frames = (0..capacity as usize).step_by(q::FRAME_ALIGN as usize);
                 targets.extend(frames.map(|o| base + q::RING + o + q::FRAME_LEN));
             }
-            ChannelParams::Mailbox { slots, slot_size } => {
+            ChannelParams::Mailbox { slots, slot_size } | ChannelParams::Direct { slots, slot_size } => {
                 let words = [mb::SERVER, mb::SERVED, mb::REQUEST_EPOCH, mb::SERVER_WAITING];
                 targets.extend(words.into_iter().chain([mb::FREE_EPOCH, mb::FREE_WAITERS]).map(|o| base + o));
                 let slot_words = [mb::SLOT_STATE, mb::SLOT_LEN, mb::SLOT_CLIENT, mb::SLOT_CLIENT_WAITING];

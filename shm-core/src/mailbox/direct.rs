@@ -1,0 +1,803 @@
+//! The direct mailbox: request/response where each client keeps its own
+//! slot, for the shortest round trip (format 2.2, channel kind 5).
+//!
+//! A [`Client`] takes a slot when it connects and keeps it until it is
+//! dropped; each call writes the request into that slot and posts it with
+//! one store, and the [`Server`], which polls the slots themselves, answers
+//! in place with one compare-and-swap. Nothing else is written on the way:
+//! no claim, no ring word, no SERVING step, no free. A polling round trip
+//! therefore moves the slot's control line and its payload once each way,
+//! about what two processes ping-ponging one word cost (`shm-bench`'s
+//! `direct-spin` row against its `atomic-floor` row).
+//!
+//! What it gives up, against [`crate::mailbox`]: at most `slots` clients
+//! are connected at once (one slot each); a client makes one call at a
+//! time (`&mut self`); a posted request cannot be taken back, so a call
+//! whose wait ran out leaves its request with the server and the client's
+//! next call first waits for that late response (and discards it); a
+//! server serves one request at a time.
+//!
+//! ```
+//! use core::time::Duration;
+//! use shm_core::mock::{MockRegion, ThreadWait};
+//! use shm_core::{Layout, Segment};
+//!
+//! let layout = Layout::new().direct("rpc", 2, 64).unwrap();
+//! let region = MockRegion::new(layout.size());
+//! let segment = Segment::create(region.region(), &layout, 1, 0).unwrap();
+//! let mut server = segment.direct_server("rpc", ThreadWait::new(1)).unwrap();
+//! let mut client = segment.direct_client("rpc", ThreadWait::new(2)).unwrap();
+//!
+//! std::thread::scope(|s| {
+//!     s.spawn(move || {
+//!         // Upper-case the request in place and send it back.
+//!         server.serve_timeout(Duration::from_secs(5), |buf, len| {
+//!             buf[..len].make_ascii_uppercase();
+//!             len
+//!         }).unwrap();
+//!     });
+//!     let mut response = [0u8; 64];
+//!     let n = client.call_timeout(b"hello", &mut response, Duration::from_secs(5)).unwrap();
+//!     assert_eq!(&response[..n], b"HELLO");
+//! });
+//! ```
+//!
+//! # Byte layout and states
+//!
+//! The area is a mailbox's ([`crate::format::mailbox`]); the slot states
+//! and what each word means here are tabled in [`crate::format::direct`].
+//!
+//! # Failures
+//!
+//! Dropping the [`Server`] closes the mailbox: requests it had not taken
+//! fail, and calls get [`CallError::Closed`] until a server claims it again.
+//! A server that dies is found by a client whose wait ran out
+//! ([`CallError::PeerDied`]); the next server fails every request that was
+//! posted (the dead one may have been half-way through it), so those
+//! clients get [`CallError::Dropped`] and call again. Slots of clients that
+//! died are freed by [`Server::reclaim`]. A slot whose words hold values no
+//! peer writes gives [`CallError::Corrupted`] or [`ServeError::Corrupted`],
+//! never a panic or a hang.
+
+use core::time::Duration;
+
+use super::{MailboxStats, MailboxView};
+use crate::error::{CallError, ClaimError, Role, ServeError};
+use crate::format::direct::slot;
+use crate::format::mailbox::{id_of, low_of, pack, CLOSED_LEN, ID_MASK, SERVER_CLOSED};
+use crate::sync::{fence, Ordering};
+use crate::wait::{explain, notify, signal, wait_for, word_addr, Announce, SpinBudget, Stop, Wait, WORD};
+
+/// Starts fetching the cache line at `p`. A side polling a slot's control
+/// word also asks for the slot's payload line this way, so that when the
+/// peer's answer lands both lines travel together instead of one after
+/// the other (on the 2-vCPU VM this took a one-word-plus-payload
+/// ping-pong from 1.5-1.8x to 1.0-1.1x the one-word one).
+#[inline(always)]
+fn prefetch(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: SSE is part of x86_64's baseline; a prefetch only hints the
+    // cache and never faults, whatever the address.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+/// The next request id after `id`: 1..2^24, skipping 0.
+fn next_id(id: u32) -> u32 {
+    match (id + 1) & ID_MASK {
+        0 => 1,
+        next => next,
+    }
+}
+
+/// The serving side of a direct mailbox; one per mailbox at a time.
+pub struct Server<'a, W: Wait> {
+    view: MailboxView<'a>,
+    wait: W,
+    id: u32,
+    /// Where the next scan starts: the slot after the last one served.
+    cursor: core::cell::Cell<u32>,
+    /// How long waits for a request spin (see [`Wait::adaptive_spin`]).
+    spin: SpinBudget,
+}
+
+impl<'a, W: Wait> Server<'a, W> {
+    /// Claims the server role of the direct mailbox in `view`.
+    ///
+    /// The role is free if unheld, closed, or its holder is dead. Taking
+    /// over from a dead server fails every posted request (their clients get
+    /// [`CallError::Dropped`]) and frees the slots of clients that left.
+    pub fn claim(view: MailboxView<'a>, wait: W) -> Result<Self, ClaimError> {
+        wait.check()?;
+        let id = wait.self_id();
+        let before = crate::role::claim_from(&view.ctl.server, &wait, id)
+            .map_err(|holder| ClaimError::busy(Role::Server, holder))?;
+        // Open again: clients stop reporting `Closed`.
+        view.ctl.server_waiting.store(0, Ordering::Relaxed);
+        // SYNC POINT: pairs with the fence in `signal` in `Client::post`: a
+        // client that posted and then still saw the close mark is one whose
+        // request the scan below (or our `take`) sees.
+        fence(Ordering::SeqCst);
+        let server = Self { view, wait, id, cursor: core::cell::Cell::new(0), spin: SpinBudget::new() };
+        if crate::role::held(before) {
+            let failed = server.fail_posted(0);
+            if failed > 0 {
+                crate::event::event!("direct mailbox {}: failed {} request(s) of a dead server", view.index, failed);
+            }
+        }
+        Ok(server)
+    }
+
+    /// Fails every posted request with `len` ([`CLOSED_LEN`]: the client
+    /// reports `Closed`, else `Dropped`) and frees ABANDONED slots. Only
+    /// while this side holds no [`Request`] (claiming, closing). Returns
+    /// how many slots it touched.
+    fn fail_posted(&self, len: u32) -> u32 {
+        let mut touched = 0;
+        for i in 0..self.view.slot_count {
+            let s = self.view.slot(i);
+            // SYNC POINT: Acquire pairs with the client's Release store of
+            // REQUEST (or CAS to ABANDONED): its writes before are visible.
+            let cur = s.state.load(Ordering::Acquire);
+            match low_of(cur) {
+                slot::REQUEST => {
+                    // The slot is the server's while it reads REQUEST.
+                    s.len.store(len, Ordering::Relaxed);
+                    // SYNC POINT: Release pairs with the client's Acquire
+                    // load of `state` in `Client::wait_outcome` (`len` first).
+                    match s.state.compare_exchange(
+                        cur,
+                        pack(id_of(cur), slot::FAILED),
+                        Ordering::Release,
+                        Ordering::Relaxed,
+                    ) {
+                        Ok(_) => {
+                            notify(&self.wait, &s.state, &s.client_waiting, 1);
+                            touched += 1;
+                        }
+                        Err(now) if now == pack(id_of(cur), slot::ABANDONED) => {
+                            touched += u32::from(self.view.free_abandoned(&self.wait, i, now));
+                        }
+                        Err(_) => {}
+                    }
+                }
+                slot::ABANDONED => touched += u32::from(self.view.free_abandoned(&self.wait, i, cur)),
+                _ => {}
+            }
+        }
+        touched
+    }
+
+    /// Frees the slots held by clients that died (per [`Wait::is_alive`]).
+    /// Returns how many it freed. Call it when idle, e.g. after a receive
+    /// timed out. A dead client's posted request is served first (its slot
+    /// is freed by a later `reclaim`).
+    pub fn reclaim(&self) -> u32 {
+        let freed = (0..self.view.slot_count).filter(|&i| self.reclaim_slot(i)).count() as u32;
+        if freed > 0 {
+            crate::event::event!("direct mailbox {}: reclaimed {} slot(s) of dead clients", self.view.index, freed);
+        }
+        freed
+    }
+
+    fn reclaim_slot(&self, i: u32) -> bool {
+        let s = self.view.slot(i);
+        // SYNC POINT: Acquire pairs with the Release CAS to IDLE in
+        // `try_connect` (so `client` below names the connected client) and
+        // with the dead client's Release stores.
+        let cur = s.state.load(Ordering::Acquire);
+        let st = low_of(cur);
+        if !matches!(st, slot::FREE | slot::IDLE | slot::RESPONSE | slot::FAILED) {
+            // REQUEST is the server's to answer, ABANDONED its to free.
+            return false;
+        }
+        let holder = s.client.load(Ordering::Relaxed);
+        if holder == 0 || self.wait.is_alive(holder) {
+            return false;
+        }
+        if st == slot::FREE {
+            // The owner died between its owner CAS and IDLE, or between
+            // storing FREE and clearing its owner word: once it is dead the
+            // state cannot move, so look again and finish its release.
+            // SYNC POINT: Acquire pairs with the dead holder's Release CAS.
+            if s.state.load(Ordering::Acquire) != cur {
+                return false;
+            }
+            // SYNC POINT: Release pairs with the Acquire CAS in `try_connect`.
+            if s.client.compare_exchange(holder, 0, Ordering::Release, Ordering::Relaxed).is_ok() {
+                self.view.announce_free(&self.wait);
+            }
+            return false;
+        }
+        // SYNC POINT: AcqRel: Acquire pairs with the dead client's Release
+        // stores; Release pairs with the Acquire load of `state` in
+        // `try_connect` (via `release_owner`).
+        if s.state.compare_exchange(cur, pack(id_of(cur), slot::FREE), Ordering::AcqRel, Ordering::Relaxed).is_err() {
+            return false;
+        }
+        // SYNC POINT: Release pairs with the Acquire CAS in `try_connect`.
+        if s.client.compare_exchange(holder, 0, Ordering::Release, Ordering::Relaxed).is_ok() {
+            self.view.announce_free(&self.wait);
+        }
+        true
+    }
+
+    /// Slot payload capacity: the largest request or response.
+    pub fn slot_size(&self) -> usize {
+        self.view.slot_size()
+    }
+
+    /// A snapshot of the counters and slot states (indexed by the states
+    /// of [`crate::format::direct::slot`]).
+    pub fn stats(&self) -> MailboxStats {
+        self.view.stats()
+    }
+
+    /// One scan of the slots, from the one after the last served: the first
+    /// posted request as (slot, id, len), freeing ABANDONED slots on the way.
+    fn take(&self) -> Option<Result<(u32, u32, usize), ServeError>> {
+        let n = self.view.slot_count;
+        for k in 0..n {
+            // `n > 0` inside the loop: no division by zero.
+            let i = self.cursor.get().wrapping_add(k) % n;
+            let s = self.view.slot(i);
+            // SYNC POINT: Acquire pairs with the client's Release store of
+            // REQUEST in `Client::post`: the request bytes and `len` are
+            // visible.
+            let cur = s.state.load(Ordering::Acquire);
+            match low_of(cur) {
+                slot::REQUEST => {}
+                // No `Request` of ours lives (it borrows `self` mutably), so
+                // nobody uses an ABANDONED slot's payload: free it.
+                slot::ABANDONED => {
+                    self.view.free_abandoned(&self.wait, i, cur);
+                    continue;
+                }
+                _ => continue,
+            }
+            self.cursor.set((i + 1) % n);
+            let len = s.len.load(Ordering::Relaxed);
+            if len > self.view.slot_size {
+                let _ = self.finish(i, id_of(cur), 0, slot::FAILED);
+                return Some(Err(ServeError::Corrupted(self.view.corrupt("slot.len"))));
+            }
+            // Cache hook: after the Acquire load that saw REQUEST, before
+            // anyone reads the request.
+            self.wait.invalidate(self.view.payload(i), len as usize);
+            return Some(Ok((i, id_of(cur), len as usize)));
+        }
+        None
+    }
+
+    fn wait_request(&self, deadline: &mut W::Deadline) -> Result<(u32, u32, usize), ServeError> {
+        self.wait.check()?;
+        let ctl = self.view.ctl;
+        if ctl.server.load(Ordering::Relaxed) != self.id {
+            return Err(ServeError::Replaced);
+        }
+        // The payload most likely to carry the next request: the slot
+        // served last (a client calling in a loop).
+        let n = self.view.slot_count;
+        let hot = self.view.payload((self.cursor.get() + n.saturating_sub(1)) % n.max(1));
+        // Poll the slots themselves while spinning; sleep on the doorbell,
+        // which a client rings only when `server_waiting` says we sleep.
+        let taken = wait_for(
+            &self.wait,
+            &self.spin,
+            &ctl.request_epoch,
+            &ctl.server_waiting,
+            Announce::Single,
+            None,
+            None,
+            deadline,
+            |_| {
+                let found = self.take();
+                if found.is_none() {
+                    prefetch(hot);
+                }
+                found
+            },
+        );
+        match taken {
+            Ok(found) => found,
+            Err(Stop::Reset(reset)) => Err(reset.into()),
+            Err(_) if ctl.server.load(Ordering::Relaxed) != self.id => Err(ServeError::Replaced),
+            Err(_) => Err(ServeError::Timeout),
+        }
+    }
+
+    fn request(&mut self, taken: Result<(u32, u32, usize), ServeError>) -> Result<Request<'_, 'a, W>, ServeError> {
+        let (index, id, len) = explain(&self.wait, taken)?;
+        crate::crash::point("direct.server.holding");
+        Ok(Request { server: self, index, id, len, done: false })
+    }
+
+    /// Takes the next request without blocking.
+    pub fn try_recv(&mut self) -> Result<Request<'_, 'a, W>, ServeError> {
+        let taken = match self.wait.check() {
+            Err(reset) => Err(reset.into()),
+            Ok(()) if self.view.ctl.server.load(Ordering::Relaxed) != self.id => Err(ServeError::Replaced),
+            Ok(()) => self.take().unwrap_or(Err(ServeError::Empty)),
+        };
+        self.request(taken)
+    }
+
+    /// Waits at most `timeout` for the next request.
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Request<'_, 'a, W>, ServeError> {
+        let mut deadline = self.wait.deadline(Some(timeout));
+        let taken = self.wait_request(&mut deadline);
+        self.request(taken)
+    }
+
+    /// Waits as long as it takes for the next request.
+    pub fn recv(&mut self) -> Result<Request<'_, 'a, W>, ServeError> {
+        let mut deadline = self.wait.deadline(None);
+        let taken = self.wait_request(&mut deadline);
+        self.request(taken)
+    }
+
+    /// Serves one request in place: `f` gets the whole slot and the request
+    /// length and returns the response length. Waits at most `timeout`.
+    pub fn serve_timeout(
+        &mut self,
+        timeout: Duration,
+        f: impl FnOnce(&mut [u8], usize) -> usize,
+    ) -> Result<(), ServeError> {
+        let mut req = self.recv_timeout(timeout)?;
+        let len = req.len();
+        let n = f(req.buf_mut(), len);
+        req.respond(n)
+    }
+
+    /// Posts `to` (RESPONSE or FAILED) with `len` in slot `i`, whose request
+    /// `id` this side holds, and wakes the client if it sleeps.
+    fn finish(&self, i: u32, id: u32, len: u32, to: u32) -> Result<(), ServeError> {
+        let v = &self.view;
+        let s = v.slot(i);
+        s.len.store(len, Ordering::Relaxed);
+        if to == slot::RESPONSE {
+            // Cache hook: the response goes to memory before RESPONSE
+            // publishes it.
+            self.wait.clean(v.payload(i), len as usize);
+        }
+        // SYNC POINT: Release pairs with the client's Acquire load of
+        // `state` in `Client::wait_outcome`: the response bytes and `len`
+        // come first.
+        match s.state.compare_exchange(pack(id, slot::REQUEST), pack(id, to), Ordering::Release, Ordering::Relaxed) {
+            Ok(_) => {
+                crate::crash::point("direct.server.responded");
+                notify(&self.wait, &s.state, &s.client_waiting, 1);
+                Ok(())
+            }
+            Err(cur) if cur == pack(id, slot::ABANDONED) => {
+                v.free_abandoned(&self.wait, i, cur);
+                Err(ServeError::Abandoned)
+            }
+            Err(_) => Err(ServeError::Corrupted(v.corrupt("slot.state"))),
+        }
+    }
+}
+
+impl<W: Wait> Drop for Server<'_, W> {
+    fn drop(&mut self) {
+        let ctl = self.view.ctl;
+        // The close is decided in the role word: a server whose role was
+        // taken over (it was thought dead) closes nothing.
+        if crate::role::close(&ctl.server, self.id) {
+            ctl.server_waiting.store(SERVER_CLOSED, Ordering::Relaxed);
+            // Cache hook: a close is a hand-over too (of the words it marks).
+            self.wait.clean(word_addr(&ctl.server), WORD);
+            self.wait.clean(word_addr(&ctl.server_waiting), WORD);
+            // SYNC POINT: pairs with the fence in `signal` in `Client::post`:
+            // a request posted after this fence finds the mark (its client
+            // reports `Closed`); one posted before is failed by the scan.
+            fence(Ordering::SeqCst);
+            self.fail_posted(CLOSED_LEN);
+        } else {
+            crate::role::release(&ctl.server, self.id);
+        }
+    }
+}
+
+/// A request the server holds: read it, modify it in place, then
+/// [`respond`](Self::respond). Dropping it fails the call
+/// ([`CallError::Dropped`] for the client).
+pub struct Request<'s, 'a, W: Wait> {
+    server: &'s mut Server<'a, W>,
+    index: u32,
+    id: u32,
+    len: usize,
+    done: bool,
+}
+
+impl<W: Wait> Request<'_, '_, W> {
+    /// Length of the request.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the request is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The request bytes.
+    pub fn data(&self) -> &[u8] {
+        // SAFETY: the slot reads REQUEST with our id (seen in `take`), which
+        // the protocol grants to the server until it posts RESPONSE or
+        // FAILED; `len <= slot_size` was checked in `take`; the server
+        // serves one request at a time (`&mut` borrow).
+        unsafe { core::slice::from_raw_parts(self.server.view.payload(self.index), self.len) }
+    }
+
+    /// Copies the request (or as much of it as fits) into `dst` without
+    /// forming a reference to the slot (see [`crate::payload`] for why that
+    /// matters with an untrusted client); returns how many bytes it copied.
+    pub fn read_into(&self, dst: &mut [u8]) -> usize {
+        let n = dst.len().min(self.len);
+        // SAFETY: as in `data`; `n <= len <= slot_size`.
+        unsafe { crate::payload::copy_out(self.server.view.payload(self.index), &mut dst[..n]) };
+        n
+    }
+
+    /// The whole slot, to write the response in place.
+    pub fn buf_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `data`; `&mut self` makes the borrow unique here.
+        unsafe { core::slice::from_raw_parts_mut(self.server.view.payload(self.index), self.server.view.slot_size()) }
+    }
+
+    /// Copies `response` into the slot and posts it, without forming a
+    /// reference to the slot.
+    pub fn respond_with(self, response: &[u8]) -> Result<(), ServeError> {
+        let max = self.server.slot_size();
+        if response.len() > max {
+            return Err(ServeError::TooLarge { len: response.len(), max });
+        }
+        // SAFETY: as in `data`; `response.len() <= slot_size`.
+        unsafe { crate::payload::copy_in(response, self.server.view.payload(self.index)) };
+        self.respond(response.len())
+    }
+
+    /// Posts the first `len` bytes of the slot as the response.
+    pub fn respond(mut self, len: usize) -> Result<(), ServeError> {
+        let max = self.server.slot_size();
+        if len > max {
+            return Err(ServeError::TooLarge { len, max });
+        }
+        self.done = true;
+        self.server.finish(self.index, self.id, len as u32, slot::RESPONSE)
+    }
+}
+
+impl<W: Wait> Drop for Request<'_, '_, W> {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = self.server.finish(self.index, self.id, 0, slot::FAILED);
+        }
+    }
+}
+
+/// A connected client of a direct mailbox: it owns one slot until dropped
+/// and makes one call at a time.
+pub struct Client<'a, W: Wait> {
+    view: MailboxView<'a>,
+    wait: W,
+    /// Our slot.
+    index: u32,
+    /// The id of our last posted request (or the slot's id at connect).
+    id: u32,
+    /// A request posted whose outcome nobody has read yet (its call's wait
+    /// ran out): the next call waits for it first.
+    pending: bool,
+    /// How long waits for a response spin.
+    spin: SpinBudget,
+}
+
+impl<'a, W: Wait> Client<'a, W> {
+    /// Connects to the direct mailbox in `view`: takes a free slot, or
+    /// fails with [`ClaimError::Busy`] ([`Role::Client`]) when every slot
+    /// has a client.
+    pub fn connect(view: MailboxView<'a>, wait: W) -> Result<Self, ClaimError> {
+        wait.check()?;
+        let me = wait.self_id();
+        let found = (0..view.slot_count).find_map(|i| Self::try_connect(&view, &wait, me, i).map(|id| (i, id)));
+        let Some((index, id)) = found else {
+            return Err(Self::no_slot(&view));
+        };
+        crate::crash::point("direct.client.connected");
+        Ok(Self { view, wait, index, id, pending: false, spin: SpinBudget::new() })
+    }
+
+    /// Connects, waiting at most `timeout` for a slot to come free.
+    pub fn connect_timeout(view: MailboxView<'a>, wait: W, timeout: Duration) -> Result<Self, ClaimError> {
+        wait.check()?;
+        let me = wait.self_id();
+        let mut deadline = wait.deadline(Some(timeout));
+        let ctl = view.ctl;
+        let spin = SpinBudget::new();
+        let found = wait_for(
+            &wait,
+            &spin,
+            &ctl.free_epoch,
+            &ctl.free_waiters,
+            Announce::Counted,
+            None,
+            None,
+            &mut deadline,
+            |_| (0..view.slot_count).find_map(|i| Self::try_connect(&view, &wait, me, i).map(|id| (i, id))),
+        );
+        match found {
+            Ok((index, id)) => Ok(Self { view, wait, index, id, pending: false, spin: SpinBudget::new() }),
+            Err(Stop::Reset(reset)) => Err(reset.into()),
+            Err(_) => Err(Self::no_slot(&view)),
+        }
+    }
+
+    /// The error for a mailbox whose every slot has a client: names one.
+    fn no_slot(view: &MailboxView<'a>) -> ClaimError {
+        let holder = (0..view.slot_count).map(|i| view.slot(i).client.load(Ordering::Relaxed)).find(|&c| c != 0);
+        ClaimError::busy(Role::Client, holder.unwrap_or(0))
+    }
+
+    /// Takes slot `i` for `me` if it is free; returns its request id.
+    ///
+    /// As a mailbox claim: ownership is decided by the CAS of `client` from
+    /// 0, and only then does the state move from FREE to IDLE.
+    fn try_connect(view: &MailboxView<'a>, wait: &W, me: u32, i: u32) -> Option<u32> {
+        let s = view.slot(i);
+        if s.client.load(Ordering::Relaxed) != 0 || low_of(s.state.load(Ordering::Relaxed)) != slot::FREE {
+            return None;
+        }
+        // SYNC POINT: Acquire pairs with the Release store of 0 in
+        // `release_owner`: the previous owner is done with the slot.
+        s.client.compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed).ok()?;
+        // SYNC POINT: Acquire pairs with the Release store or CAS of FREE
+        // (`Client::drop`, `reclaim_slot`, `free_abandoned`): whoever freed
+        // the slot is done with the payload.
+        let cur = s.state.load(Ordering::Acquire);
+        // SYNC POINT: Release pairs with the Acquire load of `state` in
+        // `reclaim_slot`: a reclaimer that sees IDLE sees our id in `client`.
+        if low_of(cur) == slot::FREE
+            && s.state.compare_exchange(cur, pack(id_of(cur), slot::IDLE), Ordering::Release, Ordering::Relaxed).is_ok()
+        {
+            return Some(id_of(cur));
+        }
+        // Not FREE after all (the server is between clearing an ABANDONED
+        // slot's owner and freeing it, or the word is garbage): let it go.
+        // SYNC POINT: Release pairs with the next claimer's Acquire CAS.
+        s.client.store(0, Ordering::Release);
+        view.announce_free(wait);
+        None
+    }
+
+    /// Slot payload capacity: the largest request or response.
+    pub fn slot_size(&self) -> usize {
+        self.view.slot_size()
+    }
+
+    /// Which slot this client holds.
+    pub fn slot(&self) -> u32 {
+        self.index
+    }
+
+    /// The wait strategy.
+    pub fn strategy(&self) -> &W {
+        &self.wait
+    }
+
+    /// Whether the server recorded in the mailbox is alive (`false` when no
+    /// server is attached).
+    pub fn server_alive(&self) -> bool {
+        let id = self.view.ctl.server.load(Ordering::Relaxed);
+        crate::role::held(id) && self.wait.is_alive(id)
+    }
+
+    /// Whether the server closed the mailbox (and none claimed it since).
+    fn server_closed(&self) -> bool {
+        let ctl = self.view.ctl;
+        ctl.server_waiting.load(Ordering::Relaxed) == SERVER_CLOSED
+            && ctl.server.load(Ordering::Relaxed) == SERVER_CLOSED
+    }
+
+    /// Copies `request` into the slot, waits for the response and copies it
+    /// into `response`; returns the response length. The whole call takes
+    /// at most `timeout`, including the wait for an earlier call's late
+    /// response.
+    pub fn call_timeout(&mut self, request: &[u8], response: &mut [u8], timeout: Duration) -> Result<usize, CallError> {
+        let mut deadline = self.wait.deadline(Some(timeout));
+        self.call_deadline(request, response, &mut deadline)
+    }
+
+    /// As [`call_timeout`](Self::call_timeout), waiting as long as it takes.
+    pub fn call(&mut self, request: &[u8], response: &mut [u8]) -> Result<usize, CallError> {
+        let mut deadline = self.wait.deadline(None);
+        self.call_deadline(request, response, &mut deadline)
+    }
+
+    fn call_deadline(
+        &mut self,
+        request: &[u8],
+        response: &mut [u8],
+        deadline: &mut W::Deadline,
+    ) -> Result<usize, CallError> {
+        let max = self.slot_size();
+        if request.len() > max {
+            return Err(CallError::TooLarge { len: request.len(), max });
+        }
+        let result = self.call_inner(request, response, deadline);
+        explain(&self.wait, result)
+    }
+
+    fn call_inner(
+        &mut self,
+        request: &[u8],
+        response: &mut [u8],
+        deadline: &mut W::Deadline,
+    ) -> Result<usize, CallError> {
+        self.wait.check()?;
+        if self.pending {
+            // An earlier call's request is still the server's: its late
+            // outcome comes first, and is discarded.
+            if self.server_closed() {
+                return Err(CallError::Closed);
+            }
+            match self.wait_outcome(deadline) {
+                Ok(_) | Err(CallError::Dropped | CallError::Closed) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if self.server_closed() {
+            return Err(CallError::Closed);
+        }
+        self.post(request)?;
+        let len = self.wait_outcome(deadline)?;
+        if len > response.len() {
+            return Err(CallError::TooLarge { len, max: response.len() });
+        }
+        // SAFETY: the slot reads RESPONSE with our id (Acquire in
+        // `wait_outcome`), which the protocol grants to its client until it
+        // posts again; `len <= slot_size` was checked there.
+        unsafe { crate::payload::copy_out(self.view.payload(self.index), &mut response[..len]) };
+        Ok(len)
+    }
+
+    /// Writes `request` into our slot and posts it; rings the server if it
+    /// sleeps. `Err(Closed)` if the server closed meanwhile (the request
+    /// stays posted: a server that claims the mailbox later serves it, and
+    /// the next call discards that answer).
+    fn post(&mut self, request: &[u8]) -> Result<(), CallError> {
+        let s = self.view.slot(self.index);
+        let payload = self.view.payload(self.index);
+        // SAFETY: the slot is ours and not posted (IDLE, RESPONSE or FAILED
+        // with our id: `pending` is false), which the protocol grants to its
+        // client; `request.len() <= slot_size` (checked in `call_deadline`).
+        unsafe { crate::payload::copy_in(request, payload) };
+        s.len.store(request.len() as u32, Ordering::Relaxed);
+        // Cache hook: the request goes to memory before REQUEST publishes it.
+        self.wait.clean(payload, request.len());
+        self.id = next_id(self.id);
+        crate::crash::point("direct.client.written");
+        // SYNC POINT: Release pairs with the server's Acquire load of
+        // `state` in `take`: the request bytes and `len` come first.
+        s.state.store(pack(self.id, slot::REQUEST), Ordering::Release);
+        self.pending = true;
+        crate::crash::point("direct.client.posted");
+        let ctl = self.view.ctl;
+        // SYNC POINT: the fence in `signal` pairs with the one in `wait_for`
+        // (the server announcing its sleep) and with the ones in
+        // `Server::claim` and `Server::drop`.
+        signal(&self.wait, &ctl.request_epoch, &ctl.server_waiting, 1);
+        if self.server_closed() {
+            return Err(CallError::Closed);
+        }
+        Ok(())
+    }
+
+    /// What a `state` word says of our posted request: `None` while posted.
+    fn classify(&self, state: u32) -> Option<Result<(), CallError>> {
+        if id_of(state) != self.id {
+            return Some(Err(CallError::Corrupted(self.view.corrupt("slot.state"))));
+        }
+        match low_of(state) {
+            slot::REQUEST => None,
+            slot::RESPONSE => Some(Ok(())),
+            slot::FAILED if self.view.slot(self.index).len.load(Ordering::Relaxed) == CLOSED_LEN => {
+                Some(Err(CallError::Closed))
+            }
+            slot::FAILED => Some(Err(CallError::Dropped)),
+            _ => Some(Err(CallError::Corrupted(self.view.corrupt("slot.state")))),
+        }
+    }
+
+    /// Waits until `deadline` for the outcome of our posted request; the
+    /// response length on success. `pending` stays set when the wait ran out
+    /// (or the words are corrupted): the request is still the server's.
+    fn wait_outcome(&mut self, deadline: &mut W::Deadline) -> Result<usize, CallError> {
+        let s = self.view.slot(self.index);
+        let payload = self.view.payload(self.index);
+        let this = &*self;
+        // SYNC POINT: the Acquire loads in `wait_for` pair with the server's
+        // Release CAS to RESPONSE or FAILED in `Server::finish`.
+        let waited = wait_for(
+            &this.wait,
+            &this.spin,
+            &s.state,
+            &s.client_waiting,
+            Announce::Single,
+            Some(&this.view.ctl.server),
+            None,
+            deadline,
+            |st| {
+                let outcome = this.classify(st);
+                if outcome.is_none() {
+                    prefetch(payload);
+                }
+                outcome
+            },
+        );
+        let outcome = match waited {
+            Ok(outcome) => outcome,
+            Err(stop) => {
+                let dead = || !this.server_alive();
+                return Err(stop.into_error(dead, CallError::PeerDied, CallError::Timeout));
+            }
+        };
+        if let Err(CallError::Corrupted(c)) = outcome {
+            return Err(CallError::Corrupted(c));
+        }
+        self.pending = false;
+        outcome?;
+        let len = s.len.load(Ordering::Relaxed);
+        if len > self.view.slot_size {
+            return Err(CallError::Corrupted(self.view.corrupt("slot.len")));
+        }
+        // Cache hook: after the Acquire load that saw RESPONSE, before
+        // anyone reads the response.
+        self.wait.invalidate(payload, len as usize);
+        Ok(len as usize)
+    }
+}
+
+impl<W: Wait> Drop for Client<'_, W> {
+    fn drop(&mut self) {
+        let s = self.view.slot(self.index);
+        if self.pending {
+            // SYNC POINT: Acquire pairs with the server's Release CAS to
+            // RESPONSE or FAILED: if it answered, the slot is ours to free.
+            let cur = s.state.load(Ordering::Acquire);
+            match self.classify(cur) {
+                // Still posted: hand it to the server, which frees it once
+                // done with it.
+                // SYNC POINT: Release pairs with the Acquire load of `state`
+                // in `take`/`fail_posted` (we wrote nothing since posting).
+                None => match s.state.compare_exchange(
+                    cur,
+                    pack(self.id, slot::ABANDONED),
+                    Ordering::Release,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => return,
+                    // Answered in between: ours again, free it below.
+                    Err(now)
+                        if matches!(self.classify(now), Some(Ok(()) | Err(CallError::Dropped | CallError::Closed))) => {
+                    }
+                    Err(_) => return,
+                },
+                Some(Ok(()) | Err(CallError::Dropped | CallError::Closed)) => {}
+                // Words we cannot read: leave the slot as it is.
+                Some(Err(_)) => return,
+            }
+        }
+        // SYNC POINT: Release pairs with the Acquire load of `state` in
+        // `try_connect`: our payload accesses are done before the next owner
+        // writes it.
+        s.state.store(pack(self.id, slot::FREE), Ordering::Release);
+        self.view.release_owner(&self.wait, self.index);
+    }
+}
+
+#[cfg(all(test, not(shm_loom)))]
+mod tests;

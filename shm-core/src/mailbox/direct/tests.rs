@@ -1,0 +1,1 @@
+//! Direct mailbox tests on mock memory.
