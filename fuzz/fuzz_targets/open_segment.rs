@@ -47,6 +47,18 @@ fuzz_target!(|data: &[u8]| {
                     }
                 };
             }
+            ChannelKind::Direct => {
+                if let Ok(mut server) = segment.direct_server(&name, ThreadWait::new(4)) {
+                    if let Ok(request) = server.try_recv() {
+                        let n = request.len();
+                        let _ = request.respond(n);
+                    }
+                    server.reclaim();
+                }
+                if let Ok(mut client) = segment.direct_client(&name, ThreadWait::new(5)) {
+                    let _ = client.call_timeout(b"x", &mut [0u8; 64], Duration::ZERO);
+                }
+            }
             ChannelKind::Broadcast => {
                 if let Ok(mut rx) = segment.subscriber(&name, ThreadWait::new(7)) {
                     let mut buf = [0u8; 256];

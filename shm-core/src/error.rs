@@ -385,6 +385,17 @@ pub enum OpenError {
         /// Whether the segment's creator took the lock.
         segment_locked: bool,
     },
+    /// A channel is of a kind this build does not know, in a segment of a
+    /// newer minor version of the format (a direct mailbox, format 2.2, seen
+    /// by a 2.1 build, say).
+    UnknownKind {
+        /// The channel's index in the table.
+        channel: u8,
+        /// Its `kind` word.
+        kind: u32,
+        /// The segment's format minor version.
+        minor: u16,
+    },
     /// A word holds a value the format cannot produce.
     Corrupted(Corruption),
 }
@@ -411,6 +422,13 @@ impl fmt::Display for OpenError {
             Self::LayoutMismatch { expected, found } => write!(f, "segment layout {found:#018x} differs from the expected {expected:#018x}: peers were built with different channel declarations; build both from the same layout"),
             Self::AtomicsMismatch { segment_locked: true } => write!(f, "the segment's sides access control words under a lock (no compare-and-swap) and this side uses native atomics: build every side the same way (shm-core's critical-section feature on a target without compare-and-swap)"),
             Self::AtomicsMismatch { segment_locked: false } => write!(f, "the segment's sides use native atomics and this side accesses control words under a lock: build every side the same way"),
+            Self::UnknownKind { channel, kind, minor } => write!(
+                f,
+                "channel {channel} is of kind {kind}, which this build (format {}.{}) does not know; the segment is format {}.{minor}: use a build of the library that reads {2}.{minor} on this side",
+                crate::format::FORMAT_MAJOR,
+                crate::format::FORMAT_MINOR,
+                crate::format::FORMAT_MAJOR,
+            ),
             Self::Corrupted(c) => c.fmt(f),
         }
     }

@@ -592,7 +592,7 @@ fn validate(region: &Region<'_>, h: &Header) -> Result<Geometry, OpenError> {
     let mut channels = ChannelTable::new();
     let mut end = AREAS_OFFSET as u64;
     for i in 0..count {
-        let c = read_descriptor(descriptor(region, i), i as u8, end, size)?;
+        let c = read_descriptor(descriptor(region, i), i as u8, end, size, format::split_version(load(&h.version)).1)?;
         // `read_descriptor` checked the padding after each name is zero:
         // names without it compare as the whole entries do.
         if channels.find(c.name()).is_some() {
@@ -637,11 +637,18 @@ fn write_descriptor(d: &Descriptor, c: &ChannelInfo) {
 }
 
 /// Reads and checks table entry `i`; `prev_end` is where the previous area
-/// ended, `total` the checked segment size.
-fn read_descriptor(d: &Descriptor, i: u8, prev_end: u64, total: u32) -> Result<ChannelInfo, OpenError> {
+/// ended, `total` the checked segment size, `minor` the segment's format
+/// minor version (a kind this build does not know is a newer minor's, or
+/// corruption).
+fn read_descriptor(d: &Descriptor, i: u8, prev_end: u64, total: u32, minor: u16) -> Result<ChannelInfo, OpenError> {
     let bad = |word| OpenError::Corrupted(Corruption::channel(i, word));
     let load = |w: &AtomicU32| w.load(Ordering::Relaxed);
-    let kind = ChannelKind::from_word(load(&d.kind)).ok_or(bad("kind"))?;
+    let word = load(&d.kind);
+    let kind = ChannelKind::from_word(word).ok_or(if minor > format::FORMAT_MINOR {
+        OpenError::UnknownKind { channel: i, kind: word, minor }
+    } else {
+        bad("kind")
+    })?;
     let mut name = [0u8; NAME_BYTES];
     for (chunk, w) in name.chunks_exact_mut(4).zip(&d.name) {
         chunk.copy_from_slice(&load(w).to_ne_bytes());

@@ -149,6 +149,98 @@ fn server_killed_after_responding_before_waking() {
     assert_clean(&name);
 }
 
+fn one_direct_slot() -> Layout {
+    Layout::new().direct("d", 1, 256).unwrap()
+}
+
+/// Serves one call on direct mailbox "d" from a live client in this
+/// process: the segment works.
+fn assert_serves_direct(seg: &Segment, server: &mut shm_core::direct::Server<'_, FutexWait>) {
+    let mut client = seg.direct_client("d", FutexWait::new()).unwrap();
+    std::thread::scope(|s| {
+        s.spawn(|| conformance::direct_serve(server, 1));
+        assert_eq!(conformance::direct_call(&mut client, 1, 9).unwrap(), vec![0]);
+    });
+}
+
+/// A direct client killed once connected, or with its request written but
+/// not posted: nothing is delivered, and the slot it held comes back.
+#[test]
+fn direct_client_killed_before_posting() {
+    for point in ["direct.client.connected", "direct.client.written"] {
+        let name = unique(&format!("crash-{point}"));
+        {
+            let seg = Segment::create(&name, &one_direct_slot()).unwrap();
+            let mut server = seg.direct_server("d", FutexWait::new()).unwrap();
+            crash_at(point, 0, &["direct-call-once", &name]);
+            assert_eq!(server.recv_timeout(SHORT).err(), Some(ServeError::Timeout), "{point}");
+            assert!(seg.direct_client("d", FutexWait::new()).is_err(), "{point}: the dead client still holds the slot");
+            assert_eq!(server.reclaim(), 1, "{point}");
+            assert_serves_direct(&seg, &mut server);
+        }
+        assert_clean(&name);
+    }
+}
+
+/// Posted means committed: the server finds the request without the ring,
+/// answers it, and then frees the dead client's slot.
+#[test]
+fn direct_client_killed_after_posting_before_ringing() {
+    let name = unique("crash-direct-posted");
+    {
+        let seg = Segment::create(&name, &one_direct_slot()).unwrap();
+        let mut server = seg.direct_server("d", FutexWait::new()).unwrap();
+        crash_at("direct.client.posted", 0, &["direct-call-once", &name]);
+        let request = server.recv_timeout(WATCHDOG).expect("the posted request is served");
+        assert_eq!(request.data(), b"crash test");
+        let n = request.len();
+        request.respond(n).unwrap();
+        assert_eq!(server.reclaim(), 1, "the dead client's answered slot is freed");
+        assert_serves_direct(&seg, &mut server);
+    }
+    assert_clean(&name);
+}
+
+/// A direct server killed holding a request: the caller learns it died; a
+/// new server fails the request (it may have been half-served) and the
+/// client's next call goes through.
+#[test]
+fn direct_server_killed_holding_a_request() {
+    let name = unique("crash-direct-holding");
+    {
+        let seg = Segment::create(&name, &one_direct_slot()).unwrap();
+        let mut client = seg.direct_client("d", FutexWait::new()).unwrap();
+        let server = crashing("direct.server.holding", 0, &["serve-direct", &name, "1"]);
+        let result = client.call_timeout(b"hello", &mut [0; 256], Duration::from_secs(20));
+        assert_eq!(result, Err(CallError::PeerDied));
+        assert_killed(server);
+        let mut server = seg.direct_server("d", FutexWait::new()).unwrap();
+        std::thread::scope(|s| {
+            s.spawn(|| conformance::direct_serve(&mut server, 1));
+            assert_eq!(conformance::direct_call(&mut client, 1, 9).unwrap(), vec![0]);
+        });
+    }
+    assert_clean(&name);
+}
+
+/// A direct server killed after posting its response, before waking the
+/// client: the response was committed, the client gets it.
+#[test]
+fn direct_server_killed_after_responding_before_waking() {
+    let name = unique("crash-direct-responded");
+    {
+        let seg = Segment::create(&name, &one_direct_slot()).unwrap();
+        let mut client = seg.direct_client("d", FutexWait::with_spin(0)).unwrap();
+        let server = crashing("direct.server.responded", 0, &["serve-direct", &name, "1"]);
+        assert_eq!(conformance::direct_call(&mut client, 1, 5).unwrap(), vec![0]);
+        assert_killed(server);
+        drop(client);
+        let mut server = seg.direct_server("d", FutexWait::new()).unwrap();
+        assert_serves_direct(&seg, &mut server);
+    }
+    assert_clean(&name);
+}
+
 fn queue_layout() -> Layout {
     Layout::new().queue("q", 4096).unwrap()
 }

@@ -596,10 +596,15 @@ impl<'a, W: Wait> Client<'a, W> {
     }
 
     /// Whether the server closed the mailbox (and none claimed it since).
+    /// `server_waiting` is the hint (on a line the server writes only to
+    /// sleep or close); the role word decides.
     fn server_closed(&self) -> bool {
         let ctl = self.view.ctl;
+        // SYNC POINT: Acquire pairs with the Release CAS in `role::close`:
+        // whatever the server did to our slot before closing (answering
+        // it) is visible to the loads that follow.
         ctl.server_waiting.load(Ordering::Relaxed) == SERVER_CLOSED
-            && ctl.server.load(Ordering::Relaxed) == SERVER_CLOSED
+            && ctl.server.load(Ordering::Acquire) == SERVER_CLOSED
     }
 
     /// Copies `request` into the slot, waits for the response and copies it
@@ -690,10 +695,23 @@ impl<'a, W: Wait> Client<'a, W> {
         // (the server announcing its sleep) and with the ones in
         // `Server::claim` and `Server::drop`.
         signal(&self.wait, &ctl.request_epoch, &ctl.server_waiting, 1);
-        if self.server_closed() {
+        // Closed, and the request still posted: nobody took it (a server
+        // that served or failed it before closing changed the state, and
+        // the wait reports that).
+        // SYNC POINT: Acquire pairs with the server's Release CAS in
+        // `finish` or `fail_posted`.
+        if self.server_closed() && s.state.load(Ordering::Acquire) == pack(self.id, slot::REQUEST) {
             return Err(CallError::Closed);
         }
         Ok(())
+    }
+
+    #[doc(hidden)]
+    /// Posts `request` without waiting for its outcome (model checking
+    /// only: it leaves the call pending, as a timed-out call does).
+    #[cfg(shm_loom)]
+    pub fn post_only(&mut self, request: &[u8]) {
+        let _ = self.post(request);
     }
 
     /// What a `state` word says of our posted request: `None` while posted.

@@ -72,6 +72,7 @@ fn hostile_header_and_table_words() {
         ("creator_domain (judged by adapters only)", h::CREATOR_DOMAIN, 1, Ok(())),
         ("kind: unknown", d0, 9, Err(ch(0, "kind"))),
         ("kind: another valid kind", d0, 1, Err(ch(0, "slots"))),
+        ("kind: a direct mailbox where a queue was", d0, 5, Err(ch(0, "slots"))),
         ("reserved0", d0 + t::RESERVED0, 5, Ok(())),
         ("offset: unaligned", d0 + t::OFFSET, Q as u32 + 4, Err(ch(0, "offset"))),
         ("offset: inside the table", d0 + t::OFFSET, TABLE_OFFSET as u32, Err(ch(0, "offset"))),
@@ -100,6 +101,24 @@ fn hostile_header_and_table_words() {
         let got = open(&memory).map(|_| ());
         assert_eq!(got, expected, "corrupting {what} (offset {offset}) with {value:#x}");
     }
+}
+
+/// A kind this build does not know, in a segment of a newer minor version
+/// (what a 2.1 build meets in a 2.2 segment with a direct mailbox): a clear
+/// error naming both versions, not "corrupted".
+#[test]
+fn an_unknown_kind_from_a_newer_minor_names_both_versions() {
+    let memory = fresh();
+    let minor = format::FORMAT_MINOR + 1;
+    memory.write_u32(h::VERSION, (format::FORMAT_MAJOR as u32) << 16 | minor as u32);
+    memory.write_u32(TABLE_OFFSET + t::ENTRY_SIZE, 9);
+    let err = open(&memory).map(|_| ()).unwrap_err();
+    assert_eq!(err, OpenError::UnknownKind { channel: 1, kind: 9, minor });
+    let text = err.to_string();
+    let ours = std::format!("format {}.{}", format::FORMAT_MAJOR, format::FORMAT_MINOR);
+    let theirs = std::format!("format {}.{minor}", format::FORMAT_MAJOR);
+    assert!(text.contains(&ours) && text.contains(&theirs), "{text}");
+    assert_eq!(crate::HasErrorKind::kind(&err), crate::ErrorKind::Incompatible);
 }
 
 #[test]

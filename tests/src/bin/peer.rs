@@ -62,6 +62,12 @@ fn main() {
             let mut server = seg.direct_server("d", FutexWait::new()).expect("server");
             conformance::direct_serve(&mut server, num(2));
         }
+        "direct-call-once" => {
+            let seg = Segment::open(arg(1), OPEN).expect("open");
+            let mut client = seg.direct_client("d", FutexWait::new()).expect("client");
+            let mut out = [0u8; 256];
+            client.call_timeout(b"crash test", &mut out, OPEN).expect("call");
+        }
         "produce" => {
             let seg = Segment::open(arg(1), OPEN).expect("open");
             let mut tx = seg.producer("q", FutexWait::new()).expect("producer");
