@@ -557,7 +557,7 @@ fn cache_hooks_bracket_every_hand_over() {
     assert!(looks >= 1, "core 1 invalidates before its first look at the segment: {core1:?}");
     assert_eq!(
         core1[looks..],
-        [Op::Invalidate(payload, 5), Op::Invalidate(slot, 3), Op::Clean(slot, 4), tail, server, server_waiting],
+        [Op::Invalidate(payload, 5), Op::Invalidate(slot, 3), Op::Clean(slot, 4), tail, server_waiting, server],
         "core 1"
     );
     // Each hand-over: the writer cleans before its Release, the reader

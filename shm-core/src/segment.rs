@@ -477,6 +477,7 @@ impl<'r> Segment<'r> {
 
     #[doc(hidden)]
     /// Where direct mailbox `name`'s words and slots are.
+    #[cfg(shm_cas)]
     pub fn direct_view(&self, name: &str) -> Result<MailboxView<'_>, ClaimError> {
         self.slots_view(name, ChannelKind::Direct)
     }
@@ -509,6 +510,7 @@ impl<'r> Segment<'r> {
     }
 
     /// The area of a mailbox-shaped channel (a mailbox or a direct mailbox).
+    #[cfg(shm_cas)]
     fn slots_view(&self, name: &str, kind: ChannelKind) -> Result<MailboxView<'_>, ClaimError> {
         use crate::format::mailbox::{slot_stride, SLOTS, SLOT_PAYLOAD};
         let (i, c) = self.find(name, kind)?;

@@ -39,3 +39,37 @@ pub(crate) fn fresh() -> MockRegion {
 pub(crate) fn open(memory: &MockRegion) -> Result<Segment<'_>, OpenError> {
     Segment::open(memory.region(), &ThreadWait::new(9), Duration::ZERO)
 }
+
+/// [`ThreadWait`] that runs `on_wake` each time it is asked to wake a
+/// sleeper: a hook into the middle of a protocol step (a close's scan
+/// wakes each client it fails).
+pub(crate) struct OnWake<F: Fn()> {
+    pub(crate) inner: ThreadWait,
+    pub(crate) on_wake: F,
+}
+
+impl<F: Fn()> crate::Wait for OnWake<F> {
+    type Deadline = crate::wait::HostDeadline;
+    fn deadline(&self, timeout: Option<Duration>) -> Self::Deadline {
+        self.inner.deadline(timeout)
+    }
+    fn expired(&self, deadline: &mut Self::Deadline) -> bool {
+        self.inner.expired(deadline)
+    }
+    fn park(&self, word: &crate::AtomicU32, expected: u32, deadline: &mut Self::Deadline) {
+        self.inner.park(word, expected, deadline)
+    }
+    fn wake(&self, word: &crate::AtomicU32, count: u32) {
+        (self.on_wake)();
+        self.inner.wake(word, count)
+    }
+    fn spin_limit(&self) -> u32 {
+        self.inner.spin_limit()
+    }
+    fn self_id(&self) -> u32 {
+        self.inner.self_id()
+    }
+    fn is_alive(&self, id: u32) -> bool {
+        self.inner.is_alive(id)
+    }
+}

@@ -103,3 +103,31 @@ fn a_client_leaving_while_a_server_takes_over_leaks_no_slot() {
         assert_eq!(st[slot::FREE as usize], 1, "slot leaked: {st:?}");
     });
 }
+
+/// Review finding: server A closes while server B tries to claim the
+/// mailbox and serve the request a client posted. If B gets the role and
+/// takes the request, A's close must not fail it under B (B's answer must
+/// land); A's scan runs while A still holds the role. (Failed on the code
+/// that closed the role before the scan.)
+#[test]
+fn a_server_claiming_during_a_close_keeps_the_request_it_took() {
+    model("direct close vs claim", || {
+        let (ctl, slots) = one_slot();
+        let a_wait = DyingWait::new(1);
+        let client_wait = a_wait.sibling(2);
+        let b_wait = a_wait.sibling(3);
+        let a = Server::claim(view_of(&ctl, &slots), a_wait).unwrap();
+        let mut client = Client::connect(view_of(&ctl, &slots), client_wait).unwrap();
+        client.post_only(&[9]);
+        let (c2, s2) = (ctl.clone(), slots.clone());
+        let b = thread::spawn(move || {
+            let Ok(mut server) = Server::claim(view_of(&c2, &s2), b_wait) else { return };
+            if let Ok(req) = server.try_recv() {
+                assert_eq!(req.respond(1), Ok(()), "a request this server took was failed under it");
+            };
+        });
+        drop(a);
+        b.join().unwrap();
+        drop(client);
+    });
+}

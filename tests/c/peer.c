@@ -61,7 +61,8 @@ static int read_entry(uint32_t i, uint32_t end, struct channel *c) {
         memcpy(c->name + w, &word, 4);
     }
     c->name[SHM_TABLE_NAME_BYTES] = 0;
-    if (c->kind != SHM_KIND_MAILBOX && c->kind != SHM_KIND_QUEUE && c->kind != SHM_KIND_SEMAPHORE)
+    if (c->kind != SHM_KIND_MAILBOX && c->kind != SHM_KIND_QUEUE && c->kind != SHM_KIND_SEMAPHORE &&
+        c->kind != SHM_KIND_DIRECT)
         return fail("channel kind", c->kind);
     if (c->offset % SHM_CACHE_LINE != 0 || c->offset < end || c->offset >= total)
         return fail("channel offset", c->offset);
@@ -69,7 +70,8 @@ static int read_entry(uint32_t i, uint32_t end, struct channel *c) {
     if (c->kind == SHM_KIND_QUEUE && (c->param < SHM_QUEUE_MIN_CAPACITY || c->param > SHM_QUEUE_MAX_CAPACITY ||
                                       (c->param & (c->param - 1)) != 0 || SHM_QUEUE_RING_OFFSET + c->param != c->size))
         return fail("queue capacity", c->param);
-    if (c->kind == SHM_KIND_MAILBOX &&
+    /* A direct mailbox (format 2.2) has a mailbox's geometry. */
+    if ((c->kind == SHM_KIND_MAILBOX || c->kind == SHM_KIND_DIRECT) &&
         (c->param < 1 || c->param > SHM_MAILBOX_MAX_SLOTS || c->slot_size < 1 ||
          c->slot_size > SHM_MAILBOX_MAX_SLOT_SIZE ||
          SHM_MAILBOX_SLOT_OFFSET((uint64_t)c->param, (uint64_t)c->slot_size) != c->size))
@@ -128,14 +130,15 @@ static int read_queue(const struct channel *c) {
     return 0;
 }
 
-/* Every slot of the mailbox at `c` holding a posted request. */
-static int read_mailbox(const struct channel *c) {
-    printf("mailbox %s slots=%u slot_size=%u stride=%u\n", c->name, (unsigned)c->param, (unsigned)c->slot_size,
+/* Every slot of the mailbox (or direct mailbox) at `c` holding a posted
+   request: REQUEST is `posted` in its slot states. */
+static int read_mailbox(const struct channel *c, const char *what, uint32_t posted) {
+    printf("%s %s slots=%u slot_size=%u stride=%u\n", what, c->name, (unsigned)c->param, (unsigned)c->slot_size,
            (unsigned)SHM_MAILBOX_SLOT_STRIDE(c->slot_size));
     for (uint32_t i = 0; i < c->param; i++) {
         uint32_t slot = c->offset + SHM_MAILBOX_SLOT_OFFSET(i, c->slot_size);
         uint32_t state = load(slot + SHM_MAILBOX_SLOT_STATE_OFFSET, memory_order_acquire); /* pairs with the post */
-        if (SHM_MAILBOX_LOW_OF(state) != SHM_SLOT_REQUEST) continue;
+        if (SHM_MAILBOX_LOW_OF(state) != posted) continue;
         uint32_t len = load(slot + SHM_MAILBOX_SLOT_LEN_OFFSET, memory_order_relaxed);
         if (len > c->slot_size) return fail("slot len", len);
         printf("slot %u state=REQUEST id=%u len=%u payload=", (unsigned)i, (unsigned)SHM_MAILBOX_ID_OF(state),
@@ -169,7 +172,8 @@ int main(int argc, char **argv) {
     int rc = validate((uint64_t)st.st_size, channels, &count);
     for (uint32_t i = 0; rc == 0 && i < count; i++) {
         if (channels[i].kind == SHM_KIND_QUEUE) rc = read_queue(&channels[i]);
-        if (channels[i].kind == SHM_KIND_MAILBOX) rc = read_mailbox(&channels[i]);
+        if (channels[i].kind == SHM_KIND_MAILBOX) rc = read_mailbox(&channels[i], "mailbox", SHM_SLOT_REQUEST);
+        if (channels[i].kind == SHM_KIND_DIRECT) rc = read_mailbox(&channels[i], "direct", SHM_DIRECT_SLOT_REQUEST);
     }
     munmap(map, (size_t)st.st_size);
     return rc;

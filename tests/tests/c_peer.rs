@@ -13,6 +13,7 @@ use shm_tests::{assert_clean, unique};
 
 const MESSAGE: &[u8] = b"hello from rust";
 const REQUEST: &[u8] = b"ping 42";
+const DIRECT_REQUEST: &[u8] = b"direct 7";
 const SLOTS: u32 = 2;
 const SLOT_SIZE: u32 = 100;
 const CAPACITY: u32 = 1024;
@@ -60,8 +61,15 @@ fn run(exe: &Path, name: &str) -> (Output, String) {
 fn a_c_program_reads_what_rust_wrote() {
     let Some(exe) = build_peer() else { return };
     let name = unique("c-peer");
-    let layout =
-        Layout::new().queue("q", CAPACITY).unwrap().mailbox("m", SLOTS, SLOT_SIZE).unwrap().semaphore("s", 3).unwrap();
+    let layout = Layout::new()
+        .queue("q", CAPACITY)
+        .unwrap()
+        .mailbox("m", SLOTS, SLOT_SIZE)
+        .unwrap()
+        .semaphore("s", 3)
+        .unwrap()
+        .direct("d", SLOTS, SLOT_SIZE)
+        .unwrap();
     {
         let seg = Segment::create(&name, &layout).unwrap();
         let mut tx = seg.producer("q", FutexWait::new()).unwrap();
@@ -70,12 +78,17 @@ fn a_c_program_reads_what_rust_wrote() {
         let mut slot = client.try_claim().unwrap();
         slot.write(REQUEST);
         let pending = slot.send(REQUEST.len()).unwrap(); // posted: REQUEST until a server takes it
+                                                         // The direct mailbox: a call whose wait ends at once leaves its
+                                                         // request posted (no server runs).
+        let mut direct = seg.direct_client("d", FutexWait::new()).unwrap();
+        let r = direct.call_timeout(DIRECT_REQUEST, &mut [0; 64], std::time::Duration::ZERO);
+        assert_eq!(r, Err(shm_core::CallError::PeerDied), "no server: the wait ends and names why");
 
         let (out, text) = run(&exe, &name);
         assert!(out.status.success(), "C peer failed: {text}{}", String::from_utf8_lossy(&out.stderr));
         let expected = [
             format!(
-                "header version={FORMAT_MAJOR}.{FORMAT_MINOR} size={} file={} channels=3 state=READY",
+                "header version={FORMAT_MAJOR}.{FORMAT_MINOR} size={} file={} channels=4 state=READY",
                 layout.size(),
                 seg.mapped_len()
             ),
@@ -87,6 +100,8 @@ fn a_c_program_reads_what_rust_wrote() {
             ),
             format!("mailbox m slots={SLOTS} slot_size={SLOT_SIZE} stride={}", mailbox::slot_stride(SLOT_SIZE)),
             format!("slot 0 state=REQUEST id=1 len={} payload=ping 42", REQUEST.len()),
+            format!("direct d slots={SLOTS} slot_size={SLOT_SIZE} stride={}", mailbox::slot_stride(SLOT_SIZE)),
+            format!("slot 0 state=REQUEST id=1 len={} payload=direct 7", DIRECT_REQUEST.len()),
         ];
         assert_eq!(text.lines().collect::<Vec<_>>(), expected, "what the C peer printed");
 

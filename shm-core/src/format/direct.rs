@@ -36,7 +36,12 @@
 //! whose wait ran out keeps its slot and its request; its next call waits
 //! for that response first. A server that takes over from a dead one fails
 //! every posted request (the dead one may have been half-way through one),
-//! and a server that closes fails those it had not taken.
+//! and a server that closes marks `server_waiting`
+//! [`SERVER_CLOSED`](super::mailbox::SERVER_CLOSED), fails those it had not
+//! taken, and only then stores the closed mark in `server` (until then no
+//! other server can claim the role and take a request the scan would fail).
+//! A client that finds the mark in `server_waiting` right after posting,
+//! with its request still posted, reports the close.
 //!
 //! Every server transition is a compare-and-swap of the whole word, id
 //! included; a client posts with a Release store (only the owner writes a

@@ -179,16 +179,6 @@ impl<'a, W: Wait> Client<'a, W> {
         self.view.corrupt(word)
     }
 
-    /// Whether the server closed the mailbox (and none claimed it since).
-    ///
-    /// `server_waiting` is the hint (on the line a client rings anyway, so a
-    /// busy mailbox costs no extra cache miss); the role word decides.
-    fn server_closed(&self) -> bool {
-        let ctl = self.view.ctl;
-        ctl.server_waiting.load(Ordering::Relaxed) == SERVER_CLOSED
-            && ctl.server.load(Ordering::Relaxed) == SERVER_CLOSED
-    }
-
     /// Whether the server recorded in the mailbox is alive (`false` when no
     /// server is attached).
     pub fn server_alive(&self) -> bool {
@@ -249,7 +239,11 @@ impl<'c, 'a, W: Wait> SlotGuard<'c, 'a, W> {
         // SYNC POINT: after the SeqCst fence in `notify`, which pairs with the
         // one in `Server::drop`: either we see its close mark here, or its
         // scan of the slots sees our REQUEST and fails it.
-        if c.server_closed() {
+        // The mark alone decides here: the role word still names a closing
+        // server until its scan is done.
+        // SYNC POINT: Acquire pairs with the Release store of the mark in
+        // `Server::drop`.
+        if ctl.server_waiting.load(Ordering::Acquire) == SERVER_CLOSED {
             // Take the request back if nobody took it; if a server did (it
             // answered, or failed it when it closed), the wait reports that.
             // SYNC POINT: Release pairs with the Acquire load of `state` in

@@ -281,7 +281,11 @@ impl<'a, W: Wait> Server<'a, W> {
         // The payload most likely to carry the next request: the slot
         // served last (a client calling in a loop).
         let n = self.view.slot_count;
-        let hot = self.view.payload((self.cursor.get() + n.saturating_sub(1)) % n.max(1));
+        // (A raw view may have no slots: then there is nothing to fetch.)
+        let hot = match n {
+            0 => core::ptr::null(),
+            _ => self.view.payload((self.cursor.get() + n - 1) % n).cast_const(),
+        };
         // Poll the slots themselves while spinning; sleep on the doorbell,
         // which a client rings only when `server_waiting` says we sleep.
         let taken = wait_for(
@@ -384,27 +388,46 @@ impl<'a, W: Wait> Server<'a, W> {
 impl<W: Wait> Drop for Server<'_, W> {
     fn drop(&mut self) {
         let ctl = self.view.ctl;
-        // The close is decided in the role word: a server whose role was
-        // taken over (it was thought dead) closes nothing.
-        if crate::role::close(&ctl.server, self.id) {
-            ctl.server_waiting.store(SERVER_CLOSED, Ordering::Relaxed);
-            // Cache hook: a close is a hand-over too (of the words it marks).
-            self.wait.clean(word_addr(&ctl.server), WORD);
-            self.wait.clean(word_addr(&ctl.server_waiting), WORD);
-            // SYNC POINT: pairs with the fence in `signal` in `Client::post`:
-            // a request posted after this fence finds the mark (its client
-            // reports `Closed`); one posted before is failed by the scan.
-            fence(Ordering::SeqCst);
-            self.fail_posted(CLOSED_LEN);
-        } else {
+        // A server whose role was taken over (it was thought dead) closes
+        // nothing.
+        if ctl.server.load(Ordering::Relaxed) != self.id {
             crate::role::release(&ctl.server, self.id);
+            return;
         }
+        // The mark first, then the scan, and only then the role: while the
+        // role word names us, no other server can claim the mailbox and take
+        // a request this scan is about to fail (found by review: a server
+        // claiming between a close and its scan had a request it was serving
+        // failed under it, and that client's next call written into the
+        // payload it was still answering).
+        // SYNC POINT: Release pairs with the client's Acquire load of the
+        // mark in `Client::post`: a client that sees it sees every answer
+        // posted before.
+        ctl.server_waiting.store(SERVER_CLOSED, Ordering::Release);
+        // Cache hook: a close is a hand-over too (of the words it marks).
+        self.wait.clean(word_addr(&ctl.server_waiting), WORD);
+        // SYNC POINT: pairs with the fence in `signal` in `Client::post`: a
+        // request posted after this fence finds the mark (its client reports
+        // `Closed`); one posted before is failed by the scan.
+        fence(Ordering::SeqCst);
+        self.fail_posted(CLOSED_LEN);
+        if !crate::role::close(&ctl.server, self.id) {
+            // Taken over during the scan (this side was judged dead: a wrong
+            // liveness answer). The mark is not ours to leave on a live
+            // server's mailbox; a server that closed since keeps its own.
+            if crate::role::held(ctl.server.load(Ordering::Relaxed)) {
+                let _ = ctl.server_waiting.compare_exchange(SERVER_CLOSED, 0, Ordering::Relaxed, Ordering::Relaxed);
+                self.wait.clean(word_addr(&ctl.server_waiting), WORD);
+            }
+        }
+        self.wait.clean(word_addr(&ctl.server), WORD);
     }
 }
 
 /// A request the server holds: read it, modify it in place, then
 /// [`respond`](Self::respond). Dropping it fails the call
-/// ([`CallError::Dropped`] for the client).
+/// ([`CallError::Dropped`] for the client). Forgetting it
+/// (`mem::forget`) leaves the request posted: the server takes it again.
 pub struct Request<'s, 'a, W: Wait> {
     server: &'s mut Server<'a, W>,
     index: u32,
@@ -695,12 +718,18 @@ impl<'a, W: Wait> Client<'a, W> {
         // (the server announcing its sleep) and with the ones in
         // `Server::claim` and `Server::drop`.
         signal(&self.wait, &ctl.request_epoch, &ctl.server_waiting, 1);
-        // Closed, and the request still posted: nobody took it (a server
-        // that served or failed it before closing changed the state, and
-        // the wait reports that).
-        // SYNC POINT: Acquire pairs with the server's Release CAS in
-        // `finish` or `fail_posted`.
-        if self.server_closed() && s.state.load(Ordering::Acquire) == pack(self.id, slot::REQUEST) {
+        // The close mark, and the request still posted: the closing server's
+        // scan missed it, and no server takes it until one claims the
+        // mailbox again (then the next call settles it). A server that
+        // answered or failed it before closing changed the state first, and
+        // the wait reports that. The mark alone decides: the role word still
+        // names a closing server until its scan is done.
+        // SYNC POINT: Acquire pairs with the Release store of the mark in
+        // `Server::drop` (answers posted before it are visible), and the
+        // load of `state` with the server's Release CAS in `finish`.
+        if ctl.server_waiting.load(Ordering::Acquire) == SERVER_CLOSED
+            && s.state.load(Ordering::Acquire) == pack(self.id, slot::REQUEST)
+        {
             return Err(CallError::Closed);
         }
         Ok(())

@@ -64,7 +64,9 @@
 //! and finds the request at its next scan.
 //!
 //! Dropping the [`Server`] closes the mailbox: it marks `server_waiting`
-//! [`SERVER_CLOSED`] and fails every request still waiting, and clients get
+//! [`SERVER_CLOSED`], fails every request still waiting, and only then
+//! lets the role go (so no new server can claim the mailbox and have a
+//! request it serves failed by that scan); clients get
 //! [`CallError::Closed`](crate::CallError::Closed), at once for those requests and for every call
 //! until a server claims the mailbox again (a client reads that word on the
 //! line it rings anyway, so the check costs no cache miss).

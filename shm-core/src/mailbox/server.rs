@@ -311,25 +311,41 @@ impl<W: Wait> crate::ready::Waitable for Server<'_, W> {
 impl<W: Wait> Drop for Server<'_, W> {
     fn drop(&mut self) {
         let ctl = self.view.ctl;
-        // The close is decided in the role word: a server whose role was
-        // taken over (it was thought dead) closes nothing.
-        if crate::role::close(&ctl.server, self.id) {
-            // The hint clients look at first (see `Client::server_closed`).
-            ctl.server_waiting.store(SERVER_CLOSED, Ordering::Relaxed);
-            // Cache hook: a close is a hand-over too (of the words it marks).
-            self.wait.clean(word_addr(&ctl.server), WORD);
-            self.wait.clean(word_addr(&ctl.server_waiting), WORD);
-            // SYNC POINT: pairs with the fence in `notify` in
-            // `SlotGuard::send` (see there): a request posted after this
-            // fence sees the mark; one posted before is seen by the scan.
-            crate::sync::fence(Ordering::SeqCst);
-            // No `Request` of ours lives (they borrow the server): a SERVING
-            // or ABANDONED slot is one a forgotten request left.
-            self.recover();
-            self.fail_waiting_requests();
-        } else {
+        // A server whose role was taken over (it was thought dead) closes
+        // nothing.
+        if ctl.server.load(Ordering::Relaxed) != self.id {
             crate::role::release(&ctl.server, self.id);
+            return;
         }
+        // The mark, the scan, and only then the role: while the role word
+        // names us no other server can claim the mailbox, so the SERVING
+        // slots `recover` fails are ones our forgotten requests left, never
+        // requests a new server is serving (review of the direct mailbox,
+        // which had the same order).
+        // The hint clients look at after posting (see `SlotGuard::send`).
+        // SYNC POINT: Release pairs with the client's Acquire load of the
+        // mark in `SlotGuard::send`.
+        ctl.server_waiting.store(SERVER_CLOSED, Ordering::Release);
+        // Cache hook: a close is a hand-over too (of the words it marks).
+        self.wait.clean(word_addr(&ctl.server_waiting), WORD);
+        // SYNC POINT: pairs with the fence in `notify` in `SlotGuard::send`
+        // (see there): a request posted after this fence sees the mark; one
+        // posted before is seen by the scan.
+        crate::sync::fence(Ordering::SeqCst);
+        // No `Request` of ours lives (they borrow the server): a SERVING or
+        // ABANDONED slot is one a forgotten request left.
+        self.recover();
+        self.fail_waiting_requests();
+        if !crate::role::close(&ctl.server, self.id) {
+            // Taken over during the scan (this side was judged dead: a wrong
+            // liveness answer). The mark is not ours to leave on a live
+            // server's mailbox; a server that closed since keeps its own.
+            if crate::role::held(ctl.server.load(Ordering::Relaxed)) {
+                let _ = ctl.server_waiting.compare_exchange(SERVER_CLOSED, 0, Ordering::Relaxed, Ordering::Relaxed);
+                self.wait.clean(word_addr(&ctl.server_waiting), WORD);
+            }
+        }
+        self.wait.clean(word_addr(&ctl.server), WORD);
     }
 }
 

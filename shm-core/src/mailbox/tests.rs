@@ -9,7 +9,7 @@ use crate::conformance;
 use crate::error::{CallError, Corruption, Role, ServeError};
 use crate::format::mailbox::{self as mb, slot};
 use crate::mock::{Graveyard, MockRegion, ThreadWait};
-use crate::test_support::{busy, fresh, open, LONG, M, SHORT, SLOT0, SLOT1};
+use crate::test_support::{busy, fresh, open, OnWake, LONG, M, SHORT, SLOT0, SLOT1};
 use crate::{Layout, Segment};
 
 #[test]
@@ -199,10 +199,13 @@ fn hostile_words() {
             assert_eq!(client.call_timeout(b"ok", &mut [0; 64], LONG), Ok(2), "after corrupting offset {offset}");
         });
     }
-    // The close hint alone (`server_waiting`) is not a close: the role word
-    // decides. A call waits for the (live, idle) server and times out.
+    // The close mark alone (`server_waiting`) after a post: the call takes
+    // its request back and says `Closed` (a closing server still holds the
+    // role word until its scan is done, so the mark decides there), and
+    // nothing is left claimed.
     memory.write_u32(M + mb::SERVER_WAITING, mb::SERVER_CLOSED);
-    assert_eq!(client.call_timeout(b"ok", &mut [0; 64], SHORT), Err(CallError::Timeout));
+    assert_eq!(client.call_timeout(b"ok", &mut [0; 64], SHORT), Err(CallError::Closed));
+    assert_eq!(server.stats().slots_by_state[0], 2);
     // Hint and role word both closed: calls get `Closed`, nothing is left
     // claimed.
     memory.write_u32(M + mb::SERVER, mb::SERVER_CLOSED);
@@ -393,4 +396,30 @@ fn a_replaced_server_is_ready_and_says_replaced() {
     server.announce(true);
     server.announce(false);
     assert_eq!(memory.read_u32(M + mb::SERVER_WAITING), mb::SERVER_CLOSED);
+}
+
+/// The direct mailbox's review finding, here too: a closing server's scan
+/// (which fails posted requests and SERVING slots its forgotten requests
+/// left) runs while the role is still its own, so no new server can claim
+/// the mailbox and have a request it serves failed under it.
+#[test]
+fn no_server_can_claim_while_a_closing_one_fails_requests() {
+    let memory = fresh();
+    let seg = open(&memory).unwrap();
+    let claimed_during_scan = core::cell::Cell::new(None);
+    let w7 = ThreadWait::new(7);
+    let try_claim = || {
+        let r = seg.server("m", &w7).map(core::mem::forget);
+        claimed_during_scan.set(Some(r.is_ok()));
+    };
+    let closing = seg.server("m", OnWake { inner: ThreadWait::new(2), on_wake: try_claim }).unwrap();
+    let client = seg.client("m", ThreadWait::new(3)).unwrap();
+    let pending = client.try_claim().unwrap().send(1).unwrap();
+    let at = if mb::low_of(memory.read_u32(SLOT0)) == slot::REQUEST { SLOT0 } else { SLOT1 };
+    // As if the client slept: the scan wakes it when it fails the request.
+    memory.write_u32(at + mb::SLOT_CLIENT_WAITING, 1);
+    drop(closing);
+    assert_eq!(claimed_during_scan.get(), Some(false), "a server claimed the role during the close's scan");
+    assert_eq!(pending.wait_timeout(SHORT).err(), Some(CallError::Closed));
+    assert!(seg.server("m", ThreadWait::new(7)).is_ok(), "free once the close is done");
 }

@@ -10,7 +10,7 @@ use crate::format::direct::slot;
 use crate::format::mailbox::{self as mb, low_of, slot_offset};
 use crate::format::AREAS_OFFSET;
 use crate::mock::{Graveyard, MockRegion, ThreadWait};
-use crate::test_support::{busy, LONG, SHORT};
+use crate::test_support::{busy, OnWake, LONG, SHORT};
 use crate::{Layout, Segment};
 
 /// The direct mailbox area (channel 0) and its two slots.
@@ -187,12 +187,41 @@ fn closing_fails_posted_requests_and_calls_until_a_server_returns() {
     assert_eq!(n, Ok(2));
 }
 
+/// Review finding: a closing server released its role before its scan, so
+/// a new server could claim the mailbox, take a request, and have it failed
+/// under it by the old server's scan (its client then wrote the next
+/// request into the payload being answered). Now the role stays the closing
+/// server's until the scan is done: a claim attempted from inside the scan
+/// (at the wake-up of the client whose request it fails) is refused.
+#[test]
+fn no_server_can_claim_while_a_closing_one_fails_requests() {
+    let memory = fresh();
+    let seg = open(&memory);
+    let claimed_during_scan = core::cell::Cell::new(None);
+    let w7 = ThreadWait::new(7);
+    let try_claim = || {
+        let r = seg.direct_server("d", &w7).map(core::mem::forget);
+        claimed_during_scan.set(Some(r.is_ok()));
+    };
+    let closing = seg.direct_server("d", OnWake { inner: ThreadWait::new(2), on_wake: try_claim }).unwrap();
+    let mut client = seg.direct_client("d", ThreadWait::new(3)).unwrap();
+    assert_eq!(client.call_timeout(b"a", &mut [0; 64], SHORT), Err(CallError::Timeout));
+    // As if the client slept: the scan wakes it when it fails the request.
+    memory.write_u32(S0 + mb::SLOT_CLIENT_WAITING, 1);
+    drop(closing);
+    assert_eq!(claimed_during_scan.get(), Some(false), "a server claimed the role during the close's scan");
+    assert_eq!(state(&memory, S0), slot::FAILED);
+    assert!(seg.direct_server("d", ThreadWait::new(7)).is_ok(), "free once the close is done");
+}
+
 #[test]
 fn a_server_taking_over_from_a_dead_one_fails_what_was_posted() {
     let graves = Graveyard::new();
     let memory = fresh();
     let seg = open(&memory);
-    let dead = seg.direct_server("d", ThreadWait::with_graveyard(2, &graves)).unwrap();
+    // Borrowed strategies: forgetting an endpoint must leak nothing (Miri).
+    let w2 = ThreadWait::with_graveyard(2, &graves);
+    let dead = seg.direct_server("d", &w2).unwrap();
     let mut client = seg.direct_client("d", ThreadWait::with_graveyard(3, &graves)).unwrap();
     assert_eq!(client.call_timeout(b"a", &mut [0; 64], SHORT), Err(CallError::Timeout));
     // It dies (no close runs), perhaps half-way through the request.
@@ -224,8 +253,9 @@ fn slots_of_dead_clients_are_reclaimed() {
     let memory = fresh();
     let seg = open(&memory);
     let mut server = seg.direct_server("d", ThreadWait::with_graveyard(2, &graves)).unwrap();
-    let idle = seg.direct_client("d", ThreadWait::with_graveyard(3, &graves)).unwrap();
-    let mut posted = seg.direct_client("d", ThreadWait::with_graveyard(4, &graves)).unwrap();
+    let (w3, w4) = (ThreadWait::with_graveyard(3, &graves), ThreadWait::with_graveyard(4, &graves));
+    let idle = seg.direct_client("d", &w3).unwrap();
+    let mut posted = seg.direct_client("d", &w4).unwrap();
     assert_eq!(posted.call_timeout(b"p", &mut [0; 64], SHORT), Err(CallError::Timeout));
     core::mem::forget(idle);
     core::mem::forget(posted);
