@@ -240,10 +240,15 @@ impl<'a, W: Wait> Server<'a, W> {
     /// posted request as (slot, id, len), freeing ABANDONED slots on the way.
     fn take(&self) -> Option<Result<(u32, u32, usize), ServeError>> {
         let n = self.view.slot_count;
-        for k in 0..n {
-            // `n > 0` inside the loop: no division by zero.
-            let i = self.cursor.get().wrapping_add(k) % n;
+        // From the cursor round to it again, without a division per slot
+        // (this runs at every look while the server polls).
+        let mut i = self.cursor.get();
+        for _ in 0..n {
+            if i >= n {
+                i = 0;
+            }
             let s = self.view.slot(i);
+            i += 1;
             // SYNC POINT: Acquire pairs with the client's Release store of
             // REQUEST in `Client::post`: the request bytes and `len` are
             // visible.
@@ -253,12 +258,14 @@ impl<'a, W: Wait> Server<'a, W> {
                 // No `Request` of ours lives (it borrows `self` mutably), so
                 // nobody uses an ABANDONED slot's payload: free it.
                 slot::ABANDONED => {
-                    self.view.free_abandoned(&self.wait, i, cur);
+                    self.view.free_abandoned(&self.wait, i - 1, cur);
                     continue;
                 }
                 _ => continue,
             }
-            self.cursor.set((i + 1) % n);
+            // The next scan starts after this slot.
+            self.cursor.set(i);
+            let i = i - 1;
             let len = s.len.load(Ordering::Relaxed);
             if len > self.view.slot_size {
                 let _ = self.finish(i, id_of(cur), 0, slot::FAILED);
@@ -282,9 +289,11 @@ impl<'a, W: Wait> Server<'a, W> {
         // served last (a client calling in a loop).
         let n = self.view.slot_count;
         // (A raw view may have no slots: then there is nothing to fetch.)
-        let hot = match n {
-            0 => core::ptr::null(),
-            _ => self.view.payload((self.cursor.get() + n - 1) % n).cast_const(),
+        let hot = match (n, self.cursor.get()) {
+            (0, _) => core::ptr::null(),
+            // The cursor is the slot after the last served, 0 to n.
+            (n, 0) => self.view.payload(n - 1).cast_const(),
+            (n, c) => self.view.payload(c.min(n) - 1).cast_const(),
         };
         // Poll the slots themselves while spinning; sleep on the doorbell,
         // which a client rings only when `server_waiting` says we sleep.

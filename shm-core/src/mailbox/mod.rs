@@ -143,6 +143,7 @@ impl<'a> MailboxView<'a> {
         Self { ctl, slots, stride, payload_offset, slot_count, slot_size, index, _mem: PhantomData }
     }
 
+    #[inline]
     fn slot(&self, i: u32) -> &'a SlotControl {
         assert!(i < self.slot_count);
         // SAFETY: `i < slot_count`, and per `new` a SlotControl lives at
@@ -150,6 +151,7 @@ impl<'a> MailboxView<'a> {
         unsafe { &*self.slots.as_ptr().add(i as usize * self.stride).cast::<SlotControl>() }
     }
 
+    #[inline]
     fn payload(&self, i: u32) -> *mut u8 {
         assert!(i < self.slot_count);
         // SAFETY: in bounds of slot `i`, per `new`.
