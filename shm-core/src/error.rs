@@ -851,6 +851,11 @@ pub enum CallError {
     /// The server closed the mailbox (dropped its `Server`) before serving
     /// this request; a new server may open it again.
     Closed,
+    /// A [direct mailbox](crate::direct) call got no response within its
+    /// timeout, and its request is still with the server: a direct mailbox
+    /// cannot take a request back, so it may still run. The client's next
+    /// call waits for that late response first (and discards it).
+    StillPosted,
     /// The peer reset or re-attached (reported by the wait strategy).
     PeerReset(PeerReset),
     /// The slot's control words are corrupted.
@@ -878,6 +883,10 @@ impl fmt::Display for CallError {
                 "the server dropped the request without responding (it failed, or died and was replaced): call again"
             ),
             Self::Closed => write!(f, "the mailbox server closed before serving the request; start a server and retry"),
+            Self::StillPosted => write!(
+                f,
+                "no response within the timeout, and the request is still with the server (a direct mailbox cannot take it back, so it may still run): call again with a longer timeout (it waits for that response first), or check that the server runs and keeps up"
+            ),
             Self::PeerReset(e) => e.fmt(f),
             Self::Corrupted(c) => c.fmt(f),
         }
@@ -891,7 +900,7 @@ impl HasErrorKind for CallError {
         match self {
             Self::TooLarge { .. } => ErrorKind::InvalidArgument,
             Self::NoFreeSlot => ErrorKind::WouldBlock,
-            Self::Timeout => ErrorKind::Timeout,
+            Self::Timeout | Self::StillPosted => ErrorKind::Timeout,
             Self::PeerDied => ErrorKind::PeerDied,
             Self::Dropped => ErrorKind::PeerDied,
             Self::Closed => ErrorKind::Closed,

@@ -13,9 +13,12 @@
 //! What it gives up, against [`crate::mailbox`]: at most `slots` clients
 //! are connected at once (one slot each); a client makes one call at a
 //! time (`&mut self`); a posted request cannot be taken back, so a call
-//! whose wait ran out leaves its request with the server and the client's
-//! next call first waits for that late response (and discards it); a
-//! server serves one request at a time.
+//! whose wait ran out reports [`CallError::StillPosted`] (its request may
+//! still run) and the client's next call first waits for that late
+//! response (and discards it); a server serves one request at a time.
+//!
+//! A call told [`CallError::Closed`] never runs: a server claiming the
+//! mailbox after a close fails what was posted meanwhile.
 //!
 //! ```
 //! use core::time::Duration;
@@ -115,6 +118,10 @@ impl<'a, W: Wait> Server<'a, W> {
         let id = wait.self_id();
         let before = crate::role::claim_from(&view.ctl.server, &wait, id)
             .map_err(|holder| ClaimError::busy(Role::Server, holder))?;
+        // SYNC POINT: pairs with the fence in `Server::drop` of a server this
+        // one takes over while it closes: its close mark, stored before that
+        // fence, comes before our 0 (or it sees our role and takes it back).
+        fence(Ordering::SeqCst);
         // Open again: clients stop reporting `Closed`.
         view.ctl.server_waiting.store(0, Ordering::Relaxed);
         // SYNC POINT: pairs with the fence in `signal` in `Client::post`: a
@@ -127,6 +134,11 @@ impl<'a, W: Wait> Server<'a, W> {
             if failed > 0 {
                 crate::event::event!("direct mailbox {}: failed {} request(s) of a dead server", view.index, failed);
             }
+        } else if before == SERVER_CLOSED {
+            // Requests posted after the last close's scan: their clients were
+            // told `Closed` (they saw the mark after posting), so they must
+            // never run (found by review: a retry ran them twice).
+            server.fail_posted(CLOSED_LEN);
         }
         Ok(server)
     }
@@ -417,18 +429,23 @@ impl<W: Wait> Drop for Server<'_, W> {
         self.wait.clean(word_addr(&ctl.server_waiting), WORD);
         // SYNC POINT: pairs with the fence in `signal` in `Client::post`: a
         // request posted after this fence finds the mark (its client reports
-        // `Closed`); one posted before is failed by the scan.
+        // `Closed`, and the next server to claim fails it); one posted before
+        // is failed by the scan.
         fence(Ordering::SeqCst);
-        self.fail_posted(CLOSED_LEN);
-        if !crate::role::close(&ctl.server, self.id) {
-            // Taken over during the scan (this side was judged dead: a wrong
-            // liveness answer). The mark is not ours to leave on a live
-            // server's mailbox; a server that closed since keeps its own.
-            if crate::role::held(ctl.server.load(Ordering::Relaxed)) {
-                let _ = ctl.server_waiting.compare_exchange(SERVER_CLOSED, 0, Ordering::Relaxed, Ordering::Relaxed);
-                self.wait.clean(word_addr(&ctl.server_waiting), WORD);
-            }
+        if ctl.server.load(Ordering::Relaxed) != self.id {
+            // Taken over just now (this side was judged dead: a wrong
+            // liveness answer): the mark is not ours to leave, and the
+            // posted requests are the new server's.
+            let _ = ctl.server_waiting.compare_exchange(SERVER_CLOSED, 0, Ordering::Relaxed, Ordering::Relaxed);
+            self.wait.clean(word_addr(&ctl.server_waiting), WORD);
+            return;
         }
+        self.fail_posted(CLOSED_LEN);
+        // Fails only if taken over during the scan (a wrong liveness answer
+        // again); the mark then stays, since it may be a later close's own
+        // (review: taking it back erased one), and the new server's clients
+        // see `Closed` until a server claims the mailbox again.
+        crate::role::close(&ctl.server, self.id);
         self.wait.clean(word_addr(&ctl.server), WORD);
     }
 }
@@ -642,7 +659,11 @@ impl<'a, W: Wait> Client<'a, W> {
     /// Copies `request` into the slot, waits for the response and copies it
     /// into `response`; returns the response length. The whole call takes
     /// at most `timeout`, including the wait for an earlier call's late
-    /// response.
+    /// response. When it runs out, the request stays with the server
+    /// ([`CallError::StillPosted`]: it may still run).
+    ///
+    /// A response longer than `response` gives [`CallError::TooLarge`] (the
+    /// call ran; its response is dropped).
     pub fn call_timeout(&mut self, request: &[u8], response: &mut [u8], timeout: Duration) -> Result<usize, CallError> {
         let mut deadline = self.wait.deadline(Some(timeout));
         self.call_deadline(request, response, &mut deadline)
@@ -798,7 +819,7 @@ impl<'a, W: Wait> Client<'a, W> {
             Ok(outcome) => outcome,
             Err(stop) => {
                 let dead = || !this.server_alive();
-                return Err(stop.into_error(dead, CallError::PeerDied, CallError::Timeout));
+                return Err(stop.into_error(dead, CallError::PeerDied, CallError::StillPosted));
             }
         };
         if let Err(CallError::Corrupted(c)) = outcome {

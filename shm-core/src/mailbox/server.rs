@@ -30,6 +30,10 @@ impl<'a, W: Wait> Server<'a, W> {
         wait.check()?;
         let id = wait.self_id();
         crate::role::claim(&view.ctl.server, &wait, id).map_err(|holder| ClaimError::busy(Role::Server, holder))?;
+        // SYNC POINT: pairs with the fence in `Server::drop` of a server this
+        // one takes over while it closes: its close mark, stored before that
+        // fence, comes before our 0 (or it sees our role and takes it back).
+        crate::sync::fence(Ordering::SeqCst);
         // Open again: clients stop reporting `Closed`.
         view.ctl.server_waiting.store(0, Ordering::Relaxed);
         let server = Self { view, wait, id, cursor: core::sync::atomic::AtomicU32::new(0), spin: SpinBudget::new() };
@@ -332,19 +336,23 @@ impl<W: Wait> Drop for Server<'_, W> {
         // (see there): a request posted after this fence sees the mark; one
         // posted before is seen by the scan.
         crate::sync::fence(Ordering::SeqCst);
+        if ctl.server.load(Ordering::Relaxed) != self.id {
+            // Taken over just now (this side was judged dead: a wrong
+            // liveness answer): the mark is not ours to leave, and the slots
+            // are the new server's.
+            let _ = ctl.server_waiting.compare_exchange(SERVER_CLOSED, 0, Ordering::Relaxed, Ordering::Relaxed);
+            self.wait.clean(word_addr(&ctl.server_waiting), WORD);
+            return;
+        }
         // No `Request` of ours lives (they borrow the server): a SERVING or
         // ABANDONED slot is one a forgotten request left.
         self.recover();
         self.fail_waiting_requests();
-        if !crate::role::close(&ctl.server, self.id) {
-            // Taken over during the scan (this side was judged dead: a wrong
-            // liveness answer). The mark is not ours to leave on a live
-            // server's mailbox; a server that closed since keeps its own.
-            if crate::role::held(ctl.server.load(Ordering::Relaxed)) {
-                let _ = ctl.server_waiting.compare_exchange(SERVER_CLOSED, 0, Ordering::Relaxed, Ordering::Relaxed);
-                self.wait.clean(word_addr(&ctl.server_waiting), WORD);
-            }
-        }
+        // Fails only if taken over during the scan (a wrong liveness answer
+        // again); the mark then stays, since it may be a later close's own
+        // (review: taking it back erased one). Clients withdraw on it, so
+        // the cost is spare `Closed` errors until a server claims again.
+        crate::role::close(&ctl.server, self.id);
         self.wait.clean(word_addr(&ctl.server), WORD);
     }
 }

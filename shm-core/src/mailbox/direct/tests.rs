@@ -106,13 +106,13 @@ fn a_late_response_is_settled_by_the_next_call_and_never_delivered() {
     let mut client = seg.direct_client("d", ThreadWait::new(3)).unwrap();
     let mut out = [0u8; 64];
     // Nobody serves: the wait runs out and the request stays posted.
-    assert_eq!(client.call_timeout(b"first", &mut out, SHORT), Err(CallError::Timeout));
+    assert_eq!(client.call_timeout(b"first", &mut out, SHORT), Err(CallError::StillPosted));
     assert_eq!(state(&memory, S0), slot::REQUEST);
     // The next call cannot post while the server has the first: it times
     // out again without touching the slot.
     let req = server.try_recv().unwrap();
     assert_eq!(req.data(), b"first");
-    assert_eq!(client.call_timeout(b"second", &mut out, SHORT), Err(CallError::Timeout));
+    assert_eq!(client.call_timeout(b"second", &mut out, SHORT), Err(CallError::StillPosted));
     req.respond_with(b"answer to first").unwrap();
     // Now the late answer is discarded and the new call answered.
     let (n, served) = with_one_served(
@@ -135,21 +135,21 @@ fn a_client_that_leaves_with_a_request_posted_hands_the_slot_to_the_server() {
     let mut server = seg.direct_server("d", ThreadWait::new(2)).unwrap();
     // Left before the server took it: the next scan frees it.
     let mut client = seg.direct_client("d", ThreadWait::new(3)).unwrap();
-    assert_eq!(client.call_timeout(b"bye", &mut [0; 64], SHORT), Err(CallError::Timeout));
+    assert_eq!(client.call_timeout(b"bye", &mut [0; 64], SHORT), Err(CallError::StillPosted));
     drop(client);
     assert_eq!(state(&memory, S0), slot::ABANDONED);
     assert_eq!(server.try_recv().err(), Some(ServeError::Empty));
     assert_eq!((state(&memory, S0), memory.read_u32(S0 + mb::SLOT_CLIENT)), (slot::FREE, 0));
     // Left while the server held it: the response frees it.
     let mut client = seg.direct_client("d", ThreadWait::new(3)).unwrap();
-    assert_eq!(client.call_timeout(b"bye", &mut [0; 64], SHORT), Err(CallError::Timeout));
+    assert_eq!(client.call_timeout(b"bye", &mut [0; 64], SHORT), Err(CallError::StillPosted));
     let req = server.try_recv().unwrap();
     drop(client);
     assert_eq!(req.respond(1), Err(ServeError::Abandoned));
     assert_eq!((state(&memory, S0), memory.read_u32(S0 + mb::SLOT_CLIENT)), (slot::FREE, 0));
     // Answered before it left: it frees the slot itself.
     let mut client = seg.direct_client("d", ThreadWait::new(3)).unwrap();
-    assert_eq!(client.call_timeout(b"bye", &mut [0; 64], SHORT), Err(CallError::Timeout));
+    assert_eq!(client.call_timeout(b"bye", &mut [0; 64], SHORT), Err(CallError::StillPosted));
     server.try_recv().unwrap().respond(1).unwrap();
     drop(client);
     assert_eq!((state(&memory, S0), memory.read_u32(S0 + mb::SLOT_CLIENT)), (slot::FREE, 0));
@@ -177,7 +177,7 @@ fn closing_fails_posted_requests_and_calls_until_a_server_returns() {
     let seg = open(&memory);
     let server = seg.direct_server("d", ThreadWait::new(2)).unwrap();
     let mut client = seg.direct_client("d", ThreadWait::new(3)).unwrap();
-    assert_eq!(client.call_timeout(b"a", &mut [0; 64], SHORT), Err(CallError::Timeout));
+    assert_eq!(client.call_timeout(b"a", &mut [0; 64], SHORT), Err(CallError::StillPosted));
     drop(server);
     assert_eq!(state(&memory, S0), slot::FAILED, "the close failed the posted request");
     assert_eq!(client.call_timeout(b"b", &mut [0; 64], LONG), Err(CallError::Closed));
@@ -205,13 +205,44 @@ fn no_server_can_claim_while_a_closing_one_fails_requests() {
     };
     let closing = seg.direct_server("d", OnWake { inner: ThreadWait::new(2), on_wake: try_claim }).unwrap();
     let mut client = seg.direct_client("d", ThreadWait::new(3)).unwrap();
-    assert_eq!(client.call_timeout(b"a", &mut [0; 64], SHORT), Err(CallError::Timeout));
+    assert_eq!(client.call_timeout(b"a", &mut [0; 64], SHORT), Err(CallError::StillPosted));
     // As if the client slept: the scan wakes it when it fails the request.
     memory.write_u32(S0 + mb::SLOT_CLIENT_WAITING, 1);
     drop(closing);
     assert_eq!(claimed_during_scan.get(), Some(false), "a server claimed the role during the close's scan");
     assert_eq!(state(&memory, S0), slot::FAILED);
     assert!(seg.direct_server("d", ThreadWait::new(7)).is_ok(), "free once the close is done");
+}
+
+/// Review finding: a call told `Closed` must never run. A client that
+/// posts during a close's scan, after the scan passed its slot, sees the
+/// mark and reports `Closed` with its request still posted; the next server
+/// to claim the mailbox fails it instead of serving it (a retry used to run
+/// it twice).
+#[test]
+fn a_call_told_closed_never_runs() {
+    let memory = fresh();
+    let seg = open(&memory);
+    let late = core::cell::RefCell::new(seg.direct_client("d", ThreadWait::new(3)).unwrap()); // slot 0
+    let mut waiting = seg.direct_client("d", ThreadWait::new(4)).unwrap(); // slot 1
+    let told = core::cell::Cell::new(None);
+    let call_during_scan = || {
+        if told.get().is_none() {
+            told.set(Some(late.borrow_mut().call_timeout(b"pay 100", &mut [0; 64], SHORT)));
+        }
+    };
+    let closing = seg.direct_server("d", OnWake { inner: ThreadWait::new(2), on_wake: call_during_scan }).unwrap();
+    assert_eq!(waiting.call_timeout(b"w", &mut [0; 64], SHORT), Err(CallError::StillPosted));
+    // The scan passes slot 0, fails slot 1 and wakes its client: then the
+    // late client calls.
+    memory.write_u32(S1 + mb::SLOT_CLIENT_WAITING, 1);
+    drop(closing);
+    assert_eq!(told.get(), Some(Err(CallError::Closed)));
+    let mut next = seg.direct_server("d", ThreadWait::new(5)).unwrap();
+    assert_eq!(next.try_recv().err(), Some(ServeError::Empty), "a request its client was told is Closed ran");
+    let mut late = late.into_inner();
+    let (n, _) = with_one_served(&mut next, |_, len| len, || late.call_timeout(b"pay 100", &mut [0; 64], LONG));
+    assert_eq!(n, Ok(7), "the retry runs, once");
 }
 
 #[test]
@@ -223,7 +254,7 @@ fn a_server_taking_over_from_a_dead_one_fails_what_was_posted() {
     let w2 = ThreadWait::with_graveyard(2, &graves);
     let dead = seg.direct_server("d", &w2).unwrap();
     let mut client = seg.direct_client("d", ThreadWait::with_graveyard(3, &graves)).unwrap();
-    assert_eq!(client.call_timeout(b"a", &mut [0; 64], SHORT), Err(CallError::Timeout));
+    assert_eq!(client.call_timeout(b"a", &mut [0; 64], SHORT), Err(CallError::StillPosted));
     // It dies (no close runs), perhaps half-way through the request.
     core::mem::forget(dead);
     graves.bury(2);
@@ -256,7 +287,7 @@ fn slots_of_dead_clients_are_reclaimed() {
     let (w3, w4) = (ThreadWait::with_graveyard(3, &graves), ThreadWait::with_graveyard(4, &graves));
     let idle = seg.direct_client("d", &w3).unwrap();
     let mut posted = seg.direct_client("d", &w4).unwrap();
-    assert_eq!(posted.call_timeout(b"p", &mut [0; 64], SHORT), Err(CallError::Timeout));
+    assert_eq!(posted.call_timeout(b"p", &mut [0; 64], SHORT), Err(CallError::StillPosted));
     core::mem::forget(idle);
     core::mem::forget(posted);
     assert_eq!(server.reclaim(), 0, "both alive");
@@ -300,7 +331,7 @@ fn hostile_words_give_errors_never_a_panic_or_a_hang() {
     let seg = open(&memory);
     let mut server = seg.direct_server("d", ThreadWait::new(2)).unwrap();
     let mut client = seg.direct_client("d", ThreadWait::new(3)).unwrap();
-    assert_eq!(client.call_timeout(b"abcd", &mut [0; 64], SHORT), Err(CallError::Timeout));
+    assert_eq!(client.call_timeout(b"abcd", &mut [0; 64], SHORT), Err(CallError::StillPosted));
     memory.write_u32(S0 + mb::SLOT_LEN, 1 << 20);
     assert_eq!(server.try_recv().err(), Some(ServeError::Corrupted(corrupted("slot.len"))));
     assert_eq!(state(&memory, S0), slot::FAILED);
@@ -324,7 +355,7 @@ fn hostile_words_give_errors_never_a_panic_or_a_hang() {
         let seg = open(&memory);
         let mut server = seg.direct_server("d", ThreadWait::new(2)).unwrap();
         let mut client = seg.direct_client("d", ThreadWait::new(3)).unwrap();
-        assert_eq!(client.call_timeout(b"x", &mut [0; 64], SHORT), Err(CallError::Timeout));
+        assert_eq!(client.call_timeout(b"x", &mut [0; 64], SHORT), Err(CallError::StillPosted));
         memory.write_u32(S0 + mb::SLOT_STATE, garbage);
         let r = client.call_timeout(b"y", &mut [0; 64], SHORT);
         assert_eq!(r, Err(CallError::Corrupted(corrupted("slot.state"))), "{garbage:#x}");
