@@ -41,12 +41,22 @@ fn honest_side_survives_a_hostile_writer() {
     let name = unique("hostile");
     // An operation that never returns cannot be caught by `Tally::record`.
     watchdog(Duration::from_secs(seconds + 120), "the hostile-peer test", || {
-        let layout = Layout::new().mailbox("m", 4, 128).unwrap().queue("q", 1024).unwrap().semaphore("s", 0).unwrap();
+        let layout = Layout::new()
+            .mailbox("m", 4, 128)
+            .unwrap()
+            .queue("q", 1024)
+            .unwrap()
+            .semaphore("s", 0)
+            .unwrap()
+            .direct("d", 2, 128)
+            .unwrap();
         let seg = Segment::create(&name, &layout).unwrap();
         let server = seg.server("m", FutexWait::new()).unwrap();
         let client = seg.client("m", FutexWait::new()).unwrap();
         let mut tx = seg.producer("q", FutexWait::new()).unwrap();
         let mut rx = seg.consumer("q", FutexWait::new()).unwrap();
+        let mut direct_server = seg.direct_server("d", FutexWait::new()).unwrap();
+        let mut direct_client = seg.direct_client("d", FutexWait::new()).unwrap();
         let mut hostile = Peer::spawn(PEER, &["hostile", &name, &seconds.to_string(), "20261128"]);
         let done = AtomicBool::new(false);
         let tally = Tally::default();
@@ -84,6 +94,25 @@ fn honest_side_survives_a_hostile_writer() {
                 while !done.load(Ordering::Relaxed) {
                     let t = Instant::now();
                     tally.record(t, rx.recv_timeout(&mut buf, STEP));
+                }
+            });
+            // The direct mailbox: its slot words and doorbell scribbled too.
+            s.spawn(|| {
+                while !done.load(Ordering::Relaxed) {
+                    let t = Instant::now();
+                    let r = direct_server.serve_timeout(STEP, |buf, len| {
+                        buf[..len].make_ascii_uppercase();
+                        len
+                    });
+                    tally.record(t, r);
+                    direct_server.reclaim();
+                }
+            });
+            s.spawn(|| {
+                let mut out = [0u8; 128];
+                while !done.load(Ordering::Relaxed) {
+                    let t = Instant::now();
+                    tally.record(t, direct_client.call_timeout(b"hello direct", &mut out, STEP));
                 }
             });
             hostile.expect_line_prefix("injected");
