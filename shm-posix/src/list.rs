@@ -21,7 +21,7 @@ pub use crate::object::SHM_DIR;
 pub struct ChannelReport {
     /// Channel name.
     pub name: String,
-    /// `mailbox`, `queue` or `semaphore`.
+    /// `mailbox`, `queue`, `semaphore`, `broadcast` or `direct`.
     pub kind: &'static str,
     /// Offset of its area.
     pub offset: u32,

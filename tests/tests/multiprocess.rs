@@ -53,6 +53,13 @@ fn direct_mailbox_calls_across_processes() {
         let seqs = conformance::direct_call(&mut client, 20_000, 1).unwrap();
         assert_eq!(seqs, (0..20_000).collect::<Vec<u64>>(), "each call answered once, in order");
         assert!(server.finish(WATCHDOG).success());
+        // What `shmctl ls` shows of it: the client's slot answered, the
+        // other free, no server (it closed).
+        let report = shm_posix::list::inspect(&name).unwrap();
+        let d = report.channels.iter().find(|c| c.name == "d").unwrap();
+        assert_eq!(d.kind, "direct");
+        assert_eq!((d.counters["slots_response"], d.counters["slots_free"]), (1, 1), "{:?}", d.counters);
+        assert_eq!(d.peers[0].pid, None, "the server closed");
     }
     assert_clean(&name);
 }
