@@ -153,13 +153,26 @@ pub fn mailbox_serve<W: Wait>(server: &Server<'_, W>, count: u64) {
 /// request upper-cased; returns the sequence numbers the server stamped.
 #[cfg(shm_cas)]
 pub fn mailbox_call<W: Wait>(client: &Client<'_, W>, count: u64, seed: u64) -> Result<std::vec::Vec<u64>, CallError> {
-    let max = client.slot_size().saturating_sub(8).min(512);
+    seeded_calls(client.slot_size(), count, seed, |req, resp| client.call_timeout(req, resp, STEP_TIMEOUT))
+}
+
+/// Makes `count` calls through `call` with seeded requests of at most
+/// `slot_size - 8` bytes and checks each response is the request
+/// upper-cased; returns the sequence numbers the server stamped.
+#[cfg(shm_cas)]
+fn seeded_calls(
+    slot_size: usize,
+    count: u64,
+    seed: u64,
+    mut call: impl FnMut(&[u8], &mut [u8]) -> Result<usize, CallError>,
+) -> Result<std::vec::Vec<u64>, CallError> {
+    let max = slot_size.saturating_sub(8).min(512);
     let mut req = std::vec![0u8; max];
-    let mut resp = std::vec![0u8; client.slot_size()];
+    let mut resp = std::vec![0u8; slot_size];
     let mut seqs = std::vec::Vec::with_capacity(count as usize);
     for i in 0..count {
         let len = message(seed, i, max, &mut req);
-        let n = client.call_timeout(&req[..len], &mut resp, STEP_TIMEOUT)?;
+        let n = call(&req[..len], &mut resp)?;
         assert!(n >= len && n <= len + 8, "call {i}: response of {n} bytes for a request of {len}");
         let mut upper = req[..len].to_vec();
         upper.make_ascii_uppercase();
@@ -192,22 +205,7 @@ pub fn direct_call<W: Wait>(
     count: u64,
     seed: u64,
 ) -> Result<std::vec::Vec<u64>, CallError> {
-    let max = client.slot_size().saturating_sub(8).min(512);
-    let mut req = std::vec![0u8; max];
-    let mut resp = std::vec![0u8; client.slot_size()];
-    let mut seqs = std::vec::Vec::with_capacity(count as usize);
-    for i in 0..count {
-        let len = message(seed, i, max, &mut req);
-        let n = client.call_timeout(&req[..len], &mut resp, STEP_TIMEOUT)?;
-        assert!(n >= len && n <= len + 8, "call {i}: response of {n} bytes for a request of {len}");
-        let mut upper = req[..len].to_vec();
-        upper.make_ascii_uppercase();
-        assert_eq!(&resp[..len], &upper[..], "call {i}: response is not the request upper-cased");
-        let mut tag = [0u8; 8];
-        tag[..n - len].copy_from_slice(&resp[len..n]);
-        seqs.push(u64::from_le_bytes(tag));
-    }
-    Ok(seqs)
+    seeded_calls(client.slot_size(), count, seed, |req, resp| client.call_timeout(req, resp, STEP_TIMEOUT))
 }
 
 /// Publishes `count` messages of the seeded sequence on broadcast channel

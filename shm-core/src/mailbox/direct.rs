@@ -196,45 +196,8 @@ impl<'a, W: Wait> Server<'a, W> {
     }
 
     fn reclaim_slot(&self, i: u32) -> bool {
-        let s = self.view.slot(i);
-        // SYNC POINT: Acquire pairs with the Release CAS to IDLE in
-        // `try_connect` (so `client` below names the connected client) and
-        // with the dead client's Release stores.
-        let cur = s.state.load(Ordering::Acquire);
-        let st = low_of(cur);
-        if !matches!(st, slot::FREE | slot::IDLE | slot::RESPONSE | slot::FAILED) {
-            // REQUEST is the server's to answer, ABANDONED its to free.
-            return false;
-        }
-        let holder = s.client.load(Ordering::Relaxed);
-        if holder == 0 || self.wait.is_alive(holder) {
-            return false;
-        }
-        if st == slot::FREE {
-            // The owner died between its owner CAS and IDLE, or between
-            // storing FREE and clearing its owner word: once it is dead the
-            // state cannot move, so look again and finish its release.
-            // SYNC POINT: Acquire pairs with the dead holder's Release CAS.
-            if s.state.load(Ordering::Acquire) != cur {
-                return false;
-            }
-            // SYNC POINT: Release pairs with the Acquire CAS in `try_connect`.
-            if s.client.compare_exchange(holder, 0, Ordering::Release, Ordering::Relaxed).is_ok() {
-                self.view.announce_free(&self.wait);
-            }
-            return false;
-        }
-        // SYNC POINT: AcqRel: Acquire pairs with the dead client's Release
-        // stores; Release pairs with the Acquire load of `state` in
-        // `try_connect` (via `release_owner`).
-        if s.state.compare_exchange(cur, pack(id_of(cur), slot::FREE), Ordering::AcqRel, Ordering::Relaxed).is_err() {
-            return false;
-        }
-        // SYNC POINT: Release pairs with the Acquire CAS in `try_connect`.
-        if s.client.compare_exchange(holder, 0, Ordering::Release, Ordering::Relaxed).is_ok() {
-            self.view.announce_free(&self.wait);
-        }
-        true
+        // REQUEST is the server's to answer, ABANDONED its to free.
+        self.view.reclaim_dead_owner(&self.wait, i, |st| matches!(st, slot::IDLE | slot::RESPONSE | slot::FAILED))
     }
 
     /// Slot payload capacity: the largest request or response.

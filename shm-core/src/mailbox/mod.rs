@@ -225,6 +225,58 @@ impl<'a> MailboxView<'a> {
         freed
     }
 
+    /// Frees slot `i` if its owner died (per [`Wait::is_alive`]) and its
+    /// state is one `reclaimable` accepts (never a state the server holds);
+    /// whether it freed a held slot. Shared by both mailbox kinds, whose
+    /// FREE is 0 and whose owners take the owner word by CAS before the state
+    /// leaves FREE.
+    fn reclaim_dead_owner<W: Wait>(&self, wait: &W, i: u32, reclaimable: impl Fn(u32) -> bool) -> bool {
+        const FREE: u32 = 0;
+        let s = self.slot(i);
+        // SYNC POINT: Acquire pairs with the owner's Release CAS out of FREE
+        // (so `client` below names that owner, never an earlier one) and with
+        // the dead owner's Release stores (its writes are done before the slot
+        // is handed on).
+        let cur = s.state.load(Ordering::Acquire);
+        let st = low_of(cur);
+        if st != FREE && !reclaimable(st) {
+            return false;
+        }
+        let holder = s.client.load(Ordering::Relaxed);
+        if holder == 0 || wait.is_alive(holder) {
+            return false;
+        }
+        if st == FREE {
+            // `holder` may be an owner that took the slot after our load of
+            // `state` (owner CAS, then state CAS) and died holding it: now
+            // that it is dead the state cannot move any more, so look again.
+            // Still `cur`: it died before leaving FREE, or between storing
+            // FREE and clearing its owner. Not `cur`: a dead owner's slot,
+            // which the next pass frees through the path below.
+            // SYNC POINT: Acquire pairs with the dead holder's Release CAS.
+            if s.state.load(Ordering::Acquire) != cur {
+                return false;
+            }
+            // Finish its release. (A CAS, so a claim can never be undone:
+            // nobody else writes a nonzero owner word.)
+            // SYNC POINT: Release pairs with the owners' Acquire CAS of `client`.
+            if s.client.compare_exchange(holder, 0, Ordering::Release, Ordering::Relaxed).is_ok() {
+                self.announce_free(wait);
+            }
+            return false;
+        }
+        // SYNC POINT: AcqRel: Acquire pairs with the dead owner's Release
+        // stores; Release pairs with the next owner's Acquire load of `state`.
+        if s.state.compare_exchange(cur, pack(id_of(cur), FREE), Ordering::AcqRel, Ordering::Relaxed).is_err() {
+            return false;
+        }
+        // SYNC POINT: Release pairs with the owners' Acquire CAS of `client`.
+        if s.client.compare_exchange(holder, 0, Ordering::Release, Ordering::Relaxed).is_ok() {
+            self.announce_free(wait);
+        }
+        true
+    }
+
     /// Wakes clients sleeping for a slot, after a slot became FREE. (A slot
     /// freed by a CAS needs only this: storing FREE again after the CAS
     /// could undo a claim made in between.)

@@ -92,53 +92,11 @@ impl<'a, W: Wait> Server<'a, W> {
 
     /// Frees slot `i` if its owner died; whether it freed a held slot.
     fn reclaim_slot(&self, i: u32) -> bool {
-        let s = self.view.slot(i);
-        // SYNC POINT: Acquire pairs with the Release CAS to CLAIMED in
-        // `try_claim_slot` (so `client` below names the claimer, never an
-        // earlier owner) and with the dead client's Release stores (its
-        // writes are done before the slot is handed on).
-        let cur = s.state.load(Ordering::Acquire);
-        let st = low_of(cur);
         // Not SERVING or ABANDONED: those belong to the server (a live
         // `Request` may still write the payload), whoever the client was.
-        if !matches!(st, slot::FREE | slot::CLAIMED | slot::REQUEST | slot::RESPONSE | slot::FAILED) {
-            return false;
-        }
-        let holder = s.client.load(Ordering::Relaxed);
-        if holder == 0 || self.wait.is_alive(holder) {
-            return false;
-        }
-        if st == slot::FREE {
-            // `holder` may be a client that claimed the slot after our load
-            // of `state` (owner CAS, then state CAS) and died holding it: now
-            // that it is dead the state cannot move any more, so look again.
-            // Still `cur`: it died before leaving FREE, or between storing
-            // FREE and clearing its owner. Not `cur`: it is a dead holder's
-            // CLAIMED slot, which the next pass frees through the path below.
-            // SYNC POINT: Acquire pairs with the dead holder's Release CAS.
-            if s.state.load(Ordering::Acquire) != cur {
-                return false;
-            }
-            // The owner died between freeing the state and clearing its
-            // owner word: finish its release. (A CAS, so a claim can never be
-            // undone: nobody else writes a nonzero owner word.)
-            // SYNC POINT: Release pairs with the Acquire CAS in `try_claim_slot`.
-            if s.client.compare_exchange(holder, 0, Ordering::Release, Ordering::Relaxed).is_ok() {
-                self.view.announce_free(&self.wait);
-            }
-            return false;
-        }
-        // SYNC POINT: AcqRel: Acquire pairs with the dead client's Release
-        // stores; Release pairs with the Acquire load of `state` in
-        // `try_claim_slot` (via `release_owner`).
-        if s.state.compare_exchange(cur, pack(id_of(cur), slot::FREE), Ordering::AcqRel, Ordering::Relaxed).is_err() {
-            return false;
-        }
-        // SYNC POINT: Release pairs with the Acquire CAS in `try_claim_slot`.
-        if s.client.compare_exchange(holder, 0, Ordering::Release, Ordering::Relaxed).is_ok() {
-            self.view.announce_free(&self.wait);
-        }
-        true
+        self.view.reclaim_dead_owner(&self.wait, i, |st| {
+            matches!(st, slot::CLAIMED | slot::REQUEST | slot::RESPONSE | slot::FAILED)
+        })
     }
 
     /// Slot payload capacity: the largest request or response.
