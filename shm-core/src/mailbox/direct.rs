@@ -69,7 +69,7 @@ use crate::error::{CallError, ClaimError, Role, ServeError};
 use crate::format::direct::slot;
 use crate::format::mailbox::{id_of, low_of, pack, CLOSED_LEN, ID_MASK, SERVER_CLOSED};
 use crate::sync::{fence, Ordering};
-use crate::wait::{explain, notify, signal, wait_for, word_addr, Announce, SpinBudget, Stop, Wait, WORD};
+use crate::wait::{explain, notify, signal, wait_for, Announce, SpinBudget, Stop, Wait};
 
 /// Starts fetching the cache line at `p`. A side polling a slot's control
 /// word also asks for the slot's payload line this way, so that when the
@@ -371,45 +371,10 @@ impl<'a, W: Wait> Server<'a, W> {
 
 impl<W: Wait> Drop for Server<'_, W> {
     fn drop(&mut self) {
-        let ctl = self.view.ctl;
-        // A server whose role was taken over (it was thought dead) closes
-        // nothing.
-        if ctl.server.load(Ordering::Relaxed) != self.id {
-            crate::role::release(&ctl.server, self.id);
-            return;
-        }
-        // The mark first, then the scan, and only then the role: while the
-        // role word names us, no other server can claim the mailbox and take
-        // a request this scan is about to fail (found by review: a server
-        // claiming between a close and its scan had a request it was serving
-        // failed under it, and that client's next call written into the
-        // payload it was still answering).
-        // SYNC POINT: Release pairs with the client's Acquire load of the
-        // mark in `Client::post`: a client that sees it sees every answer
-        // posted before.
-        ctl.server_waiting.store(SERVER_CLOSED, Ordering::Release);
-        // Cache hook: a close is a hand-over too (of the words it marks).
-        self.wait.clean(word_addr(&ctl.server_waiting), WORD);
-        // SYNC POINT: pairs with the fence in `signal` in `Client::post`: a
-        // request posted after this fence finds the mark (its client reports
-        // `Closed`, and the next server to claim fails it); one posted before
-        // is failed by the scan.
-        fence(Ordering::SeqCst);
-        if ctl.server.load(Ordering::Relaxed) != self.id {
-            // Taken over just now (this side was judged dead: a wrong
-            // liveness answer): the mark is not ours to leave, and the
-            // posted requests are the new server's.
-            let _ = ctl.server_waiting.compare_exchange(SERVER_CLOSED, 0, Ordering::Relaxed, Ordering::Relaxed);
-            self.wait.clean(word_addr(&ctl.server_waiting), WORD);
-            return;
-        }
-        self.fail_posted(CLOSED_LEN);
-        // Fails only if taken over during the scan (a wrong liveness answer
-        // again); the mark then stays, since it may be a later close's own
-        // (review: taking it back erased one), and the new server's clients
-        // see `Closed` until a server claims the mailbox again.
-        crate::role::close(&ctl.server, self.id);
-        self.wait.clean(word_addr(&ctl.server), WORD);
+        // No `Request` of ours lives (they borrow the server mutably).
+        self.view.close_server(&self.wait, self.id, || {
+            self.fail_posted(CLOSED_LEN);
+        });
     }
 }
 

@@ -81,7 +81,7 @@ use core::ptr::NonNull;
 use crate::error::Corruption;
 
 use crate::sync::Ordering;
-use crate::wait::{signal, Wait};
+use crate::wait::{signal, word_addr, Wait, WORD};
 
 use crate::format::mailbox::{id_of, low_of, pack, slot, MailboxControl, SlotControl};
 
@@ -223,6 +223,48 @@ impl<'a> MailboxView<'a> {
             self.announce_free(wait);
         }
         freed
+    }
+
+    /// Closes the mailbox for the server `id`: the mark in
+    /// `server_waiting`, a fence, `scan` (which fails what is posted), and
+    /// only then the role word. While the role word names `id` no other
+    /// server can claim the mailbox and take a request the scan is about to
+    /// fail (review of the direct mailbox; the claiming one had the same
+    /// order). Shared by both mailbox kinds' `Drop`.
+    fn close_server<W: Wait>(&self, wait: &W, id: u32, scan: impl FnOnce()) {
+        let ctl = self.ctl;
+        // A server whose role was taken over (it was thought dead) closes
+        // nothing.
+        if ctl.server.load(Ordering::Relaxed) != id {
+            crate::role::release(&ctl.server, id);
+            return;
+        }
+        // SYNC POINT: Release pairs with the client's Acquire load of the
+        // mark right after it posts (`SlotGuard::send`, direct
+        // `Client::post`): a client that sees it sees every answer posted
+        // before.
+        ctl.server_waiting.store(SERVER_CLOSED, Ordering::Release);
+        // Cache hook: a close is a hand-over too (of the words it marks).
+        wait.clean(word_addr(&ctl.server_waiting), WORD);
+        // SYNC POINT: pairs with the fence after a client's post (in
+        // `notify`/`signal`): a request posted after this fence finds the
+        // mark; one posted before is seen by the scan.
+        crate::sync::fence(Ordering::SeqCst);
+        if ctl.server.load(Ordering::Relaxed) != id {
+            // Taken over just now (this side was judged dead: a wrong
+            // liveness answer): the mark is not ours to leave, and the slots
+            // are the new server's.
+            let _ = ctl.server_waiting.compare_exchange(SERVER_CLOSED, 0, Ordering::Relaxed, Ordering::Relaxed);
+            wait.clean(word_addr(&ctl.server_waiting), WORD);
+            return;
+        }
+        scan();
+        // Fails only if taken over during the scan (a wrong liveness answer
+        // again); the mark then stays, since it may be a later close's own
+        // (review: taking it back erased one): spare `Closed` errors until a
+        // server claims again.
+        crate::role::close(&ctl.server, id);
+        wait.clean(word_addr(&ctl.server), WORD);
     }
 
     /// Frees slot `i` if its owner died (per [`Wait::is_alive`]) and its

@@ -5,9 +5,9 @@ use core::time::Duration;
 
 use super::{MailboxStats, MailboxView};
 use crate::error::{ClaimError, Role, ServeError};
-use crate::format::mailbox::{id_of, low_of, pack, slot, CLOSED_LEN, SERVER_CLOSED};
+use crate::format::mailbox::{id_of, low_of, pack, slot, CLOSED_LEN};
 use crate::sync::Ordering;
-use crate::wait::{explain, notify, wait_for, word_addr, Announce, SpinBudget, Stop, Wait, WORD};
+use crate::wait::{explain, notify, wait_for, Announce, SpinBudget, Stop, Wait};
 
 /// The serving side; one per mailbox at a time (claimed in the segment).
 pub struct Server<'a, W: Wait> {
@@ -272,46 +272,12 @@ impl<W: Wait> crate::ready::Waitable for Server<'_, W> {
 
 impl<W: Wait> Drop for Server<'_, W> {
     fn drop(&mut self) {
-        let ctl = self.view.ctl;
-        // A server whose role was taken over (it was thought dead) closes
-        // nothing.
-        if ctl.server.load(Ordering::Relaxed) != self.id {
-            crate::role::release(&ctl.server, self.id);
-            return;
-        }
-        // The mark, the scan, and only then the role: while the role word
-        // names us no other server can claim the mailbox, so the SERVING
-        // slots `recover` fails are ones our forgotten requests left, never
-        // requests a new server is serving (review of the direct mailbox,
-        // which had the same order).
-        // The hint clients look at after posting (see `SlotGuard::send`).
-        // SYNC POINT: Release pairs with the client's Acquire load of the
-        // mark in `SlotGuard::send`.
-        ctl.server_waiting.store(SERVER_CLOSED, Ordering::Release);
-        // Cache hook: a close is a hand-over too (of the words it marks).
-        self.wait.clean(word_addr(&ctl.server_waiting), WORD);
-        // SYNC POINT: pairs with the fence in `notify` in `SlotGuard::send`
-        // (see there): a request posted after this fence sees the mark; one
-        // posted before is seen by the scan.
-        crate::sync::fence(Ordering::SeqCst);
-        if ctl.server.load(Ordering::Relaxed) != self.id {
-            // Taken over just now (this side was judged dead: a wrong
-            // liveness answer): the mark is not ours to leave, and the slots
-            // are the new server's.
-            let _ = ctl.server_waiting.compare_exchange(SERVER_CLOSED, 0, Ordering::Relaxed, Ordering::Relaxed);
-            self.wait.clean(word_addr(&ctl.server_waiting), WORD);
-            return;
-        }
         // No `Request` of ours lives (they borrow the server): a SERVING or
         // ABANDONED slot is one a forgotten request left.
-        self.recover();
-        self.fail_waiting_requests();
-        // Fails only if taken over during the scan (a wrong liveness answer
-        // again); the mark then stays, since it may be a later close's own
-        // (review: taking it back erased one). Clients withdraw on it, so
-        // the cost is spare `Closed` errors until a server claims again.
-        crate::role::close(&ctl.server, self.id);
-        self.wait.clean(word_addr(&ctl.server), WORD);
+        self.view.close_server(&self.wait, self.id, || {
+            self.recover();
+            self.fail_waiting_requests();
+        });
     }
 }
 
