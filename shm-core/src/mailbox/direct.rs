@@ -60,7 +60,9 @@
 //! clients get [`CallError::Dropped`] and call again. Slots of clients that
 //! died are freed by [`Server::reclaim`]. A slot whose words hold values no
 //! peer writes gives [`CallError::Corrupted`] or [`ServeError::Corrupted`],
-//! never a panic or a hang.
+//! never a panic or a hang; its live client keeps it (a dropped client
+//! leaves such a slot as it is), and once that client is dead `reclaim`
+//! frees it.
 
 use core::time::Duration;
 
@@ -186,7 +188,8 @@ impl<'a, W: Wait> Server<'a, W> {
     /// Frees the slots held by clients that died (per [`Wait::is_alive`]).
     /// Returns how many it freed. Call it when idle, e.g. after a receive
     /// timed out. A dead client's posted request is served first (its slot
-    /// is freed by a later `reclaim`).
+    /// is freed by a later `reclaim`). A dead client's slot whose state no
+    /// peer writes (scribbled) is freed too, so it is not lost for good.
     pub fn reclaim(&self) -> u32 {
         let freed = (0..self.view.slot_count).filter(|&i| self.reclaim_slot(i)).count() as u32;
         if freed > 0 {
@@ -196,8 +199,13 @@ impl<'a, W: Wait> Server<'a, W> {
     }
 
     fn reclaim_slot(&self, i: u32) -> bool {
-        // REQUEST is the server's to answer, ABANDONED its to free.
-        self.view.reclaim_dead_owner(&self.wait, i, |st| matches!(st, slot::IDLE | slot::RESPONSE | slot::FAILED))
+        // REQUEST is the server's to answer, ABANDONED its to free. A state
+        // no peer writes is nobody's: no `Request` of ours lives (it would
+        // borrow `self` mutably) and `take` never takes it, so with its
+        // owner dead nobody touches the payload.
+        self.view.reclaim_dead_owner(&self.wait, i, |st| {
+            matches!(st, slot::IDLE | slot::RESPONSE | slot::FAILED) || st > slot::ABANDONED
+        })
     }
 
     /// Slot payload capacity: the largest request or response.

@@ -304,6 +304,41 @@ fn slots_of_dead_clients_are_reclaimed() {
 }
 
 #[test]
+fn a_dead_clients_scribbled_slot_is_reclaimed() {
+    let graves = Graveyard::new();
+    let memory = fresh();
+    let seg = open(&memory);
+    let server = seg.direct_server("d", ThreadWait::with_graveyard(2, &graves)).unwrap();
+    let w3 = ThreadWait::with_graveyard(3, &graves);
+    let mut client = seg.direct_client("d", &w3).unwrap();
+    assert_eq!(client.call_timeout(b"x", &mut [0; 64], SHORT), Err(CallError::StillPosted));
+    memory.write_u32(S0 + mb::SLOT_STATE, mb::pack(9, 0x77));
+    assert_eq!(
+        client.call_timeout(b"x", &mut [0; 64], SHORT),
+        Err(CallError::Corrupted(Corruption::channel(0, "slot.state")))
+    );
+    // A live owner keeps even a slot it cannot read.
+    assert_eq!(server.reclaim(), 0);
+    core::mem::forget(client);
+    graves.bury(3);
+    assert_eq!(server.reclaim(), 1);
+    assert_eq!(state(&memory, S0), slot::FREE);
+    assert_eq!(memory.read_u32(S0 + mb::SLOT_CLIENT), 0);
+    assert_eq!(seg.direct_client("d", ThreadWait::new(4)).unwrap().slot(), 0);
+    // Known states of a dead owner that are the server's stay: REQUEST is
+    // answered first, ABANDONED freed by the server's scan.
+    for (low, freed) in [(slot::REQUEST, 0), (slot::ABANDONED, 0), (slot::FAILED, 1), (0xff, 1)] {
+        let memory = fresh();
+        let seg = open(&memory);
+        let server = seg.direct_server("d", ThreadWait::with_graveyard(2, &graves)).unwrap();
+        core::mem::forget(seg.direct_client("d", ThreadWait::with_graveyard(5, &graves)).unwrap());
+        graves.bury(5);
+        memory.write_u32(S0 + mb::SLOT_STATE, mb::pack(1, low));
+        assert_eq!(server.reclaim(), freed, "state {low:#x}");
+    }
+}
+
+#[test]
 fn hostile_words_give_errors_never_a_panic_or_a_hang() {
     let corrupted = |w| Corruption::channel(0, w);
     // Doorbell, waiting words and the reserved counter may hold anything:
