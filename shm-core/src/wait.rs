@@ -159,6 +159,19 @@ pub trait Wait {
 
     /// Whether the peer that recorded `id` is still alive. The default says
     /// yes, which turns "peer died" into a plain timeout.
+    ///
+    /// An implementation may say a dead peer lives (the channel then waits
+    /// out its timeouts) but must never say a live one is dead: a role
+    /// is taken over on that answer. A mailbox server taken over while it
+    /// still runs can have requests it or its successor was running
+    /// reported [`Dropped`](crate::CallError::Dropped) or
+    /// [`Closed`](crate::CallError::Closed) to their clients though they
+    /// ran (a retry runs them twice), and a call told `Closed` may still
+    /// run; neither server can tell the other's requests apart without
+    /// the liveness answer (found by review: a close racing such a
+    /// takeover). The host strategies answer by process id within one PID
+    /// namespace (`shm-posix` refuses a segment from another one), which
+    /// errs only the other way (a reused PID reads as alive).
     fn is_alive(&self, id: u32) -> bool {
         let _ = id;
         true
