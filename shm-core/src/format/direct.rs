@@ -56,6 +56,11 @@
 //!
 //! A 2.1 reader refuses a segment that declares a direct mailbox (an unknown
 //! `kind`) and opens the others, as a 2.0 reader does a broadcast channel.
+//!
+//! A slot state above ABANDONED is one no 2.2 peer writes: clients report
+//! it as corruption, and a 2.2 server frees such a slot once its owner is
+//! dead (`Server::reclaim`). A later minor that adds a slot state must keep
+//! that safe (or take a new kind).
 
 /// Slot states of a direct mailbox (the low byte of a slot's `state`).
 pub mod slot {

@@ -60,9 +60,9 @@
 //! clients get [`CallError::Dropped`] and call again. Slots of clients that
 //! died are freed by [`Server::reclaim`]. A slot whose words hold values no
 //! peer writes gives [`CallError::Corrupted`] or [`ServeError::Corrupted`],
-//! never a panic or a hang; its live client keeps it (a dropped client
-//! leaves such a slot as it is), and once that client is dead `reclaim`
-//! frees it.
+//! never a panic or a hang; its live client keeps it (dropped with a call
+//! pending, it leaves the slot as it is; with none, it frees it), and once
+//! that client is dead `reclaim` frees it.
 
 use core::time::Duration;
 
