@@ -23,8 +23,9 @@
 //!   the futex semaphore and with named POSIX semaphores; a pipe pair, a Unix
 //!   stream socket pair and two POSIX message queues; and two floors: a bare
 //!   atomic ping-pong on one cache line of a shared mapping, and the same
-//!   with `size` payload bytes beside the word, laid out as a mailbox slot
-//!   (what carrying the bytes costs with no protocol at all).
+//!   with `size` payload bytes beside the word, laid out as a mailbox slot,
+//!   each side prefetching the payload while it spins (what carrying the
+//!   bytes costs with no protocol at all).
 //! - **Throughput** one way: the shm queue copying (`send_timeout` /
 //!   `recv_timeout`) and zero-copy (the producer fills its grant in place,
 //!   the consumer reads every byte in place), a pipe and a Unix socket; the
@@ -118,8 +119,9 @@ pub enum Method {
     /// Bare atomic ping-pong on one cache line of a shared mapping (the floor).
     AtomicFloor,
     /// A signal word and the size's payload bytes ping-ponged between two
-    /// pinned processes, as a mailbox slot lays them out (no protocol): the
-    /// floor for carrying that many bytes each way.
+    /// pinned processes, as a mailbox slot lays them out, each side
+    /// prefetching the payload while it spins (no protocol): the floor for
+    /// carrying that many bytes each way.
     PayloadFloor,
     /// shm mailbox, both sides polling (spin-only wait strategy).
     MailboxSpin,
