@@ -47,7 +47,7 @@ pub(crate) fn check_response(resp: &[u8], n: usize, size: usize) -> Result<(), E
 
 /// Spins until `word` reads `want`; checks every 2^20 spins that `peer` lives.
 fn spin_until(word: &AtomicU32, want: u32, peer: u32) -> Result<(), Error> {
-    spin_fetching(word, want, peer, std::ptr::null())
+    spin_fetching(word, want, peer, None)
 }
 
 /// Starts fetching the cache line at `p` (x86-64; a hint, never a fault).
@@ -63,15 +63,15 @@ fn prefetch(p: *const u8) {
     let _ = p;
 }
 
-/// [`spin_until`], asking for the line at `payload` (unless null) at every
+/// [`spin_until`], asking for the line at `payload` (if any) at every
 /// look, the one that sees `want` included: the payload floor's two lines
 /// then travel together, as the direct mailbox's do.
 #[inline(always)]
-fn spin_fetching(word: &AtomicU32, want: u32, peer: u32, payload: *const u8) -> Result<(), Error> {
+fn spin_fetching(word: &AtomicU32, want: u32, peer: u32, payload: Option<*const u8>) -> Result<(), Error> {
     let mut spins = 0u32;
     loop {
-        if !payload.is_null() {
-            prefetch(payload);
+        if let Some(p) = payload {
+            prefetch(p);
         }
         // SYNC POINT: Acquire pairs with the peer's Release store of `want`.
         if word.load(Ordering::Acquire) == want {
@@ -134,9 +134,9 @@ pub fn payload_floor_client(
         // SYNC POINT: Release pairs with the Acquire load in the peer's
         // spin: the request bytes are visible before `ask`.
         word.store(ask, Ordering::Release);
-        spin_fetching(word, ask.wrapping_add(1), peer, payload)?;
+        spin_fetching(word, ask.wrapping_add(1), peer, Some(payload))?;
         // SAFETY: as above; the peer stored `ask + 1` (Acquire in
-        // `spin_until`) after its last write of the bytes.
+        // `spin_fetching`) after its last write of the bytes.
         unsafe { std::ptr::copy_nonoverlapping(payload, response.as_mut_ptr(), size) };
         check_response(&response, size, size)
     }
@@ -152,10 +152,10 @@ pub fn payload_floor_server(
 ) -> impl FnMut(u64) -> Result<(), Error> + '_ {
     move |i| {
         let ask = (i as u32).wrapping_mul(2).wrapping_add(1);
-        spin_fetching(word, ask, parent, payload)?;
+        spin_fetching(word, ask, parent, Some(payload))?;
         // SAFETY: `payload` holds at least one byte (`runs::payload_floor`
         // checked `size >= 1` bytes), ours from seeing
-        // `ask` (Acquire in `spin_until`) until we store `ask + 1`.
+        // `ask` (Acquire in `spin_fetching`) until we store `ask + 1`.
         unsafe { *payload = !*payload };
         // SYNC POINT: Release pairs with the Acquire load in the client's
         // spin: the flipped byte is visible before `ask + 1`.
