@@ -18,10 +18,12 @@
 //!
 //! # Design
 //!
-//! Relaxed atomic loads and stores of a machine word compile to plain moves,
-//! so the copy costs little more than `memcpy` without vector registers.
-//! Reading, that was not enough on x86_64 (see `load16`), which copies out
-//! 16 bytes per load instead, as `memcpy` would.
+//! Relaxed atomic loads and stores of a machine word compile to plain moves.
+//! Copying in, 16-byte stores measured no faster; copying out on x86_64
+//! 16-byte loads did (see `load16`), so there (with SSE2, outside Miri, sanitizers
+//! and fuzzing: `cfg(shm_wide_copy)`, set by the build script) the copy out
+//! reads 16 bytes per load in inline assembly, each byte of which is
+//! single-copy atomic, as the word's bytes are.
 //! Ordering comes from the protocol's Acquire/Release on the control words
 //! around the copy, not from these accesses.
 
@@ -38,7 +40,9 @@ type Int = u32;
 
 const WORD: usize = core::mem::size_of::<Word>();
 
-/// Copies `dst.len()` bytes from shared memory at `src` into `dst`.
+/// Copies `dst.len()` bytes from shared memory at `src` into `dst`: 16 bytes
+/// per load where `cfg(shm_wide_copy)` (see `load16`), the rest (and
+/// everything elsewhere) one atomic word or byte at a time.
 ///
 /// # Safety
 ///
@@ -47,7 +51,7 @@ const WORD: usize = core::mem::size_of::<Word>();
 /// references in this process).
 #[inline]
 pub(crate) unsafe fn copy_out(src: *const u8, dst: &mut [u8]) {
-    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    #[cfg(all(shm_wide_copy, not(miri)))]
     {
         let done = dst.len() / 16 * 16;
         let mut chunks = dst.chunks_exact_mut(16);
@@ -58,7 +62,7 @@ pub(crate) unsafe fn copy_out(src: *const u8, dst: &mut [u8]) {
         // SAFETY: `done <= dst.len()`: the rest is in range too.
         unsafe { copy_out_words(src.add(done), chunks.into_remainder()) };
     }
-    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+    #[cfg(not(all(shm_wide_copy, not(miri))))]
     // SAFETY: the caller's contract, passed on.
     unsafe {
         copy_out_words(src, dst)
@@ -75,14 +79,15 @@ pub(crate) unsafe fn copy_out(src: *const u8, dst: &mut [u8]) {
 /// and the more loads touch that line, the more often that write costs the
 /// reader; not confirmed with hardware counters (none on that VM). The
 /// load is inline assembly, not a Rust read: an x86 load is at least
-/// byte-wise single-copy atomic, so a peer writing the bytes meanwhile
-/// makes the copy see a mix of old and new bytes, as the atomic copy
-/// would, and no data race the compiler may assume away.
+/// byte-wise single-copy atomic (not word-wise, which nothing needs: the
+/// payload is opaque bytes), so a peer writing the bytes meanwhile makes
+/// the copy see a mix of old and new bytes, as the atomic copy would, and
+/// no data race the compiler may assume away.
 ///
 /// # Safety
 ///
 /// `src..src + 16` is valid for reads, per [`copy_out`]'s contract.
-#[cfg(all(target_arch = "x86_64", not(miri)))]
+#[cfg(all(shm_wide_copy, not(miri)))]
 #[inline(always)]
 unsafe fn load16(src: *const u8) -> [u8; 16] {
     let v: core::arch::x86_64::__m128i;
