@@ -88,10 +88,26 @@ pub fn queue_grant_sender<'a, 's, W: Wait>(
 ) -> impl FnMut(u64) -> Result<(), Error> + use<'a, 's, W> {
     move |i| {
         let mut grant = tx.grant_timeout(size, TIMEOUT).map_err(Error::shm("grant"))?;
-        grant.fill(i as u8);
+        produce(&mut grant, i);
         grant.commit();
         Ok(())
     }
+}
+
+/// Writes message `i` in place, a word at a time, as an application that
+/// computes its message would (the consumer's [`consume`] reads it the
+/// same way): word `k` is `i`'s low byte and `k` above it, so the first
+/// byte is what [`check`] wants. Not `fill`: a constant fill compiles to
+/// `memset`, which glibc does with `rep stosb` above 2 KiB, and on the
+/// Xeon VM of 2026-12-02 the consumer then read 1 MiB messages at 0.34–0.42x
+/// one-process `memcpy` against 0.54–0.64x written this way (`memcpy` from a
+/// local buffer, `rep movsb`, also 0.38–0.41x).
+fn produce(msg: &mut [u8], i: u64) {
+    let mut words = msg.chunks_exact_mut(8);
+    for (k, word) in (&mut words).enumerate() {
+        word.copy_from_slice(&((i & 0xff) | (k as u64) << 8).to_le_bytes());
+    }
+    words.into_remainder().fill(i as u8);
 }
 
 /// A byte stream (pipe or socket), receiving side.
