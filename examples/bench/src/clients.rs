@@ -1,9 +1,10 @@
 //! Many clients (`--clients 1,2,4,8`): N client processes call one mailbox
-//! server process; one row per N and wait strategy with the aggregate
-//! calls/s and the latency of every call of every client.
+//! server process (the claiming mailbox or the direct one); one row per N,
+//! mailbox kind and wait strategy with the aggregate calls/s and the
+//! latency of every call of every client.
 //!
 //! ```text
-//! cargo run --release --bin shm-bench -- --clients 1,2,4,8 --methods mailbox-futex,mailbox-spin
+//! cargo run --release --bin shm-bench -- --clients 1,2,4,8 --methods mailbox-futex,mailbox-spin,direct-futex,direct-spin
 //! ```
 //!
 //! # Design
@@ -18,15 +19,14 @@
 //! first start to the last end. Every request carries the client's index and
 //! the call's index, and the client checks that the response is its own
 //! request with the first byte flipped, so a response delivered to the wrong
-//! client or the wrong call fails the row. The server is [`roundtrip::mailbox_server`],
-//! the same as in the two-process rows.
+//! client or the wrong call fails the row. The server is [`roundtrip::mailbox_server`]
+//! (or [`roundtrip::direct_server`]), the same as in the two-process rows.
 
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
-use shm_core::mailbox::Client;
-use shm_core::{Layout, Semaphore, Wait};
+use shm_core::{CallError, Layout, Semaphore};
 use shm_posix::{FutexWait, Segment};
 
 use crate::error::{chain, Error};
@@ -57,13 +57,14 @@ const GO_TIMEOUT: Duration = Duration::from_secs(120);
 /// client died.
 const READY_SLICE: Duration = Duration::from_millis(100);
 
-/// The wait strategies of this mode, in table order.
-pub const METHODS: [Method; 2] = [Method::MailboxFutex, Method::MailboxSpin];
+/// The mailbox kinds and wait strategies of this mode, in table order.
+pub const METHODS: [Method; 4] = [Method::MailboxFutex, Method::MailboxSpin, Method::DirectFutex, Method::DirectSpin];
 
 /// One row: N clients of one wait strategy against one server.
 #[derive(Debug, Clone, Serialize)]
 pub struct ClientsRow {
-    /// Method id (`mailbox-futex`, `mailbox-spin`).
+    /// Method id (`mailbox-futex`, `mailbox-spin`, `direct-futex`,
+    /// `direct-spin`).
     pub method: &'static str,
     /// What the table calls it.
     pub label: &'static str,
@@ -192,11 +193,13 @@ fn measure_row(ctx: &mut Ctx, method: Method, n: u32, cpus: &Cpus) -> Result<(Ve
         return Err(Error::Usage("--clients counts start at 1".into()));
     }
     let name = ctx.names.segment();
-    let layout = Layout::new()
-        .mailbox(MAILBOX, SLOTS.max(n), SIZE as u32)
-        .and_then(|l| l.semaphore(READY, 0))
-        .and_then(|l| l.semaphore(GO, 0))
-        .map_err(Error::shm("layout"))?;
+    let slots = SLOTS.max(n);
+    let layout = match method {
+        Method::DirectFutex | Method::DirectSpin => Layout::new().direct(MAILBOX, slots, SIZE as u32),
+        _ => Layout::new().mailbox(MAILBOX, slots, SIZE as u32),
+    };
+    let layout =
+        layout.and_then(|l| l.semaphore(READY, 0)).and_then(|l| l.semaphore(GO, 0)).map_err(Error::shm("layout"))?;
     let seg = Segment::create(&name, &layout).map_err(Error::shm("create"))?;
     let (ready, go) = (gate(&seg, READY)?, gate(&seg, GO)?);
     let shared = ctx.placement.shares_cpu(n as usize + 1);
@@ -258,6 +261,14 @@ pub fn serve(a: &PeerArgs, seg: &Segment) -> Result<PeerReport, Error> {
             let server = seg.server(MAILBOX, SpinWait).map_err(Error::shm("server"))?;
             measure::run(SERVING, a.warmup, a.count, roundtrip::mailbox_server(&server))
         }
+        Method::DirectSpin => {
+            let mut server = seg.direct_server(MAILBOX, SpinWait).map_err(Error::shm("server"))?;
+            measure::run(SERVING, a.warmup, a.count, roundtrip::direct_server(&mut server))
+        }
+        Method::DirectFutex => {
+            let mut server = seg.direct_server(MAILBOX, Counted(FutexWait::new())).map_err(Error::shm("server"))?;
+            measure::run(SERVING, a.warmup, a.count, roundtrip::direct_server(&mut server))
+        }
         _ => {
             let server = seg.server(MAILBOX, Counted(FutexWait::new())).map_err(Error::shm("server"))?;
             measure::run(SERVING, a.warmup, a.count, roundtrip::mailbox_server(&server))
@@ -276,22 +287,31 @@ pub fn call(a: &PeerArgs, seg: &Segment) -> Result<ClientReport, Error> {
     match a.method {
         Method::MailboxSpin => {
             let client = seg.client(MAILBOX, SpinWait).map_err(Error::shm("client"))?;
-            timed_calls(&client, a, line_up)
+            timed_calls(a, |req, resp| client.call(req, resp), line_up)
+        }
+        Method::DirectSpin => {
+            let mut client = seg.direct_client(MAILBOX, SpinWait).map_err(Error::shm("client"))?;
+            timed_calls(a, |req, resp| client.call(req, resp), line_up)
+        }
+        Method::DirectFutex => {
+            let mut client = seg.direct_client(MAILBOX, Counted(FutexWait::new())).map_err(Error::shm("client"))?;
+            timed_calls(a, |req, resp| client.call(req, resp), line_up)
         }
         _ => {
             let client = seg.client(MAILBOX, Counted(FutexWait::new())).map_err(Error::shm("client"))?;
-            timed_calls(&client, a, line_up)
+            timed_calls(a, |req, resp| client.call(req, resp), line_up)
         }
     }
 }
 
-fn timed_calls<W: Wait>(
-    client: &Client<'_, W>,
+/// Warm up with `call`, line up, make the timed calls.
+fn timed_calls(
     a: &PeerArgs,
+    call: impl FnMut(&[u8], &mut [u8]) -> Result<usize, CallError>,
     line_up: impl FnOnce() -> Result<(), Error>,
 ) -> Result<ClientReport, Error> {
     let mut hist = Histogram::new_with_bounds(1, MAX_NS, 3).map_err(|e| Error::Usage(format!("histogram: {e}")))?;
-    let mut op = tagged_call(client, a.client);
+    let mut op = tagged_call(a.client, call);
     measure::run(CALL, a.warmup, 0, &mut op)?;
     line_up()?;
     let start_ns = monotonic_ns();
@@ -304,16 +324,16 @@ fn timed_calls<W: Wait>(
 /// One call of client `id`: bytes 1..9 of the request are the call's index,
 /// 9..13 the client's; the response must be the same bytes with the first
 /// one flipped.
-fn tagged_call<'a, 's, W: Wait>(
-    client: &'a Client<'s, W>,
+fn tagged_call(
     id: u32,
-) -> impl FnMut(u64) -> Result<(), Error> + use<'a, 's, W> {
+    mut call: impl FnMut(&[u8], &mut [u8]) -> Result<usize, CallError>,
+) -> impl FnMut(u64) -> Result<(), Error> {
     let mut request = [REQUEST_BYTE; SIZE];
     let mut response = [0u8; SIZE];
     move |i| {
         request[1..9].copy_from_slice(&i.to_le_bytes());
         request[9..13].copy_from_slice(&id.to_le_bytes());
-        let n = client.call(&request, &mut response).map_err(Error::shm("call"))?;
+        let n = call(&request, &mut response).map_err(Error::shm("call"))?;
         if n != SIZE || response[0] != !REQUEST_BYTE || response[1..] != request[1..] {
             return Err(Error::WrongData(format!(
                 "client {id}, call {i}: {n}-byte response is not this call's request with its first byte flipped"

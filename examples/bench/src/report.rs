@@ -446,7 +446,12 @@ pub fn targets(
             continue;
         }
         let of = |n: u32| many.iter().find(|r| r.method == m.id() && r.clients == n);
-        let how = if m == Method::MailboxSpin { "polling" } else { "futex" };
+        let how = match m {
+            Method::MailboxSpin => "polling",
+            Method::DirectSpin => "direct, polling",
+            Method::DirectFutex => "direct, futex",
+            _ => "futex",
+        };
         let ratio = of(4).zip(of(1)).and_then(|(four, _)| four.vs_one_client);
         let t = ge(&format!("4 clients >= 3x one client's calls/s ({how}, pinned)"), ratio, 3.0);
         out.push(match (p.mode, of(4), of(1)) {
