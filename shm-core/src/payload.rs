@@ -19,11 +19,11 @@
 //! # Design
 //!
 //! Relaxed atomic loads and stores of a machine word compile to plain moves.
-//! Copying in, 16-byte stores measured no faster; copying out on x86_64
-//! 16-byte loads did (see `load16`), so there (with SSE2, outside Miri, sanitizers
-//! and fuzzing: `cfg(shm_wide_copy)`, set by the build script) the copy out
-//! reads 16 bytes per load in inline assembly, each byte of which is
-//! single-copy atomic, as the word's bytes are.
+//! Copying in, 16-byte stores measured no faster; copying out on x86_64,
+//! 16-byte loads did (see `load16`), so there (with SSE2, outside Miri,
+//! sanitizers and fuzzing: `cfg(shm_wide_copy)`, set by the build script)
+//! the copy out reads 16 bytes per load in inline assembly, each byte of
+//! which is single-copy atomic, as the word's bytes are.
 //! Ordering comes from the protocol's Acquire/Release on the control words
 //! around the copy, not from these accesses.
 
