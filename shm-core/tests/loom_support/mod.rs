@@ -17,9 +17,15 @@ use shm_core::queue::QueueView;
 use shm_core::{AtomicU32, Wait};
 
 /// A futex model; a peer's id can be declared dead at any point.
+///
+/// Its waits spin `SHM_LOOM_SPINS` times before parking (0 when unset): 0
+/// models every wait going straight to its announce and park; a few spins
+/// (each a loom yield) add the spin phase's looks, and the change of a
+/// word between them and the announce, to what the model explores.
 #[derive(Clone)]
 pub struct DyingWait {
     pub id: u32,
+    spins: u32,
     /// Bit `id` set: that id is dead.
     dead: Arc<LAtomicU32>,
     sleep: Arc<(Mutex<()>, Condvar)>,
@@ -28,7 +34,8 @@ pub struct DyingWait {
 impl DyingWait {
     /// The side with id `id` (below 32), every peer alive.
     pub fn new(id: u32) -> Self {
-        Self { id, dead: Arc::new(LAtomicU32::new(0)), sleep: Arc::new((Mutex::new(()), Condvar::new())) }
+        let spins = std::env::var("SHM_LOOM_SPINS").ok().and_then(|n| n.parse().ok()).unwrap_or(0);
+        Self { id, spins, dead: Arc::new(LAtomicU32::new(0)), sleep: Arc::new((Mutex::new(()), Condvar::new())) }
     }
 
     /// Two sides, ids 1 and 2, of one futex model.
@@ -71,7 +78,7 @@ impl Wait for DyingWait {
         self.sleep.1.notify_all();
     }
     fn spin_limit(&self) -> u32 {
-        0
+        self.spins
     }
     fn self_id(&self) -> u32 {
         self.id
