@@ -146,19 +146,21 @@ fn overwrite_tells_a_laggard_what_it_missed_and_resumes_at_the_oldest() {
     let mut buf = [0u8; 128];
     tx.try_publish(&message(0, 56)).unwrap();
     assert_eq!(lag.try_recv(&mut buf).unwrap(), 56);
-    // Ten 64-byte frames into a 256-byte ring: the last four are retained.
+    // Ten 64-byte frames into a 256-byte ring: the last three are retained.
+    // The publisher announces `intent` 16 bytes (a sixteenth of the ring)
+    // past each frame, which reaches into the fourth newest.
     for n in 1..11 {
         tx.try_publish(&message(n, 56)).unwrap();
     }
-    assert_eq!(lag.try_recv(&mut buf), Err(RecvError::Lagged { missed: 6 }));
-    assert_eq!(lag.missed(), 6);
-    for n in 7..11 {
+    assert_eq!(lag.try_recv(&mut buf), Err(RecvError::Lagged { missed: 7 }));
+    assert_eq!(lag.missed(), 7);
+    for n in 8..11 {
         let got = lag.try_recv(&mut buf).unwrap();
         assert_eq!(&buf[..got], &message(n, 56)[..], "message {n}");
     }
     assert_eq!(lag.try_recv(&mut buf), Err(RecvError::Empty));
     let stats = seg.broadcast_view("b").unwrap().subscriber_stats(0).unwrap();
-    assert_eq!((stats.owner, stats.received, stats.missed), (2, 5, 6));
+    assert_eq!((stats.owner, stats.received, stats.missed), (2, 4, 7));
 }
 
 #[test]
@@ -175,10 +177,11 @@ fn an_in_place_read_overwritten_meanwhile_reports_the_lag() {
     for n in 1..6 {
         tx.try_publish(&message(n, 56)).unwrap();
     }
-    assert_eq!(msg.finish(), Err(RecvError::Lagged { missed: 2 }));
+    // Frames 0 to 2 are gone: `intent` runs 16 bytes past frame 5's end.
+    assert_eq!(msg.finish(), Err(RecvError::Lagged { missed: 3 }));
     let mut buf = [0u8; 64];
     let got = sub.try_recv(&mut buf).unwrap();
-    assert_eq!(&buf[..got], &message(2, 56)[..]);
+    assert_eq!(&buf[..got], &message(3, 56)[..]);
 }
 
 #[test]
@@ -693,4 +696,56 @@ fn a_new_publisher_wakes_sleepers_its_dead_predecessor_left() {
     let _successor = seg.publisher("b", wait).unwrap();
     assert_eq!(wakes.load(Relaxed), 1, "the successor wakes the sleeper its predecessor left");
     drop(sub);
+}
+
+/// The publisher moves `intent` in steps (a sixteenth of the ring past the
+/// frame), not per message, and never declares unread bytes overwritten
+/// under the block policy: with a 4 KiB ring (a 256-byte step) and 16-byte
+/// frames, sixteen messages share one store of `intent`; it always covers
+/// `head` and stays within a step of it; a subscriber that read nothing
+/// still gets every message of a full ring; and a successor accepts the
+/// `intent` its predecessor left.
+#[test]
+fn intent_moves_in_steps_and_the_block_policy_loses_nothing() {
+    for policy in [Policy::Block, Policy::Overwrite] {
+        let layout = Layout::new().broadcast("b", 4096, 1, policy).unwrap();
+        let memory = MockRegion::new(layout.size());
+        Segment::create(memory.region(), &layout, 1, 0).unwrap();
+        let seg = open(&memory);
+        let word = |w: usize| memory.read_u32(AREAS_OFFSET + w);
+        let mut tx = seg.publisher("b", ThreadWait::new(1)).unwrap();
+        let mut sub = seg.subscriber("b", ThreadWait::new(2)).unwrap();
+        let mut intents = std::collections::BTreeSet::new();
+        let mut n = 0u32;
+        // 8-byte messages take 16-byte frames: 256 fill the ring.
+        while tx.try_publish(&message(n, 8)).is_ok() {
+            let (head, intent) = (word(b::HEAD), word(b::INTENT));
+            assert!(intent >= head && intent - head <= 256, "{policy:?}: head {head}, intent {intent}");
+            intents.insert(intent);
+            n += 1;
+            if n == 1000 {
+                break;
+            }
+        }
+        match policy {
+            // Full after exactly one ring: the step never reaches past the
+            // unread subscriber's tail plus the capacity.
+            Policy::Block => assert_eq!(n, 256, "{policy:?}: messages before the ring is full"),
+            Policy::Overwrite => assert_eq!(n, 1000),
+        }
+        assert!(intents.len() as u32 <= n / 16 + 1, "{policy:?}: {} stores of intent for {n} messages", intents.len());
+        let mut buf = [0u8; 8];
+        if policy == Policy::Block {
+            for k in 0..n {
+                let got = sub.try_recv(&mut buf).unwrap();
+                assert_eq!(&buf[..got], &message(k, 8)[..], "message {k}");
+            }
+        }
+        // A successor resumes under the intent the first publisher left.
+        let left = word(b::INTENT);
+        drop(tx);
+        let mut next = seg.publisher("b", ThreadWait::new(3)).unwrap();
+        next.try_publish(&message(n, 8)).unwrap();
+        assert!(word(b::INTENT) >= left, "{policy:?}: intent went back");
+    }
 }

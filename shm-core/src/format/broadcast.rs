@@ -34,13 +34,21 @@
 //!
 //! To write a frame of `f` bytes (plus a wrap marker when it does not fit
 //! before the end of the ring) ending at position `end`, the publisher
-//! first moves `oldest` past every frame that `end - capacity` reaches
-//! (reading their `len` words) and stores it (Release), stores `intent =
-//! end`, issues a Release fence, writes the frame, and then stores `head =
-//! end` (Release) and `published + 1`. With policy **block** it first
-//! waits until every subscriber that holds its slot (non-zero `owner`, no
-//! [`CLOSED`] in `tail`) has `tail >= end - capacity`; with policy
-//! **overwrite** it never waits.
+//! first, when `end` is past `intent`, picks a new intent `i` with `end <=
+//! i <= head + capacity`, moves `oldest` past every frame that `i -
+//! capacity` reaches (reading their `len` words) and stores it (Release),
+//! and stores `intent = i`; it then issues a Release fence, writes the
+//! frame, and stores `head = end` (Release) and `published + 1`. With
+//! policy **block** it first waits until every subscriber that holds its
+//! slot (non-zero `owner`, no [`CLOSED`] in `tail`) has `tail >= end -
+//! capacity`, and picks `i` no further than the slowest such tail plus
+//! the capacity; with policy **overwrite** it never waits.
+//!
+//! Earlier builds picked `i = end`; this one picks up to a sixteenth of
+//! the ring (at most 1 KiB) past it, so that most messages store only
+//! `head` and `published` on the line subscribers poll. Subscribers need
+//! not know which: they only compare against `intent`, and a publisher
+//! taking the role over accepts any `intent` within a ring of `head`.
 //!
 //! # Reading
 //!
