@@ -32,11 +32,11 @@ fn semaphore_post_wakes_a_sleeping_waiter() {
         let (a, b) = LoomWait::pair();
         let w2 = words.clone();
         let waiter = thread::spawn(move || {
-            let sem = CountingSemaphore::new(&*w2, b);
+            let sem = CountingSemaphore::new(&w2, b);
             sem.wait().unwrap();
             sem.wait().unwrap();
         });
-        let sem = CountingSemaphore::new(&*words, a);
+        let sem = CountingSemaphore::new(&words, a);
         sem.post().unwrap();
         sem.post().unwrap();
         waiter.join().unwrap();

@@ -190,6 +190,7 @@ const _: () = {
 };
 
 #[cfg(shm_loom)]
+#[allow(clippy::new_without_default)] // model-checking constructors only
 impl MailboxControl {
     /// Fresh control words, for model checking.
     pub fn new() -> Self {
@@ -205,6 +206,7 @@ impl MailboxControl {
 }
 
 #[cfg(shm_loom)]
+#[allow(clippy::new_without_default)] // model-checking constructors only
 impl SlotControl {
     /// Fresh slot words, for model checking.
     pub fn new() -> Self {

@@ -171,6 +171,7 @@ const _: () = {
 };
 
 #[cfg(shm_loom)]
+#[allow(clippy::new_without_default)] // model-checking constructors only
 impl QueueControl {
     /// Fresh control words, for model checking on the heap.
     pub fn new() -> Self {
