@@ -342,8 +342,9 @@ impl<'a, W: Wait> Publisher<'a, W> {
         if !head.is_multiple_of(8) {
             return Err(release("head"));
         }
-        // A predecessor that died mid-publish left `intent` past `head`, by
-        // at most one frame and a wrap; `intent` never goes back, since a
+        // A predecessor leaves `intent` past `head` (up to a step past the
+        // last frame, and a frame and a wrap more if it died mid-publish;
+        // never more than a ring); `intent` never goes back, since a
         // subscriber validates against it.
         let ahead = intent.wrapping_sub(head);
         if !intent.is_multiple_of(8) || ahead > view.capacity {
@@ -786,8 +787,9 @@ impl<W: Wait> Loan<'_, '_, W> {
 /// multiple of 8 (0 below a 128-byte ring). Under the overwrite policy a
 /// subscriber more than `capacity - intent_step` bytes behind the newest
 /// frame may therefore be told it lagged before the bytes it would read
-/// are rewritten, and `oldest` moves in the same steps: the ring retains
-/// up to `intent_step` bytes (at most one frame more) less. The block
+/// are rewritten, and `oldest` moves in the same steps: the ring may
+/// retain one step plus up to one frame (the one the step reaches into)
+/// less than the capacity allows. The block
 /// policy waits no earlier (see `Publisher::intent_for`).
 ///
 /// Under loom the step is half the ring, so that the models' rings of two
@@ -1068,6 +1070,10 @@ impl<'a, W: Wait> Subscriber<'a, W> {
         let published = ctl.published.load(Ordering::Acquire);
         // SYNC POINT: Acquire, as in `next_head`.
         let head = ctl.head.load(Ordering::Acquire) & !CLOSED;
+        // Never a position: the next read would index the ring off a word.
+        if !head.is_multiple_of(8) {
+            return RecvError::Corrupted(v.corrupt("head"));
+        }
         let missed = published.wrapping_sub(self.seq.unwrap_or(self.joined_at));
         let missed = if (missed as i32) < 0 { 0 } else { missed };
         self.skip_to(head, Some(published), missed)

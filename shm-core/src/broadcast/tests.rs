@@ -264,6 +264,33 @@ fn a_subscriber_waits_for_the_next_message() {
 /// Every word of the area, overwritten with a value the protocol cannot
 /// produce: each call that meets it returns an error or a valid result,
 /// never panics, and the error names the word.
+/// A subscriber that laps at every look gives up looking for the oldest
+/// frame and resumes at `head`: a `head` that is no position (not a
+/// multiple of 8) is reported, never taken as one (the next read would
+/// have indexed the ring off a word: a panic in debug builds, a misaligned
+/// atomic in release ones). Found by review, 2026-12-02.
+#[test]
+fn a_lapping_subscriber_never_resumes_at_an_unaligned_head() {
+    let memory = fresh(Policy::Overwrite);
+    let seg = open(&memory);
+    let word = |off: usize| AREAS_OFFSET + off;
+    let mut tx = seg.publisher("b", ThreadWait::new(1)).unwrap();
+    let mut sub = seg.subscriber("b", ThreadWait::new(2)).unwrap();
+    tx.try_publish(&[1; 8]).unwrap();
+    let head = memory.read_u32(word(b::HEAD));
+    memory.write_u32(word(b::INTENT), head + 256 + 64); // every read laps
+    memory.write_u32(word(b::OLDEST), 4); // and no look finds the oldest
+    memory.write_u32(word(b::HEAD), head + 2);
+    let mut buf = [0u8; 128];
+    assert!(
+        matches!(sub.try_recv(&mut buf), Err(RecvError::Corrupted(c)) if c.word == "head"),
+        "an unaligned head is reported"
+    );
+    memory.write_u32(word(b::HEAD), head);
+    // Whatever the next read says, it reads aligned words (no panic).
+    let _ = sub.try_recv(&mut buf);
+}
+
 #[test]
 fn hostile_words_are_errors() {
     let corrupt = |word| Corruption::channel(0, word);
