@@ -1,11 +1,13 @@
 //! A hostile process overwrites control words while honest threads run
-//! request/response and queue traffic. The honest side may get errors; it
+//! request/response, queue and publish-subscribe traffic (the broadcast
+//! channel under both policies). The honest side may get errors; it
 //! must never panic, never touch memory outside the mapping (CI also runs
 //! this under AddressSanitizer) and never block past its timeout.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use shm_core::broadcast::Policy;
 use shm_core::Layout;
 use shm_posix::{FutexWait, Segment};
 use shm_tests::{assert_clean, unique, watchdog, Peer};
@@ -49,6 +51,10 @@ fn honest_side_survives_a_hostile_writer() {
             .semaphore("s", 0)
             .unwrap()
             .direct("d", 2, 128)
+            .unwrap()
+            .broadcast("b", 1024, 2, Policy::Block)
+            .unwrap()
+            .broadcast("o", 1024, 2, Policy::Overwrite)
             .unwrap();
         let seg = Segment::create(&name, &layout).unwrap();
         let server = seg.server("m", FutexWait::new()).unwrap();
@@ -57,6 +63,8 @@ fn honest_side_survives_a_hostile_writer() {
         let mut rx = seg.consumer("q", FutexWait::new()).unwrap();
         let mut direct_server = seg.direct_server("d", FutexWait::new()).unwrap();
         let mut direct_client = seg.direct_client("d", FutexWait::new()).unwrap();
+        let mut publishers = ["b", "o"].map(|c| seg.publisher(c, FutexWait::new()).unwrap());
+        let mut subscribers = ["b", "o"].map(|c| seg.subscriber(c, FutexWait::new()).unwrap());
         let mut hostile = Peer::spawn(PEER, &["hostile", &name, &seconds.to_string(), "20261128"]);
         let done = AtomicBool::new(false);
         let tally = Tally::default();
@@ -113,6 +121,29 @@ fn honest_side_survives_a_hostile_writer() {
                 while !done.load(Ordering::Relaxed) {
                     let t = Instant::now();
                     tally.record(t, direct_client.call_timeout(b"hello direct", &mut out, STEP));
+                }
+            });
+            // Publish-subscribe: one thread publishes to both channels in
+            // turn, one reads both (head, intent, oldest, tails, waiting
+            // words and frame headers scribbled).
+            s.spawn(|| {
+                let mut i = 0u32;
+                while !done.load(Ordering::Relaxed) {
+                    let len = (i % 200) as usize;
+                    for publisher in &mut publishers {
+                        let t = Instant::now();
+                        tally.record(t, publisher.publish_timeout(&vec![i as u8; len], STEP));
+                    }
+                    i = i.wrapping_add(1);
+                }
+            });
+            s.spawn(|| {
+                let mut buf = [0u8; 1024];
+                while !done.load(Ordering::Relaxed) {
+                    for subscriber in &mut subscribers {
+                        let t = Instant::now();
+                        tally.record(t, subscriber.recv_timeout(&mut buf, STEP));
+                    }
                 }
             });
             hostile.expect_line_prefix("injected");
