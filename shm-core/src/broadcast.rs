@@ -76,9 +76,9 @@
 //! on one line, and moves `intent` (and with it `oldest`) a sixteenth of
 //! the ring at a time, so most messages store only `head` and `published`
 //! there while subscribers poll it; each subscriber writes only its own
-//! line and, when it sleeps, its own waiting word. The block publisher keeps a lower bound
-//! of every live subscriber's position and loads the tails again only when
-//! that bound says the ring is full. Every value loaded from the segment is
+//! line and, when it sleeps, its own waiting word. The block publisher
+//! keeps a lower bound of every live subscriber's position and loads the
+//! tails again only when that bound says the ring is full. Every value loaded from the segment is
 //! checked against the geometry validated at open; a bad value is
 //! [`Corruption`], never an out-of-bounds access.
 //!
@@ -789,8 +789,8 @@ impl<W: Wait> Loan<'_, '_, W> {
 /// frame may therefore be told it lagged before the bytes it would read
 /// are rewritten, and `oldest` moves in the same steps: the ring may
 /// retain one step plus up to one frame (the one the step reaches into)
-/// less than the capacity allows. The block
-/// policy waits no earlier (see `Publisher::intent_for`).
+/// less than the capacity allows. The block policy waits no earlier (see
+/// `Publisher::intent_for`).
 ///
 /// Under loom the step is half the ring, so that the models' rings of two
 /// and four frames publish some frames with no store of `intent` at all.

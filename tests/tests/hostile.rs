@@ -129,10 +129,10 @@ fn honest_side_survives_a_hostile_writer() {
             s.spawn(|| {
                 let mut i = 0u32;
                 while !done.load(Ordering::Relaxed) {
-                    let len = (i % 200) as usize;
+                    let msg = vec![i as u8; (i % 200) as usize];
                     for publisher in &mut publishers {
                         let t = Instant::now();
-                        tally.record(t, publisher.publish_timeout(&vec![i as u8; len], STEP));
+                        tally.record(t, publisher.publish_timeout(&msg, STEP));
                     }
                     i = i.wrapping_add(1);
                 }
