@@ -15,21 +15,40 @@ fn trials(default: u32) -> u32 {
     std::env::var("TRIALS").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-/// Aborts the process if a trial hangs (a lost wake-up).
-fn watchdog(what: &'static str, secs: u64) -> std::sync::Arc<AtomicBool> {
+/// Aborts the process if a trial hangs (a lost wake-up). Dropping it stops
+/// and joins its thread, so no test leaves a thread running when the
+/// harness exits (Miri reports such a thread as an error).
+struct Watchdog {
+    done: std::sync::Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+fn watchdog(what: &'static str, secs: u64) -> Watchdog {
     let done = std::sync::Arc::new(AtomicBool::new(false));
     let d = done.clone();
-    std::thread::spawn(move || {
-        for _ in 0..secs * 10 {
-            if d.load(SeqCst) {
-                return;
+    let thread = std::thread::spawn(move || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+        while !d.load(SeqCst) {
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                eprintln!("HANG in {what}");
+                std::process::abort();
             }
-            std::thread::sleep(Duration::from_millis(100));
+            // Woken early by `Drop`; a spurious wake-up just loops.
+            std::thread::park_timeout(deadline - now);
         }
-        eprintln!("HANG in {what}");
-        std::process::abort();
     });
-    done
+    Watchdog { done, thread: Some(thread) }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.done.store(true, SeqCst);
+        if let Some(thread) = self.thread.take() {
+            thread.thread().unpark();
+            let _ = thread.join();
+        }
+    }
 }
 
 fn rng(seed: &mut u64) -> u64 {
@@ -44,7 +63,7 @@ fn rng(seed: &mut u64) -> u64 {
 #[test]
 fn queue_producer_close_delivers_everything() {
     let n = trials(3000);
-    let done = watchdog("producer close", 300);
+    let _watchdog = watchdog("producer close", 300);
     let layout = Layout::new().queue("q", 64).unwrap();
     let mut seed = 0x1234_5678u64;
     for t in 0..n {
@@ -77,7 +96,6 @@ fn queue_producer_close_delivers_everything() {
             assert_eq!(got, k, "trial {t}: lost messages");
         });
     }
-    done.store(true, SeqCst);
 }
 
 /// The consumer receives m messages and drops; the producer sends
@@ -85,7 +103,7 @@ fn queue_producer_close_delivers_everything() {
 #[test]
 fn queue_consumer_close_unblocks_the_producer() {
     let n = trials(3000);
-    let done = watchdog("consumer close", 300);
+    let _watchdog = watchdog("consumer close", 300);
     let layout = Layout::new().queue("q", 64).unwrap();
     let mut seed = 0x9876_5432u64;
     for t in 0..n {
@@ -113,7 +131,6 @@ fn queue_consumer_close_unblocks_the_producer() {
             assert!(sent >= m, "trial {t}");
         });
     }
-    done.store(true, SeqCst);
 }
 
 /// Two clients call without timeout; the server serves a random number of
@@ -122,7 +139,7 @@ fn queue_consumer_close_unblocks_the_producer() {
 #[test]
 fn mailbox_close_answers_every_call() {
     let n = trials(2000);
-    let done = watchdog("mailbox close", 300);
+    let _watchdog = watchdog("mailbox close", 300);
     let layout = Layout::new().mailbox("m", 2, 64).unwrap();
     let mut seed = 0x5555_aaaau64;
     for t in 0..n {
@@ -188,7 +205,6 @@ fn mailbox_close_answers_every_call() {
             ok.load(SeqCst)
         );
     }
-    done.store(true, SeqCst);
 }
 
 /// Servers come and go (close, then a new one claims); clients retry on
@@ -196,7 +212,7 @@ fn mailbox_close_answers_every_call() {
 #[test]
 fn mailbox_server_restarts_serve_every_request_once() {
     let n = trials(300);
-    let done = watchdog("server restarts", 600);
+    let _watchdog = watchdog("server restarts", 600);
     let layout = Layout::new().mailbox("m", 2, 64).unwrap();
     let mut total_dropped = 0;
     for t in 0..n {
@@ -256,7 +272,6 @@ fn mailbox_server_restarts_serve_every_request_once() {
         assert_eq!(total, 2 * CALLS as usize, "trial {t}");
         total_dropped += dropped.load(SeqCst);
     }
-    done.store(true, SeqCst);
     assert_eq!(total_dropped, 0, "calls failed with Dropped in {n} trials (no server ever dropped a Request): a closing server's failure read as Dropped after the next server reopened");
 }
 
