@@ -145,6 +145,11 @@ pub enum Method {
     QueueGrant,
     /// memcpy in one process: the throughput ceiling.
     Memcpy,
+    /// The queue's ring used raw between two pinned processes, no protocol
+    /// (throughput only): each message written and read a word at a time
+    /// where the queue would put its frame, handed over by two counters.
+    /// The floor for moving that many bytes from one CPU to another.
+    TransferFloor,
     /// shm broadcast channel, block policy (fan-out rows only).
     Broadcast,
     /// iceoryx2 request-response, both sides polling (round trip only;
@@ -179,6 +184,7 @@ impl Method {
     /// Throughput methods, in table order.
     pub const THROUGHPUT: &[Method] = &[
         Method::Memcpy,
+        Method::TransferFloor,
         Method::QueueCopy,
         Method::QueueGrant,
         Method::Pipe,
@@ -206,6 +212,7 @@ impl Method {
             Method::QueueCopy => "queue-copy",
             Method::QueueGrant => "queue-grant",
             Method::Memcpy => "memcpy",
+            Method::TransferFloor => "transfer-floor",
             Method::Broadcast => "broadcast",
             #[cfg(feature = "iceoryx2")]
             Method::Iceoryx2Rr => "iceoryx2-rr",
@@ -255,6 +262,7 @@ impl Method {
             Method::Pipe => "pipe (1 MiB buffer)",
             Method::UnixSocket => "unix socket",
             Method::Memcpy => "memcpy, one process (ceiling)",
+            Method::TransferFloor => "raw ring, no protocol (floor)",
             #[cfg(feature = "iceoryx2")]
             Method::Iceoryx2Pubsub => "iceoryx2 pub-sub, polling",
             other => other.label_round_trip(),

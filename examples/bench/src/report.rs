@@ -237,7 +237,7 @@ impl Figures for Rate {
     }
 
     fn plan(ctx: &Ctx, method: Method, size: usize) -> Self {
-        let is_queue = matches!(method, Method::QueueCopy | Method::QueueGrant);
+        let is_queue = matches!(method, Method::QueueCopy | Method::QueueGrant | Method::TransferFloor);
         let ring_bytes = if is_queue { ctx.ring_for(size).ok() } else { None };
         Self { messages: ctx.throughput_counts(size).1, ring_bytes, ..Self::default() }
     }

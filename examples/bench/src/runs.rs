@@ -7,7 +7,7 @@ use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use shm_core::format::{mailbox, semaphore, CACHE_LINE};
+use shm_core::format::{mailbox, queue, semaphore, CACHE_LINE};
 use shm_core::queue::max_message;
 use shm_core::{AtomicU32, ChannelKind, Layout};
 use shm_posix::{FutexWait, NamedSemaphoreWait, Segment};
@@ -69,6 +69,56 @@ pub fn payload_floor(seg: &Segment, size: usize) -> Result<(&AtomicU32, *mut u8)
     // pointer is used only inside that borrow, by the row's closures). Both
     // processes touch the word only atomically.
     Ok((unsafe { &*base.add(word).cast::<AtomicU32>() }, unsafe { base.add(payload) }))
+}
+
+/// The transfer floor's ring: the queue channel's area used raw (neither
+/// side runs the queue protocol on it). `head` (the area's first word)
+/// counts the messages written, `tail` (the second line's first word) those
+/// read; message `i` lies where the queue would put it if every frame had
+/// its size: frame `i % frames`, after the frame's 8-byte header.
+pub struct RawRing<'a> {
+    /// Messages written (wrapping), stored by the sender.
+    pub head: &'a AtomicU32,
+    /// Messages read (wrapping), stored by the receiver.
+    pub tail: &'a AtomicU32,
+    /// The first payload byte of frame 0.
+    pub first: *mut u8,
+    /// Bytes from one frame to the next.
+    pub stride: usize,
+    /// Frames in the ring (at least one).
+    pub frames: u32,
+}
+
+/// The transfer floor's ring for `size`-byte messages in `seg`'s queue channel.
+pub fn transfer_floor(seg: &Segment, size: usize) -> Result<RawRing<'_>, Error> {
+    let (_, info) = seg.find(QUEUE, ChannelKind::Queue).map_err(Error::shm("transfer floor channel"))?;
+    let (offset, area) = (info.offset as usize, info.size as usize);
+    let capacity = area.saturating_sub(queue::RING);
+    let stride = u32::try_from(size).map(queue::frame_size).unwrap_or(u32::MAX) as usize;
+    let frames = capacity / stride.max(1);
+    let len = seg.region().len();
+    if size == 0 || frames == 0 || !offset.is_multiple_of(CACHE_LINE) || offset + area > len {
+        return Err(Error::Peer(format!(
+            "transfer floor: {size}-byte messages do not fit the {area}-byte queue area at offset {offset} \
+             or the {len}-byte mapping"
+        )));
+    }
+    let base = seg.region().as_ptr();
+    // SAFETY: `offset` is 64-aligned and the whole area, its two control
+    // lines and the ring, lies inside the mapping (checked just above); the
+    // mapping stays valid while `seg` is borrowed, which the ring is tied to
+    // (its pointer is used only inside that borrow, by the row's closures).
+    // Both processes touch the two words only atomically; frame `frames - 1`
+    // ends at `RING + frames * stride <= area`.
+    unsafe {
+        Ok(RawRing {
+            head: &*base.add(offset).cast::<AtomicU32>(),
+            tail: &*base.add(offset + CACHE_LINE).cast::<AtomicU32>(),
+            first: base.add(offset + queue::RING + queue::FRAME_HEADER as usize),
+            stride,
+            frames: frames.min(u32::MAX as usize) as u32,
+        })
+    }
 }
 
 /// The orchestrator's state for one run.
@@ -299,6 +349,14 @@ impl Ctx {
         let (side, peer) = match method {
             Method::Memcpy => {
                 return Ok(Measured { side: throughput::memcpy(size, w, n), hist: None, peer: PeerReport::default() })
+            }
+            Method::TransferFloor => {
+                let name = self.names.segment();
+                let layout = Layout::new().queue(QUEUE, self.ring_for(size)?).map_err(Error::shm("layout"))?;
+                let seg = Segment::create(&name, &layout).map_err(Error::shm("create"))?;
+                let ring = transfer_floor(&seg, size)?;
+                let peer = self.peer(Test::Throughput, method, size, &name, w, n, &[])?;
+                (measure::run(MESSAGE, w, n, throughput::transfer_floor_receiver(&ring, size, peer.pid()))?, peer)
             }
             Method::QueueCopy | Method::QueueGrant => {
                 let name = self.names.segment();

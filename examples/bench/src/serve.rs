@@ -118,6 +118,11 @@ fn two_process(a: &PeerArgs) -> Result<measure::Side, Error> {
             let send = topics.sender(size)?;
             measure::run(SENDING, w, n, send)
         }
+        (Test::Throughput, Method::TransferFloor) => {
+            let seg = open()?;
+            let ring = runs::transfer_floor(&seg, size)?;
+            measure::run(SENDING, w, n, throughput::transfer_floor_sender(&ring, size, parent))
+        }
         (Test::Throughput, Method::QueueCopy | Method::QueueGrant) => {
             let seg = open()?;
             let mut tx = seg.producer(QUEUE, Counted(FutexWait::new())).map_err(Error::shm("producer"))?;

@@ -8,6 +8,8 @@
 
 use std::hint::black_box;
 use std::io::{Read, Write};
+use std::mem::MaybeUninit;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use shm_core::queue::{Consumer, Producer};
@@ -16,6 +18,8 @@ use shm_core::Wait;
 use crate::alloc::Tally;
 use crate::error::Error;
 use crate::measure::Side;
+use crate::runs::RawRing;
+use crate::strategy::{one_cpu, pid_exists};
 
 /// How long one queue operation may wait.
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -33,8 +37,9 @@ pub(crate) fn check(msg: &[u8], size: usize, i: u64) -> Result<(), Error> {
     Ok(())
 }
 
-/// Reads every byte of `msg` (the consumer "using" a message in place).
-fn consume(msg: &[u8]) -> u64 {
+/// Reads every byte of `msg` (the consumer "using" a message in place;
+/// every zero-copy receiver does, so that no row skips the transfer).
+pub(crate) fn consume(msg: &[u8]) -> u64 {
     let mut chunks = msg.chunks_exact(8);
     let mut sum = 0u64;
     for c in &mut chunks {
@@ -103,11 +108,94 @@ pub fn queue_grant_sender<'a, 's, W: Wait>(
 /// one-process `memcpy` against 0.54–0.64x written this way (`memcpy` from a
 /// local buffer, `rep movsb`, also 0.38–0.41x).
 fn produce(msg: &mut [u8], i: u64) {
+    // SAFETY: `MaybeUninit<u8>` has `u8`'s layout, and `produce_uninit`
+    // writes only initialized bytes, so `msg` stays initialized.
+    produce_uninit(unsafe { &mut *(msg as *mut [u8] as *mut [MaybeUninit<u8>]) }, i);
+}
+
+/// [`produce`] into bytes not yet initialized (a loaned sample of another
+/// library); every byte is written.
+pub(crate) fn produce_uninit(msg: &mut [MaybeUninit<u8>], i: u64) {
     let mut words = msg.chunks_exact_mut(8);
     for (k, word) in (&mut words).enumerate() {
-        word.copy_from_slice(&((i & 0xff) | (k as u64) << 8).to_le_bytes());
+        // One 8-byte store (a byte loop here compiled to byte stores).
+        word.copy_from_slice(&((i & 0xff) | (k as u64) << 8).to_le_bytes().map(MaybeUninit::new));
     }
-    words.into_remainder().fill(i as u8);
+    for b in words.into_remainder() {
+        b.write(i as u8);
+    }
+}
+
+/// Spins until `ready()`; checks every 2^20 spins that `peer` lives, and
+/// yields when the two processes share one CPU.
+fn spin_until_ready(peer: u32, mut ready: impl FnMut() -> bool) -> Result<(), Error> {
+    let mut spins = 0u32;
+    while !ready() {
+        spins = spins.wrapping_add(1);
+        if spins.is_multiple_of(1 << 20) && !pid_exists(peer) {
+            return Err(Error::Peer(format!("peer {peer} died")));
+        }
+        if spins > 64 && one_cpu() {
+            std::thread::yield_now();
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+    Ok(())
+}
+
+/// The transfer floor, receiving side: wait until message `i` is written,
+/// check it and read every byte in place (as the zero-copy row does), hand
+/// its frame back.
+pub fn transfer_floor_receiver<'a>(
+    ring: &'a RawRing<'a>,
+    size: usize,
+    peer: u32,
+) -> impl FnMut(u64) -> Result<(), Error> + 'a {
+    move |i| {
+        let next = (i as u32).wrapping_add(1);
+        // SYNC POINT: Acquire pairs with the sender's Release store of
+        // `head`: the message's bytes are visible once `head` reaches `next`.
+        spin_until_ready(peer, || ring.head.load(Ordering::Acquire).wrapping_sub(next) as i32 >= 0)?;
+        let at = (i % u64::from(ring.frames)) as usize * ring.stride;
+        // SAFETY: frame `i % frames` lies in the ring (`runs::transfer_floor`
+        // checked `frames` frames of `stride >= size` bytes against the
+        // mapping), and it is ours: the sender writes it again only after
+        // `tail` passes `i`, which we store below, after the last read.
+        let msg = unsafe { std::slice::from_raw_parts(ring.first.add(at), size) };
+        check(msg, size, i)?;
+        black_box(consume(msg));
+        // SYNC POINT: Release pairs with the sender's Acquire load of
+        // `tail`: our reads of the frame happen before it is rewritten.
+        ring.tail.store(next, Ordering::Release);
+        Ok(())
+    }
+}
+
+/// The transfer floor, sending side: wait for a free frame, write message
+/// `i` in it word by word (as the zero-copy row does), publish it.
+pub fn transfer_floor_sender<'a>(
+    ring: &'a RawRing<'a>,
+    size: usize,
+    peer: u32,
+) -> impl FnMut(u64) -> Result<(), Error> + 'a {
+    move |i| {
+        let index = i as u32;
+        // SYNC POINT: Acquire pairs with the receiver's Release store of
+        // `tail`: its reads of the frame we reuse are done.
+        spin_until_ready(peer, || index.wrapping_sub(ring.tail.load(Ordering::Acquire)) < ring.frames)?;
+        let at = (i % u64::from(ring.frames)) as usize * ring.stride;
+        // SAFETY: frame `i % frames` lies in the ring (checked by
+        // `runs::transfer_floor`), and it is ours: the receiver read its last
+        // message (`tail` passed it, Acquire above) and reads it again only
+        // after the `head` store below.
+        let msg = unsafe { std::slice::from_raw_parts_mut(ring.first.add(at), size) };
+        produce(msg, i);
+        // SYNC POINT: Release pairs with the receiver's Acquire load of
+        // `head`: the message's bytes are visible before it sees `i + 1`.
+        ring.head.store(index.wrapping_add(1), Ordering::Release);
+        Ok(())
+    }
 }
 
 /// A byte stream (pipe or socket), receiving side.
