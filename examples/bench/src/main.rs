@@ -29,7 +29,10 @@
 //! - **Throughput** one way: the shm queue copying (`send_timeout` /
 //!   `recv_timeout`) and zero-copy (the producer fills its grant in place,
 //!   the consumer reads every byte in place), a pipe and a Unix socket; the
-//!   ceiling is `memcpy` of the same size in one process.
+//!   ceiling is `memcpy` of the same size in one process, and the floor
+//!   (`transfer-floor`) the queue's ring used raw, with two counters and no
+//!   protocol, written and read as the zero-copy row does (what moving the
+//!   bytes from one CPU to the other costs).
 //! - **iceoryx2** (feature `iceoryx2`, off by default): its request-response
 //!   and publish-subscribe, both sides polling, as rows of the same tables,
 //!   fan-out included (see `iox`).
