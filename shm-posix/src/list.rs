@@ -173,6 +173,16 @@ fn describe(name: &str, seg: &shm_core::Segment<'_>, object: ObjectId) -> Segmen
         let pid = Some(id).filter(|&id| id != 0 && id != shm_core::format::mailbox::SERVER_CLOSED);
         PeerReport { role, pid, alive: pid.map(pid_alive) }
     };
+    // Every slot whose `client` word names someone: a direct mailbox's
+    // connected clients, a mailbox's clients in the middle of a call. They
+    // use the segment as much as its server does.
+    let slot_clients = |view: &shm_core::mailbox::MailboxView<'_>| {
+        (0..view.slot_count())
+            .filter_map(|i| view.slot_client(i))
+            .filter(|&id| id != 0)
+            .map(|id| peer("client", id))
+            .collect::<Vec<_>>()
+    };
     let named = |pairs: &[(&str, u64)]| pairs.iter().map(|&(k, v)| (k.to_owned(), v)).collect::<BTreeMap<_, _>>();
     let channels = seg
         .channels()
@@ -196,23 +206,29 @@ fn describe(name: &str, seg: &shm_core::Segment<'_>, object: ObjectId) -> Segmen
                     )
                 }
                 ChannelParams::Mailbox { slots, slot_size } => {
-                    let s = seg.mailbox_view(&name).expect("validated channel").stats();
+                    let view = seg.mailbox_view(&name).expect("validated channel");
+                    let s = view.stats();
                     let states =
                         ["free", "claimed", "request", "serving", "response", "abandoned", "failed", "unknown"];
                     let mut counters =
                         named(&[("served", s.served as u64), ("server_sleeping", s.server_sleeping as u64)]);
                     counters.extend(states.iter().zip(s.slots_by_state).map(|(n, v)| (format!("slots_{n}"), v as u64)));
-                    ("mailbox", Geometry::Mailbox { slots, slot_size }, counters, vec![peer("server", s.server)])
+                    let mut peers = vec![peer("server", s.server)];
+                    peers.extend(slot_clients(&view));
+                    ("mailbox", Geometry::Mailbox { slots, slot_size }, counters, peers)
                 }
                 ChannelParams::Direct { slots, slot_size } => {
-                    let s = seg.direct_view(&name).expect("validated channel").stats();
+                    let view = seg.direct_view(&name).expect("validated channel");
+                    let s = view.stats();
                     let states = ["free", "idle", "request", "response", "failed", "abandoned", "unknown", "unknown2"];
                     let mut counters = named(&[("server_sleeping", s.server_sleeping as u64)]);
                     let mut by_state = s.slots_by_state;
                     // Values past ABANDONED all count as unknown.
                     by_state[6] += by_state[7];
                     counters.extend(states.iter().zip(by_state).take(7).map(|(n, v)| (format!("slots_{n}"), v as u64)));
-                    ("direct", Geometry::Mailbox { slots, slot_size }, counters, vec![peer("server", s.server)])
+                    let mut peers = vec![peer("server", s.server)];
+                    peers.extend(slot_clients(&view));
+                    ("direct", Geometry::Mailbox { slots, slot_size }, counters, peers)
                 }
                 ChannelParams::Broadcast { capacity, subscribers, policy } => {
                     let view = seg.broadcast_view(&name).expect("validated channel");

@@ -20,11 +20,14 @@
 //! A name is removed only when the object under it carries this library's
 //! magic (a foreign file never does by chance), is not a symlink and is a
 //! regular file. Without `force`, its creator must be dead and no live
-//! process may hold a role recorded in it (a queue end, a mailbox server):
-//! a persisted segment whose creator exited while others still use it is in
-//! use, not stale. (A mailbox client between calls leaves no trace in the
-//! segment and so cannot keep it; removing the name never disturbs
-//! processes that have it mapped, only later openers.) Every check is made
+//! process may hold a role recorded in it (a queue end, a mailbox server, a
+//! client holding a slot, a broadcast end): a persisted segment whose
+//! creator exited while others still use it is in use, not stale. (A
+//! mailbox client between calls leaves no trace in the segment and so
+//! cannot keep it; removing the name never disturbs processes that have it
+//! mapped, only later openers.) A segment that does not open in this build
+//! is removed without `force` only if it never became ready: its roles
+//! cannot be read. Every check is made
 //! while holding the object's lock, right before unlinking, and the unlink
 //! happens only if the name still refers to the object checked (see
 //! `object.rs` for the window that remains).
@@ -37,6 +40,7 @@ use rustix::io::Errno;
 use crate::name::{canonical_name, NameError};
 use crate::object::{Access, Object, ObjectError, ObjectId, Refusal};
 use crate::segment::{unlink_word_semaphores, View};
+use shm_core::format::header::state;
 
 /// How [`remove_with`] decides.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -71,7 +75,10 @@ impl fmt::Display for Removed {
         write!(
             f,
             "removed {} (state {}, creator pid {} {alive}, inode {})",
-            self.name, self.state, self.creator, self.object.inode
+            self.name.escape_debug(),
+            self.state,
+            self.creator,
+            self.object.inode
         )
     }
 }
@@ -123,6 +130,19 @@ pub enum RemoveError {
         /// Its role (`channel producer`, ...).
         role: String,
     },
+    /// Its creator is dead, but it does not open in this build (a newer
+    /// format, a channel kind this build does not know, corruption), so
+    /// whether a live process still holds a role in it cannot be read;
+    /// `force` was not given. Only a segment that never became ready (its
+    /// creator died initializing it) is removed without `force`.
+    Unreadable {
+        /// The canonical name.
+        name: String,
+        /// The dead creator's PID.
+        creator: u32,
+        /// Why it does not open here.
+        reason: String,
+    },
     /// The name now refers to another object than the one to remove.
     Replaced {
         /// The canonical name.
@@ -168,6 +188,12 @@ impl fmt::Display for RemoveError {
             Self::InUse { name, pid, role } => {
                 write!(f, "segment {name} is in use by pid {pid} ({role}): not removed; stop that process first, or pass --force (`force`)")
             }
+            Self::Unreadable { name, creator, reason } => write!(
+                f,
+                "segment {name}'s creator (pid {creator}) is dead, but the segment does not open in this build \
+                 ({reason}), so whether a live process still uses it cannot be read: not removed; remove it with \
+                 a build that reads it, or pass --force (`force`) once you know nobody uses it"
+            ),
             Self::Replaced { name } => write!(f, "{name} was re-created meanwhile: the new segment is kept"),
             Self::Io { op, name, source } => write!(f, "cannot remove segment {name}: {op} failed: {source}"),
         }
@@ -221,9 +247,18 @@ pub fn remove_with(name: &str, options: &RemoveOptions) -> Result<Removed, Remov
     if !options.force && (peek.creator == 0 || creator_alive) {
         return Err(RemoveError::Alive { name, creator: peek.creator });
     }
-    // A segment that does not validate (unfinished, corrupt) has no roles
-    // we could read, and no semaphores we could name.
-    let view = View::of(&name, &object).ok();
+    // A segment that does not validate has no roles we could read, and no
+    // semaphores we could name. Unless forced, it goes only if it never
+    // became ready (its creator died initializing it: nobody can have
+    // opened it); a ready one (a newer format or kind, or corrupt) may have
+    // live users this build cannot see.
+    let view = match View::of(&name, &object) {
+        Ok(view) => Some(view),
+        Err(e) if !options.force && !matches!(peek.state, state::EMPTY | state::INITIALIZING) => {
+            return Err(RemoveError::Unreadable { name, creator: peek.creator, reason: e.to_string() });
+        }
+        Err(_) => None,
+    };
     if let (false, Some(view)) = (options.force, &view) {
         if let Some((role, pid)) = crate::list::live_peers(view.core()).into_iter().next() {
             return Err(RemoveError::InUse { name, pid, role });

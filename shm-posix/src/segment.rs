@@ -69,6 +69,18 @@ pub enum CreateError {
         /// Its role (`channel producer`, ...).
         role: String,
     },
+    /// The name is left over from a creator that died, but the segment
+    /// does not open in this build (a newer format or channel kind, or
+    /// corruption), so whether a live process still uses it cannot be read;
+    /// it was not replaced.
+    Unreadable {
+        /// The canonical name.
+        name: String,
+        /// The dead creator's PID.
+        creator: u32,
+        /// Why it does not open here.
+        reason: String,
+    },
     /// The name is left over from a creator that died.
     Stale {
         /// The canonical name.
@@ -109,6 +121,12 @@ impl fmt::Display for CreateError {
             Self::InUse { name, pid, role } => write!(
                 f,
                 "segment {name} is stale but pid {pid} ({role}) still uses it: stop that process, or remove the name with `shmctl rm --force {name}`"
+            ),
+            Self::Unreadable { name, creator, reason } => write!(
+                f,
+                "segment {name} is left over from a dead creator (pid {creator}) but does not open in this build \
+                 ({reason}), so whether a live process still uses it cannot be read: not replaced; pick another \
+                 name, or remove it with `shmctl rm --force {name}` once you know nobody uses it"
             ),
             Self::Stale { name, creator } => write!(
                 f,
@@ -837,6 +855,9 @@ fn replace_stale(name: &str, object: ObjectId) -> Result<(), CreateError> {
             Err(CreateError::Exists { name: name.to_owned(), creator: Some(creator).filter(|&c| c != 0) })
         }
         Err(RemoveError::InUse { pid, role, .. }) => Err(CreateError::InUse { name: name.to_owned(), pid, role }),
+        Err(RemoveError::Unreadable { creator, reason, .. }) => {
+            Err(CreateError::Unreadable { name: name.to_owned(), creator, reason })
+        }
         Err(RemoveError::NotOurs { .. } | RemoveError::Refused { .. }) => {
             Err(CreateError::Exists { name: name.to_owned(), creator: None })
         }

@@ -292,3 +292,115 @@ fn foreign_and_special_files_survive_every_removal() {
     }
     std::fs::remove_file(&target).unwrap();
 }
+
+/// Review 2026-12-03 (1): a ready segment this build cannot read (here a
+/// newer minor whose table names a kind this build does not know, as the
+/// format allows) may have live users it cannot see: `rm --stale` and
+/// `Segment::create` keep it even though its creator died; `rm --force`
+/// removes it.
+#[test]
+fn a_stale_segment_this_build_cannot_read_is_kept() {
+    let pid = std::process::id();
+    let prefix = format!("shmctl-test-{pid}-unreadable-");
+    let name = format!("/{prefix}segment");
+    let opts = CreateOptions { persist: true, ..Default::default() };
+    drop(Segment::create_with(&name, &layout(), opts).unwrap());
+    let user = Segment::open(&name, Duration::ZERO).unwrap();
+    let producer = user.producer("log", shm_posix::FutexWait::new()).unwrap();
+    let file = std::fs::OpenOptions::new().write(true).open(format!("/dev/shm{name}")).unwrap();
+    file.write_all_at(&dead_pid().to_ne_bytes(), header::CREATOR as u64).unwrap();
+    let newer = (u32::from(shm_core::format::FORMAT_MAJOR) << 16) | (u32::from(shm_core::format::FORMAT_MINOR) + 1);
+    file.write_all_at(&newer.to_ne_bytes(), header::VERSION as u64).unwrap();
+    let second_entry = header::SIZE + shm_core::format::table::ENTRY_SIZE + shm_core::format::table::KIND;
+    file.write_all_at(&200u32.to_ne_bytes(), second_entry as u64).unwrap();
+    let path = format!("/dev/shm{name}");
+
+    let out = shmctl(&["rm", "--stale", "--prefix", &prefix]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(std::path::Path::new(&path).exists(), "kept:\n{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("does not open in this build"), "says why: {}", text(&out.stdout));
+
+    match Segment::create(&name, &layout()) {
+        Err(e @ shm_posix::CreateError::Unreadable { .. }) => {
+            assert!(e.to_string().contains("rm --force"), "says what to do: {e}")
+        }
+        other => panic!("create over it must refuse, got {:?}", other.map(|s| s.name().to_owned())),
+    }
+    assert!(std::path::Path::new(&path).exists(), "create kept it too");
+
+    let out = shmctl(&["rm", "--force", &name]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!std::path::Path::new(&path).exists());
+    drop(producer);
+    drop(user);
+}
+
+/// Review 2026-12-03 (2): a connected direct-mailbox client owns a slot
+/// and uses the segment: `inspect` shows it, `rm --stale` keeps the
+/// segment while it lives.
+#[test]
+fn a_connected_direct_client_keeps_a_stale_segment() {
+    let pid = std::process::id();
+    let prefix = format!("shmctl-test-{pid}-direct-client-");
+    let name = format!("/{prefix}segment");
+    let opts = CreateOptions { persist: true, ..Default::default() };
+    let direct = Layout::new().direct("rpc", 2, 64).unwrap();
+    drop(Segment::create_with(&name, &direct, opts).unwrap());
+    let file = std::fs::OpenOptions::new().write(true).open(format!("/dev/shm{name}")).unwrap();
+    file.write_all_at(&dead_pid().to_ne_bytes(), header::CREATOR as u64).unwrap();
+    let user = Segment::open(&name, Duration::ZERO).unwrap();
+    let client = user.direct_client("rpc", shm_posix::FutexWait::new()).unwrap();
+
+    let out = shmctl(&["inspect", &name]);
+    assert!(text(&out.stdout).contains(&format!("client: pid {pid} alive")), "{}", text(&out.stdout));
+    let out = shmctl(&["rm", "--stale", "--prefix", &prefix]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(std::path::Path::new(&format!("/dev/shm{name}")).exists(), "in use: kept\n{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains(&format!("pid {pid} (rpc client)")), "says who: {}", text(&out.stdout));
+
+    drop(client);
+    let out = shmctl(&["rm", "--stale", "--prefix", &prefix]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains(&format!("removed {name}")), "{}", text(&out.stdout));
+    drop(user);
+}
+
+/// Review 2026-12-03 (5): names are anyone's choice. A name with a newline
+/// does not forge a line of `list`; a stale segment under a name too long
+/// for this library is kept and reported by `rm --stale`, which still
+/// succeeds.
+#[test]
+fn odd_names_neither_forge_output_nor_fail_the_sweep() {
+    let pid = std::process::id();
+    let prefix = format!("shmctl-test-{pid}-odd-names-");
+    let source = format!("/{prefix}source");
+    let opts = CreateOptions { persist: true, ..Default::default() };
+    drop(Segment::create_with(&source, &layout(), opts).unwrap());
+    let mut image = std::fs::read(format!("/dev/shm{source}")).unwrap();
+    image[header::CREATOR..][..4].copy_from_slice(&dead_pid().to_ne_bytes());
+    std::fs::remove_file(format!("/dev/shm{source}")).unwrap();
+    let forged = format!("{prefix}nl\nFORGED-ROW");
+    let long = format!("{prefix}{}", "x".repeat(220));
+    for bare in [&forged, &long] {
+        std::fs::write(format!("/dev/shm/{bare}"), &image).unwrap();
+    }
+
+    let out = shmctl(&["list"]);
+    let listed = text(&out.stdout);
+    let cleanup = || {
+        for bare in [&forged, &long] {
+            let _ = std::fs::remove_file(format!("/dev/shm/{bare}"));
+        }
+    };
+    if listed.lines().any(|l| l.starts_with("FORGED-ROW")) {
+        cleanup();
+        panic!("a name forged a row:\n{listed}");
+    }
+    let out = shmctl(&["rm", "--stale", "--prefix", &prefix]);
+    let long_kept = std::path::Path::new(&format!("/dev/shm/{long}")).exists();
+    cleanup();
+    assert!(out.status.success(), "the sweep succeeds: {}{}", text(&out.stdout), text(&out.stderr));
+    assert!(long_kept, "a name this library does not take is kept: {}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("kept"), "and reported: {}", text(&out.stdout));
+    assert!(!text(&out.stdout).lines().any(|l| l.starts_with("FORGED-ROW")), "{}", text(&out.stdout));
+}

@@ -182,6 +182,19 @@ impl<'a> MailboxView<'a> {
         }
     }
 
+    /// Slots in the mailbox.
+    pub fn slot_count(&self) -> u32 {
+        self.slot_count
+    }
+
+    /// The id in slot `i`'s `client` word (0: nobody), for inspection
+    /// tools; `None` past the last slot. In a direct mailbox that is the
+    /// connected client owning the slot; in a mailbox, a client in the
+    /// middle of a call (or one that died holding the slot).
+    pub fn slot_client(&self, i: u32) -> Option<u32> {
+        (i < self.slot_count).then(|| self.slot(i).client.load(Ordering::Relaxed))
+    }
+
     /// Frees slot `i`, which this client holds as `id`, and wakes clients
     /// waiting for one. The state goes FREE first and the owner word second:
     /// until the owner word reads 0 nobody can claim the slot, and a client

@@ -82,10 +82,10 @@ fn run(command: Command) -> Result<(), String> {
                 match entry {
                     Listed::Segment(r) => {
                         let channels: Vec<String> =
-                            r.channels.iter().map(|c| format!("{}:{}", c.kind, c.name)).collect();
+                            r.channels.iter().map(|c| format!("{}:{}", c.kind, c.name.escape_debug())).collect();
                         println!(
                             "{:<32} {:>10} {:>9} {:>8} {:<6} {}",
-                            r.name,
+                            printable(&r.name),
                             r.size,
                             r.state,
                             r.creator,
@@ -95,6 +95,7 @@ fn run(command: Command) -> Result<(), String> {
                     }
                     Listed::Broken { name, error, creator, .. } => {
                         let (pid, alive) = creator.map_or(("-".into(), "-"), |(p, a)| (p.to_string(), yes_no(a)));
+                        let name = printable(name);
                         println!("{name:<32} {:>10} {:>9} {pid:>8} {alive:<6} ({error})", "?", "broken");
                     }
                 }
@@ -153,13 +154,22 @@ fn remove_stale(prefix: &str) -> Result<(), String> {
                 e @ (RemoveError::InUse { .. }
                 | RemoveError::Alive { .. }
                 | RemoveError::Unjudged { .. }
+                | RemoveError::Unreadable { .. }
                 | RemoveError::Replaced { .. }),
             ) => {
-                println!("kept {name}: {e}");
+                println!("kept {}: {e}", printable(&name));
+            }
+            // Not ours to judge: a name this library does not take (too
+            // long for its semaphores' names), or another user's segment
+            // this user may not lock. Kept, and not a failure of the sweep:
+            // any user can leave such a name in /dev/shm.
+            Err(e @ RemoveError::Name(_)) => println!("kept {}: {e}", printable(&name)),
+            Err(RemoveError::Io { op, source, .. }) if source.kind() == std::io::ErrorKind::PermissionDenied => {
+                println!("kept {}: {op} refused ({source}): another user's segment", printable(&name));
             }
             Err(RemoveError::NotFound { .. }) => {}
             Err(e) => {
-                eprintln!("shmctl: {name}: {e}");
+                eprintln!("shmctl: {}: {e}", printable(&name));
                 failed += 1;
             }
         }
@@ -169,6 +179,12 @@ fn remove_stale(prefix: &str) -> Result<(), String> {
         return Err(format!("{failed} stale segment(s) could not be removed"));
     }
     Ok(())
+}
+
+/// `name` with control characters escaped (`\n`, `\u{1b}`, ...): a name
+/// in /dev/shm is anyone's choice, and must not forge lines of the output.
+fn printable(name: &str) -> String {
+    name.escape_debug().to_string()
 }
 
 fn yes_no(b: bool) -> &'static str {
