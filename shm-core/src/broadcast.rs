@@ -441,13 +441,18 @@ impl<'a, W: Wait> Publisher<'a, W> {
             if !tail.is_multiple_of(8) {
                 return Err(SendError::Corrupted(self.view.corrupt("tail")));
             }
-            // A tail more than a ring behind (or ahead of the head) is not a
-            // reader's position: a joiner between its claim of the slot and
-            // its first store of `tail` (the fence argument in `join` says
-            // it then starts at or past this head), or a scribble. It holds
-            // nothing back; a real reader behind it finds out by lagging.
+            // A tail ahead of the head is no reader's position (a scribble):
+            // it holds nothing back. A tail more than a ring behind is the
+            // slot's old value while a joiner is between its claim and its
+            // first `tail` store, or a joiner's first store gone stale (it
+            // loaded `head` long before), or a scribble: it holds the ring
+            // until the slot's owner stores a fresh tail or is found dead.
+            // Skipping it let a publisher announce room past the joiner's
+            // final tail before that store (the fence argument in `join`
+            // holds only if no tail of a live slot is skipped), overwriting
+            // messages a Block subscriber had not read (review, 2026-12-03).
             let behind = self.head.wrapping_sub(tail);
-            if behind > self.view.capacity {
+            if (behind as i32) < 0 {
                 continue;
             }
             if slowest.is_none_or(|(t, _)| self.head.wrapping_sub(t) < behind) {
@@ -455,6 +460,20 @@ impl<'a, W: Wait> Publisher<'a, W> {
             }
         }
         Ok(slowest)
+    }
+
+    /// Lets go of every subscriber slot whose holder [`Wait::is_alive`]
+    /// says is dead. Each holder is loaded and judged here, and the release
+    /// is a compare-and-swap from that id: a joiner that took a slot over
+    /// meanwhile keeps it.
+    fn release_dead_subscribers(&self) {
+        for (s, sub) in self.view.subs.iter().enumerate() {
+            let holder = sub.owner.load(Ordering::Relaxed);
+            if crate::role::held(holder) && !self.wait.is_alive(holder) {
+                crate::event::event!("broadcast: subscriber {} in slot {} died; dropping it", holder, s);
+                crate::role::release(&sub.owner, holder);
+            }
+        }
     }
 
     /// Block policy: makes sure the ring is free up to `end`, waiting until
@@ -510,15 +529,10 @@ impl<'a, W: Wait> Publisher<'a, W> {
             match moved {
                 Ok(()) => {}
                 Err(Stop::PeerGone) => {
-                    // The slowest subscriber died: let its slot go, and look
-                    // again. The holder is loaded and judged here, and the
-                    // release is a compare-and-swap from that id: a joiner
-                    // that took the slot over meanwhile keeps it.
-                    let holder = sub.owner.load(Ordering::Relaxed);
-                    if crate::role::held(holder) && !self.wait.is_alive(holder) {
-                        crate::event::event!("broadcast: subscriber {} in slot {} died; dropping it", holder, s);
-                        crate::role::release(&sub.owner, holder);
-                    }
+                    // The slowest subscriber died. Others may have died with
+                    // it (a crashed group): judge every holder now, not one
+                    // per liveness interval of this wait.
+                    self.release_dead_subscribers();
                 }
                 Err(stop) => return Err(stop.into_error(|| false, SendError::PeerDied, SendError::Timeout)),
             }

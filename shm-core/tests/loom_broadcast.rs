@@ -150,3 +150,46 @@ fn broadcast_block_sleepers_are_always_woken() {
         publisher.join().unwrap();
     });
 }
+
+/// Block policy: a subscriber joins while the publisher runs. Eight empty
+/// messages (8-byte frames) through a 16-byte ring (two frames), so the
+/// publisher can move more than a ring between the joiner's look at `head`
+/// and its `tail` store. The joiner must never lose a message it joined
+/// for: no `Lagged`, consecutive sequence numbers from its first. (Review
+/// 2026-12-03: the publisher skipped a joiner's stale tail and overwrote
+/// what it was about to read.)
+#[test]
+fn broadcast_block_joiner_loses_nothing() {
+    model("broadcast block join", || {
+        let channel = Arc::new(Channel::with(1, 16));
+        let publisher_wait = DyingWait::new(1);
+        let reader_wait = publisher_wait.sibling(2);
+        let c = channel.clone();
+        let publisher = thread::spawn(move || {
+            let mut tx = Publisher::claim(c.view_as(Policy::Block), publisher_wait).unwrap();
+            for _ in 0..8 {
+                while tx.try_publish(&[]).is_err() {
+                    thread::yield_now();
+                }
+            }
+        });
+        let mut reader = Subscriber::join(channel.view_as(Policy::Block), reader_wait).unwrap();
+        let mut last = None::<u32>;
+        // Until the publisher's close (when its thread ends), which says
+        // every message published was received.
+        loop {
+            match reader.try_read() {
+                Ok(msg) => {
+                    let seq = msg.seq();
+                    msg.finish().unwrap();
+                    assert!(last.is_none_or(|l| seq == l + 1), "{seq} after {last:?}");
+                    last = Some(seq);
+                }
+                Err(RecvError::Closed) => break,
+                Err(RecvError::Empty) => thread::yield_now(),
+                Err(e) => panic!("a Block joiner got {e}"),
+            }
+        }
+        publisher.join().unwrap();
+    });
+}
