@@ -41,8 +41,8 @@
 //! - [`Policy::Block`]: the publisher waits (with a timeout) until the
 //!   slowest live subscriber has read far enough; nothing is lost. A
 //!   subscriber that died is dropped from the channel when the publisher
-//!   waits for it ([`Wait::is_alive`]), so it never blocks the publisher for
-//!   good.
+//!   waits for it ([`Wait::is_alive`]), with every other dead one, so it
+//!   never blocks the publisher for good.
 //! - [`Policy::Overwrite`]: the publisher never waits. A subscriber that
 //!   fell a whole ring behind gets [`RecvError::Lagged`] with the number of
 //!   messages it missed, and resumes at the oldest message still in the

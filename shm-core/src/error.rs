@@ -776,6 +776,8 @@ pub enum RecvError {
     /// A broadcast subscriber fell a ring behind: the publisher (overwrite
     /// policy) wrote over `missed` messages it had not read. It now stands
     /// at the oldest message still in the ring; receive again to read it.
+    /// Under the block policy this happens only when a peer broke the
+    /// protocol (the segment's words were written by someone else).
     Lagged {
         /// Messages lost to this subscriber.
         missed: u64,
@@ -801,8 +803,9 @@ impl fmt::Display for RecvError {
             Self::Lagged { missed } => write!(
                 f,
                 "this subscriber fell a ring behind and {missed} messages were overwritten before it read them \
-                 (overwrite policy); it resumes at the oldest message still in the ring: receive again, and \
-                 read faster or declare a larger ring if it must not lose messages"
+                 (overwrite policy; under the block policy, a peer broke the protocol); it resumes at the oldest \
+                 message still in the ring: receive again, and read faster or declare a larger ring if it must \
+                 not lose messages"
             ),
         }
     }
