@@ -17,7 +17,7 @@ use shm_core::{AtomicU32, Wait};
 
 use crate::error::Error;
 use crate::mq::MessageQueue;
-use crate::strategy::{one_cpu, pid_exists};
+use crate::strategy::{pid_exists, spin_until_true};
 
 /// The request's bytes; the response has the first one flipped.
 pub const REQUEST_BYTE: u8 = 0xA5;
@@ -68,25 +68,13 @@ fn prefetch(p: *const u8) {
 /// then travel together, as the direct mailbox's do.
 #[inline(always)]
 fn spin_fetching(word: &AtomicU32, want: u32, peer: u32, payload: Option<*const u8>) -> Result<(), Error> {
-    let mut spins = 0u32;
-    loop {
+    spin_until_true(peer, || {
         if let Some(p) = payload {
             prefetch(p);
         }
         // SYNC POINT: Acquire pairs with the peer's Release store of `want`.
-        if word.load(Ordering::Acquire) == want {
-            return Ok(());
-        }
-        spins = spins.wrapping_add(1);
-        if spins.is_multiple_of(1 << 20) && !pid_exists(peer) {
-            return Err(Error::Peer(format!("peer {peer} died")));
-        }
-        if spins > 64 && one_cpu() {
-            std::thread::yield_now();
-        } else {
-            std::hint::spin_loop();
-        }
-    }
+        word.load(Ordering::Acquire) == want
+    })
 }
 
 /// The floor, client side: store an odd number, spin until the peer adds one.

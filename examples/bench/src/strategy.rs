@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::error::Error;
 use shm_core::{AtomicU32, Wait};
 
 static PARKS: AtomicU64 = AtomicU64::new(0);
@@ -103,6 +104,26 @@ impl<W: Wait> Wait for Counted<W> {
     fn is_alive(&self, id: u32) -> bool {
         self.0.is_alive(id)
     }
+}
+
+/// Spins until `ready()` says so (the benchmark's own polling, outside the
+/// library); checks every 2^20 spins that `peer` lives, and yields when the
+/// processes share one CPU.
+#[inline(always)]
+pub fn spin_until_true(peer: u32, mut ready: impl FnMut() -> bool) -> Result<(), Error> {
+    let mut spins = 0u32;
+    while !ready() {
+        spins = spins.wrapping_add(1);
+        if spins.is_multiple_of(1 << 20) && !pid_exists(peer) {
+            return Err(Error::Peer(format!("peer {peer} died")));
+        }
+        if spins > 64 && one_cpu() {
+            std::thread::yield_now();
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+    Ok(())
 }
 
 /// Spins between two liveness checks (and per `park`).

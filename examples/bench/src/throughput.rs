@@ -19,7 +19,7 @@ use crate::alloc::Tally;
 use crate::error::Error;
 use crate::measure::Side;
 use crate::runs::RawRing;
-use crate::strategy::{one_cpu, pid_exists};
+use crate::strategy::spin_until_true;
 
 /// How long one queue operation may wait.
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -126,24 +126,6 @@ pub(crate) fn produce_uninit(msg: &mut [MaybeUninit<u8>], i: u64) {
     }
 }
 
-/// Spins until `ready()`; checks every 2^20 spins that `peer` lives, and
-/// yields when the two processes share one CPU.
-fn spin_until_ready(peer: u32, mut ready: impl FnMut() -> bool) -> Result<(), Error> {
-    let mut spins = 0u32;
-    while !ready() {
-        spins = spins.wrapping_add(1);
-        if spins.is_multiple_of(1 << 20) && !pid_exists(peer) {
-            return Err(Error::Peer(format!("peer {peer} died")));
-        }
-        if spins > 64 && one_cpu() {
-            std::thread::yield_now();
-        } else {
-            std::hint::spin_loop();
-        }
-    }
-    Ok(())
-}
-
 /// The transfer floor, receiving side: wait until message `i` is written,
 /// check it and read every byte in place (as the zero-copy row does), hand
 /// its frame back.
@@ -156,7 +138,7 @@ pub fn transfer_floor_receiver<'a>(
         let next = (i as u32).wrapping_add(1);
         // SYNC POINT: Acquire pairs with the sender's Release store of
         // `head`: the message's bytes are visible once `head` reaches `next`.
-        spin_until_ready(peer, || ring.head.load(Ordering::Acquire).wrapping_sub(next) as i32 >= 0)?;
+        spin_until_true(peer, || ring.head.load(Ordering::Acquire).wrapping_sub(next) as i32 >= 0)?;
         let at = (i % u64::from(ring.frames)) as usize * ring.stride;
         // SAFETY: frame `i % frames` lies in the ring (`runs::transfer_floor`
         // checked `frames` frames of `stride >= size` bytes against the
@@ -183,7 +165,7 @@ pub fn transfer_floor_sender<'a>(
         let index = i as u32;
         // SYNC POINT: Acquire pairs with the receiver's Release store of
         // `tail`: its reads of the frame we reuse are done.
-        spin_until_ready(peer, || index.wrapping_sub(ring.tail.load(Ordering::Acquire)) < ring.frames)?;
+        spin_until_true(peer, || index.wrapping_sub(ring.tail.load(Ordering::Acquire)) < ring.frames)?;
         let at = (i % u64::from(ring.frames)) as usize * ring.stride;
         // SAFETY: frame `i % frames` lies in the ring (checked by
         // `runs::transfer_floor`), and it is ours: the receiver read its last
