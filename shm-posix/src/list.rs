@@ -127,6 +127,26 @@ pub struct SegmentReport {
     pub channels: Vec<ChannelReport>,
 }
 
+/// `text` with control characters escaped (`\n`, `\u{1b}`, ...) and
+/// everything else as it is: names in /dev/shm are anyone's choice, and a
+/// tool printing one must not let it forge lines of its output.
+///
+/// ```
+/// assert_eq!(shm_posix::list::printable("/a\nremoved /b"), "/a\\nremoved /b");
+/// assert_eq!(shm_posix::list::printable("/it's-ok"), "/it's-ok");
+/// ```
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 pub(crate) fn state_name(s: u32) -> &'static str {
     match s {
         state::EMPTY => "empty",

@@ -26,8 +26,8 @@
 //! mailbox client between calls leaves no trace in the segment and so
 //! cannot keep it; removing the name never disturbs processes that have it
 //! mapped, only later openers.) A segment that does not open in this build
-//! is removed without `force` only if it never became ready: its roles
-//! cannot be read. Every check is made
+//! is removed without `force` only if nobody can open it (never ready, or
+//! poisoned): its roles cannot be read. Every check is made
 //! while holding the object's lock, right before unlinking, and the unlink
 //! happens only if the name still refers to the object checked (see
 //! `object.rs` for the window that remains).
@@ -75,7 +75,7 @@ impl fmt::Display for Removed {
         write!(
             f,
             "removed {} (state {}, creator pid {} {alive}, inode {})",
-            self.name.escape_debug(),
+            crate::list::printable(&self.name),
             self.state,
             self.creator,
             self.object.inode
@@ -131,10 +131,11 @@ pub enum RemoveError {
         role: String,
     },
     /// Its creator is dead, but it does not open in this build (a newer
-    /// format, a channel kind this build does not know, corruption), so
-    /// whether a live process still holds a role in it cannot be read;
-    /// `force` was not given. Only a segment that never became ready (its
-    /// creator died initializing it) is removed without `force`.
+    /// format, a channel kind this build does not know, damage such as
+    /// truncation), so whether a live process still holds a role in it
+    /// cannot be read; `force` was not given. Of the segments that do not
+    /// open, only one nobody can open either (it never became ready, or its
+    /// creator poisoned it) is removed without `force`.
     Unreadable {
         /// The canonical name.
         name: String,
@@ -191,8 +192,9 @@ impl fmt::Display for RemoveError {
             Self::Unreadable { name, creator, reason } => write!(
                 f,
                 "segment {name}'s creator (pid {creator}) is dead, but the segment does not open in this build \
-                 ({reason}), so whether a live process still uses it cannot be read: not removed; remove it with \
-                 a build that reads it, or pass --force (`force`) once you know nobody uses it"
+                 ({reason}), so whether a live process still uses it cannot be read: not removed; if it is of a \
+                 newer format, a build of that format can judge it; otherwise pass --force (`force`) once you \
+                 know nobody uses it"
             ),
             Self::Replaced { name } => write!(f, "{name} was re-created meanwhile: the new segment is kept"),
             Self::Io { op, name, source } => write!(f, "cannot remove segment {name}: {op} failed: {source}"),
@@ -248,13 +250,15 @@ pub fn remove_with(name: &str, options: &RemoveOptions) -> Result<Removed, Remov
         return Err(RemoveError::Alive { name, creator: peek.creator });
     }
     // A segment that does not validate has no roles we could read, and no
-    // semaphores we could name. Unless forced, it goes only if it never
-    // became ready (its creator died initializing it: nobody can have
-    // opened it); a ready one (a newer format or kind, or corrupt) may have
-    // live users this build cannot see.
+    // semaphores we could name. Unless forced, it goes only if nobody can
+    // open it: it never became ready (its creator died initializing it), or
+    // its creator poisoned it (opens refuse it; processes that still map it
+    // keep their mapping, as with any removal). A ready one that does not
+    // open here (a newer format or kind, or damage) may have live users
+    // this build cannot see.
     let view = match View::of(&name, &object) {
         Ok(view) => Some(view),
-        Err(e) if !options.force && !matches!(peek.state, state::EMPTY | state::INITIALIZING) => {
+        Err(e) if !options.force && !matches!(peek.state, state::EMPTY | state::INITIALIZING | state::POISONED) => {
             return Err(RemoveError::Unreadable { name, creator: peek.creator, reason: e.to_string() });
         }
         Err(_) => None,

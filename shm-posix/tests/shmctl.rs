@@ -384,11 +384,20 @@ fn odd_names_neither_forge_output_nor_fail_the_sweep() {
     for bare in [&forged, &long] {
         std::fs::write(format!("/dev/shm/{bare}"), &image).unwrap();
     }
+    // And one `rm --stale` keeps, whose reason repeats the name: a newer
+    // minor with a kind this build does not know.
+    let kept = format!("{prefix}kept\nFORGED-ROW");
+    let mut unreadable = image.clone();
+    let newer = (u32::from(shm_core::format::FORMAT_MAJOR) << 16) | (u32::from(shm_core::format::FORMAT_MINOR) + 1);
+    unreadable[header::VERSION..][..4].copy_from_slice(&newer.to_ne_bytes());
+    let second_entry = header::SIZE + shm_core::format::table::ENTRY_SIZE + shm_core::format::table::KIND;
+    unreadable[second_entry..][..4].copy_from_slice(&200u32.to_ne_bytes());
+    std::fs::write(format!("/dev/shm/{kept}"), &unreadable).unwrap();
 
     let out = shmctl(&["list"]);
     let listed = text(&out.stdout);
     let cleanup = || {
-        for bare in [&forged, &long] {
+        for bare in [&forged, &long, &kept] {
             let _ = std::fs::remove_file(format!("/dev/shm/{bare}"));
         }
     };
@@ -402,5 +411,32 @@ fn odd_names_neither_forge_output_nor_fail_the_sweep() {
     assert!(out.status.success(), "the sweep succeeds: {}{}", text(&out.stdout), text(&out.stderr));
     assert!(long_kept, "a name this library does not take is kept: {}", text(&out.stdout));
     assert!(text(&out.stdout).contains("kept"), "and reported: {}", text(&out.stdout));
-    assert!(!text(&out.stdout).lines().any(|l| l.starts_with("FORGED-ROW")), "{}", text(&out.stdout));
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(!all.lines().any(|l| l.starts_with("FORGED-ROW")), "{all}");
+    assert!(all.contains("kept\\nFORGED-ROW"), "the kept one is reported, escaped: {all}");
+}
+
+/// Review 2026-12-03 (second pass): a segment its creator poisoned before
+/// dying opens nowhere, so nobody can be using it as a new opener would:
+/// `rm --stale` removes it and `Segment::create` replaces it, as before
+/// the unreadable-segment rule.
+#[test]
+fn a_poisoned_segment_of_a_dead_creator_is_cleaned_and_replaced() {
+    let pid = std::process::id();
+    let prefix = format!("shmctl-test-{pid}-poisoned-");
+    let (swept, replaced) = (format!("/{prefix}swept"), format!("/{prefix}replaced"));
+    for name in [&swept, &replaced] {
+        let mut seg = Segment::create(name, &layout()).unwrap();
+        seg.set_persist(true);
+        seg.poison();
+        drop(seg);
+        let file = std::fs::OpenOptions::new().write(true).open(format!("/dev/shm{name}")).unwrap();
+        file.write_all_at(&dead_pid().to_ne_bytes(), header::CREATOR as u64).unwrap();
+    }
+    let seg = Segment::create(&replaced, &layout()).expect("replaces the poisoned segment");
+    drop(seg);
+    let out = shmctl(&["rm", "--stale", "--prefix", &prefix]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains(&format!("removed {swept}")), "{}", text(&out.stdout));
+    assert!(!std::path::Path::new(&format!("/dev/shm{swept}")).exists());
 }

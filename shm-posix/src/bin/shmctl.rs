@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use shm_posix::list::{self, Listed, SegmentReport};
+use shm_posix::list::{self, printable, Listed, SegmentReport};
 use shm_posix::{RemoveError, RemoveOptions};
 
 #[derive(Parser)]
@@ -56,7 +56,7 @@ fn main() -> ExitCode {
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("shmctl: {message}");
+            eprintln!("shmctl: {}", printable(&message));
             ExitCode::FAILURE
         }
     }
@@ -82,7 +82,7 @@ fn run(command: Command) -> Result<(), String> {
                 match entry {
                     Listed::Segment(r) => {
                         let channels: Vec<String> =
-                            r.channels.iter().map(|c| format!("{}:{}", c.kind, c.name.escape_debug())).collect();
+                            r.channels.iter().map(|c| format!("{}:{}", c.kind, printable(&c.name))).collect();
                         println!(
                             "{:<32} {:>10} {:>9} {:>8} {:<6} {}",
                             printable(&r.name),
@@ -95,7 +95,7 @@ fn run(command: Command) -> Result<(), String> {
                     }
                     Listed::Broken { name, error, creator, .. } => {
                         let (pid, alive) = creator.map_or(("-".into(), "-"), |(p, a)| (p.to_string(), yes_no(a)));
-                        let name = printable(name);
+                        let (name, error) = (printable(name), printable(&error.to_string()));
                         println!("{name:<32} {:>10} {:>9} {pid:>8} {alive:<6} ({error})", "?", "broken");
                     }
                 }
@@ -114,7 +114,7 @@ fn run(command: Command) -> Result<(), String> {
         Command::Rm { name: Some(name), force, .. } => {
             let removed = shm_posix::remove_with(&name, &RemoveOptions { force, object: None })
                 .map_err(|e| format!("{name}: {e}"))?;
-            println!("{removed}");
+            println!("{}", printable(&removed.to_string()));
             Ok(())
         }
         Command::Rm { name: None, prefix, .. } => remove_stale(prefix.as_deref().unwrap_or("")),
@@ -147,7 +147,7 @@ fn remove_stale(prefix: &str) -> Result<(), String> {
         }
         match shm_posix::remove_with(&name, &RemoveOptions { force: false, object: Some(object) }) {
             Ok(r) => {
-                println!("{r}");
+                println!("{}", printable(&r.to_string()));
                 removed += 1;
             }
             Err(
@@ -157,19 +157,19 @@ fn remove_stale(prefix: &str) -> Result<(), String> {
                 | RemoveError::Unreadable { .. }
                 | RemoveError::Replaced { .. }),
             ) => {
-                println!("kept {}: {e}", printable(&name));
+                println!("kept {}", printable(&format!("{name}: {e}")));
             }
             // Not ours to judge: a name this library does not take (too
             // long for its semaphores' names), or another user's segment
             // this user may not lock. Kept, and not a failure of the sweep:
             // any user can leave such a name in /dev/shm.
-            Err(e @ RemoveError::Name(_)) => println!("kept {}: {e}", printable(&name)),
+            Err(e @ RemoveError::Name(_)) => println!("kept {}", printable(&format!("{name}: {e}"))),
             Err(RemoveError::Io { op, source, .. }) if source.kind() == std::io::ErrorKind::PermissionDenied => {
                 println!("kept {}: {op} refused ({source}): another user's segment", printable(&name));
             }
             Err(RemoveError::NotFound { .. }) => {}
             Err(e) => {
-                eprintln!("shmctl: {}: {e}", printable(&name));
+                eprintln!("shmctl: {}", printable(&format!("{name}: {e}")));
                 failed += 1;
             }
         }
@@ -181,12 +181,6 @@ fn remove_stale(prefix: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// `name` with control characters escaped (`\n`, `\u{1b}`, ...): a name
-/// in /dev/shm is anyone's choice, and must not forge lines of the output.
-fn printable(name: &str) -> String {
-    name.escape_debug().to_string()
-}
-
 fn yes_no(b: bool) -> &'static str {
     if b {
         "yes"
@@ -196,7 +190,7 @@ fn yes_no(b: bool) -> &'static str {
 }
 
 fn print_report(r: &SegmentReport) {
-    println!("segment    {}", r.name);
+    println!("segment    {}", printable(&r.name));
     println!("size       {} bytes", r.size);
     println!("format     {}", r.version);
     println!("state      {}", r.state);
