@@ -421,10 +421,12 @@ impl<'a, W: Wait> Publisher<'a, W> {
         }
     }
 
-    /// The slowest live subscriber: (its tail, its slot), or `None` when no
-    /// subscriber holds the ring back.
-    fn slowest(&self) -> Result<Option<(u32, usize)>, SendError> {
-        let mut slowest: Option<(u32, usize)> = None;
+    /// The slowest live subscriber: (its tail, how far behind `head` it
+    /// holds the ring, its slot), or `None` when no subscriber holds the
+    /// ring back.
+    fn slowest(&self) -> Result<Option<(u32, u32, usize)>, SendError> {
+        let cap = self.view.capacity;
+        let mut slowest: Option<(u32, u32, usize)> = None;
         for (s, sub) in self.view.subs.iter().enumerate() {
             // SYNC POINT: Acquire pairs with the Release in the subscriber's
             // claim (`role::claim`) of the slot.
@@ -441,22 +443,20 @@ impl<'a, W: Wait> Publisher<'a, W> {
             if !tail.is_multiple_of(8) {
                 return Err(SendError::Corrupted(self.view.corrupt("tail")));
             }
-            // A tail ahead of the head is no reader's position (a scribble):
-            // it holds nothing back. A tail more than a ring behind is the
-            // slot's old value while a joiner is between its claim and its
-            // first `tail` store, or a joiner's first store gone stale (it
-            // loaded `head` long before), or a scribble: it holds the ring
-            // until the slot's owner stores a fresh tail or is found dead.
-            // Skipping it let a publisher announce room past the joiner's
-            // final tail before that store (the fence argument in `join`
-            // holds only if no tail of a live slot is skipped), overwriting
-            // messages a Block subscriber had not read (review, 2026-12-03).
-            let behind = self.head.wrapping_sub(tail);
-            if (behind as i32) < 0 {
-                continue;
-            }
-            if slowest.is_none_or(|(t, _)| self.head.wrapping_sub(t) < behind) {
-                slowest = Some((tail, s));
+            // A tail more than a ring behind the head, or ahead of it, is no
+            // reader's position: the slot's old value while a joiner is
+            // between its claim and its first `tail` store, a joiner's first
+            // store gone stale (it loaded `head` long before; 2^31 bytes or
+            // more before, it reads as ahead), or a scribble. It holds the
+            // whole ring until the slot's owner stores a fresh tail or is
+            // found dead. Skipping it let a publisher take room past the
+            // joiner's final tail before that store (the fence argument in
+            // `join` holds only if no live slot's tail is skipped),
+            // overwriting messages a Block subscriber had not read (reviews,
+            // 2026-12-03).
+            let behind = self.head.wrapping_sub(tail).min(cap);
+            if slowest.is_none_or(|(_, b, _)| b < behind) {
+                slowest = Some((tail, behind, s));
             }
         }
         Ok(slowest)
@@ -488,11 +488,13 @@ impl<'a, W: Wait> Publisher<'a, W> {
             // this look at the tails sees a joining subscriber's tail, or
             // its look at `head` sees every head stored before this fence.
             fence(Ordering::SeqCst);
-            let Some((tail, s)) = self.slowest()? else {
+            let Some((tail, behind, s)) = self.slowest()? else {
                 self.limit = self.head.wrapping_add(self.view.capacity);
                 return Ok(());
             };
-            self.limit = tail.wrapping_add(self.view.capacity);
+            // `tail + capacity` for a reader's position; `head` (no room)
+            // for a tail that holds the whole ring.
+            self.limit = self.head.wrapping_sub(behind).wrapping_add(self.view.capacity);
             if (end.wrapping_sub(self.limit) as i32) <= 0 {
                 return Ok(());
             }

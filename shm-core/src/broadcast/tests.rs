@@ -592,15 +592,19 @@ fn a_stale_joiner_tail_holds_the_ring_until_its_fresh_one() {
         tx.try_publish(&message(n, 56)).unwrap();
     }
     // The joiner's claim and its first, stale, store: more than a ring
-    // (256 bytes) behind the head.
+    // (256 bytes) behind the head; and, as a second review found, 2^31
+    // bytes or more behind, which reads as ahead of the head.
     memory.write_u32(owner, 5);
-    memory.write_u32(tail, seen);
-    assert!(memory.read_u32(head_at).wrapping_sub(seen) > 256);
-    assert_eq!(tx.try_publish(&message(20, 56)), Err(SendError::Full), "the stale tail holds the ring");
+    let mut n = 20;
+    let now = memory.read_u32(head_at);
+    for stale in [seen, now.wrapping_add(8), now.wrapping_sub(1 << 31)] {
+        memory.write_u32(tail, stale);
+        assert_eq!(tx.try_publish(&message(n, 56)), Err(SendError::Full), "tail {stale} (head {now}) holds the ring");
+    }
+    assert!(now.wrapping_sub(seen) > 256);
     // Its fresh store: the head it loaded after its fence.
     let start = memory.read_u32(head_at);
     memory.write_u32(tail, start);
-    let mut n = 20;
     while tx.try_publish(&message(n, 56)).is_ok() {
         n += 1;
     }
