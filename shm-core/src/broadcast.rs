@@ -948,6 +948,7 @@ impl<'a, W: Wait> Subscriber<'a, W> {
             return Ok(head);
         }
         let Some(deadline) = deadline else { return Err(RecvError::Empty) };
+        self.repair_tail();
         let pos = self.pos;
         let got = wait_for(
             &self.wait,
@@ -1104,6 +1105,28 @@ impl<'a, W: Wait> Subscriber<'a, W> {
         sub.missed.store(self.missed, Ordering::Relaxed);
         self.store_tail();
         RecvError::Lagged { missed: missed as u64 }
+    }
+
+    /// Block policy, before waiting for messages: puts this subscriber's
+    /// `tail` back if someone else wrote it. Nobody else writes it while
+    /// this side holds the slot, and a value that is no reader's position
+    /// holds a Block publisher (see `Publisher::slowest`) while this side,
+    /// with nothing new to read, would not store it again: both would wait
+    /// until their timeouts, again and again.
+    fn repair_tail(&mut self) {
+        let sub = &self.view.subs[self.slot];
+        if self.view.policy != Policy::Block
+            || sub.tail.load(Ordering::Relaxed) == self.tail
+            || sub.owner.load(Ordering::Relaxed) != self.id
+        {
+            return;
+        }
+        crate::event::event!("broadcast: subscriber {}'s tail was overwritten; restoring it", self.id);
+        // SYNC POINT: Release pairs with the publisher's Acquire load of
+        // `tail` in `slowest`: the bytes before it were read (as when it was
+        // first stored).
+        sub.tail.store(self.tail, Ordering::Release);
+        notify(&self.wait, &sub.tail, &self.view.ctl.publisher_waiting, 1);
     }
 
     /// Publishes this subscriber's position (and wakes a publisher that

@@ -612,6 +612,31 @@ fn a_stale_joiner_tail_holds_the_ring_until_its_fresh_one() {
     assert!(head.wrapping_sub(start) <= 256, "at most a ring past the joiner's start: {start} -> {head}");
 }
 
+/// Review 2026-12-03 (second pass): a scribble moving an idle Block
+/// subscriber's tail off any reader's position holds the publisher, and
+/// the subscriber, with nothing new to read, never stored its tail again:
+/// both timed out for good. A subscriber about to wait now puts its tail
+/// back.
+#[test]
+fn an_idle_subscriber_puts_a_scribbled_tail_back() {
+    let memory = fresh(Policy::Block);
+    let seg = open(&memory);
+    let mut tx = seg.publisher("b", ThreadWait::new(1)).unwrap();
+    let mut sub = seg.subscriber("b", ThreadWait::new(2)).unwrap();
+    let mut buf = [0u8; 64];
+    for n in 0..8 {
+        tx.try_publish(&message(n, 56)).unwrap();
+        sub.try_recv(&mut buf).unwrap();
+    }
+    let tail = AREAS_OFFSET + b::SUBSCRIBERS + b::TAIL;
+    let ours = memory.read_u32(tail);
+    memory.write_u32(tail, ours.wrapping_sub(1 << 20));
+    assert_eq!(tx.try_publish(&message(8, 56)), Err(SendError::Full), "the scribbled tail holds the ring");
+    assert_eq!(sub.recv_timeout(&mut buf, SHORT), Err(RecvError::Timeout));
+    assert_eq!(memory.read_u32(tail), ours, "put back");
+    tx.try_publish(&message(8, 56)).unwrap();
+}
+
 /// Review 2026-12-03: with several subscribers dead at once (a crashed
 /// group), the publisher let one go per liveness interval of its wait, so
 /// with 16 dead ones the first publish with a 200 ms timeout succeeded only
