@@ -835,6 +835,9 @@ pub struct Subscriber<'a, W: Wait> {
     spin: SpinBudget,
 }
 
+/// At most this many rounds of `Subscriber::join`'s store-fence-look.
+const JOIN_ROUNDS: u32 = 16;
+
 /// Where a frame is: its start, payload length and sequence number.
 #[derive(Clone, Copy)]
 struct Frame {
@@ -874,15 +877,31 @@ impl<'a, W: Wait> Subscriber<'a, W> {
         let joined_at = ctl.published.load(Ordering::Acquire);
         // SYNC POINT: Acquire pairs with the publisher's Release store of
         // `head`.
-        let seen = ctl.head.load(Ordering::Acquire) & !CLOSED;
-        sub.tail.store(seen, Ordering::Relaxed);
-        // SYNC POINT: pairs with the fence in `Publisher::room` (see there).
-        fence(Ordering::SeqCst);
-        // SYNC POINT: as above.
-        let head = ctl.head.load(Ordering::Acquire) & !CLOSED;
-        if !head.is_multiple_of(8) {
-            crate::role::release(&sub.owner, id);
-            return Err(ClaimError::corrupted(view.corrupt("head")));
+        let mut seen = ctl.head.load(Ordering::Acquire) & !CLOSED;
+        // Store a tail, fence, look at `head` again, until that look finds
+        // `head` within a ring of the tail stored: the publisher then judges
+        // this slot by a tail it reads for what it is (a position at most
+        // two rings behind its head, not one aliased 2^32 bytes on), and
+        // the fence argument below holds. A joiner preempted while the
+        // publisher moved a ring or more stores again (review, 2026-12-03);
+        // a `head` that keeps jumping (a scribbler) ends the loop after a
+        // few rounds, and a lag, if any, is reported when reading.
+        let mut head = seen;
+        for _ in 0..JOIN_ROUNDS {
+            sub.tail.store(seen, Ordering::Relaxed);
+            // SYNC POINT: pairs with the fence in `Publisher::room` (see
+            // there).
+            fence(Ordering::SeqCst);
+            // SYNC POINT: as above.
+            head = ctl.head.load(Ordering::Acquire) & !CLOSED;
+            if !head.is_multiple_of(8) {
+                crate::role::release(&sub.owner, id);
+                return Err(ClaimError::corrupted(view.corrupt("head")));
+            }
+            if head.wrapping_sub(seen) <= view.capacity {
+                break;
+            }
+            seen = head;
         }
         // SYNC POINT: Release pairs with the publisher's Acquire load of
         // `tail` in `slowest`.

@@ -127,21 +127,25 @@ pub struct SegmentReport {
     pub channels: Vec<ChannelReport>,
 }
 
-/// `text` with control characters escaped (`\n`, `\u{1b}`, ...) and
-/// everything else as it is: names in /dev/shm are anyone's choice, and a
-/// tool printing one must not let it forge lines of its output.
+/// `text` with every character that is not plainly printable escaped as
+/// [`char::escape_debug`] does (control characters, line and paragraph
+/// separators, bidirectional and other format characters, `\u{..}`), and
+/// everything else as it is, quotes and backslashes included so a name can
+/// be pasted back: names in /dev/shm are anyone's choice, and a tool
+/// printing one must not let it forge or reorder lines of its output.
 ///
 /// ```
-/// assert_eq!(shm_posix::list::printable("/a\nremoved /b"), "/a\\nremoved /b");
-/// assert_eq!(shm_posix::list::printable("/it's-ok"), "/it's-ok");
+/// use shm_posix::list::printable;
+/// assert_eq!(printable("/a\nremoved /b"), "/a\\nremoved /b");
+/// assert_eq!(printable("/a\u{2028}b\u{202e}c"), "/a\\u{2028}b\\u{202e}c");
+/// assert_eq!(printable("/it's \"ok\" \\ é"), "/it's \"ok\" \\ é");
 /// ```
 pub fn printable(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
+        match c {
+            '\'' | '"' | '\\' => out.push(c),
+            _ => out.extend(c.escape_debug()),
         }
     }
     out
