@@ -966,8 +966,10 @@ impl<'a, W: Wait> Subscriber<'a, W> {
         if let Some(head) = self.ready(head) {
             return Ok(head);
         }
-        let Some(deadline) = deadline else { return Err(RecvError::Empty) };
+        // Nothing to read: a polling subscriber too puts a scribbled tail
+        // back, and a waiting one at every look (see `repair_tail`).
         self.repair_tail();
+        let Some(deadline) = deadline else { return Err(RecvError::Empty) };
         let pos = self.pos;
         let got = wait_for(
             &self.wait,
@@ -979,7 +981,13 @@ impl<'a, W: Wait> Subscriber<'a, W> {
             Some(&ctl.publisher),
             None,
             deadline,
-            |head| (head != pos).then_some(head),
+            |head| {
+                if head != pos {
+                    return Some(head);
+                }
+                self.repair_tail();
+                None
+            },
         );
         got.map_err(|stop| {
             stop.into_error(
@@ -1126,13 +1134,15 @@ impl<'a, W: Wait> Subscriber<'a, W> {
         RecvError::Lagged { missed: missed as u64 }
     }
 
-    /// Block policy, before waiting for messages: puts this subscriber's
+    /// Block policy, whenever there is nothing to read (a poll that finds
+    /// nothing, and every look of a wait, including the one after each
+    /// sleep of at most the liveness interval): puts this subscriber's
     /// `tail` back if someone else wrote it. Nobody else writes it while
     /// this side holds the slot, and a value that is no reader's position
     /// holds a Block publisher (see `Publisher::slowest`) while this side,
     /// with nothing new to read, would not store it again: both would wait
     /// until their timeouts, again and again.
-    fn repair_tail(&mut self) {
+    fn repair_tail(&self) {
         let sub = &self.view.subs[self.slot];
         if self.view.policy != Policy::Block
             || sub.tail.load(Ordering::Relaxed) == self.tail

@@ -130,21 +130,24 @@ pub struct SegmentReport {
 /// `text` with every character that is not plainly printable escaped as
 /// [`char::escape_debug`] does (control characters, line and paragraph
 /// separators, bidirectional and other format characters, `\u{..}`), and
-/// everything else as it is, quotes and backslashes included so a name can
-/// be pasted back: names in /dev/shm are anyone's choice, and a tool
-/// printing one must not let it forge or reorder lines of its output.
+/// backslashes doubled, so that two names never print the same; quotes
+/// stay as they are. Names in /dev/shm are anyone's choice, and a tool
+/// printing one must not let it forge or reorder lines of its output (a
+/// name can still contain spaces, which a reader of a table must allow
+/// for).
 ///
 /// ```
 /// use shm_posix::list::printable;
 /// assert_eq!(printable("/a\nremoved /b"), "/a\\nremoved /b");
 /// assert_eq!(printable("/a\u{2028}b\u{202e}c"), "/a\\u{2028}b\\u{202e}c");
-/// assert_eq!(printable("/it's \"ok\" \\ é"), "/it's \"ok\" \\ é");
+/// assert_eq!(printable("/x\\u{202e}y"), "/x\\\\u{202e}y");
+/// assert_eq!(printable("/it's \"ok\" é"), "/it's \"ok\" é");
 /// ```
 pub fn printable(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
-            '\'' | '"' | '\\' => out.push(c),
+            '\'' | '"' => out.push(c),
             _ => out.extend(c.escape_debug()),
         }
     }

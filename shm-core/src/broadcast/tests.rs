@@ -637,6 +637,57 @@ fn an_idle_subscriber_puts_a_scribbled_tail_back() {
     tx.try_publish(&message(8, 56)).unwrap();
 }
 
+/// Review 2026-12-03 (fourth pass): the tail was put back only before a
+/// wait, so a subscriber that polls (`try_recv`, a wait set) never did, and
+/// one already waiting only when its wait ended.
+#[test]
+fn a_polling_or_waiting_subscriber_puts_a_scribbled_tail_back() {
+    let memory = fresh(Policy::Block);
+    let seg = open(&memory);
+    let mut tx = seg.publisher("b", ThreadWait::new(1)).unwrap();
+    let mut sub = seg.subscriber("b", ThreadWait::new(2)).unwrap();
+    let mut buf = [0u8; 64];
+    let tail = AREAS_OFFSET + b::SUBSCRIBERS + b::TAIL;
+    // A full ring (four 64-byte frames), all read: the publisher's room
+    // ends at the head, so its next message makes it look at the tail.
+    for n in 0..4 {
+        tx.try_publish(&message(n, 56)).unwrap();
+    }
+    for _ in 0..4 {
+        sub.try_recv(&mut buf).unwrap();
+    }
+    let ours = memory.read_u32(tail);
+    // Waiting: scribbled once the subscriber announced its wait.
+    let mut sub = std::thread::scope(|s| {
+        let reader = s.spawn(move || {
+            let mut buf = [0u8; 64];
+            let got = sub.recv_timeout(&mut buf, LONG).map(|n| buf[..n].to_vec());
+            (sub, got)
+        });
+        while memory.read_u32(AREAS_OFFSET + b::WAITING) == 0 {
+            std::thread::yield_now();
+        }
+        memory.write_u32(tail, ours.wrapping_add(1 << 20));
+        tx.publish_timeout(&message(4, 56), LONG).expect("the waiting subscriber put its tail back");
+        let (sub, got) = reader.join().unwrap();
+        assert_eq!(got, Ok(message(4, 56)));
+        sub
+    });
+    // Polling, with the ring full and read again.
+    for n in 5..8 {
+        tx.try_publish(&message(n, 56)).unwrap();
+    }
+    for _ in 5..8 {
+        sub.try_recv(&mut buf).unwrap();
+    }
+    let ours = memory.read_u32(tail);
+    memory.write_u32(tail, ours.wrapping_sub(1 << 20));
+    assert_eq!(tx.try_publish(&message(8, 56)), Err(SendError::Full));
+    assert_eq!(sub.try_recv(&mut buf), Err(RecvError::Empty));
+    assert_eq!(memory.read_u32(tail), ours, "put back by a poll");
+    tx.try_publish(&message(8, 56)).unwrap();
+}
+
 /// Review 2026-12-03: with several subscribers dead at once (a crashed
 /// group), the publisher let one go per liveness interval of its wait, so
 /// with 16 dead ones the first publish with a 200 ms timeout succeeded only
