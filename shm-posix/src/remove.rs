@@ -75,10 +75,7 @@ impl fmt::Display for Removed {
         write!(
             f,
             "removed {} (state {}, creator pid {} {alive}, inode {})",
-            crate::list::printable(&self.name),
-            self.state,
-            self.creator,
-            self.object.inode
+            self.name, self.state, self.creator, self.object.inode
         )
     }
 }
