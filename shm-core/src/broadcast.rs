@@ -322,7 +322,21 @@ pub struct Publisher<'a, W: Wait> {
     /// look at the tails (the slowest live tail plus the capacity).
     limit: u32,
     spin: SpinBudget,
+    /// Block policy: the subscriber slot and tail that held the ring full
+    /// at the last try, and how many tries in a row found it there (see
+    /// [`Publisher::holder_died`]).
+    stuck: (usize, u32),
+    full_tries: u32,
 }
+
+/// Tries finding the ring full, held by one subscriber whose tail does not
+/// move, before one of them judges whether that subscriber is alive; then
+/// every [`TRY_LIVENESS_EVERY`] more. A liveness check reads `/proc` on a
+/// host (microseconds): a try must not pay it while the subscriber reads,
+/// nor at every look of a publisher polling for room.
+const TRY_LIVENESS_AFTER: u32 = 8;
+/// See [`TRY_LIVENESS_AFTER`].
+const TRY_LIVENESS_EVERY: u32 = 64;
 
 impl<'a, W: Wait> Publisher<'a, W> {
     /// Claims the publisher role of the channel in `view`. A restarted
@@ -361,7 +375,19 @@ impl<'a, W: Wait> Publisher<'a, W> {
             Ok(None) => ctl.published.load(Ordering::Relaxed),
             Err(word) => return Err(release(word)),
         };
-        let mut p = Self { view, wait, id, head, intent, oldest, seq, limit: head, spin: SpinBudget::never_yielding() };
+        let mut p = Self {
+            view,
+            wait,
+            id,
+            head,
+            intent,
+            oldest,
+            seq,
+            limit: head,
+            spin: SpinBudget::never_yielding(),
+            stuck: (usize::MAX, 0),
+            full_tries: 0,
+        };
         // What the predecessor may have overwritten is no longer intact.
         p.advance_oldest(intent, head);
         // SYNC POINT: Release pairs with the subscribers' Acquire loads of
@@ -476,6 +502,35 @@ impl<'a, W: Wait> Publisher<'a, W> {
         }
     }
 
+    /// For a try that found the ring full, held by subscriber slot `s` at
+    /// `tail`: whether its holder is dead. Judged once the same slot and
+    /// tail held the ring at [`TRY_LIVENESS_AFTER`] tries in a row, and at
+    /// every [`TRY_LIVENESS_EVERY`]th after it. A dead holder lets every
+    /// dead subscriber go
+    /// ([`release_dead_subscribers`](Self::release_dead_subscribers)).
+    fn holder_died(&mut self, s: usize, tail: u32) -> bool {
+        if self.stuck != (s, tail) {
+            self.stuck = (s, tail);
+            self.full_tries = 0;
+        }
+        // Due at the TRY_LIVENESS_AFTER-th try, then every
+        // TRY_LIVENESS_EVERY (the count cycles back: no overflow).
+        self.full_tries += 1;
+        if self.full_tries == TRY_LIVENESS_AFTER + TRY_LIVENESS_EVERY {
+            self.full_tries = TRY_LIVENESS_AFTER;
+        }
+        if self.full_tries != TRY_LIVENESS_AFTER {
+            return false;
+        }
+        let holder = self.view.subs[s].owner.load(Ordering::Relaxed);
+        if !crate::role::held(holder) || self.wait.is_alive(holder) {
+            return false;
+        }
+        crate::event::event!("broadcast: subscriber {} in slot {} died; dropping it", holder, s);
+        self.release_dead_subscribers();
+        true
+    }
+
     /// Block policy: makes sure the ring is free up to `end`, waiting until
     /// `deadline` (not at all without one).
     fn room(&mut self, end: u32, mut deadline: Option<&mut W::Deadline>) -> Result<(), SendError> {
@@ -498,7 +553,15 @@ impl<'a, W: Wait> Publisher<'a, W> {
             if (end.wrapping_sub(self.limit) as i32) <= 0 {
                 return Ok(());
             }
-            let Some(deadline) = deadline.as_deref_mut() else { return Err(SendError::Full) };
+            let Some(deadline) = deadline.as_deref_mut() else {
+                // A try never waits, so no wait finds the holder dead: judge
+                // it here, or a dead subscriber keeps a publisher that only
+                // tries full for good (review, 2026-12-03).
+                if self.holder_died(s, tail) {
+                    continue;
+                }
+                return Err(SendError::Full);
+            };
             // A tail that changes at every look (a scribbler) must not keep
             // this loop going past the deadline.
             if self.wait.expired(deadline) {
@@ -617,6 +680,12 @@ impl<'a, W: Wait> Publisher<'a, W> {
 
     /// Reserves `len` ring bytes to write in place, without blocking (only
     /// the block policy ever finds the ring full).
+    ///
+    /// A subscriber that died holding the ring is let go once tries find
+    /// its tail unmoved 8 times in a row (then every 64th try), so a
+    /// publisher that only tries is not kept full by the dead; a wait
+    /// ([`loan_timeout`](Self::loan_timeout)) notices within a liveness
+    /// interval.
     pub fn try_loan(&mut self, len: usize) -> Result<Loan<'_, 'a, W>, SendError> {
         self.loan_deadline(len, None)
     }
@@ -628,7 +697,9 @@ impl<'a, W: Wait> Publisher<'a, W> {
         self.loan_deadline(len, Some(&mut deadline))
     }
 
-    /// Publishes a copy of `msg` without blocking.
+    /// Publishes a copy of `msg` without blocking: [`SendError::Full`] when
+    /// the block policy's slowest subscriber has not read enough yet (a
+    /// dead one is let go as in [`try_loan`](Self::try_loan)).
     pub fn try_publish(&mut self, msg: &[u8]) -> Result<(), SendError> {
         let mut loan = self.try_loan(msg.len())?;
         loan.write(msg);

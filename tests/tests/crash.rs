@@ -334,6 +334,44 @@ fn subscriber_killed_holding_a_read() {
     assert_clean(&name);
 }
 
+/// Review finding: a block publisher that only tries (`try_publish`) never
+/// waits, so no wait found a dead subscriber, and one killed holding the
+/// ring kept it `Full` for good. Tries against its unmoving tail now judge
+/// it (a real process, killed, as `pid_alive` sees it) and let it go.
+#[test]
+fn subscriber_killed_holding_a_read_frees_a_publisher_that_only_tries() {
+    let name = unique("crash-try-subscriber");
+    {
+        let seg = Segment::create(&name, &broadcast_layout()).unwrap();
+        let mut tx = seg.publisher("b", FutexWait::new()).unwrap();
+        let mut subscriber = crashing("broadcast.subscriber.reading", 0, &["subscribe", &name, "1000", "24"]);
+        subscriber.expect_line("joined");
+        // The subscriber dies reading this first message, holding the ring
+        // at its start.
+        conformance::broadcast_publish(&mut tx, 1, 24);
+        assert_killed(subscriber);
+        let message = [7u8; 512];
+        let mut full = 0;
+        let mut sent = 0;
+        // A dead holder is judged within 8 tries in a row that find it
+        // there; 10 000 is only the bound of a failing run.
+        for _ in 0..10_000 {
+            match tx.try_publish(&message) {
+                Ok(()) => sent += 1,
+                Err(shm_core::SendError::Full) => full += 1,
+                Err(e) => panic!("try_publish: {e}"),
+            }
+            if sent > 20 {
+                break;
+            }
+        }
+        assert!(sent > 20, "the dead subscriber kept the ring full ({full} tries found it full)");
+        assert!(full > 0, "the ring was full once: the dead subscriber held it");
+        assert_eq!(tx.subscribers(), 0, "the dead subscriber's slot was let go");
+    }
+    assert_clean(&name);
+}
+
 #[test]
 fn every_crash_point_has_a_test() {
     let source = include_str!("crash.rs");

@@ -931,3 +931,73 @@ fn intent_moves_in_steps_and_the_block_policy_loses_nothing() {
         assert!(word(b::INTENT) >= left, "{policy:?}: intent went back");
     }
 }
+
+/// Review finding: only a wait judged the slowest subscriber's liveness,
+/// so a block publisher that only tries (`try_publish`, `try_loan`) stayed
+/// `Full` for good once a subscriber died holding the ring, and the live
+/// subscribers got nothing more. A few tries in a row against a tail that
+/// does not move now judge its holder, and a dead one is let go.
+#[test]
+fn a_publisher_that_only_tries_lets_a_dead_subscriber_go() {
+    let memory = fresh(Policy::Block);
+    let seg = open(&memory);
+    let graveyard = Graveyard::new();
+    let mut tx = seg.publisher("b", ThreadWait::with_graveyard(1, &graveyard)).unwrap();
+    let dead = seg.subscriber("b", ThreadWait::new(2)).unwrap();
+    let mut live = seg.subscriber("b", ThreadWait::new(3)).unwrap();
+    let mut buf = [0u8; 128];
+    let mut n = 0;
+    while tx.try_publish(&message(n, 56)).is_ok() {
+        assert_eq!(live.try_recv(&mut buf), Ok(56));
+        n += 1;
+    }
+    core::mem::forget(dead);
+    graveyard.bury(2);
+    // The try that ended the loop above was the first against this tail.
+    let tries = (2..=super::TRY_LIVENESS_AFTER + 1)
+        .find(|_| tx.try_publish(&message(n, 56)).is_ok())
+        .expect("the dead subscriber is let go within TRY_LIVENESS_AFTER tries");
+    assert_eq!(tries, super::TRY_LIVENESS_AFTER, "judged at the first due try, not before");
+    let slot = AREAS_OFFSET + b::SUBSCRIBERS + b::OWNER;
+    assert_eq!(memory.read_u32(slot), 0, "the dead subscriber's slot is free");
+    assert_eq!(live.try_recv(&mut buf), Ok(56));
+    assert_eq!(&buf[..56], &message(n, 56)[..]);
+}
+
+/// The check above costs a liveness answer (a `/proc` read on a host): a
+/// live subscriber that holds the ring without reading is judged once per
+/// [`super::TRY_LIVENESS_EVERY`] tries, and one that reads is never judged
+/// by tries.
+#[test]
+fn tries_against_a_live_holder_judge_it_rarely() {
+    let memory = fresh(Policy::Block);
+    let seg = open(&memory);
+    let judged = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counter = judged.clone();
+    let wait = HookWait {
+        inner: ThreadWait::new(1),
+        dead: 0,
+        hook: std::boxed::Box::new(|| {}),
+        alive: std::boxed::Box::new(move |_| {
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }),
+        wakes: std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0)),
+    };
+    let mut tx = seg.publisher("b", wait).unwrap();
+    let mut sub = seg.subscriber("b", ThreadWait::new(2)).unwrap();
+    let mut buf = [0u8; 128];
+    // Full, then one message read: the holder's tail moves before each try.
+    for n in 0..500 {
+        while tx.try_publish(&message(n, 56)).is_ok() {}
+        assert!(sub.try_recv(&mut buf).is_ok());
+    }
+    assert_eq!(judged.load(std::sync::atomic::Ordering::Relaxed), 0, "a reading holder is never judged");
+    // Full again, and the holder stops reading: that try was the first of
+    // TRY_LIVENESS_AFTER + 10 * TRY_LIVENESS_EVERY against one tail.
+    while tx.try_publish(&message(0, 56)).is_ok() {}
+    let tries = super::TRY_LIVENESS_AFTER - 1 + 10 * super::TRY_LIVENESS_EVERY;
+    for n in 0..tries {
+        assert_eq!(tx.try_publish(&message(n, 56)), Err(SendError::Full));
+    }
+    assert_eq!(judged.load(std::sync::atomic::Ordering::Relaxed), 11);
+}
