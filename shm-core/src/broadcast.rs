@@ -41,8 +41,11 @@
 //! - [`Policy::Block`]: the publisher waits (with a timeout) until the
 //!   slowest live subscriber has read far enough; nothing is lost. A
 //!   subscriber that died is dropped from the channel when the publisher
-//!   waits for it ([`Wait::is_alive`]), with every other dead one, so it
-//!   never blocks the publisher for good.
+//!   waits for it, or tries a few times in a row while it holds the ring
+//!   ([`Wait::is_alive`]), with every other dead one, so it never blocks
+//!   the publisher for good. A subscriber so dropped while it still runs
+//!   (or whose slot another process wrote) gets [`RecvError::SlotLost`]:
+//!   drop it and join again.
 //! - [`Policy::Overwrite`]: the publisher never waits. A subscriber that
 //!   fell a whole ring behind gets [`RecvError::Lagged`] with the number of
 //!   messages it missed, and resumes at the oldest message still in the
@@ -904,6 +907,9 @@ pub struct Subscriber<'a, W: Wait> {
     received: u32,
     missed: u32,
     spin: SpinBudget,
+    /// This side found its slot's owner word naming someone else: it no
+    /// longer writes the slot and reports [`RecvError::SlotLost`].
+    lost: bool,
 }
 
 /// At most this many rounds of `Subscriber::join`'s store-fence-look.
@@ -957,6 +963,16 @@ impl<'a, W: Wait> Subscriber<'a, W> {
         // publisher moved a ring or more stores again (review, 2026-12-03);
         // a `head` that keeps jumping (a scribbler) ends the loop after a
         // few rounds, and a lag, if any, is reported when reading.
+        //
+        // The position is taken only from two looks that agree, and that
+        // `intent` vouches for (the publisher never stores a `head` past its
+        // `intent`, nor an `intent` a ring past its `head`): one look at a
+        // `head` a scribbler moved ahead for an instant latched that value
+        // as this side's position, past every frame the publisher then
+        // wrote, and each call reported `Corrupted` while the ring stayed
+        // held (review, 2026-12-03). After JOIN_ROUNDS rounds without
+        // agreement (a publisher that moves at every look), the last look
+        // within a ring of the tail stored is taken, as before.
         let mut head = seen;
         for _ in 0..JOIN_ROUNDS {
             sub.tail.store(seen, Ordering::Relaxed);
@@ -969,7 +985,12 @@ impl<'a, W: Wait> Subscriber<'a, W> {
                 crate::role::release(&sub.owner, id);
                 return Err(ClaimError::corrupted(view.corrupt("head")));
             }
-            if head.wrapping_sub(seen) <= view.capacity {
+            // Loaded after `head`: the publisher stores `intent` before the
+            // `head` it covers (the Release fence in `reserve`, then the
+            // Release store in `publish_head`), so this load sees an
+            // `intent` at least that far.
+            let intent = ctl.intent.load(Ordering::Relaxed);
+            if head == seen && intent.wrapping_sub(head) <= view.capacity {
                 break;
             }
             seen = head;
@@ -994,6 +1015,7 @@ impl<'a, W: Wait> Subscriber<'a, W> {
             received: 0,
             missed: 0,
             spin: SpinBudget::never_yielding(),
+            lost: false,
         })
     }
 
@@ -1030,6 +1052,9 @@ impl<'a, W: Wait> Subscriber<'a, W> {
 
     /// Waits (or not, without a deadline) for `head` to move past `pos`.
     fn next_head(&mut self, deadline: Option<&mut W::Deadline>) -> Result<u32, RecvError> {
+        if self.lost {
+            return Err(RecvError::SlotLost);
+        }
         let ctl = self.view.ctl;
         // SYNC POINT: Acquire pairs with the publisher's Release store of
         // `head` (`publish_head`).
@@ -1037,9 +1062,13 @@ impl<'a, W: Wait> Subscriber<'a, W> {
         if let Some(head) = self.ready(head) {
             return Ok(head);
         }
-        // Nothing to read: a polling subscriber too puts a scribbled tail
-        // back, and a waiting one at every look (see `repair_tail`).
-        self.repair_tail();
+        // Nothing to read: a polling subscriber too checks its slot and
+        // puts a scribbled tail back, and a waiting one at every look (see
+        // `idle_look`).
+        if let Err(e) = self.idle_look() {
+            self.lost = true;
+            return Err(e);
+        }
         let Some(deadline) = deadline else { return Err(RecvError::Empty) };
         let pos = self.pos;
         let got = wait_for(
@@ -1054,25 +1083,52 @@ impl<'a, W: Wait> Subscriber<'a, W> {
             deadline,
             |head| {
                 if head != pos {
-                    return Some(head);
+                    return Some(Ok(head));
                 }
-                self.repair_tail();
-                None
+                self.idle_look().err().map(Err)
             },
         );
-        got.map_err(|stop| {
-            stop.into_error(
+        match got {
+            Ok(Ok(head)) => Ok(head),
+            Ok(Err(lost)) => {
+                self.lost = true;
+                Err(lost)
+            }
+            Err(stop) => Err(stop.into_error(
                 || crate::role::holder_died(&ctl.publisher, &self.wait),
                 RecvError::PeerDied,
                 RecvError::Timeout,
-            )
-        })
+            )),
+        }
     }
 
     /// The next frame at or after `pos`, following a wrap marker; `Err` with
     /// the error to report (lag included).
-    fn next_frame(&mut self, deadline: Option<&mut W::Deadline>) -> Result<Frame, RecvError> {
-        let head = self.next_head(deadline)?;
+    fn next_frame(&mut self, mut deadline: Option<&mut W::Deadline>) -> Result<Frame, RecvError> {
+        let mut resynced = false;
+        let head = loop {
+            let head = self.next_head(deadline.as_deref_mut())?;
+            // A position ahead of `head` (by at most a ring) from which
+            // nothing was read yet: taken at the join from a look at a
+            // scribbled `head` (`head` never moves back). Nothing read, so
+            // nothing is read twice: move to `head` and look again, once
+            // per call (a `head` that keeps jumping back is reported).
+            let bare = head & !CLOSED;
+            let cap = self.view.capacity;
+            if self.seq.is_none()
+                && !resynced
+                && bare.is_multiple_of(8)
+                && bare != self.pos
+                && self.pos.wrapping_sub(bare) <= cap
+            {
+                crate::event::event!("broadcast: subscriber {} stood past the head; moving back to it", self.id);
+                self.pos = bare;
+                self.store_tail();
+                resynced = true;
+                continue;
+            }
+            break head;
+        };
         if head == self.pos | CLOSED {
             // Messages skipped when this side last resumed at the head (see
             // `lagged`) and never followed by another frame: count them
@@ -1205,21 +1261,28 @@ impl<'a, W: Wait> Subscriber<'a, W> {
         RecvError::Lagged { missed: missed as u64 }
     }
 
-    /// Block policy, whenever there is nothing to read (a poll that finds
-    /// nothing, and every look of a wait, including the one after each
-    /// sleep of at most the liveness interval): puts this subscriber's
-    /// `tail` back if someone else wrote it. Nobody else writes it while
-    /// this side holds the slot, and a value that is no reader's position
-    /// holds a Block publisher (see `Publisher::slowest`) while this side,
-    /// with nothing new to read, would not store it again: both would wait
-    /// until their timeouts, again and again.
-    fn repair_tail(&self) {
+    /// Whenever there is nothing to read (a poll that finds nothing, every
+    /// look of a wait, including the one after each sleep of at most the
+    /// liveness interval, and a wait set's look through `is_ready`):
+    ///
+    /// - `Err(SlotLost)` if the slot's owner word no longer names this side
+    ///   (the publisher let it go as dead, or a peer wrote the word): its
+    ///   tail no longer holds the publisher, and storing it would write over
+    ///   the tail of whoever took the slot (review, 2026-12-03);
+    /// - block policy: puts this subscriber's `tail` back if someone else
+    ///   wrote it. Nobody else writes it while this side holds the slot, and
+    ///   a value that is no reader's position holds a Block publisher (see
+    ///   `Publisher::slowest`) while this side, with nothing new to read,
+    ///   would not store it again: both would wait until their timeouts,
+    ///   again and again.
+    fn idle_look(&self) -> Result<(), RecvError> {
         let sub = &self.view.subs[self.slot];
-        if self.view.policy != Policy::Block
-            || sub.tail.load(Ordering::Relaxed) == self.tail
-            || sub.owner.load(Ordering::Relaxed) != self.id
-        {
-            return;
+        if self.lost || sub.owner.load(Ordering::Relaxed) != self.id {
+            crate::event::event!("broadcast: subscriber {} no longer holds slot {}", self.id, self.slot);
+            return Err(RecvError::SlotLost);
+        }
+        if self.view.policy != Policy::Block || sub.tail.load(Ordering::Relaxed) == self.tail {
+            return Ok(());
         }
         crate::event::event!("broadcast: subscriber {}'s tail was overwritten; restoring it", self.id);
         // SYNC POINT: Release pairs with the publisher's Acquire load of
@@ -1227,12 +1290,19 @@ impl<'a, W: Wait> Subscriber<'a, W> {
         // first stored).
         sub.tail.store(self.tail, Ordering::Release);
         notify(&self.wait, &sub.tail, &self.view.ctl.publisher_waiting, 1);
+        Ok(())
     }
 
     /// Publishes this subscriber's position (and wakes a publisher that
     /// waits for it to get this far, block policy).
     fn store_tail(&mut self) {
         let sub = &self.view.subs[self.slot];
+        // The slot is someone else's now (see `idle_look`): leave its tail
+        // alone, and report the loss at the next call.
+        if sub.owner.load(Ordering::Relaxed) != self.id {
+            self.lost = true;
+            return;
+        }
         let from = core::mem::replace(&mut self.tail, self.pos);
         // SYNC POINT: Release pairs with the publisher's Acquire load of
         // `tail` in `slowest`: the bytes before are read.
@@ -1326,7 +1396,14 @@ impl<W: Wait> crate::ready::Waitable for Subscriber<'_, W> {
         // SYNC POINT: Acquire pairs with the publisher's Release store of
         // `head`. It differs from this side's position when a message, the
         // close or a bad value is there to report.
-        self.view.ctl.head.load(Ordering::Acquire) != self.pos
+        if self.view.ctl.head.load(Ordering::Acquire) != self.pos {
+            return true;
+        }
+        // Nothing to read: a wait set waits only through this look, so it
+        // checks the slot and repairs the tail as a poll does (a scribbled
+        // tail held a publisher for the whole of a wait set's wait; review,
+        // 2026-12-03). A lost slot is an error for the next call to report.
+        self.idle_look().is_err()
     }
 
     fn wake_word(&self) -> &crate::AtomicU32 {

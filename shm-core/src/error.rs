@@ -782,6 +782,13 @@ pub enum RecvError {
         /// Messages lost to this subscriber.
         missed: u64,
     },
+    /// A broadcast subscriber no longer holds its slot: the slot's owner
+    /// word names someone else or nobody. The publisher lets go of a
+    /// subscriber it judged dead, and a joiner may then take the slot; or a
+    /// peer wrote the word. The publisher no longer waits for this
+    /// subscriber, which stops publishing its position and reports this at
+    /// every call: drop it and join again.
+    SlotLost,
 }
 
 impl fmt::Display for RecvError {
@@ -807,6 +814,11 @@ impl fmt::Display for RecvError {
                  message still in the ring: receive again, and read faster or declare a larger ring if it must \
                  not lose messages"
             ),
+            Self::SlotLost => write!(
+                f,
+                "this subscriber lost its slot: the publisher let it go as dead, or another process wrote the \
+                 slot's owner word; it no longer holds messages for it: drop this subscriber and join again"
+            ),
         }
     }
 }
@@ -824,6 +836,7 @@ impl HasErrorKind for RecvError {
             Self::PeerReset(_) => ErrorKind::PeerDied,
             Self::Corrupted(_) => ErrorKind::Corrupted,
             Self::Lagged { .. } => ErrorKind::Lagged,
+            Self::SlotLost => ErrorKind::Busy,
         }
     }
 }

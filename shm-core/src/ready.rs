@@ -48,7 +48,10 @@ use crate::sync::AtomicU32;
 pub trait Waitable {
     /// Whether the endpoint's next non-blocking call has something to
     /// return: a message, a request, the channel's close, or an error (a
-    /// corrupted word). Loads only; never blocks, never consumes anything.
+    /// corrupted word). Never blocks, never consumes anything; it loads,
+    /// except that a block-policy broadcast subscriber with nothing to read
+    /// puts back its own `tail` if another process wrote it, as its polls
+    /// do (a wait set's only look at it).
     fn is_ready(&self) -> bool;
 
     /// The word the peer changes, and wakes, when this endpoint becomes

@@ -1001,3 +1001,100 @@ fn tries_against_a_live_holder_judge_it_rarely() {
     }
     assert_eq!(judged.load(std::sync::atomic::Ordering::Relaxed), 11);
 }
+
+/// Review 2026-12-03 (fifth pass): a wait set looks at a subscriber only
+/// through `is_ready`, which only loaded `head`, so a subscriber waiting in
+/// one never put a scribbled tail back and the publisher stayed held for
+/// the whole wait. `is_ready` with nothing to read now repairs it.
+#[test]
+fn is_ready_puts_a_scribbled_tail_back() {
+    use crate::ready::Waitable;
+    let memory = fresh(Policy::Block);
+    let seg = open(&memory);
+    let mut tx = seg.publisher("b", ThreadWait::new(1)).unwrap();
+    let mut sub = seg.subscriber("b", ThreadWait::new(2)).unwrap();
+    let mut buf = [0u8; 64];
+    for n in 0..4 {
+        tx.try_publish(&message(n, 56)).unwrap();
+        sub.try_recv(&mut buf).unwrap();
+    }
+    let tail = AREAS_OFFSET + b::SUBSCRIBERS + b::TAIL;
+    let ours = memory.read_u32(tail);
+    memory.write_u32(tail, ours.wrapping_add(1 << 20));
+    assert_eq!(tx.try_publish(&message(4, 56)), Err(SendError::Full), "the scribbled tail holds the ring");
+    assert!(!sub.is_ready(), "nothing to read");
+    assert_eq!(memory.read_u32(tail), ours, "put back by the look");
+    tx.try_publish(&message(4, 56)).unwrap();
+    assert!(sub.is_ready());
+    assert_eq!(sub.try_recv(&mut buf), Ok(56));
+}
+
+/// Review 2026-12-03 (fifth pass): `join` took its position from one look
+/// at `head`, so a `head` a scribbler moved ahead while it joined became
+/// its position, past every frame the publisher then wrote: each call
+/// reported `Corrupted` and a Block publisher stayed held. A position
+/// ahead of `head` from which nothing was read now moves back to it.
+#[test]
+fn a_joiner_that_took_a_scribbled_head_moves_back_to_the_real_one() {
+    for policy in [Policy::Block, Policy::Overwrite] {
+        let memory = fresh(policy);
+        let seg = open(&memory);
+        let mut tx = seg.publisher("b", ThreadWait::new(1)).unwrap();
+        for n in 0..2 {
+            tx.try_publish(&message(n, 56)).unwrap();
+        }
+        let head = AREAS_OFFSET + b::HEAD;
+        let real = memory.read_u32(head);
+        // Ahead by one frame, while the subscriber joins.
+        memory.write_u32(head, real + 64);
+        let mut sub = seg.subscriber("b", ThreadWait::new(2)).unwrap();
+        memory.write_u32(head, real);
+        let mut buf = [0u8; 64];
+        assert_eq!(sub.try_recv(&mut buf), Err(RecvError::Empty), "{policy:?}");
+        for n in 2..12 {
+            tx.try_publish(&message(n, 56)).unwrap();
+            assert_eq!(sub.try_recv(&mut buf), Ok(56), "{policy:?} message {n}");
+            assert_eq!(&buf[..56], &message(n, 56)[..], "{policy:?} message {n}");
+        }
+        assert_eq!(sub.missed(), 0);
+    }
+}
+
+/// Review 2026-12-03 (fifth pass): a subscriber never looked at its slot's
+/// owner word again, so once it was let go (judged dead, or the word
+/// written by a peer) it went on unprotected without being told, and wrote
+/// its position into the tail of whoever took the slot. It now reports
+/// `SlotLost` and writes the slot no more.
+#[test]
+fn a_subscriber_whose_slot_was_taken_says_so_and_leaves_it_alone() {
+    let memory = fresh(Policy::Block);
+    let seg = open(&memory);
+    let mut tx = seg.publisher("b", ThreadWait::new(1)).unwrap();
+    let mut sub = seg.subscriber("b", ThreadWait::new(2)).unwrap();
+    let mut buf = [0u8; 64];
+    let owner = AREAS_OFFSET + b::SUBSCRIBERS + b::OWNER;
+    // Idle when the slot is taken: the next poll and wait say so.
+    memory.write_u32(owner, 77);
+    assert_eq!(sub.try_recv(&mut buf), Err(RecvError::SlotLost));
+    assert_eq!(sub.recv_timeout(&mut buf, SHORT), Err(RecvError::SlotLost));
+    // Reading when it is taken: the message read is its own; the taker's
+    // tail stays as the taker stored it, and the next call says so.
+    memory.write_u32(owner, 2);
+    let mut sub = seg.subscriber("b", ThreadWait::new(3)).unwrap();
+    assert_eq!(sub.slot(), 1, "slot 0 still held by 2");
+    tx.try_publish(&message(0, 56)).unwrap();
+    let slot1 = AREAS_OFFSET + b::SUBSCRIBERS + b::SUBSCRIBER_LINE;
+    memory.write_u32(slot1 + b::OWNER, 88);
+    let taker = memory.read_u32(slot1 + b::TAIL);
+    assert_eq!(sub.try_recv(&mut buf), Ok(56));
+    assert_eq!(memory.read_u32(slot1 + b::TAIL), taker, "the taker's tail is left alone");
+    tx.try_publish(&message(1, 56)).unwrap();
+    assert_eq!(sub.try_recv(&mut buf), Err(RecvError::SlotLost));
+    {
+        use crate::ready::Waitable;
+        assert!(sub.is_ready(), "the loss is there to report");
+    }
+    drop(sub);
+    assert_eq!(memory.read_u32(slot1 + b::OWNER), 88, "dropping it leaves the taker's slot alone");
+    assert_eq!(memory.read_u32(slot1 + b::TAIL), taker);
+}

@@ -45,6 +45,7 @@ fn errors_are_standard_errors_with_lowercase_messages() {
         boxed(SemaphoreError::Timeout),
         boxed(SendError::Full),
         boxed(RecvError::BufferTooSmall { needed: 9 }),
+        boxed(RecvError::SlotLost),
         boxed(CallError::Dropped),
         boxed(ServeError::Replaced),
         boxed(ErrorKind::PeerDied),
