@@ -290,7 +290,7 @@ impl fmt::Display for LayoutError {
             Self::DuplicateName => write!(f, "two channels have the same name: names must be unique in a segment"),
             Self::BadCapacity { given, min, max } => write!(
                 f,
-                "capacity {given} is out of range: use a value from {min} to {max} (a power of two for queues)"
+                "{given} is out of range for this count or capacity: use a value from {min} to {max} (a ring's capacity: a power of two)"
             ),
             Self::TooLarge => write!(f, "segment would exceed 4 GiB: use fewer or smaller channels"),
         }
@@ -607,7 +607,7 @@ impl fmt::Display for ClaimError {
                     );
                 }
                 let per = match role {
-                    Role::Server => "a mailbox has one server (and any number of clients)",
+                    Role::Server => "a mailbox has one server",
                     Role::Producer => "a queue has one producer by design",
                     Role::Publisher => "a broadcast channel has one publisher by design",
                     _ => "a queue has one consumer by design",
@@ -712,12 +712,15 @@ impl fmt::Display for SendError {
         match self {
             Self::TooLarge { len, max } => write!(
                 f,
-                "message of {len} bytes exceeds the queue maximum of {max}: split it or declare a larger queue"
+                "message of {len} bytes exceeds the channel's maximum of {max}: split it, or declare a larger ring"
             ),
-            Self::Full => write!(f, "queue is full: try again later, or send with a timeout to wait for room"),
+            Self::Full => write!(
+                f,
+                "the ring is full (the consumer, or a broadcast's slowest subscriber, has not read enough): try again later, or send with a timeout to wait for room"
+            ),
             Self::Timeout => write!(
                 f,
-                "queue stayed full for the whole timeout: the consumer is not keeping up; send again, or declare a larger queue"
+                "the ring stayed full for the whole timeout: the consumer (or a broadcast's slowest subscriber) is not keeping up; send again, or declare a larger ring"
             ),
             Self::PeerDied => write!(
                 f,
@@ -794,16 +797,16 @@ pub enum RecvError {
 impl fmt::Display for RecvError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Empty => write!(f, "queue is empty: try again later, or receive with a timeout to wait for a message"),
+            Self::Empty => write!(f, "nothing to read yet: try again later, or receive with a timeout to wait for a message"),
             Self::Timeout => write!(f, "no message within the timeout: receive again, or check that the producer runs"),
-            Self::PeerDied => write!(f, "queue is empty and its producer has died: restart the producer"),
+            Self::PeerDied => write!(f, "nothing to read and the producer (or publisher) has died: restart it"),
             Self::BufferTooSmall { needed } => write!(
                 f,
                 "buffer too small: the next message has {needed} bytes; receive it into a larger buffer (it stays queued)"
             ),
             Self::Closed => write!(
                 f,
-                "the producer closed the queue and every message it sent has been received: the stream has ended"
+                "the producer (or publisher) closed the channel and every message it sent has been received: the stream has ended"
             ),
             Self::PeerReset(e) => e.fmt(f),
             Self::Corrupted(c) => c.fmt(f),
@@ -846,7 +849,7 @@ impl HasErrorKind for RecvError {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum CallError {
-    /// The request (or the response buffer) does not fit a slot.
+    /// The request does not fit a slot.
     TooLarge {
         /// Length asked for.
         len: usize,
@@ -855,9 +858,9 @@ pub enum CallError {
     },
     /// No free slot right now (non-blocking calls only).
     NoFreeSlot,
-    /// No slot, or no response, within the timeout. The request was
-    /// withdrawn: a late response is discarded, never delivered to a later
-    /// call.
+    /// No slot, or no response, within the timeout. A request the server
+    /// had not taken yet was withdrawn; one it had taken may still run. Its
+    /// late response is discarded, never delivered to a later call.
     Timeout,
     /// The server is gone (found when a wait ran out).
     PeerDied,
@@ -876,6 +879,13 @@ pub enum CallError {
     PeerReset(PeerReset),
     /// The slot's control words are corrupted.
     Corrupted(Corruption),
+    /// The response is longer than the buffer given for it. The request
+    /// ran; its response was dropped. A buffer of
+    /// [`slot_size`](crate::mailbox::Client::slot_size) bytes holds any.
+    BufferTooSmall {
+        /// The response's length.
+        needed: usize,
+    },
 }
 
 impl fmt::Display for CallError {
@@ -883,7 +893,7 @@ impl fmt::Display for CallError {
         match self {
             Self::TooLarge { len, max } => write!(
                 f,
-                "{len} bytes do not fit a mailbox slot of {max} bytes: send less, or declare larger slots"
+                "a request of {len} bytes does not fit a mailbox slot of {max} bytes: send less, or declare larger slots"
             ),
             Self::NoFreeSlot => write!(
                 f,
@@ -891,9 +901,12 @@ impl fmt::Display for CallError {
             ),
             Self::Timeout => write!(
                 f,
-                "no response within the timeout (the request was withdrawn): call again, or check that the server runs and keeps up"
+                "no response within the timeout: the request was withdrawn if the server had not taken it, and may still run if it had (its late response is discarded); call again if running it twice is harmless, and check that the server runs and keeps up"
             ),
-            Self::PeerDied => write!(f, "the mailbox server has died: restart it, then call again"),
+            Self::PeerDied => write!(
+                f,
+                "the mailbox server has died: once a server runs again, make a new client on its segment (shm-posix: open it again with `Segment::open_live`) and call again"
+            ),
             Self::Dropped => write!(
                 f,
                 "the server dropped the request without responding (it failed, or died and was replaced): call again"
@@ -905,6 +918,10 @@ impl fmt::Display for CallError {
             ),
             Self::PeerReset(e) => e.fmt(f),
             Self::Corrupted(c) => c.fmt(f),
+            Self::BufferTooSmall { needed } => write!(
+                f,
+                "the response has {needed} bytes, more than the response buffer holds: the request ran and its response was dropped; pass a buffer of the mailbox's slot size (`slot_size()`)"
+            ),
         }
     }
 }
@@ -922,6 +939,7 @@ impl HasErrorKind for CallError {
             Self::Closed => ErrorKind::Closed,
             Self::PeerReset(_) => ErrorKind::PeerDied,
             Self::Corrupted(_) => ErrorKind::Corrupted,
+            Self::BufferTooSmall { .. } => ErrorKind::InvalidArgument,
         }
     }
 }

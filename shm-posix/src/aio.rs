@@ -129,6 +129,9 @@ pub async fn call<W: Wait>(
     // left takes the response, or withdraws the request and says why there
     // is none.
     let answer = pending.wait_timeout(Duration::ZERO)?;
+    if answer.len() > response.len() {
+        return Err(CallError::BufferTooSmall { needed: answer.len() });
+    }
     Ok(answer.read_into(response))
 }
 

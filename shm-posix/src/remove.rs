@@ -172,25 +172,25 @@ impl fmt::Display for RemoveError {
                 "/dev/shm{name} is not a segment of this library (no magic): not removed; remove it by hand if you know whose it is"
             ),
             Self::Alive { name, creator: 0 } => {
-                write!(f, "segment {name} records no creator, so it is not known to be stale: not removed; pass --force (`force`) to remove it anyway")
+                write!(f, "segment {name} records no creator, so it is not known to be stale: not removed; pass --force (`RemoveOptions::force` in code) to remove it anyway")
             }
             Self::Alive { name, creator } => {
-                write!(f, "segment {name}'s creator (pid {creator}) is alive: not removed; stop it first, or pass --force (`force`)")
+                write!(f, "segment {name}'s creator (pid {creator}) is alive: not removed; stop it first, or pass --force (`RemoveOptions::force` in code)")
             }
             Self::Unjudged { name, creator } => write!(
                 f,
                 "segment {name}'s creator (pid {creator} in its own namespace) cannot be judged from here: it runs in \
                  another PID namespace, or /proc does not tell; not removed; remove it from the creator's namespace, \
-                 or pass --force (`force`) once you know it is gone"
+                 or pass --force (`RemoveOptions::force` in code) once you know it is gone"
             ),
             Self::InUse { name, pid, role } => {
-                write!(f, "segment {name} is in use by pid {pid} ({role}): not removed; stop that process first, or pass --force (`force`)")
+                write!(f, "segment {name} is in use by pid {pid} ({role}): not removed; stop that process first, or pass --force (`RemoveOptions::force` in code)")
             }
             Self::Unreadable { name, creator, reason } => write!(
                 f,
                 "segment {name}'s creator (pid {creator}) is dead, but the segment does not open in this build \
                  ({reason}), so whether a live process still uses it cannot be read: not removed; if it is of a \
-                 newer format, a build of that format can judge it; otherwise pass --force (`force`) once you \
+                 newer format, a build of that format can judge it; otherwise pass --force (`RemoveOptions::force` in code) once you \
                  know nobody uses it"
             ),
             Self::Replaced { name } => write!(f, "{name} was re-created meanwhile: the new segment is kept"),

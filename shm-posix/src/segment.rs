@@ -227,8 +227,9 @@ impl fmt::Display for OpenError {
             ),
             Self::TooSmall { name, size } => write!(
                 f,
-                "{name} has {size} bytes, less than a segment header: not a segment of this library, or its creator \
-                 died before sizing it; remove it (`shmctl rm {name}`) if no program is creating it"
+                "{name} has {size} bytes, less than a segment header: not a segment of this library (this library \
+                 names a segment only once it is built); pick another name, or remove the file by hand if you \
+                 know whose it is"
             ),
             Self::Refused { name, reason: reason @ Refusal::Owner { .. } } => write!(
                 f,

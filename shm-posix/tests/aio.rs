@@ -88,7 +88,7 @@ fn a_call_is_answered_and_timeouts_say_why() {
     let client = segment.client("m", FutexWait::with_spin(0)).unwrap();
     std::thread::scope(|s| {
         s.spawn(|| {
-            for _ in 0..100 {
+            for _ in 0..101 {
                 let request = server.recv_timeout(LONG).unwrap();
                 let mut answer = request.data().to_vec();
                 answer.reverse();
@@ -103,6 +103,11 @@ fn a_call_is_answered_and_timeouts_say_why() {
                 want.reverse();
                 assert_eq!(&out[..n], &want);
             }
+            // A response longer than the buffer is an error, as for the
+            // blocking call (it was cut short without a word).
+            let mut short = [0u8; 2];
+            let got = aio::call(&client, &7u32.to_le_bytes(), &mut short, LONG).await;
+            assert_eq!(got, Err(shm_core::CallError::BufferTooSmall { needed: 4 }));
         };
         runtime().block_on(calls);
     });

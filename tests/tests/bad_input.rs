@@ -125,7 +125,7 @@ fn payload_lengths_and_timeouts() {
         client.call_timeout(&[7; 33], &mut [0; 64], Duration::ZERO),
         Err(CallError::TooLarge { len: 33, max: 32 })
     );
-    assert_eq!(echo(&client, &[7; 20], &mut [0; 19]), Err(CallError::TooLarge { len: 20, max: 19 }));
+    assert_eq!(echo(&client, &[7; 20], &mut [0; 19]), Err(CallError::BufferTooSmall { needed: 20 }));
     assert_eq!(client.call_timeout(&[1], &mut [0; 32], Duration::ZERO), Err(CallError::Timeout));
     assert_eq!(client.try_claim().map(|_| ()), Ok(()), "a timed-out call gives its slot back");
     let slot = client.try_claim().unwrap();

@@ -167,7 +167,7 @@ impl<'a, W: Wait> Client<'a, W> {
         let answer = slot.send(request.len())?.wait_deadline(deadline)?;
         let n = answer.len();
         if n > response.len() {
-            return Err(CallError::TooLarge { len: n, max: response.len() });
+            return Err(CallError::BufferTooSmall { needed: n });
         }
         answer.read_into(response);
         Ok(n)

@@ -615,7 +615,7 @@ impl<'a, W: Wait> Client<'a, W> {
     /// response. When it runs out, the request stays with the server
     /// ([`CallError::StillPosted`]: it may still run).
     ///
-    /// A response longer than `response` gives [`CallError::TooLarge`] (the
+    /// A response longer than `response` gives [`CallError::BufferTooSmall`] (the
     /// call ran; its response is dropped).
     pub fn call_timeout(&mut self, request: &[u8], response: &mut [u8], timeout: Duration) -> Result<usize, CallError> {
         let mut deadline = self.wait.deadline(Some(timeout));
@@ -669,7 +669,7 @@ impl<'a, W: Wait> Client<'a, W> {
         self.post(request)?;
         let len = self.wait_outcome(deadline)?;
         if len > response.len() {
-            return Err(CallError::TooLarge { len, max: response.len() });
+            return Err(CallError::BufferTooSmall { needed: len });
         }
         // SAFETY: the slot reads RESPONSE with our id (Acquire in
         // `wait_outcome`), which the protocol grants to its client until it

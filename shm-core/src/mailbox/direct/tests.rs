@@ -73,7 +73,7 @@ fn a_call_is_answered_in_place() {
     assert_eq!(client.call_timeout(&[0; 65], &mut out, SHORT), Err(CallError::TooLarge { len: 65, max: 64 }));
     // A response larger than the caller's buffer is an error, not a cut.
     let (small, _) = with_one_served(&mut server, |_, _| 10, || client.call_timeout(b"x", &mut [0; 4], LONG));
-    assert_eq!(small, Err(CallError::TooLarge { len: 10, max: 4 }));
+    assert_eq!(small, Err(CallError::BufferTooSmall { needed: 10 }));
     drop(client);
     assert_eq!((state(&memory, S0), memory.read_u32(S0 + mb::SLOT_CLIENT)), (slot::FREE, 0), "dropping frees it");
 }
