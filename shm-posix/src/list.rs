@@ -178,8 +178,19 @@ pub fn report(seg: &Segment) -> SegmentReport {
     describe(seg.name(), seg, seg.id())
 }
 
+/// Which role holders [`live_peers`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Users {
+    /// Every role: servers, producers, consumers, publishers, and the
+    /// clients and subscribers that depend on them.
+    All,
+    /// The roles that serve a channel (server, producer, consumer,
+    /// publisher), not the clients and subscribers of one.
+    Serving,
+}
+
 /// The live processes recorded in `seg`'s role words, as (role, PID).
-pub(crate) fn live_peers(seg: &shm_core::Segment<'_>) -> Vec<(String, u32)> {
+pub(crate) fn live_peers(seg: &shm_core::Segment<'_>, users: Users) -> Vec<(String, u32)> {
     describe("", seg, ObjectId { device: 0, inode: 0 })
         .channels
         .into_iter()
@@ -187,6 +198,7 @@ pub(crate) fn live_peers(seg: &shm_core::Segment<'_>) -> Vec<(String, u32)> {
             let channel = c.name;
             c.peers
                 .into_iter()
+                .filter(move |p| users == Users::All || !matches!(p.role, "client" | "subscriber"))
                 .filter(|p| p.alive == Some(true))
                 .filter_map(move |p| Some((format!("{channel} {}", p.role), p.pid?)))
         })
@@ -200,12 +212,14 @@ fn describe(name: &str, seg: &shm_core::Segment<'_>, object: ObjectId) -> Segmen
         let pid = Some(id).filter(|&id| id != 0 && id != shm_core::format::mailbox::SERVER_CLOSED);
         PeerReport { role, pid, alive: pid.map(pid_alive) }
     };
-    // Every slot whose `client` word names someone: a direct mailbox's
+    // Every slot whose `client` word names a user: a direct mailbox's
     // connected clients, a mailbox's clients in the middle of a call. They
-    // use the segment as much as its server does.
+    // use the segment as much as its server does. A slot its client left
+    // with a request posted (ABANDONED) has none: that client is gone from
+    // it, whatever else it does.
     let slot_clients = |view: &shm_core::mailbox::MailboxView<'_>| {
         (0..view.slot_count())
-            .filter_map(|i| view.slot_client(i))
+            .filter_map(|i| view.slot_user(i))
             .filter(|&id| id != 0)
             .map(|id| peer("client", id))
             .collect::<Vec<_>>()

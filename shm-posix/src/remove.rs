@@ -37,6 +37,7 @@ use std::io;
 
 use rustix::io::Errno;
 
+use crate::list::Users;
 use crate::name::{canonical_name, NameError};
 use crate::object::{Access, Object, ObjectError, ObjectId, Refusal};
 use crate::segment::{unlink_word_semaphores, View};
@@ -221,6 +222,15 @@ pub fn remove(name: &str) -> Result<Removed, RemoveError> {
 
 /// Removes segment `name` as `options` allow (see the module docs).
 pub fn remove_with(name: &str, options: &RemoveOptions) -> Result<Removed, RemoveError> {
+    remove_unless_used(name, options, Users::All)
+}
+
+/// [`remove_with`], where only the live holders of roles `users` count
+/// as using the segment (unless forced). A creator replacing its own stale
+/// segment asks for [`Users::Serving`]: the clients and subscribers of a
+/// dead run keep their mapping, get `PeerDied` and open the new segment,
+/// while a sweep (`shmctl rm --stale`) keeps whatever anyone still uses.
+pub(crate) fn remove_unless_used(name: &str, options: &RemoveOptions, users: Users) -> Result<Removed, RemoveError> {
     let name = canonical_name(name).map_err(RemoveError::Name)?;
     let object = match Object::open(&name, Access::Read) {
         Ok(object) => object,
@@ -261,7 +271,7 @@ pub fn remove_with(name: &str, options: &RemoveOptions) -> Result<Removed, Remov
         Err(_) => None,
     };
     if let (false, Some(view)) = (options.force, &view) {
-        if let Some((role, pid)) = crate::list::live_peers(view.core()).into_iter().next() {
+        if let Some((role, pid)) = crate::list::live_peers(view.core(), users).into_iter().next() {
             return Err(RemoveError::InUse { name, pid, role });
         }
     }

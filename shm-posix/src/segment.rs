@@ -20,7 +20,7 @@ use crate::identity::{creator_liveness, Liveness};
 use crate::name::{canonical_name, NameError};
 use crate::named::{word_semaphore_name, NamedSemaphore};
 use crate::object::{Access, Object, ObjectError, ObjectId, Refusal};
-use crate::remove::{remove_with, RemoveError, RemoveOptions};
+use crate::remove::{remove_unless_used, RemoveError, RemoveOptions};
 
 /// How [`Segment::create`] makes the segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,9 +33,12 @@ pub struct CreateOptions {
     /// If the name exists and its creator is dead (killed, or stopped by
     /// Ctrl-C without running `Drop`), remove it and create anew (default:
     /// true; false reports [`CreateError::Stale`] instead). A segment whose
-    /// creator lives, or that a live process still holds a role in, is never
-    /// replaced; of several creators racing for one stale name exactly one
-    /// wins.
+    /// creator lives, or in which a live process still serves a channel (a
+    /// server, producer, consumer or publisher), is never replaced; the
+    /// clients and subscribers of the dead run do not hold it (they keep
+    /// their mapping, get `PeerDied`, and open the new segment with
+    /// [`Segment::open_live`]). Of several creators racing for one stale
+    /// name exactly one wins.
     pub replace_stale: bool,
 }
 
@@ -60,7 +63,8 @@ pub enum CreateError {
         creator: Option<u32>,
     },
     /// The name is left over from a creator that died, but a live process
-    /// still holds a role in it, so it was not replaced.
+    /// still serves a channel in it (a server, producer, consumer or
+    /// publisher), so it was not replaced.
     InUse {
         /// The canonical name.
         name: String,
@@ -850,7 +854,8 @@ fn holder(name: &str) -> Holder {
 /// again; losing the race to another remover is not an error here (the
 /// next attempt reports what holds the name).
 fn replace_stale(name: &str, object: ObjectId) -> Result<(), CreateError> {
-    match remove_with(name, &RemoveOptions { force: false, object: Some(object) }) {
+    let options = RemoveOptions { force: false, object: Some(object) };
+    match remove_unless_used(name, &options, crate::list::Users::Serving) {
         Ok(_) | Err(RemoveError::NotFound { .. } | RemoveError::Replaced { .. }) => Ok(()),
         Err(RemoveError::Alive { creator, .. } | RemoveError::Unjudged { creator, .. }) => {
             Err(CreateError::Exists { name: name.to_owned(), creator: Some(creator).filter(|&c| c != 0) })

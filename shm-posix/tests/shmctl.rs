@@ -365,6 +365,73 @@ fn a_connected_direct_client_keeps_a_stale_segment() {
     drop(user);
 }
 
+/// New-user review 2026-12-03: a server killed and restarted could not
+/// come back while a client of the dead run was connected (a direct
+/// mailbox's client holds its slot until it drops): `Segment::create`
+/// reported `InUse` for as long as that client lived. A restarting creator
+/// now replaces a stale segment that only clients and subscribers still
+/// map (a sweep keeps it, as above); a live process serving a channel
+/// still keeps it.
+#[test]
+fn a_restarted_creator_replaces_a_segment_its_dead_runs_clients_still_map() {
+    let pid = std::process::id();
+    let name = format!("/shmctl-test-{pid}-restart-with-clients");
+    let opts = CreateOptions { persist: true, ..Default::default() };
+    let direct = Layout::new().direct("rpc", 2, 64).unwrap().mailbox("m", 2, 64).unwrap();
+    let stale = || {
+        drop(Segment::create_with(&name, &direct, opts).unwrap());
+        let file = std::fs::OpenOptions::new().write(true).open(format!("/dev/shm{name}")).unwrap();
+        file.write_all_at(&dead_pid().to_ne_bytes(), header::CREATOR as u64).unwrap();
+        Segment::open(&name, Duration::ZERO).unwrap()
+    };
+    // A live server in the dead run's segment keeps it.
+    let old = stale();
+    let server = old.server("m", shm_posix::FutexWait::new()).unwrap();
+    match Segment::create(&name, &direct) {
+        Err(shm_posix::CreateError::InUse { pid: p, role, .. }) => assert_eq!((p, role.as_str()), (pid, "m server")),
+        other => panic!("a live server keeps the segment: {:?}", other.map(|_| ())),
+    }
+    drop(server);
+    drop(old);
+    shm_posix::remove(&name).unwrap();
+    // Only a connected client: the restarted creator takes the name.
+    let old = stale();
+    let client = old.direct_client("rpc", shm_posix::FutexWait::new()).unwrap();
+    let new = Segment::create(&name, &direct).expect("a client of the dead run does not hold the name");
+    assert_ne!(new.info().layout_hash, 0);
+    let again = Segment::open(&name, Duration::ZERO).unwrap();
+    let _fresh = again.direct_client("rpc", shm_posix::FutexWait::new()).expect("the new segment has its slots free");
+    drop(client);
+    drop(old);
+}
+
+/// New-user review 2026-12-03: a direct client that left its slot with a
+/// request posted (ABANDONED: the server frees it) is no user of the
+/// segment, though its `client` word still names it.
+#[test]
+fn a_client_that_left_with_a_request_posted_does_not_keep_a_stale_segment() {
+    let pid = std::process::id();
+    let prefix = format!("shmctl-test-{pid}-abandoned-");
+    let name = format!("/{prefix}segment");
+    let opts = CreateOptions { persist: true, ..Default::default() };
+    let direct = Layout::new().direct("rpc", 2, 64).unwrap();
+    drop(Segment::create_with(&name, &direct, opts).unwrap());
+    let file = std::fs::OpenOptions::new().write(true).open(format!("/dev/shm{name}")).unwrap();
+    file.write_all_at(&dead_pid().to_ne_bytes(), header::CREATOR as u64).unwrap();
+    let user = Segment::open(&name, Duration::ZERO).unwrap();
+    let mut client = user.direct_client("rpc", shm_posix::FutexWait::new()).unwrap();
+    // No server: the request stays posted when the call gives up.
+    let got = client.call_timeout(b"x", &mut [0u8; 64], Duration::from_millis(1));
+    assert!(matches!(got, Err(shm_core::CallError::StillPosted | shm_core::CallError::PeerDied)), "{got:?}");
+    drop(client);
+    let out = shmctl(&["inspect", &name]);
+    assert!(text(&out.stdout).contains("slots_abandoned=1"), "{}", text(&out.stdout));
+    let out = shmctl(&["rm", "--stale", "--prefix", &prefix]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains(&format!("removed {name}")), "{}", text(&out.stdout));
+    drop(user);
+}
+
 /// Review 2026-12-03 (5): names are anyone's choice. A name with a newline
 /// does not forge a line of `list`; a stale segment under a name too long
 /// for this library is kept and reported by `rm --stale`, which still

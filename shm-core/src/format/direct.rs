@@ -80,3 +80,6 @@ pub mod slot {
 
 #[cfg(not(shm_loom))]
 const _: () = assert!(slot::ABANDONED <= super::mailbox::LOW_MASK);
+// `MailboxView::slot_user` reads ABANDONED for both kinds.
+#[cfg(not(shm_loom))]
+const _: () = assert!(slot::ABANDONED == super::mailbox::slot::ABANDONED);

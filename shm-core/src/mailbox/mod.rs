@@ -195,6 +195,17 @@ impl<'a> MailboxView<'a> {
         (i < self.slot_count).then(|| self.slot(i).client.load(Ordering::Relaxed))
     }
 
+    /// The id of the client using slot `i` (0: nobody), for tools that ask
+    /// who uses a segment: [`slot_client`](Self::slot_client), except that
+    /// a slot its client left with a request posted (ABANDONED, the same
+    /// state in a mailbox and a direct mailbox; the server frees it) has no
+    /// user. `None` past the last slot.
+    pub fn slot_user(&self, i: u32) -> Option<u32> {
+        let client = self.slot_client(i)?;
+        let state = crate::format::mailbox::low_of(self.slot(i).state.load(Ordering::Relaxed));
+        Some(if state == crate::format::mailbox::slot::ABANDONED { 0 } else { client })
+    }
+
     /// Frees slot `i`, which this client holds as `id`, and wakes clients
     /// waiting for one. The state goes FREE first and the owner word second:
     /// until the owner word reads 0 nobody can claim the slot, and a client
