@@ -619,6 +619,35 @@ impl Segment {
         Ok(Self { core, map, object, name, owner: false, persist: true })
     }
 
+    /// Checks that the segment was created for `layout`: the same channels,
+    /// kinds and sizes, in the same order (the layout hash every segment
+    /// records). Call it after opening, before taking a role, so that peers
+    /// built with different declarations fail at once with a clear error,
+    /// not later with a size or kind error on one channel.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use shm_core::Layout;
+    /// use shm_posix::Segment;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let layout = Layout::new().mailbox("rpc", 4, 256)?;
+    /// let segment = Segment::open_live("/my-app", Duration::from_secs(5))?;
+    /// segment.expect_layout(&layout)?; // LayoutMismatch if the server declared another
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn expect_layout(&self, layout: &Layout) -> Result<(), OpenError> {
+        let (expected, found) = (layout.hash(), self.core.info().layout_hash);
+        if expected == found {
+            return Ok(());
+        }
+        Err(OpenError::Core {
+            name: self.name.clone(),
+            source: shm_core::OpenError::LayoutMismatch { expected, found },
+        })
+    }
+
     /// The canonical name (`/name`).
     pub fn name(&self) -> &str {
         &self.name

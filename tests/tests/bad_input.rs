@@ -131,3 +131,25 @@ fn payload_lengths_and_timeouts() {
     let slot = client.try_claim().unwrap();
     assert_eq!(slot.send(33).err(), Some(CallError::TooLarge { len: 33, max: 32 }));
 }
+
+/// New-user review 2026-12-03: shm-posix had no way to check, on open, that
+/// a segment was declared as this side expects; a slot-size mismatch showed
+/// up later as `TooLarge`. `expect_layout` says so at once.
+#[test]
+fn a_segment_opened_with_another_layout_is_named_a_mismatch() {
+    let name = format!("/shm-test-{}-expect-layout", std::process::id());
+    let ours = Layout::new().mailbox("rpc", 4, 256).unwrap();
+    let theirs = Layout::new().mailbox("rpc", 4, 64).unwrap();
+    let created = shm_posix::Segment::create(&name, &ours).unwrap();
+    let opened = shm_posix::Segment::open(&name, Duration::ZERO).unwrap();
+    assert!(opened.expect_layout(&ours).is_ok());
+    let err = opened.expect_layout(&theirs).unwrap_err();
+    assert!(
+        matches!(err, shm_posix::OpenError::Core { source: OpenError::LayoutMismatch { expected, found }, .. }
+            if expected == theirs.hash() && found == ours.hash()),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("build both from the same layout"), "{err}");
+    drop(opened);
+    drop(created);
+}
