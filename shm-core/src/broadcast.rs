@@ -910,6 +910,9 @@ pub struct Subscriber<'a, W: Wait> {
     /// This side found its slot's owner word naming someone else: it no
     /// longer writes the slot and reports [`RecvError::SlotLost`].
     lost: bool,
+    /// `join` took its position without two agreeing looks at `head` (its
+    /// fallback): `next_frame` may move it back to `head` once.
+    unconfirmed: bool,
 }
 
 /// At most this many rounds of `Subscriber::join`'s store-fence-look.
@@ -974,6 +977,7 @@ impl<'a, W: Wait> Subscriber<'a, W> {
         // agreement (a publisher that moves at every look), the last look
         // within a ring of the tail stored is taken, as before.
         let mut head = seen;
+        let mut unconfirmed = true;
         for _ in 0..JOIN_ROUNDS {
             sub.tail.store(seen, Ordering::Relaxed);
             // SYNC POINT: pairs with the fence in `Publisher::room` (see
@@ -991,6 +995,7 @@ impl<'a, W: Wait> Subscriber<'a, W> {
             // `intent` at least that far.
             let intent = ctl.intent.load(Ordering::Relaxed);
             if head == seen && intent.wrapping_sub(head) <= view.capacity {
+                unconfirmed = false;
                 break;
             }
             seen = head;
@@ -1016,6 +1021,7 @@ impl<'a, W: Wait> Subscriber<'a, W> {
             missed: 0,
             spin: SpinBudget::never_yielding(),
             lost: false,
+            unconfirmed,
         })
     }
 
@@ -1109,13 +1115,17 @@ impl<'a, W: Wait> Subscriber<'a, W> {
         let head = loop {
             let head = self.next_head(deadline.as_deref_mut())?;
             // A position ahead of `head` (by at most a ring) from which
-            // nothing was read yet: taken at the join from a look at a
-            // scribbled `head` (`head` never moves back). Nothing read, so
-            // nothing is read twice: move to `head` and look again, once
-            // per call (a `head` that keeps jumping back is reported).
+            // nothing was read yet, taken by a join that found no two
+            // looks at `head` agreeing: a scribbled `head` (`head` never
+            // moves back). Nothing read, so nothing is read twice: move to
+            // `head` and look again, once. Never after a confirmed join:
+            // there `head` "behind" is a publisher 2^32 bytes on (a lap,
+            // reported as before) or a `head` scribbled back, which must
+            // not re-deliver old messages (review, 2026-12-03).
             let bare = head & !CLOSED;
             let cap = self.view.capacity;
             if self.seq.is_none()
+                && self.unconfirmed
                 && !resynced
                 && bare.is_multiple_of(8)
                 && bare != self.pos
@@ -1125,6 +1135,7 @@ impl<'a, W: Wait> Subscriber<'a, W> {
                 self.pos = bare;
                 self.store_tail();
                 resynced = true;
+                self.unconfirmed = false;
                 continue;
             }
             break head;

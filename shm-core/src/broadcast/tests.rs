@@ -1098,3 +1098,30 @@ fn a_subscriber_whose_slot_was_taken_says_so_and_leaves_it_alone() {
     assert_eq!(memory.read_u32(slot1 + b::OWNER), 88, "dropping it leaves the taker's slot alone");
     assert_eq!(memory.read_u32(slot1 + b::TAIL), taker);
 }
+
+/// Review 2026-12-03 (sixth pass): the move back to `head` also ran after
+/// a join whose two looks agreed, so a `head` scribbled back by less than
+/// a ring just after the join re-delivered messages published before it
+/// (and a publisher 2^32 bytes on read as "behind" and skipped a lap
+/// without a word). Only a join that fell back moves back now.
+#[test]
+fn a_head_scribbled_back_after_a_confirmed_join_redelivers_nothing() {
+    for policy in [Policy::Block, Policy::Overwrite] {
+        let memory = fresh(policy);
+        let seg = open(&memory);
+        let mut tx = seg.publisher("b", ThreadWait::new(1)).unwrap();
+        for n in 0..2 {
+            tx.try_publish(&message(n, 56)).unwrap();
+        }
+        let mut sub = seg.subscriber("b", ThreadWait::new(2)).unwrap();
+        let head = AREAS_OFFSET + b::HEAD;
+        let real = memory.read_u32(head);
+        memory.write_u32(head, real - 128);
+        let mut buf = [0u8; 64];
+        assert!(matches!(sub.try_recv(&mut buf), Err(RecvError::Corrupted(_))), "{policy:?}: not old message 0");
+        memory.write_u32(head, real);
+        tx.try_publish(&message(2, 56)).unwrap();
+        assert_eq!(sub.try_recv(&mut buf), Ok(56), "{policy:?}");
+        assert_eq!(&buf[..56], &message(2, 56)[..], "{policy:?}: the message published after the join");
+    }
+}
