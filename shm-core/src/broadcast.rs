@@ -529,7 +529,6 @@ impl<'a, W: Wait> Publisher<'a, W> {
         if !crate::role::held(holder) || self.wait.is_alive(holder) {
             return false;
         }
-        crate::event::event!("broadcast: subscriber {} in slot {} died; dropping it", holder, s);
         self.release_dead_subscribers();
         true
     }
@@ -1111,7 +1110,6 @@ impl<'a, W: Wait> Subscriber<'a, W> {
     /// The next frame at or after `pos`, following a wrap marker; `Err` with
     /// the error to report (lag included).
     fn next_frame(&mut self, mut deadline: Option<&mut W::Deadline>) -> Result<Frame, RecvError> {
-        let mut resynced = false;
         let head = loop {
             let head = self.next_head(deadline.as_deref_mut())?;
             // A position ahead of `head` (by at most a ring) from which
@@ -1126,7 +1124,6 @@ impl<'a, W: Wait> Subscriber<'a, W> {
             let cap = self.view.capacity;
             if self.seq.is_none()
                 && self.unconfirmed
-                && !resynced
                 && bare.is_multiple_of(8)
                 && bare != self.pos
                 && self.pos.wrapping_sub(bare) <= cap
@@ -1134,7 +1131,6 @@ impl<'a, W: Wait> Subscriber<'a, W> {
                 crate::event::event!("broadcast: subscriber {} stood past the head; moving back to it", self.id);
                 self.pos = bare;
                 self.store_tail();
-                resynced = true;
                 self.unconfirmed = false;
                 continue;
             }
