@@ -185,7 +185,8 @@ pub(crate) enum Users {
     /// clients and subscribers that depend on them.
     All,
     /// The roles that serve a channel (server, producer, consumer,
-    /// publisher), not the clients and subscribers of one.
+    /// publisher), not the clients and subscribers of one, nor a queue end
+    /// whose other end's holder is dead.
     Serving,
 }
 
@@ -196,9 +197,15 @@ pub(crate) fn live_peers(seg: &shm_core::Segment<'_>, users: Users) -> Vec<(Stri
         .into_iter()
         .flat_map(|c| {
             let channel = c.name;
+            // A queue end whose other end died serves nobody: it gets
+            // `PeerDied` and reopens, as a client of a dead server does. It
+            // held a restarted creator back for as long as it lived
+            // (review, 2026-12-03). A free or closed other end may be
+            // claimed again: the end still serves.
+            let broken = c.kind == "queue" && c.peers.iter().any(|p| p.alive == Some(false));
             c.peers
                 .into_iter()
-                .filter(move |p| users == Users::All || !matches!(p.role, "client" | "subscriber"))
+                .filter(move |p| users == Users::All || !(broken || matches!(p.role, "client" | "subscriber")))
                 .filter(|p| p.alive == Some(true))
                 .filter_map(move |p| Some((format!("{channel} {}", p.role), p.pid?)))
         })

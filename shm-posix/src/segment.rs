@@ -35,7 +35,8 @@ pub struct CreateOptions {
     /// true; false reports [`CreateError::Stale`] instead). A segment whose
     /// creator lives, or in which a live process still serves a channel (a
     /// server, producer, consumer or publisher), is never replaced; the
-    /// clients and subscribers of the dead run do not hold it (they keep
+    /// clients and subscribers of the dead run, and a queue end whose other
+    /// end's holder died, do not hold it (they keep
     /// their mapping, get `PeerDied`, and open the new segment with
     /// [`Segment::open_live`]). Of several creators racing for one stale
     /// name exactly one wins.

@@ -405,6 +405,43 @@ fn a_restarted_creator_replaces_a_segment_its_dead_runs_clients_still_map() {
     drop(old);
 }
 
+/// Review 2026-12-03 (F5): a restarted creator was held back (`InUse`) by
+/// the process at the other end of a queue it had served, for as long as
+/// that process lived, though its peer was the dead run. A queue end counts
+/// only while its other end is not dead; a live pipeline (both ends alive)
+/// and an end whose other end is free or closed still keep the segment.
+#[test]
+fn a_queue_end_whose_other_end_died_does_not_keep_a_stale_segment() {
+    let pid = std::process::id();
+    let name = format!("/shmctl-test-{pid}-queue-peer-died");
+    let opts = CreateOptions { persist: true, ..Default::default() };
+    let layout = Layout::new().queue("q", 4096).unwrap().direct("rpc", 2, 64).unwrap();
+    drop(Segment::create_with(&name, &layout, opts).unwrap());
+    let file = std::fs::OpenOptions::new().write(true).open(format!("/dev/shm{name}")).unwrap();
+    file.write_all_at(&dead_pid().to_ne_bytes(), header::CREATOR as u64).unwrap();
+    let old = Segment::open(&name, Duration::ZERO).unwrap();
+    let in_use = |what: &str| match Segment::create(&name, &layout) {
+        Err(shm_posix::CreateError::InUse { pid: p, role, .. }) => {
+            assert_eq!(p, pid, "{what}");
+            role
+        }
+        other => panic!("{what}: {:?}", other.map(|_| ())),
+    };
+    let consumer = old.consumer("q", shm_posix::FutexWait::new()).unwrap();
+    let producer = old.producer("q", shm_posix::FutexWait::new()).unwrap();
+    assert!(in_use("a live pipeline").starts_with("q "));
+    drop(producer);
+    assert_eq!(in_use("a producer that closed"), "q consumer");
+    // The producer's holder dies (its PID, as a killed producer leaves it).
+    let q = shm_posix::list::report(&old).channels.into_iter().find(|c| c.name == "q").unwrap();
+    let producer_word = (q.offset as usize + shm_core::format::queue::PRODUCER) as u64;
+    file.write_all_at(&dead_pid().to_ne_bytes(), producer_word).unwrap();
+    let new = Segment::create(&name, &layout).expect("an end whose peer died does not hold the name");
+    let _fresh = new.consumer("q", shm_posix::FutexWait::new()).expect("the new segment's ends are free");
+    drop(consumer);
+    drop(old);
+}
+
 /// New-user review 2026-12-03: a direct client that left its slot with a
 /// request posted (ABANDONED: the server frees it) is no user of the
 /// segment, though its `client` word still names it.
