@@ -900,6 +900,9 @@ pub struct Subscriber<'a, W: Wait> {
     tail: u32,
     /// The sequence number of the next message, once known.
     seq: Option<u32>,
+    /// `seq` is the next frame's (not a lower bound, as after `lagged`'s
+    /// fallback).
+    seq_exact: bool,
     /// `published` when this subscriber joined: what a lag before its first
     /// message counts from.
     joined_at: u32,
@@ -909,9 +912,22 @@ pub struct Subscriber<'a, W: Wait> {
     /// This side found its slot's owner word naming someone else: it no
     /// longer writes the slot and reports [`RecvError::SlotLost`].
     lost: bool,
-    /// `join` took its position without two agreeing looks at `head` (its
-    /// fallback): `next_frame` may move it back to `head` once.
-    unconfirmed: bool,
+    /// How `join` took this side's position.
+    start: Start,
+}
+
+/// How `Subscriber::join` took the subscriber's position.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// From two agreeing looks at `head`: the first frame there has
+    /// sequence number `joined_at` or `joined_at + 1`.
+    Confirmed,
+    /// Without them (its fallback): `next_frame` may move it back to `head`
+    /// once, and `joined_at` only bounds the first sequence number from
+    /// below.
+    Unconfirmed,
+    /// Moved back to `head` from an unconfirmed position.
+    MovedBack,
 }
 
 /// At most this many rounds of `Subscriber::join`'s store-fence-look.
@@ -953,7 +969,7 @@ impl<'a, W: Wait> Subscriber<'a, W> {
         // `commit_len`: the head loaded below is at least the end of the
         // message counted, so the first message this side reads has a
         // sequence number of at least `joined_at`.
-        let joined_at = ctl.published.load(Ordering::Acquire);
+        let mut joined_at = ctl.published.load(Ordering::Acquire);
         // SYNC POINT: Acquire pairs with the publisher's Release store of
         // `head`.
         let mut seen = ctl.head.load(Ordering::Acquire) & !CLOSED;
@@ -976,12 +992,20 @@ impl<'a, W: Wait> Subscriber<'a, W> {
         // agreement (a publisher that moves at every look), the last look
         // within a ring of the tail stored is taken, as before.
         let mut head = seen;
-        let mut unconfirmed = true;
+        let mut start = Start::Unconfirmed;
         for _ in 0..JOIN_ROUNDS {
             sub.tail.store(seen, Ordering::Relaxed);
             // SYNC POINT: pairs with the fence in `Publisher::room` (see
             // there).
             fence(Ordering::SeqCst);
+            // Loaded again before each look at `head`, for the same reason
+            // as above, and after the previous look: when two looks agree,
+            // the `head` taken ends message `joined_at` or `joined_at + 1`
+            // (the publisher stored the count of every message before that
+            // `head` before storing it), so `Subscriber::counted_lap` may
+            // judge a position that read nothing yet by `joined_at`.
+            // SYNC POINT: as above.
+            joined_at = ctl.published.load(Ordering::Acquire);
             // SYNC POINT: as above.
             head = ctl.head.load(Ordering::Acquire) & !CLOSED;
             if !head.is_multiple_of(8) {
@@ -994,7 +1018,7 @@ impl<'a, W: Wait> Subscriber<'a, W> {
             // `intent` at least that far.
             let intent = ctl.intent.load(Ordering::Relaxed);
             if head == seen && intent.wrapping_sub(head) <= view.capacity {
-                unconfirmed = false;
+                start = Start::Confirmed;
                 break;
             }
             seen = head;
@@ -1015,12 +1039,13 @@ impl<'a, W: Wait> Subscriber<'a, W> {
             pos: head,
             tail: head,
             seq: None,
+            seq_exact: false,
             joined_at,
             received: 0,
             missed: 0,
             spin: SpinBudget::never_yielding(),
             lost: false,
-            unconfirmed,
+            start,
         })
     }
 
@@ -1066,6 +1091,25 @@ impl<'a, W: Wait> Subscriber<'a, W> {
         let head = ctl.head.load(Ordering::Acquire);
         if let Some(head) = self.ready(head) {
             return Ok(head);
+        }
+        // `head` at this side's position: nothing new, or a publisher a
+        // whole number of 2^32-byte laps on (overwrite policy), which only
+        // the count tells (see `lapped_far`).
+        if let (Policy::Overwrite, Some((e, slack))) = (self.view.policy, self.expected()) {
+            // SYNC POINT: Acquire pairs with the Release store of
+            // `published` in `commit_len`: the `head` loaded next is at
+            // least the end of every message counted, so while it is still
+            // this side's position (a frame sequence `e` to `e + slack`
+            // starts there) at most `e + slack` were.
+            let published = ctl.published.load(Ordering::Acquire);
+            // SYNC POINT: Acquire, as above.
+            let head = ctl.head.load(Ordering::Acquire);
+            if let Some(head) = self.ready(head) {
+                return Ok(head);
+            }
+            if published.wrapping_sub(e).wrapping_sub(slack) as i32 > 0 {
+                return Err(self.lagged("published"));
+            }
         }
         // Nothing to read: a polling subscriber too checks its slot and
         // puts a scribbled tail back, and a waiting one at every look (see
@@ -1123,7 +1167,7 @@ impl<'a, W: Wait> Subscriber<'a, W> {
             let bare = head & !CLOSED;
             let cap = self.view.capacity;
             if self.seq.is_none()
-                && self.unconfirmed
+                && self.start == Start::Unconfirmed
                 && bare.is_multiple_of(8)
                 && bare != self.pos
                 && self.pos.wrapping_sub(bare) <= cap
@@ -1131,7 +1175,7 @@ impl<'a, W: Wait> Subscriber<'a, W> {
                 crate::event::event!("broadcast: subscriber {} stood past the head; moving back to it", self.id);
                 self.pos = bare;
                 self.store_tail();
-                self.unconfirmed = false;
+                self.start = Start::MovedBack;
                 continue;
             }
             break head;
@@ -1167,25 +1211,38 @@ impl<'a, W: Wait> Subscriber<'a, W> {
             let seq = v.ring_word(off + FRAME_SEQ as u32).load(Ordering::Relaxed);
             let intent = v.intent_after_read();
             if v.lapped(pos, intent) {
-                return Err(self.lagged());
+                return Err(self.lagged("intent"));
             }
-            if !head.is_multiple_of(8) || ahead > cap {
+            if !head.is_multiple_of(8) {
                 return Err(RecvError::Corrupted(v.corrupt("head")));
+            }
+            // From here on, what looks corrupted may be a lap of 2^31 bytes
+            // or more, which `lapped` cannot see: the count tells.
+            if ahead > cap {
+                return Err(self.lap_or(v.corrupt("head")));
             }
             if len == WRAP_MARKER {
                 pos = pos.wrapping_add(cap - off);
                 continue;
             }
             if len > v.max_message() || off + frame_size(len) > cap || frame_size(len) > ahead {
-                return Err(RecvError::Corrupted(v.corrupt("frame len")));
+                return Err(self.lap_or(v.corrupt("frame len")));
             }
             // A sequence number behind the expected one cannot be; one
             // ahead means messages this side skipped when it last resumed
             // (see `lagged`): report them, and read this frame next.
+            // The first frame after a confirmed join is `joined_at` or the
+            // next (see `Start::Confirmed`); another is a lap or garbage.
+            if self.seq.is_none() && self.start == Start::Confirmed && seq.wrapping_sub(self.joined_at) > 1 {
+                return Err(self.lap_or(v.corrupt("frame seq")));
+            }
             if let Some(expected) = self.seq {
                 let ahead = seq.wrapping_sub(expected);
                 if (ahead as i32) < 0 {
-                    return Err(RecvError::Corrupted(v.corrupt("frame seq")));
+                    return Err(self.lap_or(v.corrupt("frame seq")));
+                }
+                if ahead > 0 && self.lapped_far(self.pos, None) {
+                    return Err(self.lagged("published"));
                 }
                 if ahead > 0 {
                     self.pos = pos;
@@ -1196,12 +1253,76 @@ impl<'a, W: Wait> Subscriber<'a, W> {
             return Ok(Frame { start: pos, len, seq });
         }
         // Two wrap markers in a row, or a marker right at `head`.
-        Err(RecvError::Corrupted(v.corrupt("frame len")))
+        Err(self.lap_or(v.corrupt("frame len")))
     }
 
-    /// After a lap: moves to the oldest intact message and says how many
-    /// were lost.
-    fn lagged(&mut self) -> RecvError {
+    /// Whether the frame at `pos` with sequence number `seq` (or, with
+    /// `None`, the one this side expects next) was overwritten 2^31 bytes
+    /// ago or more (policy overwrite).
+    ///
+    /// [`BroadcastView::lapped`] compares positions as signed 32-bit
+    /// distances and cannot see such a lap: an idle subscriber then found
+    /// `head` "more than a ring ahead" and reported `Corrupted` at every
+    /// call, or, about 2^32 bytes on, could take another frame's bytes for
+    /// its own (review, 2026-12-03). Sequence numbers wrap only after 2^31
+    /// messages: the oldest intact frame's is after `seq` exactly when the
+    /// frame was overwritten. Under the block policy nobody laps a
+    /// subscriber that holds its slot, so this is not consulted there.
+    fn lapped_far(&self, pos: u32, seq: Option<u32>) -> bool {
+        let v = self.view;
+        if v.policy != Policy::Overwrite {
+            return false;
+        }
+        // The expected sequence number is `e` to `e + slack`; with no
+        // count to go by, such a lap reads as corruption.
+        let Some((e, slack)) = seq.map(|seq| (seq, 0)).or_else(|| self.expected()) else { return false };
+        let since = v.ctl.published.load(Ordering::Relaxed).wrapping_sub(e);
+        if (since as i32) <= 0 {
+            return false;
+        }
+        // Each message moved the publisher at most a ring (a frame of at
+        // most half the ring, and the gap a wrap marker skips): under 2^31
+        // bytes in all, `lapped` told. The common case: one load, of a
+        // word on the line of `intent`.
+        if (u64::from(since) + u64::from(slack)) * u64::from(v.capacity) < 1 << 31 {
+            return false;
+        }
+        // The publisher laps faster than this side can look: it was lapped.
+        let Some((at, oldest)) = self.oldest_frame() else { return true };
+        let d = oldest.wrapping_sub(e);
+        // With `slack`, a frame `d <= slack` on is this side's own only at
+        // its position or just past a wrap marker there.
+        let next_lap = pos.wrapping_add(v.capacity - (pos & (v.capacity - 1)));
+        (d as i32) > slack as i32 || (d != 0 && d <= slack && at != pos && at != next_lap)
+    }
+
+    /// The sequence number of the frame at this side's position: `(e,
+    /// slack)` for `e` to `e + slack`, or `None` if unknown (a position a
+    /// join took without agreeing looks, from which nothing was read yet,
+    /// or `lagged`'s fallback took).
+    fn expected(&self) -> Option<(u32, u32)> {
+        match (self.seq, self.start) {
+            (Some(seq), _) if self.seq_exact => Some((seq, 0)),
+            (None, Start::Confirmed) => Some((self.joined_at, 1)),
+            _ => None,
+        }
+    }
+
+    /// What a frame or `head` that makes no sense at this side's position
+    /// means: a lap (resume at the oldest message) if the publisher went
+    /// 2^31 bytes or more past it, else corruption at `at`.
+    fn lap_or(&mut self, at: Corruption) -> RecvError {
+        if self.lapped_far(self.pos, None) {
+            self.lagged("published")
+        } else {
+            RecvError::Corrupted(at)
+        }
+    }
+
+    /// The position and sequence number of the oldest intact frame, or
+    /// `None` if sixteen looks found none (a publisher that laps faster than
+    /// this side can look, or a scribbled `oldest`).
+    fn oldest_frame(&self) -> Option<(u32, u32)> {
         let v = self.view;
         let cap = v.capacity;
         let ctl = v.ctl;
@@ -1233,9 +1354,32 @@ impl<'a, W: Wait> Subscriber<'a, W> {
             if len == WRAP_MARKER || v.lapped(oldest, v.intent_after_read()) {
                 continue;
             }
+            return Some((oldest, seq));
+        }
+        None
+    }
+
+    /// After a lap (`word` said so): moves to the oldest intact message and
+    /// says how many were lost.
+    fn lagged(&mut self, word: &'static str) -> RecvError {
+        let v = self.view;
+        let ctl = v.ctl;
+        if let Some((oldest, seq)) = self.oldest_frame() {
             let missed = seq.wrapping_sub(self.seq.unwrap_or(self.joined_at));
-            // A count "behind" cannot be (a scribbled `seq`): count none.
-            let missed = if (missed as i32) < 0 { 0 } else { missed };
+            // After a lap the oldest frame is past this side's (the
+            // publisher moves `oldest` before writing over a frame), and
+            // `joined_at` is at most the expected sequence number; the
+            // expected frame itself is the oldest only past a wrap marker at
+            // this side's position (the marker is what was overwritten).
+            // Any other frame this side read already, or the one it expects
+            // where it stands: `word` claimed a lap that did not happen
+            // (scribbled). Moving there would hand out old messages again
+            // (review, 2026-12-03): stay.
+            let cap = v.capacity;
+            let past_marker = self.pos.wrapping_add(cap - (self.pos & (cap - 1)));
+            if (missed as i32) < 0 || (missed == 0 && oldest != past_marker) {
+                return RecvError::Corrupted(v.corrupt(word));
+            }
             return self.skip_to(oldest, Some(seq), missed);
         }
         // The publisher laps us faster than we can look, or died with the
@@ -1254,13 +1398,17 @@ impl<'a, W: Wait> Subscriber<'a, W> {
         }
         let missed = published.wrapping_sub(self.seq.unwrap_or(self.joined_at));
         let missed = if (missed as i32) < 0 { 0 } else { missed };
-        self.skip_to(head, Some(published), missed)
+        let lag = self.skip_to(head, Some(published), missed);
+        // The frame at `head` may have a later sequence number.
+        self.seq_exact = false;
+        lag
     }
 
     fn skip_to(&mut self, pos: u32, seq: Option<u32>, missed: u32) -> RecvError {
         crate::event::event!("broadcast: subscriber {} lagged and lost {} messages", self.id, missed);
         self.pos = pos;
         self.seq = seq;
+        self.seq_exact = true;
         self.missed = self.missed.wrapping_add(missed);
         let sub = &self.view.subs[self.slot];
         sub.missed.store(self.missed, Ordering::Relaxed);
@@ -1329,14 +1477,16 @@ impl<'a, W: Wait> Subscriber<'a, W> {
     /// moves past it.
     fn finish_frame(&mut self, frame: Frame) -> Result<(), RecvError> {
         let v = self.view;
-        if v.lapped(frame.start, v.intent_after_read()) {
+        let by_intent = v.lapped(frame.start, v.intent_after_read());
+        if by_intent || self.lapped_far(frame.start, Some(frame.seq)) {
             // `frame.seq` was read intact (`next_frame` checked): the lost
             // messages count from it.
             self.seq = Some(frame.seq);
-            return Err(self.lagged());
+            return Err(self.lagged(if by_intent { "intent" } else { "published" }));
         }
         self.pos = frame.start.wrapping_add(frame_size(frame.len));
         self.seq = Some(frame.seq.wrapping_add(1));
+        self.seq_exact = true;
         self.received = self.received.wrapping_add(1);
         v.subs[self.slot].received.store(self.received, Ordering::Relaxed);
         self.store_tail();

@@ -1127,3 +1127,135 @@ fn a_head_scribbled_back_after_a_confirmed_join_redelivers_nothing() {
         assert_eq!(&buf[..56], &message(2, 56)[..], "{policy:?}: the message published after the join");
     }
 }
+
+/// Review 2026-12-03 (sixth pass, F2): positions are compared as signed
+/// 32-bit distances, so an overwrite subscriber left idle while 2^31 bytes
+/// or more were published found `head` "more than a ring ahead" and
+/// reported `Corrupted` at every call, and one about 2^32 bytes behind read
+/// another frame's bytes as its own. The message count tells the lap: it
+/// lags, resumes at the oldest message, and counts every message once.
+#[test]
+#[cfg_attr(miri, ignore = "publishes 2^33 bytes")]
+fn an_idle_subscriber_lapped_by_2_pow_31_bytes_or_more_lags_and_reads_on() {
+    const CAP: u32 = 1 << 20;
+    let layout = Layout::new().broadcast("b", CAP, 2, Policy::Overwrite).unwrap();
+    // Frames of half the ring: 4096 of them are 2^31 bytes.
+    for frames in [4095u32, 4097, 6000, 8190, 8191, 8192, 8193, 12289, 16383] {
+        for read_first in [false, true] {
+            let what = format!("{frames} frames, read first: {read_first}");
+            let memory = MockRegion::new(layout.size());
+            Segment::create(memory.region(), &layout, 1, 0).unwrap();
+            let seg = open(&memory);
+            let mut tx = seg.publisher("b", ThreadWait::new(1)).unwrap();
+            let mut sub = seg.subscriber("b", ThreadWait::new(2)).unwrap();
+            let mut buf = std::vec![0u8; CAP as usize];
+            let mut received = 0u64;
+            if read_first {
+                tx.try_publish(b"FIRST").unwrap();
+                assert_eq!(sub.try_recv(&mut buf), Ok(5), "{what}");
+                received += 1;
+            }
+            let max = tx.max_message();
+            for _ in 0..frames {
+                // Only the header is written: 2^32 bytes in a blink.
+                tx.try_loan(max).unwrap().commit();
+            }
+            // Idle at the lap (at 8192 frames from the start, `head` is
+            // back at this side's position): the first call says so.
+            assert!(matches!(sub.try_recv(&mut buf), Err(RecvError::Lagged { .. })), "{what}");
+            tx.try_publish(b"LAST").unwrap();
+            let published = u64::from(frames) + 1 + u64::from(read_first);
+            let mut lags = 1;
+            let mut last_seq = None;
+            loop {
+                match sub.try_read() {
+                    Ok(msg) => {
+                        let (len, seq) = (msg.len(), msg.seq());
+                        match msg.finish() {
+                            Ok(()) => {}
+                            // The frame's bytes were another's (the lap
+                            // found after reading them).
+                            Err(RecvError::Lagged { .. }) => {
+                                lags += 1;
+                                continue;
+                            }
+                            Err(e) => panic!("{what}: finish: {e:?} after {received} messages and {lags} lags"),
+                        }
+                        if let Some(prev) = last_seq {
+                            assert!(seq > prev, "{what}: seq {seq} after {prev}");
+                        }
+                        last_seq = Some(seq);
+                        received += 1;
+                        if len == 4 {
+                            break;
+                        }
+                    }
+                    Err(RecvError::Lagged { .. }) => lags += 1,
+                    Err(e) => panic!("{what}: {e:?} after {received} messages and {lags} lags"),
+                }
+                assert!(lags <= 1, "{what}: one lap, one lag");
+            }
+            assert_eq!(lags, u32::from(frames > 2), "{what}");
+            assert_eq!(last_seq, Some(published as u32 - 1), "{what}: LAST is the last message");
+            assert_eq!(received + sub.missed(), published, "{what}: every message counted once");
+            assert_eq!(sub.try_recv(&mut buf), Err(RecvError::Empty), "{what}");
+        }
+    }
+}
+
+/// The same lap, found while the subscriber held a message in place: the
+/// read may have been overwritten, so `finish` reports the lag.
+#[test]
+#[cfg_attr(miri, ignore = "publishes 2^32 bytes")]
+fn a_read_held_while_2_pow_31_bytes_or_more_are_published_reports_the_lag() {
+    const CAP: u32 = 1 << 20;
+    let layout = Layout::new().broadcast("b", CAP, 2, Policy::Overwrite).unwrap();
+    for frames in [4097u32, 8191, 8192, 8193] {
+        let memory = MockRegion::new(layout.size());
+        Segment::create(memory.region(), &layout, 1, 0).unwrap();
+        let seg = open(&memory);
+        let mut tx = seg.publisher("b", ThreadWait::new(1)).unwrap();
+        let mut sub = seg.subscriber("b", ThreadWait::new(2)).unwrap();
+        tx.try_publish(b"FIRST").unwrap();
+        let msg = sub.try_read().unwrap();
+        let max = tx.max_message();
+        for _ in 0..frames {
+            tx.try_loan(max).unwrap().commit();
+        }
+        assert!(matches!(msg.finish(), Err(RecvError::Lagged { .. })), "{frames} frames");
+    }
+}
+
+/// A word scribbled to claim a lap that did not happen (`intent` far
+/// ahead, `published` far on) never moves a subscriber back over messages
+/// it already read: it reports the word, and hands out each message at
+/// most once, in order.
+#[test]
+fn a_scribbled_lap_redelivers_nothing() {
+    for (word, value) in [(b::INTENT, 1 << 30), (b::PUBLISHED, 0x4000_0000), (b::PUBLISHED, 0x7fff_ffff)] {
+        let memory = fresh(Policy::Overwrite);
+        let seg = open(&memory);
+        let mut tx = seg.publisher("b", ThreadWait::new(1)).unwrap();
+        let mut sub = seg.subscriber("b", ThreadWait::new(2)).unwrap();
+        let mut seqs = Vec::new();
+        let mut outcomes = Vec::new();
+        for n in 0..12u32 {
+            if n == 3 {
+                memory.write_u32(AREAS_OFFSET + word, value);
+            }
+            if n % 2 == 0 {
+                tx.try_publish(&message(n / 2, 24)).unwrap();
+            }
+            match sub.try_read() {
+                Ok(msg) => {
+                    let seq = msg.seq();
+                    if msg.finish().is_ok() {
+                        seqs.push(seq);
+                    }
+                }
+                Err(e) => outcomes.push(std::format!("{e:?}")),
+            }
+        }
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "word {word} = {value:#x}: {seqs:?} {outcomes:?}");
+    }
+}

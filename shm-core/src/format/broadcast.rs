@@ -59,7 +59,14 @@
 //! read, and resumes at `oldest` (loaded Acquire), at the sequence number of
 //! the frame there. Otherwise the frame is intact, and its `seq` must be the
 //! one the subscriber expects (the previous frame's plus one). It then stores
-//! `tail` (Release). A subscriber joins at the newest message: it stores
+//! `tail` (Release). The signed difference cannot see a lap of 2^31 bytes or
+//! more (an idle subscriber under policy overwrite): when `published` says
+//! that enough messages went by since the expected one for that many bytes
+//! (each moves the publisher at most `capacity` bytes), the subscriber
+//! compares the sequence number of the frame at `oldest` with the one it
+//! expects instead (later: it lagged), and also when `head` equals its
+//! position but `published` is past the expected sequence number (a lap of
+//! exactly a multiple of 2^32 bytes). A subscriber joins at the newest message: it stores
 //! `tail` from a load of `head`, issues a full fence, loads `head` again and
 //! starts there (the publisher, which issues a full fence between storing
 //! `head` and loading the tails, either sees the new tail or wrote nothing
