@@ -23,7 +23,10 @@ pub use identity::{creator_liveness, pid_namespace, process_start, Liveness};
 pub use name::{canonical_name, NameError, MAX_NAME_LEN};
 pub use named::{word_semaphore_name, NamedSemaphore, NamedSemaphoreError, NamedSemaphoreWait};
 pub use object::{ObjectId, Refusal};
-pub use owned::{OwnedClient, OwnedConsumer, OwnedProducer, OwnedServer};
+pub use owned::{
+    OwnedClient, OwnedConsumer, OwnedDirectClient, OwnedDirectServer, OwnedProducer, OwnedPublisher, OwnedServer,
+    OwnedSubscriber,
+};
 pub use remove::{remove, remove_with, RemoveError, RemoveOptions, Removed};
 pub use segment::{CloseError, CreateError, CreateOptions, OpenError, Segment};
 pub use waitset::{WaitSet, WaitSetError, DEFAULT_SLICE, FALLBACK_SLICE, MAX_ENDPOINTS};

@@ -1,5 +1,5 @@
-//! Endpoints that own their segment: a client, server, producer or consumer
-//! that can live in a struct next to nothing else, be returned from a
+//! Endpoints that own their segment: a client, server, producer, consumer,
+//! publisher or subscriber that can live in a struct next to nothing else, be returned from a
 //! function, or be moved to another thread, while the mapping stays alive as
 //! long as any endpoint uses it.
 //!
@@ -54,10 +54,12 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
+use shm_core::broadcast::{Loan, Message, Publisher, Subscriber};
+use shm_core::direct::{Client as DirectClient, Request, Server as DirectServer};
 use shm_core::mailbox::{Client, Server};
 use shm_core::queue::{Consumer, Producer};
 use shm_core::queue::{ReadGrant, WriteGrant};
-use shm_core::{ClaimError, RecvError, SendError, Wait};
+use shm_core::{CallError, ClaimError, RecvError, SendError, ServeError, Wait};
 
 use crate::Segment;
 
@@ -125,6 +127,109 @@ owned!(
     /// A queue [`Consumer`] that owns its segment (see [`crate::owned`]).
     OwnedConsumer, Consumer, owned_consumer, consumer
 );
+
+owned!(
+    /// A direct mailbox [`Client`](DirectClient) that owns its segment (see
+    /// [`crate::owned`]).
+    OwnedDirectClient, DirectClient, owned_direct_client, direct_client
+);
+owned!(
+    /// A direct mailbox [`Server`](DirectServer) that owns its segment (see
+    /// [`crate::owned`]).
+    OwnedDirectServer, DirectServer, owned_direct_server, direct_server
+);
+owned!(
+    /// A broadcast [`Publisher`] that owns its segment (see
+    /// [`crate::owned`]).
+    OwnedPublisher, Publisher, owned_publisher, publisher
+);
+owned!(
+    /// A broadcast [`Subscriber`] that owns its segment (see
+    /// [`crate::owned`]).
+    OwnedSubscriber, Subscriber, owned_subscriber, subscriber
+);
+
+impl<W: Wait> OwnedDirectClient<W> {
+    /// [`DirectClient::call_timeout`].
+    pub fn call_timeout(&mut self, request: &[u8], response: &mut [u8], timeout: Duration) -> Result<usize, CallError> {
+        self.endpoint.call_timeout(request, response, timeout)
+    }
+
+    /// [`DirectClient::call`].
+    pub fn call(&mut self, request: &[u8], response: &mut [u8]) -> Result<usize, CallError> {
+        self.endpoint.call(request, response)
+    }
+}
+
+impl<W: Wait> OwnedDirectServer<W> {
+    /// [`DirectServer::try_recv`].
+    pub fn try_recv(&mut self) -> Result<Request<'_, 'static, W>, ServeError> {
+        self.endpoint.try_recv()
+    }
+
+    /// [`DirectServer::recv_timeout`].
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Request<'_, 'static, W>, ServeError> {
+        self.endpoint.recv_timeout(timeout)
+    }
+
+    /// [`DirectServer::recv`].
+    pub fn recv(&mut self) -> Result<Request<'_, 'static, W>, ServeError> {
+        self.endpoint.recv()
+    }
+
+    /// [`DirectServer::serve_timeout`].
+    pub fn serve_timeout(
+        &mut self,
+        timeout: Duration,
+        f: impl FnOnce(&mut [u8], usize) -> usize,
+    ) -> Result<(), ServeError> {
+        self.endpoint.serve_timeout(timeout, f)
+    }
+}
+
+impl<W: Wait> OwnedPublisher<W> {
+    /// [`Publisher::try_loan`].
+    pub fn try_loan(&mut self, len: usize) -> Result<Loan<'_, 'static, W>, SendError> {
+        self.endpoint.try_loan(len)
+    }
+
+    /// [`Publisher::loan_timeout`].
+    pub fn loan_timeout(&mut self, len: usize, timeout: Duration) -> Result<Loan<'_, 'static, W>, SendError> {
+        self.endpoint.loan_timeout(len, timeout)
+    }
+
+    /// [`Publisher::try_publish`].
+    pub fn try_publish(&mut self, msg: &[u8]) -> Result<(), SendError> {
+        self.endpoint.try_publish(msg)
+    }
+
+    /// [`Publisher::publish_timeout`].
+    pub fn publish_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), SendError> {
+        self.endpoint.publish_timeout(msg, timeout)
+    }
+}
+
+impl<W: Wait> OwnedSubscriber<W> {
+    /// [`Subscriber::try_recv`].
+    pub fn try_recv(&mut self, buf: &mut [u8]) -> Result<usize, RecvError> {
+        self.endpoint.try_recv(buf)
+    }
+
+    /// [`Subscriber::recv_timeout`].
+    pub fn recv_timeout(&mut self, buf: &mut [u8], timeout: Duration) -> Result<usize, RecvError> {
+        self.endpoint.recv_timeout(buf, timeout)
+    }
+
+    /// [`Subscriber::try_read`].
+    pub fn try_read(&mut self) -> Result<Message<'_, 'static, W>, RecvError> {
+        self.endpoint.try_read()
+    }
+
+    /// [`Subscriber::read_timeout`].
+    pub fn read_timeout(&mut self, timeout: Duration) -> Result<Message<'_, 'static, W>, RecvError> {
+        self.endpoint.read_timeout(timeout)
+    }
+}
 
 impl<W: Wait> OwnedProducer<W> {
     /// [`Producer::try_grant`].
@@ -219,6 +324,43 @@ mod tests {
         served.join().unwrap().unwrap();
         assert!(std::path::Path::new(&format!("/dev/shm{name}")).exists(), "the client still maps it");
         drop(client);
+        assert!(!std::path::Path::new(&format!("/dev/shm{name}")).exists(), "unlinked with the last endpoint");
+    }
+
+    /// The direct mailbox and broadcast endpoints too (new-user review,
+    /// 2026-12-03: only the mailbox and queue had owned endpoints, so a
+    /// subscriber could not live in a struct of its own).
+    #[test]
+    fn owned_direct_and_broadcast_endpoints_keep_the_mapping_alive() {
+        use shm_core::broadcast::Policy;
+        let name = format!("/owned-test-direct-{}", std::process::id());
+        let layout = Layout::new().direct("rpc", 2, 64).unwrap().broadcast("news", 4096, 2, Policy::Block).unwrap();
+        let segment = Arc::new(Segment::create(&name, &layout).unwrap());
+        let mut server = Segment::owned_direct_server(&segment, "rpc", FutexWait::new()).unwrap();
+        let mut client = Segment::owned_direct_client(&segment, "rpc", FutexWait::new()).unwrap();
+        let mut publisher = Segment::owned_publisher(&segment, "news", FutexWait::new()).unwrap();
+        let mut subscriber = Segment::owned_subscriber(&segment, "news", FutexWait::new()).unwrap();
+        drop(segment);
+        let served = std::thread::spawn(move || {
+            server.serve_timeout(Duration::from_secs(30), |buf, n| {
+                buf[..n].make_ascii_uppercase();
+                n
+            })
+        });
+        let mut out = [0u8; 64];
+        let n = client.call_timeout(b"direct", &mut out, Duration::from_secs(30)).unwrap();
+        assert_eq!(&out[..n], b"DIRECT");
+        served.join().unwrap().unwrap();
+        let received = std::thread::spawn(move || {
+            let mut buf = [0u8; 64];
+            let n = subscriber.recv_timeout(&mut buf, Duration::from_secs(30)).unwrap();
+            buf[..n].to_vec()
+        });
+        let mut loan = publisher.loan_timeout(4, Duration::from_secs(30)).unwrap();
+        loan.write(b"news");
+        loan.commit();
+        assert_eq!(received.join().unwrap(), b"news");
+        drop((client, publisher));
         assert!(!std::path::Path::new(&format!("/dev/shm{name}")).exists(), "unlinked with the last endpoint");
     }
 }
