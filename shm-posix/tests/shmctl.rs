@@ -102,6 +102,12 @@ fn rm_stale_removes_only_segments_whose_creator_is_dead() {
     assert!(!std::path::Path::new(&format!("/dev/shm{stale}")).exists());
     assert!(std::path::Path::new(&format!("/dev/shm{live}")).exists(), "a live segment is kept");
 
+    // No such segment: said so, with no advice shmctl cannot follow.
+    let out = shmctl(&["inspect", &format!("/shmctl-test-{}-none", std::process::id())]);
+    assert!(!out.status.success());
+    let said = text(&out.stderr);
+    assert!(said.contains("no such segment") && !said.contains("timeout"), "{said}");
+
     let out = shmctl(&["rm", "no/such"]);
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("only a leading slash"), "{}", text(&out.stderr));

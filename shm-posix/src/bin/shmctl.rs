@@ -103,7 +103,14 @@ fn run(command: Command) -> Result<(), String> {
             Ok(())
         }
         Command::Inspect { name, json } => {
-            let report = list::inspect(&name).map_err(|e| format!("{name}: {e}"))?;
+            let report = list::inspect(&name).map_err(|e| match e {
+                // `inspect` does not wait: the library's advice (a longer
+                // timeout) has no shmctl option.
+                shm_posix::OpenError::NotFound { name } => {
+                    format!("{name}: no such segment in /dev/shm (`shmctl list` shows the segments there)")
+                }
+                e => format!("{name}: {e}"),
+            })?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
             } else {
