@@ -546,6 +546,14 @@ pub enum ClaimError {
     },
     /// The peer reset or re-attached (reported by the wait strategy).
     PeerReset(PeerReset),
+    /// The segment was removed (its name was unlinked, or now names another
+    /// segment) while the role was being claimed: nothing was claimed.
+    /// Reported by adapters that can tell (shm-posix); open the segment
+    /// again and claim there.
+    Removed {
+        /// The channel.
+        channel: ChannelName,
+    },
 }
 
 impl ClaimError {
@@ -572,7 +580,8 @@ impl ClaimError {
             Self::NotFound { channel }
             | Self::WrongKind { channel, .. }
             | Self::Busy { channel, .. }
-            | Self::Corrupted { channel, .. } => channel,
+            | Self::Corrupted { channel, .. }
+            | Self::Removed { channel } => channel,
             Self::PeerReset(_) => &NO_CHANNEL,
         }
     }
@@ -625,6 +634,12 @@ impl fmt::Display for ClaimError {
                 at.fmt(f)
             }
             Self::PeerReset(e) => e.fmt(f),
+            Self::Removed { channel } => write!(
+                f,
+                "channel `{channel}`: its segment was removed (a restarted creator replaced it, or it was \
+                 removed by name) while this side claimed a role in it, so nothing was claimed; open the \
+                 segment again and claim there"
+            ),
         }
     }
 }
@@ -638,6 +653,7 @@ impl HasErrorKind for ClaimError {
             Self::Busy { .. } => ErrorKind::Busy,
             Self::Corrupted { .. } => ErrorKind::Corrupted,
             Self::PeerReset(_) => ErrorKind::PeerDied,
+            Self::Removed { .. } => ErrorKind::Closed,
         }
     }
 }

@@ -27,6 +27,11 @@
 //! microseconds and is the one left open. Linux has no "unlink if this
 //! inode" call to close it.
 //!
+//! A role claim (`Segment::producer` and the others) takes the same lock,
+//! after its claim, to check that the name still refers to its object: a
+//! removal's look at the roles and its unlink then happen either before the
+//! check (which refuses the claim) or after the claim (which the look sees).
+//!
 //! The lock is not `flock`: any process that may read the object can take
 //! an exclusive `flock` on it, and used to stall every remover. A write lock
 //! needs write permission. A reader can still take a read lock (`fcntl`

@@ -95,16 +95,16 @@ macro_rules! owned {
         impl Segment {
             #[doc = concat!("An owned [`", stringify!($inner), "`] of channel `name`, keeping `segment` mapped as long as it lives.")]
             pub fn $make<W: Wait>(segment: &Arc<Segment>, name: &str, wait: W) -> Result<$name<W>, ClaimError> {
-                let core: &shm_core::Segment<'static> = segment;
-                // SAFETY: the endpoint borrows `core` only to reach views into
-                // the mapping, which `segment` (an `Arc`, moved into the
+                // SAFETY: the endpoint borrows the segment only to reach views
+                // into the mapping, which `segment` (an `Arc`, cloned into the
                 // returned struct and dropped after the endpoint, per the
-                // field order) keeps mapped; the `shm_core::Segment` itself
-                // lives in the same `Arc` allocation and never moves. No
-                // endpoint method returns anything that outlives a borrow of
-                // the endpoint, so the `'static` never escapes.
-                let core: &'static shm_core::Segment<'static> = unsafe { &*(core as *const _) };
-                let endpoint = core.$core(name, wait)?;
+                // field order) keeps mapped; the `Segment` itself lives in the
+                // `Arc` allocation and never moves. No endpoint method returns
+                // anything that outlives a borrow of the endpoint, so the
+                // `'static` never escapes.
+                let seg: &'static Segment = unsafe { &*Arc::as_ptr(segment) };
+                // The claim through the name (see `Segment::producer`).
+                let endpoint = seg.$core(name, wait)?;
                 Ok($name { endpoint, segment: Arc::clone(segment) })
             }
         }

@@ -717,6 +717,84 @@ impl Segment {
     }
 }
 
+/// The role claims, through the segment's name: each is
+/// `shm_core::Segment`'s (reached through `Deref` otherwise), then checks,
+/// under the lock every remover of this object takes (see
+/// [`crate::object`]), that the name still refers to this segment. Without
+/// that check, a process that claimed a serving role between a remover's
+/// look at the roles (a restarted creator replacing its dead run's segment,
+/// `shmctl rm --stale`) and its unlink served an orphan that no new peer
+/// would ever open (review, 2026-12-03). With it, either the remover saw the
+/// claim (and kept the segment), or the claim is undone and reported as
+/// [`ClaimError::Removed`](shm_core::ClaimError::Removed): open the segment
+/// again and claim there.
+macro_rules! claims {
+    ($($(#[$doc:meta])* $method:ident($($arg:ident: $ty:ty),*) -> $endpoint:ty;)*) => {
+        impl Segment {
+            $(
+                $(#[$doc])*
+                ///
+                /// Refused with [`ClaimError::Removed`](shm_core::ClaimError::Removed)
+                /// if the segment's name no longer refers to it (a restarted
+                /// creator replaced it, or it was removed, possibly while
+                /// this claim was made): open it again and claim there. The
+                /// check takes the lock every removal of the segment takes,
+                /// so a removal either sees the claim (and keeps the
+                /// segment) or is seen by it.
+                pub fn $method<W: shm_core::Wait>(
+                    &self,
+                    name: &str,
+                    wait: W,
+                    $($arg: $ty),*
+                ) -> Result<$endpoint, shm_core::ClaimError> {
+                    let endpoint = self.core.$method(name, wait, $($arg),*)?;
+                    // On `Err`, the endpoint drops: the role is released.
+                    self.still_named(name)?;
+                    Ok(endpoint)
+                }
+            )*
+        }
+    };
+}
+
+claims! {
+    /// Claims the server role of mailbox `name`.
+    server() -> shm_core::mailbox::Server<'_, W>;
+    /// Claims the producer role of queue `name`.
+    producer() -> shm_core::queue::Producer<'_, W>;
+    /// Claims the consumer role of queue `name`.
+    consumer() -> shm_core::queue::Consumer<'_, W>;
+    /// Claims the publisher role of broadcast channel `name`.
+    publisher() -> shm_core::broadcast::Publisher<'_, W>;
+    /// Joins broadcast channel `name` as a subscriber, at its newest message.
+    subscriber() -> shm_core::broadcast::Subscriber<'_, W>;
+    /// Claims the server role of direct mailbox `name` (see
+    /// [`shm_core::direct`]).
+    direct_server() -> shm_core::direct::Server<'_, W>;
+    /// Connects to direct mailbox `name` as a client, taking one of its
+    /// slots; [`ClaimError::Busy`](shm_core::ClaimError::Busy) when every
+    /// slot has a client.
+    direct_client() -> shm_core::direct::Client<'_, W>;
+    /// [`direct_client`](Self::direct_client), waiting at most `timeout`
+    /// for a slot to come free.
+    direct_client_timeout(timeout: Duration) -> shm_core::direct::Client<'_, W>;
+}
+
+impl Segment {
+    /// `Err(Removed)` if this segment's name no longer refers to it, judged
+    /// under the removers' lock (see `claims!`).
+    fn still_named(&self, channel: &str) -> Result<(), shm_core::ClaimError> {
+        // A lock we cannot take (a process holding a read lock, or a
+        // remover stuck past the budget): judge without it, as before.
+        let _lock = self.object.lock();
+        if self.object.is_at(&self.name) {
+            Ok(())
+        } else {
+            Err(shm_core::ClaimError::Removed { channel: shm_core::ChannelName::new(channel) })
+        }
+    }
+}
+
 impl Drop for Segment {
     /// As [`Segment::close`], best effort: a name that could not be removed
     /// is left in place without a word (use `close` to be told).

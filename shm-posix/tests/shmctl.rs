@@ -2,6 +2,7 @@
 
 use std::os::unix::fs::FileExt;
 use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use shm_core::format::header::{self, state};
@@ -446,6 +447,60 @@ fn a_queue_end_whose_other_end_died_does_not_keep_a_stale_segment() {
     let _fresh = new.consumer("q", shm_posix::FutexWait::new()).expect("the new segment's ends are free");
     drop(consumer);
     drop(old);
+}
+
+/// Review 2026-12-03 (F4): a process that claimed a serving role just
+/// after a remover looked at the roles, and before it unlinked the name,
+/// served an orphan no new peer would open. A claim now checks, under the
+/// removers' lock, that the name still refers to its segment: a claim in a
+/// segment that was replaced or removed is undone and says so.
+#[test]
+fn a_claim_in_a_replaced_or_removed_segment_is_refused() {
+    let pid = std::process::id();
+    let name = format!("/shmctl-test-{pid}-claim-after-removal");
+    let opts = CreateOptions { persist: true, ..Default::default() };
+    let layout = Layout::new()
+        .queue("q", 4096)
+        .unwrap()
+        .mailbox("m", 2, 64)
+        .unwrap()
+        .direct("rpc", 2, 64)
+        .unwrap()
+        .broadcast("b", 4096, 2, shm_core::broadcast::Policy::Overwrite)
+        .unwrap();
+    drop(Segment::create_with(&name, &layout, opts).unwrap());
+    let file = std::fs::OpenOptions::new().write(true).open(format!("/dev/shm{name}")).unwrap();
+    file.write_all_at(&dead_pid().to_ne_bytes(), header::CREATOR as u64).unwrap();
+    let old = Segment::open(&name, Duration::ZERO).unwrap();
+    // A restarted creator replaces it: every claim in the old one is refused.
+    let new = Segment::create(&name, &layout).unwrap();
+    let w = shm_posix::FutexWait::new;
+    let removed = |what: &str, got: Result<(), shm_core::ClaimError>| match got {
+        Err(e @ shm_core::ClaimError::Removed { .. }) => {
+            assert_eq!(e.kind(), shm_core::ErrorKind::Closed, "{what}: the reconnect loop reopens on it");
+            assert!(e.to_string().contains("open the segment again"), "{what}: {e}");
+        }
+        other => panic!("{what}: {other:?}"),
+    };
+    use shm_core::HasErrorKind;
+    removed("server", old.server("m", w()).map(drop));
+    removed("producer", old.producer("q", w()).map(drop));
+    removed("consumer", old.consumer("q", w()).map(drop));
+    removed("publisher", old.publisher("b", w()).map(drop));
+    removed("subscriber", old.subscriber("b", w()).map(drop));
+    removed("direct server", old.direct_server("rpc", w()).map(drop));
+    removed("direct client", old.direct_client("rpc", w()).map(drop));
+    removed("direct client, timeout", old.direct_client_timeout("rpc", w(), Duration::ZERO).map(drop));
+    let owned = Arc::new(old);
+    removed("owned producer", Segment::owned_producer(&owned, "q", w()).map(drop));
+    // Nothing stays claimed in the old segment, and the new one is free.
+    assert!(shm_posix::list::report(&owned).channels.iter().all(|c| c.peers.iter().all(|p| p.pid.is_none())));
+    let _server = new.server("m", w()).expect("the new segment's roles are free");
+    // Removed by name: the same.
+    let name2 = format!("{name}-2");
+    let seg = Segment::create(&name2, &layout).unwrap();
+    shm_posix::remove_with(&name2, &shm_posix::RemoveOptions { force: true, object: None }).unwrap();
+    removed("after remove --force", seg.producer("q", w()).map(drop));
 }
 
 /// New-user review 2026-12-03: a direct client that left its slot with a
