@@ -43,7 +43,7 @@ fuzz_target!(|data: &[u8]| {
         }
         if let Ok(msg) = sub.try_read() {
             let mut copy = [0u8; CAPACITY as usize];
-            assert!(msg.copy_to(&mut copy) <= max);
+            assert!(msg.read_into(&mut copy) <= max);
             let _ = msg.finish();
         }
     }

@@ -27,7 +27,7 @@
 //!     let msg = sub.try_read().unwrap(); // read in place
 //!     assert_eq!(msg.len(), 3);
 //!     let mut three = [0u8; 3];
-//!     msg.copy_to(&mut three);
+//!     msg.read_into(&mut three);
 //!     msg.finish().unwrap(); // Err(Lagged) if it was overwritten meanwhile
 //!     assert_eq!(&three, b"abc");
 //! }
@@ -67,7 +67,7 @@
 //! [`Subscriber::try_read`] gives a [`Message`] to read in place. Under the
 //! overwrite policy a lagging subscriber may read bytes while the publisher
 //! writes them, so neither side gets a plain slice there: the loan has
-//! [`Loan::write`], the message [`Message::copy_to`] and
+//! [`Loan::write`], the message [`Message::read_into`] and
 //! [`Message::finish`], which tells whether what was read is intact. Under
 //! the block policy the bytes are each side's alone, and
 //! [`Loan::as_mut_slice`] and [`Message::as_slice`] lend them.
@@ -1620,12 +1620,21 @@ impl<W: Wait> Message<'_, '_, W> {
     /// returns how many bytes it copied. Under [`Policy::Overwrite`] the
     /// bytes may be overwritten while they are copied: trust them only
     /// once [`finish`](Self::finish) says `Ok`.
-    pub fn copy_to(&self, dst: &mut [u8]) -> usize {
+    ///
+    /// The same name as the queue's [`ReadGrant::read_into`](crate::queue::ReadGrant::read_into)
+    /// and the direct mailbox's `Request::read_into`.
+    pub fn read_into(&self, dst: &mut [u8]) -> usize {
         let n = dst.len().min(self.len());
         // `next_frame` checked the frame lies inside the ring.
         let v = self.subscriber.view;
         v.read_payload((self.frame.start & (v.capacity - 1)) + FRAME_HEADER, &mut dst[..n]);
         n
+    }
+
+    /// The former name of [`read_into`](Self::read_into).
+    #[deprecated(since = "0.1.0", note = "renamed `read_into`, as on the queue and the direct mailbox")]
+    pub fn copy_to(&self, dst: &mut [u8]) -> usize {
+        self.read_into(dst)
     }
 
     /// The message as a slice, under [`Policy::Block`], where the publisher

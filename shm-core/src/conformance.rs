@@ -243,7 +243,7 @@ pub fn broadcast_receive<W: Wait>(
             rx.recv_timeout(&mut got, STEP_TIMEOUT).map_err(|e| format!("message {i}: {e}"))?
         } else {
             let m = rx.read_timeout(STEP_TIMEOUT).map_err(|e| format!("message {i}: {e}"))?;
-            let n = m.copy_to(&mut got);
+            let n = m.read_into(&mut got);
             m.finish().map_err(|e| format!("message {i}: {e}"))?;
             n
         };

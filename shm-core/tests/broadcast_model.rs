@@ -166,7 +166,7 @@ fn run_case(seed: u64, policy: Policy, cap: u32, slots: u32, near_wrap: Option<u
             let res = if inplace {
                 match s.sub.try_read() {
                     Ok(m) => {
-                        let n = m.copy_to(&mut buf);
+                        let n = m.read_into(&mut buf);
                         m.finish().map(|_| n)
                     }
                     Err(e) => Err(e),

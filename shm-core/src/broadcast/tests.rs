@@ -347,7 +347,7 @@ fn hostile_words_are_errors() {
             outcomes.push(std::format!("{got:?}"));
             if let Ok(msg) = sub.try_read() {
                 let mut copy = [0u8; 128];
-                msg.copy_to(&mut copy);
+                msg.read_into(&mut copy);
                 outcomes.push(std::format!("{:?}", msg.finish()));
             }
         }
