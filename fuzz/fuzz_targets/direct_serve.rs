@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
         memory.write_u32(area.start + i * 4, u32::from_ne_bytes(word));
     }
     let mut server = segment.direct_server("d", ThreadWait::new(3));
-    let mut serve = |server: &mut Result<shm_core::direct::Server<'_, ThreadWait>, _>| {
+    let serve = |server: &mut Result<shm_core::direct::Server<'_, ThreadWait>, _>| {
         if let Ok(server) = server {
             for _ in 0..4 {
                 match server.try_recv() {
