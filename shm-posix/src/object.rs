@@ -238,11 +238,23 @@ impl Object {
 
     /// Whether `name` refers to this very object now.
     pub(crate) fn is_at(&self, name: &str) -> bool {
+        self.named(name) == Named::This
+    }
+
+    /// What `name` refers to, as far as this object is concerned.
+    pub(crate) fn named(&self, name: &str) -> Named {
         let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let Ok(fd) = rustix::fs::open(path(name), flags, Mode::empty()) else {
-            return false;
+        let fd = match rustix::fs::open(path(name), flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => return Named::Nothing,
+            // Out of descriptors, memory, a sandbox: no answer.
+            Err(_) => return Named::Unknown,
         };
-        rustix::fs::fstat(&fd).is_ok_and(|s| ObjectId::of(&s) == self.id)
+        match rustix::fs::fstat(&fd) {
+            Ok(s) if ObjectId::of(&s) == self.id => Named::This,
+            Ok(_) => Named::Other,
+            Err(_) => Named::Unknown,
+        }
     }
 
     /// Takes the write lock that every destructive act of this library on
@@ -251,6 +263,11 @@ impl Object {
     /// read lock (never one of ours) is in the way. Released when the
     /// returned guard drops.
     pub(crate) fn lock(&self) -> io::Result<LockGuard<'_>> {
+        self.lock_within(LOCK_BUDGET)
+    }
+
+    /// [`lock`](Self::lock), waiting at most `budget`.
+    pub(crate) fn lock_within(&self, budget: Duration) -> io::Result<LockGuard<'_>> {
         // An object opened for reading only is reopened for writing through
         // its descriptor: the very same file, never the name again.
         let reopened = if self.writable { None } else { Some(self.reopen_writable()?) };
@@ -269,10 +286,10 @@ impl Object {
                     "a process holds a read lock on it (fcntl), which this library never takes",
                 ));
             }
-            if start.elapsed() >= LOCK_BUDGET {
+            if start.elapsed() >= budget {
                 return Err(io::Error::new(
                     io::ErrorKind::WouldBlock,
-                    format!("another process held the lock on it for {LOCK_BUDGET:?}"),
+                    format!("another process held the lock on it for {budget:?}"),
                 ));
             }
             std::thread::sleep(Duration::from_millis(1));
@@ -324,6 +341,19 @@ fn ofd_lock(fd: BorrowedFd<'_>, cmd: libc::c_int, l_type: libc::c_int) -> Result
     Ok(libc::c_int::from(lock.l_type))
 }
 
+/// What a name refers to, seen from an [`Object`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Named {
+    /// This object.
+    This,
+    /// Another object.
+    Other,
+    /// Nothing: no such name.
+    Nothing,
+    /// Unknown: looking failed for another reason.
+    Unknown,
+}
+
 /// The write lock on an [`Object`].
 #[derive(Debug)]
 pub(crate) struct LockGuard<'a> {
@@ -350,6 +380,20 @@ impl LockGuard<'_> {
     /// links only a free name), so whatever `first` removes belongs to this
     /// segment's life; after the unlink a new segment may take the name at
     /// once, and nothing named after it is touched any more.
+    /// Marks a READY segment POISONED (opens refuse it), through the locked
+    /// descriptor, before its name goes: a claim made meanwhile in it (see
+    /// `Segment::still_named`) then knows the name went with a removal, not
+    /// with its creator's clean exit. Best effort.
+    pub(crate) fn mark_removed(&self) {
+        let at = shm_core::format::header::STATE as u64;
+        let mut word = [0u8; 4];
+        if rustix::io::pread(self.fd(), &mut word, at).is_ok_and(|n| n == 4)
+            && u32::from_ne_bytes(word) == shm_core::format::header::state::READY
+        {
+            let _ = rustix::io::pwrite(self.fd(), &shm_core::format::header::state::POISONED.to_ne_bytes(), at);
+        }
+    }
+
     pub(crate) fn unlink_if_at(&self, name: &str, first: impl FnOnce()) -> io::Result<bool> {
         if !self.object.is_at(name) {
             return Ok(false);

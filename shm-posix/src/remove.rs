@@ -281,6 +281,7 @@ pub(crate) fn remove_unless_used(name: &str, options: &RemoveOptions, users: Use
     let semaphores = || {
         if let Some(view) = &view {
             unlink_word_semaphores(&name, view.core());
+            lock.mark_removed();
         }
     };
     match lock.unlink_if_at(&name, semaphores) {

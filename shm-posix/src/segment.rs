@@ -19,7 +19,7 @@ use crate::futex::FutexWait;
 use crate::identity::{creator_liveness, Liveness};
 use crate::name::{canonical_name, NameError};
 use crate::named::{word_semaphore_name, NamedSemaphore};
-use crate::object::{Access, Object, ObjectError, ObjectId, Refusal};
+use crate::object::{Access, Named, Object, ObjectError, ObjectId, Refusal};
 use crate::remove::{remove_unless_used, RemoveError, RemoveOptions};
 
 /// How [`Segment::create`] makes the segment.
@@ -397,7 +397,12 @@ impl Drop for Mapping {
 
 /// A named shared-memory segment, mapped in this process.
 ///
-/// Dereferences to [`shm_core::Segment`], which gives the channels.
+/// Dereferences to [`shm_core::Segment`], which gives the channels. Claim
+/// roles through this type's own methods ([`producer`](Self::producer),
+/// [`server`](Self::server), ...), which also refuse a claim in a segment
+/// this library removed meanwhile; the same methods reached through the
+/// `shm_core::Segment` (an explicit `*segment`, a function taking `&shm_core::Segment`)
+/// do not check.
 ///
 /// ```
 /// use std::time::Duration;
@@ -720,14 +725,23 @@ impl Segment {
 /// The role claims, through the segment's name: each is
 /// `shm_core::Segment`'s (reached through `Deref` otherwise), then checks,
 /// under the lock every remover of this object takes (see
-/// [`crate::object`]), that the name still refers to this segment. Without
-/// that check, a process that claimed a serving role between a remover's
-/// look at the roles (a restarted creator replacing its dead run's segment,
-/// `shmctl rm --stale`) and its unlink served an orphan that no new peer
-/// would ever open (review, 2026-12-03). With it, either the remover saw the
-/// claim (and kept the segment), or the claim is undone and reported as
-/// [`ClaimError::Removed`](shm_core::ClaimError::Removed): open the segment
-/// again and claim there.
+/// [`crate::object`]), that the name still refers to this segment, or went
+/// with a removal of this library (which marks the segment POISONED before
+/// unlinking it; a creator's clean exit does not). Without that check, a
+/// process that claimed a serving role between a remover's look at the roles
+/// (a restarted creator replacing its dead run's segment, `shmctl rm
+/// --stale`) and its unlink served an orphan that no new peer would ever
+/// open (review, 2026-12-03). With it, either the remover counted the claim
+/// (a serving role keeps the segment; a restarted creator does not count
+/// clients and subscribers, see [`CreateOptions::replace_stale`]), or the
+/// claim is undone and reported as
+/// [`ClaimError::Removed`](shm_core::ClaimError::Removed). Undone means
+/// dropped: the endpoint's drop marks its channel closed, in a segment
+/// already removed. A name that cannot be looked at (out of descriptors) is
+/// taken as unchanged.
+/// How long a claim waits for a removal in progress (see `claims!`).
+const CLAIM_LOCK_BUDGET: Duration = Duration::from_millis(100);
+
 macro_rules! claims {
     ($($(#[$doc:meta])* $method:ident($($arg:ident: $ty:ty),*) -> $endpoint:ty;)*) => {
         impl Segment {
@@ -735,12 +749,16 @@ macro_rules! claims {
                 $(#[$doc])*
                 ///
                 /// Refused with [`ClaimError::Removed`](shm_core::ClaimError::Removed)
-                /// if the segment's name no longer refers to it (a restarted
-                /// creator replaced it, or it was removed, possibly while
-                /// this claim was made): open it again and claim there. The
-                /// check takes the lock every removal of the segment takes,
-                /// so a removal either sees the claim (and keeps the
-                /// segment) or is seen by it.
+                /// if this library removed the segment (a restarted creator
+                /// replaced it, [`remove`](crate::remove) or `shmctl rm`),
+                /// possibly while this claim was made: open it again and
+                /// claim there. The check takes the lock every such removal
+                /// takes, waiting at most 100 ms for one in progress, so a
+                /// removal either counted the claim among the segment's users
+                /// or is seen by it. After the creator's own clean exit a
+                /// peer that still maps the segment may claim in it, as
+                /// before. `shm_core::Segment`'s methods, reached through
+                /// `Deref`, do not check.
                 pub fn $method<W: shm_core::Wait>(
                     &self,
                     name: &str,
@@ -784,13 +802,22 @@ impl Segment {
     /// `Err(Removed)` if this segment's name no longer refers to it, judged
     /// under the removers' lock (see `claims!`).
     fn still_named(&self, channel: &str) -> Result<(), shm_core::ClaimError> {
-        // A lock we cannot take (a process holding a read lock, or a
-        // remover stuck past the budget): judge without it, as before.
-        let _lock = self.object.lock();
-        if self.object.is_at(&self.name) {
-            Ok(())
-        } else {
+        // A remover holds the lock for a few system calls; a lock we cannot
+        // take within `CLAIM_LOCK_BUDGET` (a process holding it, or a read
+        // lock, which this library never takes): judge without it.
+        let _lock = self.object.lock_within(CLAIM_LOCK_BUDGET);
+        let removed = match self.object.named(&self.name) {
+            Named::This | Named::Unknown => false,
+            Named::Other => true,
+            // Gone: with a removal of this library (which marks the segment
+            // POISONED first), or with its creator's clean exit, after
+            // which a peer that mapped it may still claim in it.
+            Named::Nothing => self.object.peek().is_some_and(|p| p.state == header::state::POISONED),
+        };
+        if removed {
             Err(shm_core::ClaimError::Removed { channel: shm_core::ChannelName::new(channel) })
+        } else {
+            Ok(())
         }
     }
 }

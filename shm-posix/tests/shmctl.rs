@@ -503,6 +503,28 @@ fn a_claim_in_a_replaced_or_removed_segment_is_refused() {
     removed("after remove --force", seg.producer("q", w()).map(drop));
 }
 
+/// Review 2026-12-03 (eighth pass): a claim checked only that the name
+/// still referred to its segment, so after a creator's clean exit (its drop
+/// unlinks the name) a peer that still mapped the segment could no longer
+/// claim the consumer role and read the creator's last message. Only a
+/// removal of this library (which marks the segment first) refuses claims.
+#[test]
+fn a_peer_still_claims_after_its_creator_exited_cleanly() {
+    let name = format!("/shmctl-test-{}-clean-exit", std::process::id());
+    let layout = Layout::new().queue("q", 4096).unwrap();
+    let creator = Segment::create(&name, &layout).unwrap();
+    let peer = Segment::open(&name, Duration::ZERO).unwrap();
+    let mut producer = creator.producer("q", shm_posix::FutexWait::new()).unwrap();
+    producer.send(b"last words").unwrap();
+    drop(producer);
+    drop(creator);
+    assert!(!std::path::Path::new(&format!("/dev/shm{name}")).exists(), "the creator's drop unlinked it");
+    let mut consumer = peer.consumer("q", shm_posix::FutexWait::new()).expect("not removed by a remover");
+    let mut buf = [0u8; 16];
+    assert_eq!(consumer.try_recv(&mut buf), Ok(10));
+    assert_eq!(&buf[..10], b"last words");
+}
+
 /// New-user review 2026-12-03: a direct client that left its slot with a
 /// request posted (ABANDONED: the server frees it) is no user of the
 /// segment, though its `client` word still names it.
