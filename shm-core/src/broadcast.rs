@@ -900,9 +900,11 @@ pub struct Subscriber<'a, W: Wait> {
     tail: u32,
     /// The sequence number of the next message, once known.
     seq: Option<u32>,
-    /// `seq` is the next frame's (not a lower bound, as after `lagged`'s
-    /// fallback).
-    seq_exact: bool,
+    /// How far the next frame's sequence number may be past `seq`: 0 when
+    /// `seq` is it, 1 after a position taken from two agreeing looks at
+    /// `head` (see `agreed_head`), `None` when `seq` is only a lower bound
+    /// (`lagged`'s fallback without agreeing looks).
+    seq_slack: Option<u32>,
     /// `published` when this subscriber joined: what a lag before its first
     /// message counts from.
     joined_at: u32,
@@ -914,6 +916,9 @@ pub struct Subscriber<'a, W: Wait> {
     lost: bool,
     /// How `join` took this side's position.
     start: Start,
+    /// `next_frame_once` moved past an overwritten wrap marker without
+    /// losing anything.
+    marker_skipped: bool,
 }
 
 /// How `Subscriber::join` took the subscriber's position.
@@ -1039,13 +1044,14 @@ impl<'a, W: Wait> Subscriber<'a, W> {
             pos: head,
             tail: head,
             seq: None,
-            seq_exact: false,
+            seq_slack: None,
             joined_at,
             received: 0,
             missed: 0,
             spin: SpinBudget::never_yielding(),
             lost: false,
             start,
+            marker_skipped: false,
         })
     }
 
@@ -1154,6 +1160,18 @@ impl<'a, W: Wait> Subscriber<'a, W> {
     /// The next frame at or after `pos`, following a wrap marker; `Err` with
     /// the error to report (lag included).
     fn next_frame(&mut self, mut deadline: Option<&mut W::Deadline>) -> Result<Frame, RecvError> {
+        let got = self.next_frame_once(deadline.as_deref_mut());
+        if !core::mem::take(&mut self.marker_skipped) {
+            return got;
+        }
+        // Moved past an overwritten wrap marker, nothing lost: look again,
+        // once (a second such move reports its `Lagged { missed: 0 }`).
+        let got = self.next_frame_once(deadline);
+        self.marker_skipped = false;
+        got
+    }
+
+    fn next_frame_once(&mut self, mut deadline: Option<&mut W::Deadline>) -> Result<Frame, RecvError> {
         let head = loop {
             let head = self.next_head(deadline.as_deref_mut())?;
             // A position ahead of `head` (by at most a ring) from which
@@ -1175,7 +1193,15 @@ impl<'a, W: Wait> Subscriber<'a, W> {
                 crate::event::event!("broadcast: subscriber {} stood past the head; moving back to it", self.id);
                 self.pos = bare;
                 self.store_tail();
-                self.start = Start::MovedBack;
+                // Confirmed as a join is, when two looks agree (so that a
+                // later far lap can be told, review 2026-12-03).
+                self.start = match self.agreed_head() {
+                    Some((head, published)) if head == bare => {
+                        self.joined_at = published;
+                        Start::Confirmed
+                    }
+                    _ => Start::MovedBack,
+                };
                 continue;
             }
             break head;
@@ -1200,7 +1226,8 @@ impl<'a, W: Wait> Subscriber<'a, W> {
         let v = self.view;
         let cap = v.capacity;
         let head = head & !CLOSED;
-        let mut pos = self.pos;
+        let start = self.pos;
+        let mut pos = start;
         for _ in 0..2 {
             let ahead = head.wrapping_sub(pos);
             if ahead == 0 {
@@ -1211,7 +1238,14 @@ impl<'a, W: Wait> Subscriber<'a, W> {
             let seq = v.ring_word(off + FRAME_SEQ as u32).load(Ordering::Relaxed);
             let intent = v.intent_after_read();
             if v.lapped(pos, intent) {
-                return Err(self.lagged("intent"));
+                let lag = self.lagged("intent");
+                // The wrap marker at this side's position was overwritten
+                // but the frame after it was not (`lagged` moved there and
+                // counted nothing): nothing was lost, `next_frame` reads on
+                // (it was reported as `Lagged { missed: 0 }`, review
+                // 2026-12-03).
+                self.marker_skipped = lag == (RecvError::Lagged { missed: 0 }) && pos == start;
+                return Err(lag);
             }
             if !head.is_multiple_of(8) {
                 return Err(RecvError::Corrupted(v.corrupt("head")));
@@ -1302,7 +1336,7 @@ impl<'a, W: Wait> Subscriber<'a, W> {
     /// or `lagged`'s fallback took).
     fn expected(&self) -> Option<(u32, u32)> {
         match (self.seq, self.start) {
-            (Some(seq), _) if self.seq_exact => Some((seq, 0)),
+            (Some(seq), _) => self.seq_slack.map(|slack| (seq, slack)),
             (None, Start::Confirmed) => Some((self.joined_at, 1)),
             _ => None,
         }
@@ -1368,30 +1402,41 @@ impl<'a, W: Wait> Subscriber<'a, W> {
             let missed = seq.wrapping_sub(self.seq.unwrap_or(self.joined_at));
             // After a lap the oldest frame is past this side's (the
             // publisher moves `oldest` before writing over a frame), and
-            // `joined_at` is at most the expected sequence number; the
-            // expected frame itself is the oldest only past a wrap marker at
-            // this side's position (the marker is what was overwritten).
-            // Any other frame this side read already, or the one it expects
-            // where it stands: `word` claimed a lap that did not happen
+            // `joined_at` is at most the expected sequence number: the
+            // count is positive, and the oldest frame past this side's
+            // position (at the frame after a wrap marker there, the marker
+            // being what was overwritten, the count is 0). A frame at or up
+            // to a ring behind this side's position whose count is not
+            // positive is one it read already, or the one it expects where
+            // it stands: `word` claimed a lap that did not happen
             // (scribbled). Moving there would hand out old messages again
-            // (review, 2026-12-03): stay.
-            let cap = v.capacity;
-            let past_marker = self.pos.wrapping_add(cap - (self.pos & (cap - 1)));
-            if (missed as i32) < 0 || (missed == 0 && oldest != past_marker) {
+            // (review, 2026-12-03): stay. A count that reads as negative
+            // with the frame elsewhere is a lap of 2^31 messages or more:
+            // the count is right modulo 2^32.
+            if (missed as i32) <= 0 && self.pos.wrapping_sub(oldest) <= v.capacity {
                 return RecvError::Corrupted(v.corrupt(word));
             }
             return self.skip_to(oldest, Some(seq), missed);
         }
         // The publisher laps us faster than we can look, or died with the
-        // next frame half written: start at the newest message. `published`
-        // is loaded first: it is stored after the head it counts, so the
-        // frame at the head loaded next has at least that sequence number;
-        // if it has more, the next read reports the difference as a lag too.
-        // SYNC POINT: Acquire pairs with the Release store of `published` in
-        // `commit_len`.
-        let published = ctl.published.load(Ordering::Acquire);
-        // SYNC POINT: Acquire, as in `next_head`.
-        let head = ctl.head.load(Ordering::Acquire) & !CLOSED;
+        // next frame half written: start at the newest message, taken, when
+        // the publisher lets two looks agree, as a join takes it (the first
+        // frame there is `published` or the next; a later far lap can be
+        // told then, review 2026-12-03).
+        let (head, published, slack) = match self.agreed_head() {
+            Some((head, published)) => (head, published, Some(1)),
+            None => {
+                // `published` is loaded first: it is stored after the head
+                // it counts, so the frame at the head loaded next has at
+                // least that sequence number; if it has more, the next read
+                // reports the difference as a lag too.
+                // SYNC POINT: Acquire pairs with the Release store of
+                // `published` in `commit_len`.
+                let published = ctl.published.load(Ordering::Acquire);
+                // SYNC POINT: Acquire, as in `next_head`.
+                (ctl.head.load(Ordering::Acquire) & !CLOSED, published, None)
+            }
+        };
         // Never a position: the next read would index the ring off a word.
         if !head.is_multiple_of(8) {
             return RecvError::Corrupted(v.corrupt("head"));
@@ -1399,16 +1444,39 @@ impl<'a, W: Wait> Subscriber<'a, W> {
         let missed = published.wrapping_sub(self.seq.unwrap_or(self.joined_at));
         let missed = if (missed as i32) < 0 { 0 } else { missed };
         let lag = self.skip_to(head, Some(published), missed);
-        // The frame at `head` may have a later sequence number.
-        self.seq_exact = false;
+        self.seq_slack = slack;
         lag
+    }
+
+    /// `head` (without the close mark) and `published` from two looks at
+    /// `head` that agree, `published` loaded between them, as `join` takes
+    /// them: the frame at that `head` has sequence number `published` or the
+    /// next (the publisher stored the count of every message before that
+    /// `head` before storing it, and stores the count after it). `None` if
+    /// `head` moved at every look of `JOIN_ROUNDS`.
+    fn agreed_head(&self) -> Option<(u32, u32)> {
+        let ctl = self.view.ctl;
+        // SYNC POINT: Acquire, as in `next_head`.
+        let mut seen = ctl.head.load(Ordering::Acquire) & !CLOSED;
+        for _ in 0..JOIN_ROUNDS {
+            // SYNC POINT: Acquire pairs with the Release store of `published`
+            // in `commit_len`.
+            let published = ctl.published.load(Ordering::Acquire);
+            // SYNC POINT: Acquire, as in `next_head`.
+            let head = ctl.head.load(Ordering::Acquire) & !CLOSED;
+            if head == seen {
+                return Some((head, published));
+            }
+            seen = head;
+        }
+        None
     }
 
     fn skip_to(&mut self, pos: u32, seq: Option<u32>, missed: u32) -> RecvError {
         crate::event::event!("broadcast: subscriber {} lagged and lost {} messages", self.id, missed);
         self.pos = pos;
         self.seq = seq;
-        self.seq_exact = true;
+        self.seq_slack = Some(0);
         self.missed = self.missed.wrapping_add(missed);
         let sub = &self.view.subs[self.slot];
         sub.missed.store(self.missed, Ordering::Relaxed);
@@ -1486,7 +1554,7 @@ impl<'a, W: Wait> Subscriber<'a, W> {
         }
         self.pos = frame.start.wrapping_add(frame_size(frame.len));
         self.seq = Some(frame.seq.wrapping_add(1));
-        self.seq_exact = true;
+        self.seq_slack = Some(0);
         self.received = self.received.wrapping_add(1);
         v.subs[self.slot].received.store(self.received, Ordering::Relaxed);
         self.store_tail();
