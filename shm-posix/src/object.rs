@@ -237,6 +237,14 @@ impl Object {
     }
 
     /// Whether `name` refers to this very object now.
+    /// Whether a remover of this library marked this object as removed (see
+    /// [`LockGuard::mark_removed`]).
+    pub(crate) fn marked_removed(&self) -> bool {
+        let mut word = [0u8; 4];
+        let at = shm_core::format::header::RESERVED as u64;
+        rustix::io::pread(&self.fd, &mut word, at).is_ok_and(|n| n == 4) && word != [0; 4]
+    }
+
     pub(crate) fn is_at(&self, name: &str) -> bool {
         self.named(name) == Named::This
     }
@@ -380,18 +388,16 @@ impl LockGuard<'_> {
     /// links only a free name), so whatever `first` removes belongs to this
     /// segment's life; after the unlink a new segment may take the name at
     /// once, and nothing named after it is touched any more.
-    /// Marks a READY segment POISONED (opens refuse it), through the locked
-    /// descriptor, before its name goes: a claim made meanwhile in it (see
-    /// `Segment::still_named`) then knows the name went with a removal, not
-    /// with its creator's clean exit. Best effort.
-    pub(crate) fn mark_removed(&self) {
-        let at = shm_core::format::header::STATE as u64;
-        let mut word = [0u8; 4];
-        if rustix::io::pread(self.fd(), &mut word, at).is_ok_and(|n| n == 4)
-            && u32::from_ne_bytes(word) == shm_core::format::header::state::READY
-        {
-            let _ = rustix::io::pwrite(self.fd(), &shm_core::format::header::state::POISONED.to_ne_bytes(), at);
-        }
+    /// Sets (or, after a removal that failed, clears) the header's removal
+    /// mark (its reserved word, which other readers ignore), through the
+    /// locked descriptor, before the name goes: a claim made meanwhile in
+    /// the segment (see `Segment::still_named`) then knows the name went
+    /// with a removal, not with its creator's clean exit. Opens do not look
+    /// at it (a state of POISONED here failed the opens that raced a
+    /// restart, review 2026-12-03). Best effort.
+    pub(crate) fn mark_removed(&self, removed: bool) {
+        let at = shm_core::format::header::RESERVED as u64;
+        let _ = rustix::io::pwrite(self.fd(), &u32::from(removed).to_ne_bytes(), at);
     }
 
     pub(crate) fn unlink_if_at(&self, name: &str, first: impl FnOnce()) -> io::Result<bool> {

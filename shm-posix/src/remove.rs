@@ -281,13 +281,17 @@ pub(crate) fn remove_unless_used(name: &str, options: &RemoveOptions, users: Use
     let semaphores = || {
         if let Some(view) = &view {
             unlink_word_semaphores(&name, view.core());
-            lock.mark_removed();
+            lock.mark_removed(true);
         }
     };
     match lock.unlink_if_at(&name, semaphores) {
         Ok(true) => {}
         Ok(false) => return Err(RemoveError::Replaced { name }),
-        Err(source) => return Err(RemoveError::Io { op: "shm_unlink", name, source }),
+        Err(source) => {
+            // Still named: it was not removed.
+            lock.mark_removed(false);
+            return Err(RemoveError::Io { op: "shm_unlink", name, source });
+        }
     }
     let state = crate::list::state_name(peek.state);
     Ok(Removed { name, object: object.id(), creator: peek.creator, creator_alive, state })

@@ -726,8 +726,8 @@ impl Segment {
 /// `shm_core::Segment`'s (reached through `Deref` otherwise), then checks,
 /// under the lock every remover of this object takes (see
 /// [`crate::object`]), that the name still refers to this segment, or went
-/// with a removal of this library (which marks the segment POISONED before
-/// unlinking it; a creator's clean exit does not). Without that check, a
+/// with a removal of this library (which sets the header's removal mark
+/// before unlinking it; a creator's clean exit does not). Without that check, a
 /// process that claimed a serving role between a remover's look at the roles
 /// (a restarted creator replacing its dead run's segment, `shmctl rm
 /// --stale`) and its unlink served an orphan that no new peer would ever
@@ -810,9 +810,10 @@ impl Segment {
             Named::This | Named::Unknown => false,
             Named::Other => true,
             // Gone: with a removal of this library (which marks the segment
-            // POISONED first), or with its creator's clean exit, after
-            // which a peer that mapped it may still claim in it.
-            Named::Nothing => self.object.peek().is_some_and(|p| p.state == header::state::POISONED),
+            // first), or with its creator's clean exit (or a program outside
+            // this library), after which a peer that maps it may still
+            // claim in it.
+            Named::Nothing => self.object.marked_removed(),
         };
         if removed {
             Err(shm_core::ClaimError::Removed { channel: shm_core::ChannelName::new(channel) })

@@ -17,7 +17,7 @@
 //! | 48 | `creator_start` | since 1.1: when the creator started, adapter-defined (Linux: its start time in clock ticks after boot, low 32 bits, with bit 0 set); 0 if not recorded |
 //! | 52 | `creator_domain` | since 1.1: the domain in which `creator` and every other id of this segment are meaningful, adapter-defined (Linux: the creator's PID namespace inode, low 32 bits); 0 if not recorded |
 //! | 56 | `flags` | since 2.0: [`flags::LOCKED_ATOMICS`] if every side accesses the control words under one lock (no compare-and-swap); other bits zero, ignored by readers |
-//! | 60..64 | reserved | zero; ignored by readers |
+//! | 60..64 | reserved | zero when created; the POSIX adapter's removers set it to 1 just before unlinking the segment's name (back to 0 if the unlink fails), and its role claims read it; ignored by every other reader |
 //!
 //! An opener whose own discipline differs from `flags::LOCKED_ATOMICS`
 //! refuses the segment (`OpenError::AtomicsMismatch`): a side with native
