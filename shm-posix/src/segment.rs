@@ -755,7 +755,9 @@ macro_rules! claims {
                 /// claim there. The check takes the lock every such removal
                 /// takes, waiting at most 100 ms for one in progress, so a
                 /// removal either counted the claim among the segment's users
-                /// or is seen by it. After the creator's own clean exit a
+                /// or is seen by it (a removal stalled longer than that, say
+                /// a stopped `shmctl`, may still unlink the segment after the
+                /// claim went ahead without the lock). After the creator's own clean exit a
                 /// peer that still maps the segment may claim in it, as
                 /// before. `shm_core::Segment`'s methods, reached through
                 /// `Deref`, do not check.
