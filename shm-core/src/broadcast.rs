@@ -1007,7 +1007,7 @@ impl<'a, W: Wait> Subscriber<'a, W> {
             // as above, and after the previous look: when two looks agree,
             // the `head` taken ends message `joined_at` or `joined_at + 1`
             // (the publisher stored the count of every message before that
-            // `head` before storing it), so `Subscriber::counted_lap` may
+            // `head` before storing it), so `Subscriber::lapped_far` may
             // judge a position that read nothing yet by `joined_at`.
             // SYNC POINT: as above.
             joined_at = ctl.published.load(Ordering::Acquire);

@@ -236,7 +236,6 @@ impl Object {
         Some(Peek::from_header(&bytes))
     }
 
-    /// Whether `name` refers to this very object now.
     /// Whether a remover of this library marked this object as removed (see
     /// [`LockGuard::mark_removed`]).
     pub(crate) fn marked_removed(&self) -> bool {
@@ -245,6 +244,7 @@ impl Object {
         rustix::io::pread(&self.fd, &mut word, at).is_ok_and(|n| n == 4) && word != [0; 4]
     }
 
+    /// Whether `name` refers to this very object now.
     pub(crate) fn is_at(&self, name: &str) -> bool {
         self.named(name) == Named::This
     }
@@ -378,16 +378,6 @@ impl LockGuard<'_> {
 }
 
 impl LockGuard<'_> {
-    /// Unlinks `name` if it still refers to the locked object; `Ok(false)`
-    /// (and nothing removed) if it does not. The window left open is
-    /// described in the module docs.
-    ///
-    /// `first` runs after the check and before the unlink: it removes what
-    /// is named after the object (its word semaphores). While the name
-    /// still refers to this object no other segment can have it (a creator
-    /// links only a free name), so whatever `first` removes belongs to this
-    /// segment's life; after the unlink a new segment may take the name at
-    /// once, and nothing named after it is touched any more.
     /// Sets (or, after a removal that failed, clears) the header's removal
     /// mark (its reserved word, which other readers ignore), through the
     /// locked descriptor, before the name goes: a claim made meanwhile in
@@ -400,6 +390,16 @@ impl LockGuard<'_> {
         let _ = rustix::io::pwrite(self.fd(), &u32::from(removed).to_ne_bytes(), at);
     }
 
+    /// Unlinks `name` if it still refers to the locked object; `Ok(false)`
+    /// (and nothing removed) if it does not. The window left open is
+    /// described in the module docs.
+    ///
+    /// `first` runs after the check and before the unlink: it removes what
+    /// is named after the object (its word semaphores). While the name
+    /// still refers to this object no other segment can have it (a creator
+    /// links only a free name), so whatever `first` removes belongs to this
+    /// segment's life; after the unlink a new segment may take the name at
+    /// once, and nothing named after it is touched any more.
     pub(crate) fn unlink_if_at(&self, name: &str, first: impl FnOnce()) -> io::Result<bool> {
         if !self.object.is_at(name) {
             return Ok(false);

@@ -1,7 +1,7 @@
 //! Endpoints that own their segment: a client, server, producer, consumer,
-//! publisher or subscriber that can live in a struct next to nothing else, be returned from a
-//! function, or be moved to another thread, while the mapping stays alive as
-//! long as any endpoint uses it.
+//! publisher or subscriber that can live in a struct next to nothing else,
+//! be returned from a function, or be moved to another thread, while the
+//! mapping stays alive as long as any endpoint uses it.
 //!
 //! ```
 //! use std::sync::Arc;

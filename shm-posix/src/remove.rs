@@ -277,14 +277,15 @@ pub(crate) fn remove_unless_used(name: &str, options: &RemoveOptions, users: Use
     }
     // The semaphores before the name (see `LockGuard::unlink_if_at`): once
     // the name is gone, a new segment may take it and make semaphores of the
-    // same names.
-    let semaphores = || {
+    // same names. The removal mark too, for claims racing this removal (see
+    // `LockGuard::mark_removed`).
+    let before_unlink = || {
         if let Some(view) = &view {
             unlink_word_semaphores(&name, view.core());
             lock.mark_removed(true);
         }
     };
-    match lock.unlink_if_at(&name, semaphores) {
+    match lock.unlink_if_at(&name, before_unlink) {
         Ok(true) => {}
         Ok(false) => return Err(RemoveError::Replaced { name }),
         Err(source) => {

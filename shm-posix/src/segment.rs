@@ -750,7 +750,7 @@ macro_rules! claims {
                 ///
                 /// Refused with [`ClaimError::Removed`](shm_core::ClaimError::Removed)
                 /// if this library removed the segment (a restarted creator
-                /// replaced it, [`remove`](crate::remove) or `shmctl rm`),
+                /// replaced it, [`remove`](crate::remove()) or `shmctl rm`),
                 /// possibly while this claim was made: open it again and
                 /// claim there. The check takes the lock every such removal
                 /// takes, waiting at most 100 ms for one in progress, so a
