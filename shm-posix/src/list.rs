@@ -154,6 +154,51 @@ pub fn printable(text: &str) -> String {
     out
 }
 
+/// [`printable`], with spaces escaped too (`\u{20}`), for a cell of a
+/// table whose columns are separated by spaces: `/a b` would read as a
+/// name `/a` followed by a column `b`.
+///
+/// ```
+/// use shm_posix::list::printable_cell;
+/// assert_eq!(printable_cell("/a b"), "/a\\u{20}b");
+/// assert_eq!(printable_cell("/a\tb"), "/a\\tb");
+/// ```
+pub fn printable_cell(text: &str) -> String {
+    printable(text).replace(' ', "\\u{20}")
+}
+
+/// JSON text with every character that [`printable`] would escape and that
+/// JSON leaves raw (bidirectional and other format characters, line and
+/// paragraph separators, unassigned or private-use code points) written as
+/// `\uXXXX` escapes: the same strings when decoded, but a terminal or log
+/// that shows the JSON cannot be made to reorder or hide part of it by a
+/// name. Such characters only occur inside JSON strings, where the escape
+/// means the character itself.
+///
+/// ```
+/// use shm_posix::list::printable_json;
+/// let json = "{\"name\": \"/a\u{202e}b\"}";
+/// assert_eq!(printable_json(json), "{\"name\": \"/a\\u202eb\"}");
+/// assert_eq!(printable_json("\"/\u{1F600}\""), "\"/\u{1F600}\""); // printable: as is
+/// ```
+pub fn printable_json(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        // ASCII is left to the serializer (it escapes controls, quotes and
+        // backslashes itself); above it, whatever `escape_debug` would not
+        // print as itself.
+        if c.is_ascii() || c.escape_debug().eq([c]) {
+            out.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    out
+}
+
 pub(crate) fn state_name(s: u32) -> &'static str {
     match s {
         state::EMPTY => "empty",

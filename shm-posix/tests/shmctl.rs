@@ -627,3 +627,33 @@ fn a_poisoned_segment_of_a_dead_creator_is_cleaned_and_replaced() {
     assert!(text(&out.stdout).contains(&format!("removed {swept}")), "{}", text(&out.stdout));
     assert!(!std::path::Path::new(&format!("/dev/shm{swept}")).exists());
 }
+
+/// Names are anyone's choice: one with a space stays one cell of `list`'s
+/// table, and one with a bidirectional override neither reaches the table
+/// nor the JSON raw, while the JSON still decodes to the exact name.
+#[test]
+fn names_with_spaces_and_bidi_characters_stay_readable() {
+    let name = format!("/shmctl-test-{}-sp ace\u{202e}x", std::process::id());
+    let _segment = Segment::create(&name, &layout()).unwrap();
+
+    let out = shmctl(&["list"]);
+    let listed = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!listed.contains('\u{202e}'), "no raw override in the table:\n{listed}");
+    let row = listed.lines().find(|l| l.contains("sp\\u{20}ace")).unwrap_or_else(|| panic!("row missing:\n{listed}"));
+    let cell = row.split_whitespace().next().unwrap();
+    assert_eq!(cell, shm_posix::list::printable_cell(&name), "the whole name is the first cell: {row}");
+
+    for args in [&["list", "--json"][..], &["inspect", "--json", &name][..]] {
+        let out = shmctl(args);
+        let json = text(&out.stdout);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        assert!(!json.contains('\u{202e}'), "{args:?}: no raw override in the JSON:\n{json}");
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let names: Vec<&str> = match &value {
+            serde_json::Value::Array(all) => all.iter().filter_map(|r| r["name"].as_str()).collect(),
+            one => one["name"].as_str().into_iter().collect(),
+        };
+        assert!(names.contains(&name.as_str()), "{args:?}: the JSON decodes to the exact name: {names:?}");
+    }
+}

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use shm_posix::list::{self, printable, Listed, SegmentReport};
+use shm_posix::list::{self, printable, printable_cell, printable_json, Listed, SegmentReport};
 use shm_posix::{RemoveError, RemoveOptions};
 
 #[derive(Parser)]
@@ -74,7 +74,7 @@ fn run(command: Command) -> Result<(), String> {
                         Listed::Broken { .. } => None,
                     })
                     .collect();
-                println!("{}", serde_json::to_string_pretty(&good).map_err(|e| e.to_string())?);
+                println!("{}", printable_json(&serde_json::to_string_pretty(&good).map_err(|e| e.to_string())?));
                 return Ok(());
             }
             println!("{:<32} {:>10} {:>9} {:>8} {:<6} CHANNELS", "NAME", "SIZE", "STATE", "CREATOR", "ALIVE");
@@ -82,10 +82,10 @@ fn run(command: Command) -> Result<(), String> {
                 match entry {
                     Listed::Segment(r) => {
                         let channels: Vec<String> =
-                            r.channels.iter().map(|c| format!("{}:{}", c.kind, printable(&c.name))).collect();
+                            r.channels.iter().map(|c| format!("{}:{}", c.kind, printable_cell(&c.name))).collect();
                         println!(
                             "{:<32} {:>10} {:>9} {:>8} {:<6} {}",
-                            printable(&r.name),
+                            printable_cell(&r.name),
                             r.size,
                             r.state,
                             r.creator,
@@ -95,7 +95,7 @@ fn run(command: Command) -> Result<(), String> {
                     }
                     Listed::Broken { name, error, creator, .. } => {
                         let (pid, alive) = creator.map_or(("-".into(), "-"), |(p, a)| (p.to_string(), yes_no(a)));
-                        let (name, error) = (printable(name), printable(&error.to_string()));
+                        let (name, error) = (printable_cell(name), printable(&error.to_string()));
                         println!("{name:<32} {:>10} {:>9} {pid:>8} {alive:<6} ({error})", "?", "broken");
                     }
                 }
@@ -112,7 +112,7 @@ fn run(command: Command) -> Result<(), String> {
                 e => format!("{name}: {e}"),
             })?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
+                println!("{}", printable_json(&serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?));
             } else {
                 print_report(&report);
             }
