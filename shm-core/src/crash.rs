@@ -27,6 +27,7 @@ pub const POINTS: &[&str] = &[
     "mailbox.server.holding",
     "mailbox.server.responded",
     "direct.client.connected",
+    "direct.client.took_over",
     "direct.client.written",
     "direct.client.posted",
     "direct.server.holding",

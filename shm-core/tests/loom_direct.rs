@@ -131,3 +131,46 @@ fn a_server_claiming_during_a_close_keeps_the_request_it_took() {
         drop(client);
     });
 }
+
+/// New-user review 2026-12-03: a connecting client takes over the slot of
+/// a client that died with a request posted, while the server answers that
+/// request and then reclaims. Whatever the interleaving, the slot has one
+/// owner at a time: a client that got it finds it IDLE under its own id
+/// (never freed under it), and once everyone is done the slot is free,
+/// never leaked.
+#[test]
+fn a_client_taking_over_a_dead_clients_slot_races_the_answer_and_reclaim() {
+    model("direct take over vs answer and reclaim", || {
+        use shm_core::format::mailbox::pack;
+        // Client 2 posted a (zero-length) request and died.
+        let slots = Arc::new(Slots(vec![LoomSlot {
+            ctl: SlotControl::with_words(pack(1, slot::REQUEST), 2),
+            payload: [0; 8],
+        }]));
+        let ctl = Arc::new(MailboxControl::new());
+        let server_wait = DyingWait::new(1);
+        server_wait.bury(2);
+        let taker_wait = server_wait.sibling(3);
+        let mut server = Server::claim(view_of(&ctl, &slots), server_wait).unwrap();
+        let (c2, s2) = (ctl.clone(), slots.clone());
+        let taker = thread::spawn(move || {
+            let Ok(client) = Client::connect(view_of(&c2, &s2), taker_wait) else { return false };
+            // The server's answer and reclaims run meanwhile: the slot stays
+            // IDLE, ours.
+            let st = view_of(&c2, &s2).stats().slots_by_state;
+            assert_eq!(st[slot::IDLE as usize], 1, "freed or moved under its owner: {st:?}");
+            drop(client);
+            true
+        });
+        if let Ok(request) = server.try_recv() {
+            request.respond(0).unwrap();
+        }
+        server.reclaim();
+        taker.join().unwrap();
+        // What the race left (an answered slot of the dead client, if the
+        // taker looked before the answer), the next reclaim frees.
+        server.reclaim();
+        let st = view_of(&ctl, &slots).stats().slots_by_state;
+        assert_eq!(st[slot::FREE as usize], 1, "slot leaked: {st:?}");
+    });
+}

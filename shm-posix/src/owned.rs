@@ -149,6 +149,24 @@ owned!(
     OwnedSubscriber, Subscriber, owned_subscriber, subscriber
 );
 
+impl Segment {
+    /// An owned [`DirectClient`] of channel `name`, waiting at most
+    /// `timeout` for a slot (see [`Segment::direct_client_timeout`]),
+    /// keeping `segment` mapped as long as it lives.
+    pub fn owned_direct_client_timeout<W: Wait>(
+        segment: &Arc<Segment>,
+        name: &str,
+        wait: W,
+        timeout: Duration,
+    ) -> Result<OwnedDirectClient<W>, ClaimError> {
+        // SAFETY: as in `owned!`'s constructors: the `Arc` cloned into the
+        // returned struct keeps the mapping, and drops after the endpoint.
+        let seg: &'static Segment = unsafe { &*Arc::as_ptr(segment) };
+        let endpoint = seg.direct_client_timeout(name, wait, timeout)?;
+        Ok(OwnedDirectClient { endpoint, segment: Arc::clone(segment) })
+    }
+}
+
 impl<W: Wait> OwnedDirectClient<W> {
     /// [`DirectClient::call_timeout`].
     pub fn call_timeout(&mut self, request: &[u8], response: &mut [u8], timeout: Duration) -> Result<usize, CallError> {
@@ -338,6 +356,8 @@ mod tests {
         let segment = Arc::new(Segment::create(&name, &layout).unwrap());
         let mut server = Segment::owned_direct_server(&segment, "rpc", FutexWait::new()).unwrap();
         let mut client = Segment::owned_direct_client(&segment, "rpc", FutexWait::new()).unwrap();
+        let second = Segment::owned_direct_client_timeout(&segment, "rpc", FutexWait::new(), Duration::from_secs(30));
+        assert_eq!(second.unwrap().slot(), 1, "the other slot");
         let mut publisher = Segment::owned_publisher(&segment, "news", FutexWait::new()).unwrap();
         let mut subscriber = Segment::owned_subscriber(&segment, "news", FutexWait::new()).unwrap();
         drop(segment);

@@ -164,18 +164,55 @@ fn assert_serves_direct(seg: &Segment, server: &mut shm_core::direct::Server<'_,
 }
 
 /// A direct client killed once connected, or with its request written but
-/// not posted: nothing is delivered, and the slot it held comes back.
+/// not posted: nothing is delivered, and the slot it held comes back, to
+/// the server's `reclaim` or to the next client that connects (which takes
+/// it over without the server's help).
 #[test]
 fn direct_client_killed_before_posting() {
     for point in ["direct.client.connected", "direct.client.written"] {
-        let name = unique(&format!("crash-{point}"));
+        for reclaim in [true, false] {
+            let name = unique(&format!("crash-{point}-{reclaim}"));
+            {
+                let seg = Segment::create(&name, &one_direct_slot()).unwrap();
+                let mut server = seg.direct_server("d", FutexWait::new()).unwrap();
+                crash_at(point, 0, &["direct-call-once", &name]);
+                assert_eq!(server.recv_timeout(SHORT).err(), Some(ServeError::Timeout), "{point}");
+                if reclaim {
+                    assert_eq!(server.reclaim(), 1, "{point}");
+                } else {
+                    let client =
+                        seg.direct_client("d", FutexWait::new()).expect("the dead client's slot is taken over");
+                    assert_eq!(server.reclaim(), 0, "{point}: the slot is the new client's");
+                    drop(client);
+                }
+                assert_serves_direct(&seg, &mut server);
+            }
+            assert_clean(&name);
+        }
+    }
+}
+
+/// A direct client killed while it takes over a dead client's slot (its
+/// id in the slot's owner word, the state not yet IDLE): the slot is a dead
+/// client's again, and the next client takes it over, or the server frees
+/// it.
+#[test]
+fn direct_client_killed_taking_over_a_slot() {
+    for reclaim in [true, false] {
+        let name = unique(&format!("crash-direct-took-over-{reclaim}"));
         {
             let seg = Segment::create(&name, &one_direct_slot()).unwrap();
             let mut server = seg.direct_server("d", FutexWait::new()).unwrap();
-            crash_at(point, 0, &["direct-call-once", &name]);
-            assert_eq!(server.recv_timeout(SHORT).err(), Some(ServeError::Timeout), "{point}");
-            assert!(seg.direct_client("d", FutexWait::new()).is_err(), "{point}: the dead client still holds the slot");
-            assert_eq!(server.reclaim(), 1, "{point}");
+            let first = crash_at("direct.client.connected", 0, &["direct-call-once", &name]);
+            let second = crash_at("direct.client.took_over", 0, &["direct-call-once", &name]);
+            let view = shm_posix::list::inspect(&name).unwrap();
+            let peers = format!("{:?}", view.channels[0].peers);
+            assert!(peers.contains(&second.to_string()), "the second owns the slot: {peers} (first {first})");
+            if reclaim {
+                assert_eq!(server.reclaim(), 1);
+            } else {
+                drop(seg.direct_client("d", FutexWait::new()).expect("taken over again"));
+            }
             assert_serves_direct(&seg, &mut server);
         }
         assert_clean(&name);

@@ -19,8 +19,13 @@
 //!
 //! A client takes a slot when it connects (a compare-and-swap of its id
 //! into `client` from 0, then FREE to IDLE) and keeps it for every call
-//! until it disconnects. Each call then writes the slot's control line once
-//! from each side:
+//! until it disconnects. A slot whose client died is freed by the server's
+//! reclaim or taken over by a connecting client: a compare-and-swap of its
+//! id into `client` from the dead one's, then the state (IDLE, RESPONSE,
+//! FAILED, one no peer writes, or FREE if a reclaim got there first) to
+//! IDLE, request id kept; never a REQUEST or ABANDONED slot, which are the
+//! server's. Each call then writes the slot's control line once from each
+//! side:
 //!
 //! | state | meaning | payload belongs to | next |
 //! |---|---|---|---|
@@ -59,7 +64,7 @@
 //!
 //! A slot state above ABANDONED is one no 2.2 peer writes: clients report
 //! it as corruption, and a 2.2 server frees such a slot once its owner is
-//! dead (`Server::reclaim`). A later minor that adds a slot state must keep
+//! dead (`Server::reclaim`), as a connecting client takes it over. A later minor that adds a slot state must keep
 //! that safe (or take a new kind).
 
 /// Slot states of a direct mailbox (the low byte of a slot's `state`).

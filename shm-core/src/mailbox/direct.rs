@@ -58,7 +58,8 @@
 //! ([`CallError::PeerDied`]); the next server fails every request that was
 //! posted (the dead one may have been half-way through it), so those
 //! clients get [`CallError::Dropped`] and call again. Slots of clients that
-//! died are freed by [`Server::reclaim`]. A slot whose words hold values no
+//! died are taken over by the next client that connects (once the server
+//! has answered what they posted), and freed by [`Server::reclaim`]. A slot whose words hold values no
 //! peer writes gives [`CallError::Corrupted`] or [`ServeError::Corrupted`],
 //! never a panic or a hang; its live client keeps it (dropped with a call
 //! pending, it leaves the slot as it is; with none, it frees it), and once
@@ -89,6 +90,20 @@ fn prefetch(p: *const u8) {
     #[cfg(not(target_arch = "x86_64"))]
     let _ = p;
 }
+
+/// Whether a slot in state `st` (its low byte) is one the server no longer
+/// touches once its client is dead: IDLE, RESPONSE, FAILED, or a value no
+/// peer writes. (REQUEST is the server's to answer and ABANDONED its to
+/// free; FREE is nobody's.) Such a slot of a dead client may be freed by
+/// [`Server::reclaim`] or taken over by a connecting [`Client`].
+fn settled(st: u32) -> bool {
+    matches!(st, slot::IDLE | slot::RESPONSE | slot::FAILED) || st > slot::ABANDONED
+}
+
+/// How often a client waiting in [`Client::connect_timeout`] looks for
+/// slots of dead clients to take over (each look asks [`Wait::is_alive`]
+/// of every holder).
+const TAKE_OVER_EVERY: Duration = Duration::from_millis(10);
 
 /// The next request id after `id`: 1..2^24, skipping 0.
 fn next_id(id: u32) -> u32 {
@@ -186,10 +201,40 @@ impl<'a, W: Wait> Server<'a, W> {
     }
 
     /// Frees the slots held by clients that died (per [`Wait::is_alive`]).
-    /// Returns how many it freed. Call it when idle, e.g. after a receive
-    /// timed out. A dead client's posted request is served first (its slot
-    /// is freed by a later `reclaim`). A dead client's slot whose state no
-    /// peer writes (scribbled) is freed too, so it is not lost for good.
+    /// Returns how many it freed. A connecting client takes over a dead
+    /// client's slot by itself, so a server busy with other clients need not
+    /// call this for new ones to connect; calling it when idle (after a
+    /// receive timed out, say) frees such slots sooner and keeps
+    /// [`stats`](Self::stats) and `shmctl inspect` current.
+    ///
+    /// A dead client's posted request is served first (its slot is freed
+    /// by a later `reclaim`). A dead client's slot whose state no peer
+    /// writes (scribbled) is freed too, so it is not lost for good.
+    ///
+    /// ```
+    /// # use core::time::Duration;
+    /// # use shm_core::mock::{MockRegion, ThreadWait};
+    /// # use shm_core::{Layout, Segment, ServeError};
+    /// # let layout = Layout::new().direct("rpc", 2, 64).unwrap();
+    /// # let region = MockRegion::new(layout.size());
+    /// # let segment = Segment::create(region.region(), &layout, 1, 0).unwrap();
+    /// let mut server = segment.direct_server("rpc", ThreadWait::new(1)).unwrap();
+    /// for _ in 0..3 {
+    ///     let idle = match server.recv_timeout(Duration::from_millis(1)) {
+    ///         Ok(request) => {
+    ///             let n = request.len();
+    ///             request.respond(n).unwrap();
+    ///             false
+    ///         }
+    ///         Err(ServeError::Timeout) => true,
+    ///         Err(e) => panic!("{e}"),
+    ///     };
+    ///     // After the `match`: the request borrowed `server` until then.
+    ///     if idle {
+    ///         server.reclaim();
+    ///     }
+    /// }
+    /// ```
     pub fn reclaim(&self) -> u32 {
         let freed = (0..self.view.slot_count).filter(|&i| self.reclaim_slot(i)).count() as u32;
         if freed > 0 {
@@ -203,9 +248,7 @@ impl<'a, W: Wait> Server<'a, W> {
         // no peer writes is nobody's: no `Request` of ours lives (it would
         // borrow `self` mutably) and `take` never takes it, so with its
         // owner dead nobody touches the payload.
-        self.view.reclaim_dead_owner(&self.wait, i, |st| {
-            matches!(st, slot::IDLE | slot::RESPONSE | slot::FAILED) || st > slot::ABANDONED
-        })
+        self.view.reclaim_dead_owner(&self.wait, i, settled)
     }
 
     /// Slot payload capacity: the largest request or response.
@@ -500,12 +543,16 @@ pub struct Client<'a, W: Wait> {
 
 impl<'a, W: Wait> Client<'a, W> {
     /// Connects to the direct mailbox in `view`: takes a free slot, or
-    /// fails with [`ClaimError::Busy`] ([`Role::Client`]) when every slot
-    /// has a client.
+    /// else the slot of a client that died holding it ([`Wait::is_alive`]),
+    /// or fails with [`ClaimError::Busy`] ([`Role::Client`]) when every
+    /// slot has a live client. (A dead client's slot is taken over once the
+    /// server has answered what it posted; the server's
+    /// [`reclaim`](Server::reclaim) frees such slots too, but a busy server
+    /// need not run it for new clients to connect.)
     pub fn connect(view: MailboxView<'a>, wait: W) -> Result<Self, ClaimError> {
         wait.check()?;
         let me = wait.self_id();
-        let found = (0..view.slot_count).find_map(|i| Self::try_connect(&view, &wait, me, i).map(|id| (i, id)));
+        let found = Self::find_slot(&view, &wait, me, true);
         let Some((index, id)) = found else {
             return Err(Self::no_slot(&view));
         };
@@ -513,13 +560,17 @@ impl<'a, W: Wait> Client<'a, W> {
         Ok(Self { view, wait, index, id, pending: false, spin: SpinBudget::new() })
     }
 
-    /// Connects, waiting at most `timeout` for a slot to come free.
+    /// Connects, waiting at most `timeout` for a slot to come free or for
+    /// a client holding one to die (looked for every 10 ms).
     pub fn connect_timeout(view: MailboxView<'a>, wait: W, timeout: Duration) -> Result<Self, ClaimError> {
         wait.check()?;
         let me = wait.self_id();
         let mut deadline = wait.deadline(Some(timeout));
         let ctl = view.ctl;
         let spin = SpinBudget::new();
+        // Judging holders costs a liveness check each (a system call on a
+        // host): at the first look, then at most every `TAKE_OVER_EVERY`.
+        let mut judge = wait.deadline(Some(Duration::ZERO));
         let found = wait_for(
             &wait,
             &spin,
@@ -529,7 +580,13 @@ impl<'a, W: Wait> Client<'a, W> {
             None,
             None,
             &mut deadline,
-            |_| (0..view.slot_count).find_map(|i| Self::try_connect(&view, &wait, me, i).map(|id| (i, id))),
+            |_| {
+                let take_over = wait.expired(&mut judge);
+                if take_over {
+                    judge = wait.deadline(Some(TAKE_OVER_EVERY));
+                }
+                Self::find_slot(&view, &wait, me, take_over)
+            },
         );
         match found {
             Ok((index, id)) => Ok(Self { view, wait, index, id, pending: false, spin: SpinBudget::new() }),
@@ -542,6 +599,68 @@ impl<'a, W: Wait> Client<'a, W> {
     fn no_slot(view: &MailboxView<'a>) -> ClaimError {
         let holder = (0..view.slot_count).map(|i| view.slot(i).client.load(Ordering::Relaxed)).find(|&c| c != 0);
         ClaimError::busy(Role::Client, holder.unwrap_or(0))
+    }
+
+    /// A free slot for `me`, or (if `take_over`) a dead client's: (slot,
+    /// request id). Free slots first: they cost no liveness check.
+    fn find_slot(view: &MailboxView<'a>, wait: &W, me: u32, take_over: bool) -> Option<(u32, u32)> {
+        let free = (0..view.slot_count).find_map(|i| Self::try_connect(view, wait, me, i).map(|id| (i, id)));
+        free.or_else(|| {
+            let mut dead = (0..view.slot_count).filter(|_| take_over);
+            dead.find_map(|i| Self::try_take_over(view, wait, me, i).map(|id| (i, id)))
+        })
+    }
+
+    /// Takes slot `i` over for `me` from a client that died holding it, if
+    /// its state is [`settled`] (the server is done with it); returns its
+    /// request id.
+    ///
+    /// As a role claim from a dead holder: ownership is decided by the CAS
+    /// of `client` from the dead id to ours. With its client dead, only the
+    /// server's [`reclaim`](Server::reclaim) still moves such a slot, and
+    /// only to FREE (then clears `client` by a CAS from the dead id, which
+    /// fails once we own it); a connecting client needs `client` at 0. So
+    /// the state we then set to IDLE is the settled one we saw, or FREE.
+    fn try_take_over(view: &MailboxView<'a>, wait: &W, me: u32, i: u32) -> Option<u32> {
+        let s = view.slot(i);
+        // SYNC POINT: Acquire pairs with the dead client's Release stores of
+        // `state` (its last call's writes are done) and the server's Release
+        // CAS to RESPONSE or FAILED (its answer is done with the payload).
+        let seen = low_of(s.state.load(Ordering::Acquire));
+        if !settled(seen) {
+            return None;
+        }
+        let holder = s.client.load(Ordering::Relaxed);
+        if !crate::role::held(holder) || holder == me || wait.is_alive(holder) {
+            return None;
+        }
+        // SYNC POINT: Acquire pairs with the Release stores the dead client
+        // made before it died (as `try_connect`'s CAS from 0).
+        s.client.compare_exchange(holder, me, Ordering::Acquire, Ordering::Relaxed).ok()?;
+        crate::crash::point("direct.client.took_over");
+        // Two tries: the settled state we saw, or FREE if a reclaim got
+        // there between our loads.
+        for _ in 0..2 {
+            // SYNC POINT: Acquire as above, and pairs with a reclaim's
+            // Release CAS to FREE.
+            let cur = s.state.load(Ordering::Acquire);
+            let st = low_of(cur);
+            if st != slot::FREE && !settled(st) {
+                break;
+            }
+            // SYNC POINT: Release pairs with the Acquire load of `state` in
+            // `reclaim_slot`: a reclaimer that sees IDLE sees our id.
+            if s.state.compare_exchange(cur, pack(id_of(cur), slot::IDLE), Ordering::Release, Ordering::Relaxed).is_ok()
+            {
+                crate::event::event!("direct mailbox {}: took over slot {} of dead client {}", view.index, i, holder);
+                return Some(id_of(cur));
+            }
+        }
+        // Not settled after all (a state only a hostile writer leaves here):
+        // hand it back to the dead holder, whose slot a reclaim frees once it
+        // is settled (with `client` at 0 nobody would).
+        s.client.store(holder, Ordering::Relaxed);
+        None
     }
 
     /// Takes slot `i` for `me` if it is free; returns its request id.

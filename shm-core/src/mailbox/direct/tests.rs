@@ -303,6 +303,117 @@ fn slots_of_dead_clients_are_reclaimed() {
     assert_eq!((a.slot(), b.slot()), (0, 1));
 }
 
+/// New-user review 2026-12-03: a server that never idles never ran
+/// `reclaim`, so the slots of killed clients stayed theirs and new clients
+/// got `Busy`. A connecting client now takes over a dead client's slot,
+/// once the server is done with it.
+#[test]
+fn a_connecting_client_takes_over_a_dead_clients_slot() {
+    let graves = Graveyard::new();
+    let memory = fresh();
+    let seg = open(&memory);
+    let mut server = seg.direct_server("d", ThreadWait::with_graveyard(2, &graves)).unwrap();
+    let (w3, w4) = (ThreadWait::with_graveyard(3, &graves), ThreadWait::with_graveyard(4, &graves));
+    let mut idle = seg.direct_client("d", &w3).unwrap();
+    let (n, _) = with_one_served(&mut server, |_, len| len, || idle.call_timeout(b"i", &mut [0; 64], LONG));
+    assert_eq!(n, Ok(1));
+    let mut posted = seg.direct_client("d", &w4).unwrap();
+    assert_eq!(posted.call_timeout(b"p", &mut [0; 64], SHORT), Err(CallError::StillPosted));
+    core::mem::forget(idle);
+    core::mem::forget(posted);
+    let (w5, w6) = (ThreadWait::with_graveyard(5, &graves), ThreadWait::with_graveyard(6, &graves));
+    assert_eq!(seg.direct_client("d", &w5).err(), Some(busy("d", Role::Client, 3)), "both alive");
+
+    graves.bury(3);
+    graves.bury(4);
+    let mut a = seg.direct_client("d", &w5).expect("the dead client's answered slot is taken over");
+    assert_eq!(a.slot(), 0);
+    assert_eq!((state(&memory, S0), memory.read_u32(S0 + mb::SLOT_CLIENT)), (slot::IDLE, 5));
+    assert_eq!(
+        seg.direct_client("d", &w6).err(),
+        Some(busy("d", Role::Client, 5)),
+        "a posted request is the server's: its slot is not taken"
+    );
+    assert_eq!(server.reclaim(), 0, "the new owner is alive; the posted slot is the server's");
+    server.try_recv().unwrap().respond(1).unwrap();
+    let mut b = seg.direct_client("d", &w6).expect("answered, the slot is taken over");
+    assert_eq!(b.slot(), 1);
+
+    // Both new clients call, each getting its own answer.
+    for (client, byte) in [(&mut a, b'a'), (&mut b, b'b')] {
+        let mut out = [0u8; 64];
+        let (n, served) = with_one_served(
+            &mut server,
+            |buf, len| {
+                buf[..len].make_ascii_uppercase();
+                len
+            },
+            || client.call_timeout(&[byte], &mut out, LONG),
+        );
+        assert_eq!((n, served), (Ok(1), Ok(())));
+        assert_eq!(out[0], byte.to_ascii_uppercase());
+    }
+    drop(a);
+    drop(b);
+    assert_eq!([state(&memory, S0), state(&memory, S1)], [slot::FREE; 2]);
+}
+
+/// `connect_timeout` waits for a holder to die, not only for a slot to be
+/// freed: the dead client's slot is taken over within the wait.
+#[test]
+fn connect_timeout_takes_over_the_slot_of_a_client_that_dies_meanwhile() {
+    let graves = Graveyard::new();
+    let memory = MockRegion::new(Layout::new().direct("d", 1, 64).unwrap().size());
+    Segment::create(memory.region(), &Layout::new().direct("d", 1, 64).unwrap(), 1, 0).unwrap();
+    let seg = open(&memory);
+    let w3 = ThreadWait::with_graveyard(3, &graves);
+    core::mem::forget(seg.direct_client("d", &w3).unwrap());
+    let w4 = ThreadWait::with_graveyard(4, &graves);
+    assert_eq!(seg.direct_client_timeout("d", &w4, SHORT).err(), Some(busy("d", Role::Client, 3)));
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(SHORT);
+            graves.bury(3);
+        });
+        let client = seg.direct_client_timeout("d", &w4, LONG).expect("taken over once its holder died");
+        assert_eq!(client.slot(), 0);
+    });
+    assert_eq!(state(&memory, AREAS_OFFSET + slot_offset(0, 64)), slot::FREE);
+}
+
+/// A dead client's slot in a state no peer writes is taken over too (as
+/// `reclaim` frees it); one the server holds is not.
+#[test]
+fn a_dead_clients_slot_is_taken_over_only_when_the_server_is_done_with_it() {
+    let graves = Graveyard::new();
+    for (low, taken) in [
+        (slot::IDLE, true),
+        (slot::RESPONSE, true),
+        (slot::FAILED, true),
+        (0x77, true),
+        (slot::REQUEST, false),
+        (slot::ABANDONED, false),
+    ] {
+        let memory = fresh();
+        let seg = open(&memory);
+        let w3 = ThreadWait::with_graveyard(3, &graves);
+        core::mem::forget(seg.direct_client("d", &w3).unwrap());
+        core::mem::forget(seg.direct_client("d", ThreadWait::new(4)).unwrap());
+        graves.bury(3);
+        memory.write_u32(S0 + mb::SLOT_STATE, mb::pack(9, low));
+        let w5 = ThreadWait::with_graveyard(5, &graves);
+        let got = seg.direct_client("d", &w5);
+        assert_eq!(got.is_ok(), taken, "state {low:#x}: {:?}", got.as_ref().err());
+        if taken {
+            assert_eq!(memory.read_u32(S0 + mb::SLOT_STATE), mb::pack(9, slot::IDLE), "state {low:#x}: id kept");
+            assert_eq!(memory.read_u32(S0 + mb::SLOT_CLIENT), 5);
+        } else {
+            assert_eq!(memory.read_u32(S0 + mb::SLOT_STATE), mb::pack(9, low), "state {low:#x}: left alone");
+            assert_eq!(memory.read_u32(S0 + mb::SLOT_CLIENT), 3);
+        }
+    }
+}
+
 #[test]
 fn a_dead_clients_scribbled_slot_is_reclaimed() {
     let graves = Graveyard::new();
