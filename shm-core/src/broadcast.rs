@@ -420,8 +420,13 @@ impl<'a, W: Wait> Publisher<'a, W> {
         self.view.policy
     }
 
-    /// Subscribers that hold a slot now.
+    /// Subscribers that hold a slot now, once the slots of dead ones
+    /// ([`Wait::is_alive`], a liveness check each) are let go. (Under
+    /// [`Policy::Overwrite`] the publisher never waits for a subscriber, so
+    /// nothing else judges them; a publisher that wants to know whether
+    /// anyone still listens asks this.)
     pub fn subscribers(&self) -> u32 {
+        self.release_dead_subscribers();
         self.view.snapshot().subscribers
     }
 
@@ -1078,6 +1083,16 @@ impl<'a, W: Wait> Subscriber<'a, W> {
     /// The publisher's id recorded in the segment, 0 if none.
     pub fn peer(&self) -> u32 {
         self.view.ctl.publisher.load(Ordering::Relaxed)
+    }
+
+    /// Whether a publisher is attached and alive ([`Wait::is_alive`], a
+    /// liveness check). A wait of this subscriber finds a dead publisher by
+    /// itself; a thread that waits on several endpoints at once (a wait
+    /// set, `select!`) and keeps being woken by another one can ask this
+    /// every so often.
+    pub fn publisher_alive(&self) -> bool {
+        let id = self.peer();
+        crate::role::held(id) && self.wait.is_alive(id)
     }
 
     /// What `head` says about this subscriber's position: `Some(head)` when

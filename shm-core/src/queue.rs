@@ -583,6 +583,16 @@ impl<'a, W: Wait> Consumer<'a, W> {
         self.view.ctl.producer.load(Ordering::Relaxed)
     }
 
+    /// Whether a producer is attached and alive ([`Wait::is_alive`], a
+    /// liveness check). A wait of this consumer finds a dead producer by
+    /// itself; a thread that waits on several endpoints at once (a wait
+    /// set, `select!`) and keeps being woken by another one can ask this
+    /// every so often.
+    pub fn producer_alive(&self) -> bool {
+        let id = self.peer();
+        crate::role::held(id) && self.wait.is_alive(id)
+    }
+
     /// Locates the next message given `head`: (payload offset, len, frame
     /// start), skipping a wrap marker. `None` when the queue is empty.
     fn locate(&self, head: u32) -> Result<Option<(u32, u32, u32)>, RecvError> {

@@ -8,7 +8,7 @@
 //! use shm_core::Layout;
 //! use shm_posix::{aio, FutexWait, Segment};
 //!
-//! # let name = format!("/shm-doc-aio-{}", std::process::id());
+//! let name = format!("/shm-doc-aio-{}", std::process::id());
 //! let segment = Segment::create(&name, &Layout::new().queue("q", 4096)?)?;
 //! let mut rx = segment.consumer("q", FutexWait::new())?;
 //! let mut tx = segment.producer("q", FutexWait::new())?;
@@ -38,6 +38,18 @@
 //! `PeerDied` when the peer is gone). Dropping a call's future (the losing
 //! branch of a `select!`) consumes nothing: a message is taken only when
 //! the future completes with it, and a posted mailbox request is withdrawn.
+//!
+//! # A dead peer under `select!`
+//!
+//! A call learns that its peer died at the end of a liveness slice (100
+//! ms) of its own waiting. In a `select!` loop whose other branch keeps
+//! winning, each round makes a new call, whose slice starts again, so a
+//! dead producer or publisher on the quiet branch is not reported while
+//! the other stays busy. Ask every so often
+//! ([`Consumer::producer_alive`](shm_core::queue::Consumer::producer_alive),
+//! [`Subscriber::publisher_alive`](shm_core::broadcast::Subscriber::publisher_alive),
+//! [`Client::server_alive`]), for example on a `tokio::time::interval`
+//! branch.
 //!
 //! The reactor watches up to [`REACTOR_WORDS`] words in one system call;
 //! beyond that, or on a kernel without `futex_waitv` (before 5.16), the

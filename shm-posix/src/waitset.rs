@@ -69,12 +69,22 @@ impl shm_core::HasErrorKind for WaitSetError {
 /// borrowed only for the call, so the caller can use them mutably between
 /// waits.
 ///
+/// Ready means a message, a request, the channel's close or an error: a
+/// dead peer is not (telling costs a liveness check, a system call, per
+/// endpoint). A loop that keeps being woken by one endpoint should ask the
+/// others' peers every so often
+/// ([`Consumer::producer_alive`](shm_core::queue::Consumer::producer_alive),
+/// [`Subscriber::publisher_alive`](shm_core::broadcast::Subscriber::publisher_alive)),
+/// and on [`WaitSetError::Timeout`]; or wait on each with its own
+/// `recv_timeout` in a thread of its own, which finds a dead peer by
+/// itself.
+///
 /// ```
 /// use std::time::Duration;
 /// use shm_core::Layout;
 /// use shm_posix::{FutexWait, Segment, WaitSet};
 ///
-/// # let name = format!("/shm-doc-waitset-{}", std::process::id());
+/// let name = format!("/shm-doc-waitset-{}", std::process::id());
 /// let layout = Layout::new().queue("a", 4096)?.queue("b", 4096)?;
 /// let segment = Segment::create(&name, &layout)?;
 /// let mut a = segment.consumer("a", FutexWait::new())?;

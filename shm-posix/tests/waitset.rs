@@ -1,7 +1,8 @@
 //! One thread sleeping on several endpoints at once (`WaitSet`), with real
 //! futexes: whichever endpoint another thread makes ready wakes it, each
 //! time, with `futex_waitv` and with the fallback; nothing ready is a
-//! timeout; a mailbox server is one of the endpoints.
+//! timeout; a mailbox server and a direct mailbox server are among the
+//! endpoints.
 
 use std::time::Duration;
 
@@ -19,6 +20,7 @@ fn layout() -> Layout {
         .and_then(|l| l.queue("b", 4096))
         .and_then(|l| l.broadcast("c", 4096, 2, Policy::Overwrite))
         .and_then(|l| l.mailbox("m", 2, 64))
+        .and_then(|l| l.direct("d", 2, 64))
         .unwrap()
 }
 
@@ -33,25 +35,31 @@ fn rounds(set: WaitSet, tag: &str, lost_wakeups_show: bool) {
     let mut b = segment.consumer("b", sleeper()).unwrap();
     let mut c = segment.subscriber("c", sleeper()).unwrap();
     let server = segment.server("m", sleeper()).unwrap();
+    let mut direct = segment.direct_server("d", sleeper()).unwrap();
     let mut ta = segment.producer("a", sleeper()).unwrap();
     let mut tb = segment.producer("b", sleeper()).unwrap();
     let mut tc = segment.publisher("c", sleeper()).unwrap();
     let client = segment.client("m", sleeper()).unwrap();
+    let mut dclient = segment.direct_client("d", sleeper()).unwrap();
     let mut buf = [0u8; 64];
     for round in 0..200u32 {
-        let which = (round % 4) as usize;
+        let which = (round % 5) as usize;
         std::thread::scope(|s| {
-            let (ta, tb, tc, client) = (&mut ta, &mut tb, &mut tc, &client);
+            let (ta, tb, tc, client, dclient) = (&mut ta, &mut tb, &mut tc, &client, &mut dclient);
             let maker = s.spawn(move || match which {
                 0 => ta.try_send(b"a").map(|_| None).unwrap(),
                 1 => tb.try_send(b"b").map(|_| None).unwrap(),
                 2 => tc.try_publish(b"c").map(|_| None).unwrap(),
-                _ => {
+                3 => {
                     let mut out = [0u8; 8];
                     Some(client.call_timeout(b"m", &mut out, LONG).map(|n| out[..n].to_vec()).unwrap())
                 }
+                _ => {
+                    let mut out = [0u8; 8];
+                    Some(dclient.call_timeout(b"d", &mut out, LONG).map(|n| out[..n].to_vec()).unwrap())
+                }
             });
-            let endpoints: [&dyn Waitable; 4] = [&a, &b, &c, &server];
+            let endpoints: [&dyn Waitable; 5] = [&a, &b, &c, &server, &direct];
             let (ready, expired) = set.wait_counting(&endpoints, LONG);
             let ready = ready.unwrap_or_else(|e| panic!("{tag}, round {round}: {e}"));
             if lost_wakeups_show {
@@ -62,15 +70,23 @@ fn rounds(set: WaitSet, tag: &str, lost_wakeups_show: bool) {
                 0 => assert_eq!(a.try_recv(&mut buf).unwrap(), 1),
                 1 => assert_eq!(b.try_recv(&mut buf).unwrap(), 1),
                 2 => assert_eq!(c.try_recv(&mut buf).unwrap(), 1),
-                _ => {
+                3 => {
                     let request = server.try_recv().unwrap();
                     assert_eq!(request.data(), b"m");
                     request.respond_with(b"M").unwrap();
                 }
+                _ => {
+                    let mut request = direct.try_recv().unwrap();
+                    assert_eq!(request.data(), b"d");
+                    request.buf_mut()[0] = b'D';
+                    request.respond(1).unwrap();
+                }
             }
             let answer = maker.join().unwrap();
-            if which == 3 {
-                assert_eq!(answer.as_deref(), Some(&b"M"[..]));
+            match which {
+                3 => assert_eq!(answer.as_deref(), Some(&b"M"[..])),
+                4 => assert_eq!(answer.as_deref(), Some(&b"D"[..])),
+                _ => {}
             }
         });
     }

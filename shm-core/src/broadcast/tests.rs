@@ -89,6 +89,33 @@ fn slots_are_limited_and_freed_by_leaving_or_dying() {
     assert!(text.contains("no free subscriber slot") && text.contains("declare more subscribers"), "{text}");
 }
 
+/// New-user review 2026-12-03: an overwrite publisher never waits, so
+/// nothing judged its subscribers, and `subscribers()` still counted one
+/// killed seconds before. It now counts live ones; each side can also ask
+/// whether its peer lives.
+#[test]
+fn an_overwrite_publisher_counts_live_subscribers_and_peers_can_be_asked() {
+    let memory = fresh(Policy::Overwrite);
+    let seg = open(&memory);
+    let graveyard = Graveyard::new();
+    let w1 = ThreadWait::with_graveyard(1, &graveyard);
+    let w2 = ThreadWait::with_graveyard(2, &graveyard);
+    let w3 = ThreadWait::with_graveyard(3, &graveyard);
+    let sub = seg.subscriber("b", &w2).unwrap();
+    assert!(!sub.publisher_alive(), "no publisher yet");
+    let mut tx = seg.publisher("b", &w1).unwrap();
+    let doomed = seg.subscriber("b", &w3).unwrap();
+    assert_eq!(tx.subscribers(), 2);
+    assert!(sub.publisher_alive());
+    core::mem::forget(doomed);
+    graveyard.bury(3);
+    tx.try_publish(b"x").unwrap();
+    assert_eq!(tx.subscribers(), 1, "the dead one is let go");
+    core::mem::forget(tx);
+    graveyard.bury(1);
+    assert!(!sub.publisher_alive(), "the publisher died");
+}
+
 #[test]
 fn block_waits_for_the_slowest_live_subscriber_and_drops_the_dead() {
     let memory = fresh(Policy::Block);

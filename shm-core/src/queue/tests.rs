@@ -37,9 +37,14 @@ fn roles_are_claimed_once_and_recovered_from_the_dead() {
     tx.try_send(b"before the crash").unwrap();
     core::mem::forget(tx); // the producer process dies without letting go
     graveyard.bury(3);
+    let w5 = ThreadWait::with_graveyard(5, &graveyard);
+    let rx = seg.consumer("q", &w5).unwrap();
+    assert!(!rx.producer_alive(), "its producer died");
+    drop(rx);
     let mut tx = seg.producer("q", ThreadWait::with_graveyard(4, &graveyard)).unwrap();
     tx.try_send(b"after").unwrap();
-    let mut rx = seg.consumer("q", ThreadWait::new(5)).unwrap();
+    let mut rx = seg.consumer("q", &w5).unwrap();
+    assert!(rx.producer_alive());
     let mut buf = [0u8; 64];
     let n = rx.try_recv(&mut buf).unwrap();
     assert_eq!(&buf[..n], b"before the crash", "a committed message survives its producer");
