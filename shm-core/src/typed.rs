@@ -1,5 +1,6 @@
 //! Typed endpoints (feature `zerocopy`): `#[repr(C)]` values through the
-//! queue and the mailbox, without serialization.
+//! queue, the mailbox and the direct mailbox ([`TypedDirectClient`]),
+//! without serialization.
 //!
 //! ```
 //! use core::time::Duration;
@@ -72,6 +73,7 @@ use core::time::Duration;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 use crate::error::{CallError, RecvError, SendError, ServeError};
+use crate::mailbox::direct::{Client as DirectClient, Request as DirectRequest, Server as DirectServer};
 use crate::mailbox::{Client, Request, Server};
 use crate::queue::{Consumer, Producer, ReadGrant, WriteGrant};
 use crate::Wait;
@@ -438,6 +440,170 @@ impl<Req: Message, Resp: Message, W: Wait> Deref for TypedRequest<'_, '_, Req, R
     }
 }
 
+/// A direct mailbox [`Client`](crate::direct::Client) that sends `Req` and
+/// receives `Resp`: the shortest typed round trip.
+///
+/// ```
+/// use core::time::Duration;
+/// use shm_core::mock::{MockRegion, ThreadWait};
+/// use shm_core::typed::{TypedDirectClient, TypedDirectServer};
+/// use shm_core::{Layout, Segment};
+/// use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+///
+/// #[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Debug, PartialEq)]
+/// #[repr(C)]
+/// struct Order { id: u64, qty: u32, price: u32 }
+///
+/// let layout = Layout::new().direct("orders", 2, 64).unwrap();
+/// let memory = MockRegion::new(layout.size());
+/// let segment = Segment::create(memory.region(), &layout, 1, 0).unwrap();
+/// let mut server =
+///     TypedDirectServer::<Order, u64, _>::new(segment.direct_server("orders", ThreadWait::new(1)).unwrap()).unwrap();
+/// let mut client =
+///     TypedDirectClient::<Order, u64, _>::new(segment.direct_client("orders", ThreadWait::new(2)).unwrap()).unwrap();
+/// std::thread::scope(|s| {
+///     s.spawn(move || {
+///         let order = server.recv_timeout(Duration::from_secs(5)).unwrap();
+///         let total = u64::from(order.qty) * u64::from(order.price);
+///         order.respond(&total).unwrap();
+///     });
+///     let total = client.call_timeout(&Order { id: 7, qty: 3, price: 5 }, Duration::from_secs(5)).unwrap();
+///     assert_eq!(total, 15);
+/// });
+/// ```
+pub struct TypedDirectClient<'a, Req: Message, Resp: Message, W: Wait> {
+    inner: DirectClient<'a, W>,
+    _types: PhantomData<fn(&Req) -> Resp>,
+}
+
+impl<'a, Req: Message, Resp: Message, W: Wait> TypedDirectClient<'a, Req, Resp, W> {
+    /// Calls through `inner`; refused if `Req` or `Resp` does not fit a slot.
+    pub fn new(inner: DirectClient<'a, W>) -> Result<Self, TypeError> {
+        check::<Req>(inner.slot_size(), MAILBOX_PAYLOAD_ALIGN)?;
+        check::<Resp>(inner.slot_size(), MAILBOX_PAYLOAD_ALIGN)?;
+        Ok(Self { inner, _types: PhantomData })
+    }
+
+    /// Sends `request` and waits at most `timeout` for the response (see
+    /// [`DirectClient::call_timeout`](crate::direct::Client::call_timeout):
+    /// a call whose wait ran out leaves its request with the server).
+    pub fn call_timeout(&mut self, request: &Req, timeout: Duration) -> Result<Resp, CallError> {
+        let mut response = Resp::new_zeroed();
+        let n = self.inner.call_timeout(request.as_bytes(), response.as_mut_bytes(), timeout)?;
+        self.sized(n, response)
+    }
+
+    /// As [`call_timeout`](Self::call_timeout), waiting as long as it takes.
+    pub fn call(&mut self, request: &Req) -> Result<Resp, CallError> {
+        let mut response = Resp::new_zeroed();
+        let n = self.inner.call(request.as_bytes(), response.as_mut_bytes())?;
+        self.sized(n, response)
+    }
+
+    fn sized(&self, n: usize, response: Resp) -> Result<Resp, CallError> {
+        if n != size_of::<Resp>() {
+            return Err(CallError::Corrupted(self.inner.corrupt("response length")));
+        }
+        Ok(response)
+    }
+
+    /// The byte client underneath (its slot, `server_alive`, ...).
+    pub fn inner(&self) -> &DirectClient<'a, W> {
+        &self.inner
+    }
+
+    /// The byte client underneath, unwrapped.
+    pub fn into_inner(self) -> DirectClient<'a, W> {
+        self.inner
+    }
+}
+
+/// A direct mailbox [`Server`](crate::direct::Server) that receives `Req`
+/// and answers `Resp` (example on [`TypedDirectClient`]).
+pub struct TypedDirectServer<'a, Req: Message, Resp: Message, W: Wait> {
+    inner: DirectServer<'a, W>,
+    _types: PhantomData<fn(&Resp) -> Req>,
+}
+
+impl<'a, Req: Message, Resp: Message, W: Wait> TypedDirectServer<'a, Req, Resp, W> {
+    /// Serves through `inner`; refused if `Req` or `Resp` does not fit a slot.
+    pub fn new(inner: DirectServer<'a, W>) -> Result<Self, TypeError> {
+        check::<Req>(inner.slot_size(), MAILBOX_PAYLOAD_ALIGN)?;
+        check::<Resp>(inner.slot_size(), MAILBOX_PAYLOAD_ALIGN)?;
+        Ok(Self { inner, _types: PhantomData })
+    }
+
+    fn typed<'s>(
+        corrupt: crate::error::Corruption,
+        request: DirectRequest<'s, 'a, W>,
+    ) -> Result<TypedDirectRequest<'s, 'a, Req, Resp, W>, ServeError> {
+        if request.len() != size_of::<Req>() {
+            // Fails the call: the client gets `Dropped`.
+            drop(request);
+            return Err(ServeError::Corrupted(corrupt));
+        }
+        Ok(TypedDirectRequest { request, _types: PhantomData })
+    }
+
+    /// The next request without blocking.
+    pub fn try_recv(&mut self) -> Result<TypedDirectRequest<'_, 'a, Req, Resp, W>, ServeError> {
+        let corrupt = self.inner.corrupt("request length");
+        Self::typed(corrupt, self.inner.try_recv()?)
+    }
+
+    /// The next request, waiting at most `timeout`.
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<TypedDirectRequest<'_, 'a, Req, Resp, W>, ServeError> {
+        let corrupt = self.inner.corrupt("request length");
+        Self::typed(corrupt, self.inner.recv_timeout(timeout)?)
+    }
+
+    /// The next request, waiting as long as it takes.
+    pub fn recv(&mut self) -> Result<TypedDirectRequest<'_, 'a, Req, Resp, W>, ServeError> {
+        let corrupt = self.inner.corrupt("request length");
+        Self::typed(corrupt, self.inner.recv()?)
+    }
+
+    /// The byte server underneath (e.g. for
+    /// [`reclaim`](crate::direct::Server::reclaim)).
+    pub fn inner(&self) -> &DirectServer<'a, W> {
+        &self.inner
+    }
+
+    /// The byte server underneath, mutably (to serve bytes through it).
+    pub fn inner_mut(&mut self) -> &mut DirectServer<'a, W> {
+        &mut self.inner
+    }
+}
+
+/// A typed request a direct server holds: read it ([`get`](Self::get)
+/// copies, `Deref` reads in place), then [`respond`](Self::respond).
+/// Dropping it fails the call.
+pub struct TypedDirectRequest<'s, 'a, Req: Message, Resp: Message, W: Wait> {
+    request: DirectRequest<'s, 'a, W>,
+    _types: PhantomData<fn(&Resp) -> Req>,
+}
+
+impl<Req: Message, Resp: Message, W: Wait> TypedDirectRequest<'_, '_, Req, Resp, W> {
+    /// A copy of the request.
+    pub fn get(&self) -> Req {
+        let mut value = Req::new_zeroed();
+        self.request.read_into(value.as_mut_bytes());
+        value
+    }
+
+    /// Copies `response` into the slot and posts it.
+    pub fn respond(self, response: &Resp) -> Result<(), ServeError> {
+        self.request.respond_with(response.as_bytes())
+    }
+}
+
+impl<Req: Message, Resp: Message, W: Wait> Deref for TypedDirectRequest<'_, '_, Req, Resp, W> {
+    type Target = Req;
+    fn deref(&self) -> &Req {
+        view(self.request.data())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -517,6 +683,53 @@ mod tests {
             let read = rx.try_read().unwrap();
             assert_eq!(*read, Point { x: round, y: round * 2 });
         }
+    }
+
+    /// The direct mailbox, typed (new-user review 2026-12-03: there was no
+    /// typed direct endpoint): types that do not fit are refused; a request
+    /// of the wrong length fails the call, a response of the wrong length is
+    /// an error for the client; right lengths round-trip.
+    #[test]
+    fn the_direct_mailbox_carries_types_and_refuses_wrong_lengths() {
+        let layout = Layout::new().direct("d", 2, 64).unwrap();
+        let memory = segment_of(&layout);
+        let seg = Segment::open(memory.region(), &ThreadWait::new(9), Duration::ZERO).unwrap();
+        let wide = TypedDirectClient::<Wide, Point, _>::new(seg.direct_client("d", ThreadWait::new(2)).unwrap()).err();
+        assert_eq!(wide, Some(TypeError::Misaligned { align: 128, max: 64 }));
+        let big = TypedDirectServer::<Point, Big, _>::new(seg.direct_server("d", ThreadWait::new(1)).unwrap()).err();
+        assert_eq!(big, Some(TypeError::TooLarge { size: 512, max: 64 }));
+
+        let mut server =
+            TypedDirectServer::<Point, Point, _>::new(seg.direct_server("d", ThreadWait::new(1)).unwrap()).unwrap();
+        let mut bytes_client = seg.direct_client("d", ThreadWait::new(2)).unwrap();
+        let long = Duration::from_secs(20);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let err = server.recv_timeout(long).err();
+                assert!(matches!(err, Some(ServeError::Corrupted(c)) if c.word == "request length"), "{err:?}");
+            });
+            assert_eq!(bytes_client.call_timeout(&[1, 2, 3], &mut [0; 64], long), Err(CallError::Dropped));
+        });
+        drop(bytes_client);
+        let mut client =
+            TypedDirectClient::<Point, Point, _>::new(seg.direct_client("d", ThreadWait::new(3)).unwrap()).unwrap();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let request = server.inner_mut().recv_timeout(long).unwrap();
+                request.respond_with(&[9; 5]).unwrap();
+            });
+            let err = client.call_timeout(&Point { x: 1, y: 2 }, long).unwrap_err();
+            assert!(matches!(err, CallError::Corrupted(c) if c.word == "response length"), "{err:?}");
+        });
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let request = server.recv_timeout(long).unwrap();
+                let p = request.get();
+                assert_eq!(*request, p);
+                request.respond(&Point { x: p.y, y: p.x }).unwrap();
+            });
+            assert_eq!(client.call_timeout(&Point { x: 1, y: 2 }, long), Ok(Point { x: 2, y: 1 }));
+        });
     }
 
     /// A request of the wrong length fails the call (the client learns it),

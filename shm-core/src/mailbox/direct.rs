@@ -256,6 +256,12 @@ impl<'a, W: Wait> Server<'a, W> {
         self.view.slot_size()
     }
 
+    /// A corruption report for word `word` of this mailbox (for typed calls).
+    #[cfg(feature = "zerocopy")]
+    pub(crate) fn corrupt(&self, word: &'static str) -> crate::error::Corruption {
+        self.view.corrupt(word)
+    }
+
     /// A snapshot of the counters and slot states (indexed by the states
     /// of [`crate::format::direct::slot`]).
     pub fn stats(&self) -> MailboxStats {
@@ -725,6 +731,12 @@ impl<'a, W: Wait> Client<'a, W> {
     /// Which slot this client holds.
     pub fn slot(&self) -> u32 {
         self.index
+    }
+
+    /// A corruption report for word `word` of this mailbox (for typed calls).
+    #[cfg(feature = "zerocopy")]
+    pub(crate) fn corrupt(&self, word: &'static str) -> crate::error::Corruption {
+        self.view.corrupt(word)
     }
 
     /// The wait strategy.
