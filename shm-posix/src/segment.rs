@@ -125,7 +125,7 @@ impl fmt::Display for CreateError {
             ),
             Self::InUse { name, pid, role } => write!(
                 f,
-                "segment {name} is stale but pid {pid} ({role}) still uses it: stop that process, or remove the name with `shmctl rm --force {name}`"
+                "segment {name} is stale but pid {pid} ({role}) still uses it: open it instead (Segment::open) and take the roles its dead creator held, stop that process, or remove the name with `shmctl rm --force {name}`"
             ),
             Self::Unreadable { name, creator, reason } => write!(
                 f,
@@ -432,6 +432,8 @@ pub struct Segment {
     name: String,
     owner: bool,
     persist: bool,
+    /// The name was removed by [`Segment::unlink`]: nothing left to remove.
+    unlinked: std::sync::atomic::AtomicBool,
 }
 
 impl Deref for Segment {
@@ -535,7 +537,7 @@ impl Segment {
             .map_err(|source| CreateError::Core { name: name.clone(), source })?;
         // Not the owner until named (see `create_with`): a drop before that
         // has no name to remove.
-        Ok(Self { core, map, object, name, owner: false, persist: options.persist })
+        Ok(Self { core, map, object, name, owner: false, persist: options.persist, unlinked: Default::default() })
     }
 
     /// Opens segment `name`, waiting at most `timeout` for it to appear and
@@ -622,7 +624,7 @@ impl Segment {
             }
         };
         let (map, core) = map_object(&name, &object, start, timeout)?;
-        Ok(Self { core, map, object, name, owner: false, persist: true })
+        Ok(Self { core, map, object, name, owner: false, persist: true, unlinked: Default::default() })
     }
 
     /// Checks that the segment was created for `layout`: the same channels,
@@ -709,8 +711,39 @@ impl Segment {
         closed
     }
 
+    /// Removes the name now, keeping the mapping: endpoints of this handle
+    /// and of its peers work on until dropped, while a process that opens
+    /// the name no longer finds this segment (and a new run may create its
+    /// own under it). Does nothing in a handle that did not create the
+    /// segment, or with [`persist`](CreateOptions::persist) (whose name is
+    /// meant to outlive it); after it, dropping or closing the handle
+    /// removes nothing. Errors as [`close`](Self::close).
+    ///
+    /// On a clean shutdown, call it before dropping the server (or
+    /// publisher, or producer): its peers learn of the close (`Closed`) and
+    /// reopen by name, and find the next run's segment, not this one, which
+    /// is about to go.
+    ///
+    /// ```
+    /// use shm_core::Layout;
+    /// use shm_posix::{FutexWait, OpenError, Segment};
+    /// # use std::time::Duration;
+    ///
+    /// let name = format!("/shm-doc-unlink-{}", std::process::id());
+    /// let segment = Segment::create(&name, &Layout::new().mailbox("rpc", 2, 64)?)?;
+    /// let server = segment.server("rpc", FutexWait::new())?;
+    /// // Shutting down: the name first, then the endpoints.
+    /// segment.unlink()?;
+    /// assert!(matches!(Segment::open(&name, Duration::ZERO), Err(OpenError::NotFound { .. })));
+    /// drop(server);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn unlink(&self) -> Result<(), CloseError> {
+        self.remove_name()
+    }
+
     fn remove_name(&self) -> Result<(), CloseError> {
-        if !self.owner || self.persist {
+        if !self.owner || self.persist || self.unlinked.load(std::sync::atomic::Ordering::Relaxed) {
             return Ok(());
         }
         let fail = |op| move |source| CloseError::Io { name: self.name.clone(), op, source };
@@ -718,6 +751,7 @@ impl Segment {
         // The semaphores before the name: once the name is gone, a new
         // segment may take it and make semaphores of the same names.
         lock.unlink_if_at(&self.name, || unlink_word_semaphores(&self.name, &self.core)).map_err(fail("unlink"))?;
+        self.unlinked.store(true, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 }

@@ -93,6 +93,37 @@ fn drop_of_an_old_creator_keeps_the_newer_segment() {
     assert_clean(&name);
 }
 
+/// New-user review 2026-12-03: a server stopping cleanly dropped its
+/// endpoint before the segment, so a client told `Closed` reopened the
+/// dying segment by name, was told `Closed` again, and only then found the
+/// next run. `unlink` removes the name first: the endpoints work on, a new
+/// run creates its own segment under the name, and the old handle's drop
+/// leaves that one alone.
+#[test]
+fn unlink_first_lets_peers_find_the_next_run() {
+    let name = unique("unlink-first");
+    let old = Segment::create(&name, &layout()).unwrap();
+    let peer = Segment::open(&name, Duration::ZERO).unwrap();
+    let mut tx = old.producer("q", FutexWait::new()).unwrap();
+    let mut rx = peer.consumer("q", FutexWait::new()).unwrap();
+    assert!(peer.unlink().is_ok(), "an opener's unlink does nothing");
+    assert!(Path::new(&path(&name)).exists());
+    old.unlink().unwrap();
+    assert!(!Path::new(&path(&name)).exists(), "the name is gone at once");
+    assert!(Segment::open(&name, Duration::ZERO).is_err(), "a reopening peer does not find the old run");
+    tx.send(b"after unlink").unwrap();
+    let mut buf = [0u8; 32];
+    assert_eq!(rx.recv_timeout(&mut buf, Duration::from_secs(10)).unwrap(), 12, "the endpoints work on");
+    let next = Segment::create(&name, &layout()).unwrap();
+    drop((tx, rx));
+    drop(peer);
+    old.unlink().unwrap();
+    drop(old);
+    assert!(Path::new(&path(&name)).exists(), "the next run's name survives the old handle");
+    drop(next);
+    assert_clean(&name);
+}
+
 /// Defect 4: a symlink planted in /dev/shm is never followed: not by open,
 /// not by the EEXIST path of create, not by inspection or removal.
 #[test]

@@ -206,9 +206,11 @@ fn serve(name: &str, idle: Duration, stop: &AtomicBool) -> Result<()> {
     let mut idle_since = Instant::now();
     loop {
         if stop.load(Ordering::Relaxed) {
-            // Dropping the server closes the mailbox (clients get `Closed`),
-            // dropping the segment removes it.
+            // The name first, so that clients told `Closed` reopen the next
+            // server's segment, not this one; then dropping the server
+            // closes the mailbox (clients get `Closed`).
             println!("server: interrupted after {seq} requests; closing {name}");
+            segment.unlink()?;
             return Ok(());
         }
         // Short waits, so that Ctrl-C is seen promptly.
