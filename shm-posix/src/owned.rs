@@ -129,12 +129,12 @@ owned!(
 );
 
 owned!(
-    /// A direct mailbox [`Client`](DirectClient) that owns its segment (see
+    /// A direct mailbox [`shm_core::direct::Client`](DirectClient) that owns its segment (see
     /// [`crate::owned`]).
     OwnedDirectClient, DirectClient, owned_direct_client, direct_client
 );
 owned!(
-    /// A direct mailbox [`Server`](DirectServer) that owns its segment (see
+    /// A direct mailbox [`shm_core::direct::Server`](DirectServer) that owns its segment (see
     /// [`crate::owned`]).
     OwnedDirectServer, DirectServer, owned_direct_server, direct_server
 );
@@ -150,7 +150,7 @@ owned!(
 );
 
 impl Segment {
-    /// An owned [`DirectClient`] of channel `name`, waiting at most
+    /// An owned [`shm_core::direct::Client`](DirectClient) of channel `name`, waiting at most
     /// `timeout` for a slot (see [`Segment::direct_client_timeout`]),
     /// keeping `segment` mapped as long as it lives.
     pub fn owned_direct_client_timeout<W: Wait>(
@@ -168,34 +168,34 @@ impl Segment {
 }
 
 impl<W: Wait> OwnedDirectClient<W> {
-    /// [`DirectClient::call_timeout`].
+    /// [`shm_core::direct::Client::call_timeout`](DirectClient::call_timeout).
     pub fn call_timeout(&mut self, request: &[u8], response: &mut [u8], timeout: Duration) -> Result<usize, CallError> {
         self.endpoint.call_timeout(request, response, timeout)
     }
 
-    /// [`DirectClient::call`].
+    /// [`shm_core::direct::Client::call`](DirectClient::call).
     pub fn call(&mut self, request: &[u8], response: &mut [u8]) -> Result<usize, CallError> {
         self.endpoint.call(request, response)
     }
 }
 
 impl<W: Wait> OwnedDirectServer<W> {
-    /// [`DirectServer::try_recv`].
+    /// [`shm_core::direct::Server::try_recv`](DirectServer::try_recv).
     pub fn try_recv(&mut self) -> Result<Request<'_, 'static, W>, ServeError> {
         self.endpoint.try_recv()
     }
 
-    /// [`DirectServer::recv_timeout`].
+    /// [`shm_core::direct::Server::recv_timeout`](DirectServer::recv_timeout).
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Request<'_, 'static, W>, ServeError> {
         self.endpoint.recv_timeout(timeout)
     }
 
-    /// [`DirectServer::recv`].
+    /// [`shm_core::direct::Server::recv`](DirectServer::recv).
     pub fn recv(&mut self) -> Result<Request<'_, 'static, W>, ServeError> {
         self.endpoint.recv()
     }
 
-    /// [`DirectServer::serve_timeout`].
+    /// [`shm_core::direct::Server::serve_timeout`](DirectServer::serve_timeout).
     pub fn serve_timeout(
         &mut self,
         timeout: Duration,
