@@ -144,6 +144,23 @@ fn check<T>(max: usize, align: usize) -> Result<(), TypeError> {
     Ok(())
 }
 
+/// A typed call's outcome from the byte call's: a response of any length
+/// but `size_of::<Resp>()` is a broken server, reported as corruption of
+/// the response length (one longer than the buffer, which holds exactly a
+/// `Resp`, too: the byte call's `BufferTooSmall` would ask for a larger
+/// buffer, which a typed caller cannot give).
+fn sized<Resp>(
+    n: Result<usize, CallError>,
+    response: Resp,
+    corrupt: impl FnOnce() -> crate::error::Corruption,
+) -> Result<Resp, CallError> {
+    match n {
+        Ok(n) if n == size_of::<Resp>() => Ok(response),
+        Ok(_) | Err(CallError::BufferTooSmall { .. }) => Err(CallError::Corrupted(corrupt())),
+        Err(e) => Err(e),
+    }
+}
+
 /// Reads a whole `T` out of `bytes` laid out as the typed endpoint checked.
 fn view<T: Message>(bytes: &[u8]) -> &T {
     match T::ref_from_bytes(bytes) {
@@ -342,23 +359,15 @@ impl<'a, Req: Message, Resp: Message, W: Wait> TypedClient<'a, Req, Resp, W> {
     /// response together) for the response.
     pub fn call_timeout(&self, request: &Req, timeout: Duration) -> Result<Resp, CallError> {
         let mut response = Resp::new_zeroed();
-        let wrong = CallError::Corrupted(self.inner.corrupt("response length"));
-        let n = self.inner.call_timeout(request.as_bytes(), response.as_mut_bytes(), timeout)?;
-        if n != size_of::<Resp>() {
-            return Err(wrong);
-        }
-        Ok(response)
+        let n = self.inner.call_timeout(request.as_bytes(), response.as_mut_bytes(), timeout);
+        sized(n, response, || self.inner.corrupt("response length"))
     }
 
     /// As [`call_timeout`](Self::call_timeout), waiting as long as it takes.
     pub fn call(&self, request: &Req) -> Result<Resp, CallError> {
         let mut response = Resp::new_zeroed();
-        let wrong = CallError::Corrupted(self.inner.corrupt("response length"));
-        let n = self.inner.call(request.as_bytes(), response.as_mut_bytes())?;
-        if n != size_of::<Resp>() {
-            return Err(wrong);
-        }
-        Ok(response)
+        let n = self.inner.call(request.as_bytes(), response.as_mut_bytes());
+        sized(n, response, || self.inner.corrupt("response length"))
     }
 
     /// The byte client underneath.
@@ -489,22 +498,15 @@ impl<'a, Req: Message, Resp: Message, W: Wait> TypedDirectClient<'a, Req, Resp, 
     /// a call whose wait ran out leaves its request with the server).
     pub fn call_timeout(&mut self, request: &Req, timeout: Duration) -> Result<Resp, CallError> {
         let mut response = Resp::new_zeroed();
-        let n = self.inner.call_timeout(request.as_bytes(), response.as_mut_bytes(), timeout)?;
-        self.sized(n, response)
+        let n = self.inner.call_timeout(request.as_bytes(), response.as_mut_bytes(), timeout);
+        sized(n, response, || self.inner.corrupt("response length"))
     }
 
     /// As [`call_timeout`](Self::call_timeout), waiting as long as it takes.
     pub fn call(&mut self, request: &Req) -> Result<Resp, CallError> {
         let mut response = Resp::new_zeroed();
-        let n = self.inner.call(request.as_bytes(), response.as_mut_bytes())?;
-        self.sized(n, response)
-    }
-
-    fn sized(&self, n: usize, response: Resp) -> Result<Resp, CallError> {
-        if n != size_of::<Resp>() {
-            return Err(CallError::Corrupted(self.inner.corrupt("response length")));
-        }
-        Ok(response)
+        let n = self.inner.call(request.as_bytes(), response.as_mut_bytes());
+        sized(n, response, || self.inner.corrupt("response length"))
     }
 
     /// The byte client underneath (its slot, `server_alive`, ...).
@@ -715,11 +717,15 @@ mod tests {
             TypedDirectClient::<Point, Point, _>::new(seg.direct_client("d", ThreadWait::new(3)).unwrap()).unwrap();
         std::thread::scope(|s| {
             s.spawn(|| {
-                let request = server.inner_mut().recv_timeout(long).unwrap();
-                request.respond_with(&[9; 5]).unwrap();
+                for len in [5, 9, 64] {
+                    let request = server.inner_mut().recv_timeout(long).unwrap();
+                    request.respond_with(&[9; 64][..len]).unwrap();
+                }
             });
-            let err = client.call_timeout(&Point { x: 1, y: 2 }, long).unwrap_err();
-            assert!(matches!(err, CallError::Corrupted(c) if c.word == "response length"), "{err:?}");
+            for len in [5, 9, 64] {
+                let err = client.call_timeout(&Point { x: 1, y: 2 }, long).unwrap_err();
+                assert!(matches!(err, CallError::Corrupted(c) if c.word == "response length"), "{len}: {err:?}");
+            }
         });
         std::thread::scope(|s| {
             s.spawn(|| {
@@ -749,11 +755,15 @@ mod tests {
         let client = TypedClient::<Point, Point, _>::new(seg.client("m", ThreadWait::new(3)).unwrap()).unwrap();
         std::thread::scope(|s| {
             s.spawn(|| {
-                let request = server.inner().recv_timeout(long).unwrap();
-                request.respond_with(&[9; 5]).unwrap();
+                for len in [5, 9, 64] {
+                    let request = server.inner().recv_timeout(long).unwrap();
+                    request.respond_with(&[9; 64][..len]).unwrap();
+                }
             });
-            let err = client.call_timeout(&Point { x: 1, y: 2 }, long).unwrap_err();
-            assert!(matches!(err, CallError::Corrupted(c) if c.word == "response length"), "{err:?}");
+            for len in [5, 9, 64] {
+                let err = client.call_timeout(&Point { x: 1, y: 2 }, long).unwrap_err();
+                assert!(matches!(err, CallError::Corrupted(c) if c.word == "response length"), "{len}: {err:?}");
+            }
         });
         std::thread::scope(|s| {
             s.spawn(|| {

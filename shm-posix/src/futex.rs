@@ -170,23 +170,38 @@ pub fn pid_alive(pid: u32) -> bool {
     let Some(raw) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) else {
         return false;
     };
-    if matches!(rustix::process::test_kill_process(raw), Err(rustix::io::Errno::SRCH)) {
-        return false;
-    }
-    !is_zombie(pid)
+    let exists = || !matches!(rustix::process::test_kill_process(raw), Err(rustix::io::Errno::SRCH));
+    alive(exists, || is_zombie(pid))
 }
 
-/// Whether `/proc/PID/stat` says the process exited and awaits reaping.
-/// A main thread that called `pthread_exit` while other threads run also
-/// reads `Z` there, so a `Z` counts only when `/proc/PID/status` says one
-/// thread is left. No heap allocation: waiters call this on their slow path.
-fn is_zombie(pid: u32) -> bool {
+/// [`pid_alive`]'s judgement from its two lookups. A process that `kill`
+/// finds but whose `/proc` entry cannot be read was most likely reaped in
+/// between (review 2026-12-03: read as alive, 2 runs in 10 under heavy
+/// churn): `kill` is asked again. (Without `/proc` at all, that second
+/// answer is the first one again: alive.)
+fn alive(exists: impl Fn() -> bool, zombie: impl FnOnce() -> Option<bool>) -> bool {
+    if !exists() {
+        return false;
+    }
+    match zombie() {
+        Some(zombie) => !zombie,
+        None => exists(),
+    }
+}
+
+/// Whether `/proc/PID/stat` says the process exited and awaits reaping;
+/// `None` if it cannot be read (the process is gone, or there is no
+/// `/proc`). A main thread that called `pthread_exit` while other threads
+/// run also reads `Z` there, so a `Z` counts only when `/proc/PID/status`
+/// says one thread is left. No heap allocation: waiters call this on their
+/// slow path.
+fn is_zombie(pid: u32) -> Option<bool> {
     // "pid (comm) S ...": the state follows the last ')'; comm is at most
     // 16 bytes, so the first 128 bytes hold it.
     let mut buf = [0u8; 128];
-    let Some(stat) = read_stat(pid, &mut buf) else { return false };
+    let stat = read_stat(pid, &mut buf)?;
     let state = stat.iter().rposition(|&b| b == b')').and_then(|i| stat.get(i + 2));
-    matches!(state, Some(b'Z' | b'X')) && thread_count(pid).is_none_or(|n| n <= 1)
+    Some(matches!(state, Some(b'Z' | b'X')) && thread_count(pid).is_none_or(|n| n <= 1))
 }
 
 /// The `Threads:` line of `/proc/PID/status`; `None` if it cannot be read.
@@ -341,6 +356,23 @@ mod tests {
             let short = Duration::from_micros(10);
             assert_eq!(fallback_sleep(Err(refused), short), Some(short), "never past the slice");
         }
+    }
+
+    #[test]
+    fn a_process_reaped_between_the_two_lookups_is_dead() {
+        use std::cell::Cell;
+        // `kill` finds it, then the reaping, then no `/proc` entry.
+        let kills = Cell::new(0);
+        let exists = || {
+            kills.set(kills.get() + 1);
+            kills.get() == 1
+        };
+        assert!(!alive(exists, || None), "reaped in between: dead");
+        assert_eq!(kills.get(), 2, "kill is asked again");
+        assert!(alive(|| true, || None), "no /proc at all: kill decides, alive");
+        assert!(alive(|| true, || Some(false)));
+        assert!(!alive(|| true, || Some(true)), "a zombie is dead");
+        assert!(!alive(|| false, || unreachable!()), "no such process: dead, /proc not read");
     }
 
     #[test]

@@ -117,7 +117,8 @@ impl WaitSet {
     /// The same set, whose single sleeps last at most `slice` (default
     /// [`DEFAULT_SLICE`]); only a wake-up or a changed word ends one sooner.
     /// A long slice saves wake-ups on idle endpoints; the tests use one to
-    /// show no wake-up is lost (a lost one would sleep the whole slice).
+    /// show no wake-up is lost (a lost one would sleep the whole slice). A
+    /// zero slice never sleeps: the wait polls, a system call per look.
     pub const fn with_slice(self, slice: Duration) -> Self {
         Self { slice, ..self }
     }

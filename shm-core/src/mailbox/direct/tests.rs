@@ -396,9 +396,10 @@ fn a_dead_clients_slot_is_taken_over_only_when_the_server_is_done_with_it() {
     ] {
         let memory = fresh();
         let seg = open(&memory);
-        let w3 = ThreadWait::with_graveyard(3, &graves);
+        // Forgotten with borrowed strategies, so nothing leaks (Miri).
+        let (w3, w4) = (ThreadWait::with_graveyard(3, &graves), ThreadWait::with_graveyard(4, &graves));
         core::mem::forget(seg.direct_client("d", &w3).unwrap());
-        core::mem::forget(seg.direct_client("d", ThreadWait::new(4)).unwrap());
+        core::mem::forget(seg.direct_client("d", &w4).unwrap());
         graves.bury(3);
         memory.write_u32(S0 + mb::SLOT_STATE, mb::pack(9, low));
         let w5 = ThreadWait::with_graveyard(5, &graves);
