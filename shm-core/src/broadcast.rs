@@ -1656,6 +1656,11 @@ impl<W: Wait> crate::ready::Waitable for Subscriber<'_, W> {
         // than `pos`, so it must be woken at every move.
         self.view.ctl.waiting[self.slot].store(u32::from(asleep), Ordering::Relaxed);
     }
+
+    fn peer_gone(&self) -> bool {
+        let id = self.peer();
+        crate::role::held(id) && !self.wait.is_alive(id)
+    }
 }
 
 impl<W: Wait> Drop for Subscriber<'_, W> {

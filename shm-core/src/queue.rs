@@ -408,6 +408,11 @@ impl<W: Wait> crate::ready::Waitable for Consumer<'_, W> {
     fn peer_lazy(&self) -> bool {
         self.view.ctl.producer_flags.load(Ordering::Relaxed) & crate::format::queue::LAZY_WAKE != 0
     }
+
+    fn peer_gone(&self) -> bool {
+        let id = self.peer();
+        crate::role::held(id) && !self.wait.is_alive(id)
+    }
 }
 
 /// Marks the position word `word` closed if it still holds `mine`, with a

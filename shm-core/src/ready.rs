@@ -15,8 +15,10 @@
 //! 4. loads each wake word (Acquire), then asks every `is_ready` again and
 //!    returns (after withdrawing the announcements) if one is;
 //! 5. sleeps until one of the wake words differs from the value it loaded,
-//!    or is woken, or a bounded time passes (so a dead peer is noticed by
-//!    the caller's own checks and timeouts);
+//!    or is woken, or a bounded time passes; after a sleep that ran its
+//!    whole slice, asks each [`peer_gone`](Waitable::peer_gone) and reports
+//!    a dead peer (a peer that dies while another endpoint keeps the
+//!    multiplexer busy is left to the caller, see `peer_gone`);
 //! 6. withdraws every announcement and starts again.
 //!
 //! This is the channels' own announce-fence-recheck handshake (see the
@@ -71,6 +73,17 @@ pub trait Waitable {
     fn peer_lazy(&self) -> bool {
         false
     }
+
+    /// Whether the one peer this endpoint waits for (a consumer's producer,
+    /// a subscriber's publisher, a pending call's server) is attached and
+    /// dead ([`Wait::is_alive`](crate::Wait::is_alive): a liveness check,
+    /// on a host a system call). A multiplexer asks it after a sleep that
+    /// ran its whole slice with nothing ready, so that a dead peer ends its
+    /// wait as it ends the endpoint's own. `false` where no single peer
+    /// feeds the endpoint (a mailbox server).
+    fn peer_gone(&self) -> bool {
+        false
+    }
 }
 
 /// The copying receive of every message endpoint (a queue [`Consumer`],
@@ -118,6 +131,9 @@ impl<T: Waitable + ?Sized> Waitable for &T {
     fn peer_lazy(&self) -> bool {
         (**self).peer_lazy()
     }
+    fn peer_gone(&self) -> bool {
+        (**self).peer_gone()
+    }
 }
 
 impl<T: Waitable + ?Sized> Waitable for &mut T {
@@ -132,5 +148,8 @@ impl<T: Waitable + ?Sized> Waitable for &mut T {
     }
     fn peer_lazy(&self) -> bool {
         (**self).peer_lazy()
+    }
+    fn peer_gone(&self) -> bool {
+        (**self).peer_gone()
     }
 }

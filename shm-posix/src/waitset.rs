@@ -28,6 +28,15 @@ pub enum WaitSetError {
         /// How many were given.
         given: usize,
     },
+    /// The peer of endpoint `index` (its producer, publisher or server) is
+    /// dead ([`Waitable::peer_gone`]), found after a sleep in which nothing
+    /// became ready. What it committed before it died is still there to
+    /// read; the endpoint's own receive then reports `PeerDied` once it
+    /// has read everything.
+    PeerDied {
+        /// Which endpoint, as in the slice given to `wait`.
+        index: usize,
+    },
 }
 
 impl std::fmt::Display for WaitSetError {
@@ -40,6 +49,10 @@ impl std::fmt::Display for WaitSetError {
                 f,
                 "a wait set takes 1 to {MAX_ENDPOINTS} endpoints, {given} were given: split them over several threads"
             ),
+            Self::PeerDied { index } => write!(
+                f,
+                "the peer of endpoint {index} died: read what is left, then reopen (see `Segment::open_live`)"
+            ),
         }
     }
 }
@@ -51,6 +64,7 @@ impl shm_core::HasErrorKind for WaitSetError {
         match self {
             Self::Timeout => shm_core::ErrorKind::Timeout,
             Self::BadCount { .. } => shm_core::ErrorKind::InvalidArgument,
+            Self::PeerDied { .. } => shm_core::ErrorKind::PeerDied,
         }
     }
 }
@@ -69,15 +83,16 @@ impl shm_core::HasErrorKind for WaitSetError {
 /// borrowed only for the call, so the caller can use them mutably between
 /// waits.
 ///
-/// Ready means a message, a request, the channel's close or an error: a
-/// dead peer is not (telling costs a liveness check, a system call, per
-/// endpoint). A loop that keeps being woken by one endpoint should ask the
-/// others' peers every so often
+/// Ready means a message, a request, the channel's close or an error. A
+/// dead peer (telling costs a liveness check, a system call, per endpoint)
+/// is looked for after each sleep in which nothing became ready, at most a
+/// slice apart, and reported as [`WaitSetError::PeerDied`]. A loop that
+/// keeps being woken by one endpoint never sleeps that long, so it should
+/// ask the others' peers every so often
 /// ([`Consumer::producer_alive`](shm_core::queue::Consumer::producer_alive),
 /// [`Subscriber::publisher_alive`](shm_core::broadcast::Subscriber::publisher_alive)),
-/// and on [`WaitSetError::Timeout`]; or wait on each with its own
-/// `recv_timeout` in a thread of its own, which finds a dead peer by
-/// itself.
+/// or wait on each with its own `recv_timeout` in a thread of its own,
+/// which finds a dead peer by itself.
 ///
 /// ```
 /// use std::time::Duration;
@@ -157,6 +172,7 @@ impl WaitSet {
         let deadline = Instant::now().checked_add(timeout);
         let mut brief_us = shm_core::format::queue::LAZY_RECHECK_US;
         let mut words = [futex::Wait::new(); MAX_ENDPOINTS];
+        let mut judged = Instant::now();
         loop {
             if let Some(i) = endpoints.iter().position(|e| e.is_ready()) {
                 return Ok(i);
@@ -201,6 +217,17 @@ impl WaitSet {
             };
             *expired += u32::from(ran_out);
             withdraw(endpoints);
+            // A whole slice and nothing: is a peer dead? A liveness check
+            // each, so only here, and at most every `DEFAULT_SLICE` (the
+            // fallback's and brief sleeps are shorter).
+            if ran_out && judged.elapsed() >= self.slice.min(DEFAULT_SLICE) {
+                judged = Instant::now();
+                if endpoints.iter().all(|e| !e.is_ready()) {
+                    if let Some(index) = endpoints.iter().position(|e| e.peer_gone()) {
+                        return Err(WaitSetError::PeerDied { index });
+                    }
+                }
+            }
         }
     }
 }

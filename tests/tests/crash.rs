@@ -321,6 +321,39 @@ fn producer_killed_after_commit_before_waking() {
     assert_clean(&name);
 }
 
+/// A producer killed while a wait set waits on its consumer and on a quiet
+/// subscriber: once everything committed is read, the wait reports the dead
+/// producer instead of sleeping to its timeout (reviews 2026-12-03: a wait
+/// set never noticed a dead peer; with `Duration::MAX` it waited forever).
+#[test]
+fn a_wait_set_reports_a_dead_producer() {
+    use shm_posix::{WaitSet, WaitSetError};
+    let name = unique("crash-waitset");
+    {
+        let layout = queue_layout().broadcast("b", 4096, 2, shm_core::broadcast::Policy::Overwrite).unwrap();
+        let seg = Segment::create(&name, &layout).unwrap();
+        let mut rx = seg.consumer("q", FutexWait::new()).unwrap();
+        let quiet = seg.subscriber("b", FutexWait::new()).unwrap();
+        let producer = crashing("queue.producer.committed", 9, &["produce", &name, "1000", "15"]);
+        let mut buf = vec![0u8; seg.queue_view("q").unwrap().max_message() as usize];
+        let mut got = 0;
+        let end = loop {
+            match WaitSet::new().wait(&[&rx, &quiet], WATCHDOG) {
+                Ok(0) => {
+                    rx.try_recv(&mut buf).unwrap();
+                    got += 1;
+                }
+                Ok(i) => panic!("endpoint {i} was never fed"),
+                Err(e) => break e,
+            }
+        };
+        assert_killed(producer);
+        assert_eq!(end, WaitSetError::PeerDied { index: 0 }, "after {got} messages");
+        assert_eq!(got, 10, "every committed message first");
+    }
+    assert_clean(&name);
+}
+
 fn broadcast_layout() -> Layout {
     Layout::new().broadcast("b", 4096, 2, shm_core::broadcast::Policy::Block).unwrap()
 }

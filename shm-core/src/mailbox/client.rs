@@ -424,6 +424,11 @@ impl<W: Wait> crate::ready::Waitable for Pending<'_, '_, W> {
     fn announce(&self, asleep: bool) {
         self.client.view.slot(self.index).client_waiting.store(u32::from(asleep), Ordering::Relaxed);
     }
+
+    fn peer_gone(&self) -> bool {
+        let id = self.client.view.ctl.server.load(Ordering::Relaxed);
+        crate::role::held(id) && !self.client.wait.is_alive(id)
+    }
 }
 
 impl<W: Wait> Drop for Pending<'_, '_, W> {
