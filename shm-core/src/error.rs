@@ -636,8 +636,8 @@ impl fmt::Display for ClaimError {
             Self::PeerReset(e) => e.fmt(f),
             Self::Removed { channel } => write!(
                 f,
-                "channel `{channel}`: its segment was removed (a restarted creator replaced it, or it was \
-                 removed by name) while this side claimed a role in it, so nothing was claimed; open the \
+                "channel `{channel}`: its segment was removed (a restarted creator replaced it, its creator \
+                 unlinked it, or it was removed by name) while this side claimed a role in it, so nothing was claimed; open the \
                  segment again and claim there"
             ),
         }

@@ -174,3 +174,32 @@ fn a_client_taking_over_a_dead_clients_slot_races_the_answer_and_reclaim() {
         assert_eq!(st[slot::FREE as usize], 1, "slot leaked: {st:?}");
     });
 }
+
+/// Review 2026-12-03 (eleventh pass): the same race from a dead client's
+/// IDLE slot (killed after connecting, before its first call). The
+/// takeover's IDLE used to equal the dead client's, so a reclaim that had
+/// loaded it and judged its holder dead freed the slot under the taker.
+#[test]
+fn a_client_taking_over_a_dead_clients_idle_slot_races_reclaim() {
+    model("direct take over idle vs reclaim", || {
+        use shm_core::format::mailbox::pack;
+        let slots =
+            Arc::new(Slots(vec![LoomSlot { ctl: SlotControl::with_words(pack(1, slot::IDLE), 2), payload: [0; 8] }]));
+        let ctl = Arc::new(MailboxControl::new());
+        let server_wait = DyingWait::new(1);
+        server_wait.bury(2);
+        let taker_wait = server_wait.sibling(3);
+        let server = Server::claim(view_of(&ctl, &slots), server_wait).unwrap();
+        let (c2, s2) = (ctl.clone(), slots.clone());
+        let taker = thread::spawn(move || {
+            let client = Client::connect(view_of(&c2, &s2), taker_wait).expect("free or taken over");
+            let st = view_of(&c2, &s2).stats().slots_by_state;
+            assert_eq!(st[slot::IDLE as usize], 1, "freed under its owner: {st:?}");
+            drop(client);
+        });
+        server.reclaim();
+        taker.join().unwrap();
+        let st = view_of(&ctl, &slots).stats().slots_by_state;
+        assert_eq!(st[slot::FREE as usize], 1, "slot leaked: {st:?}");
+    });
+}

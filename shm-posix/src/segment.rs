@@ -432,8 +432,12 @@ pub struct Segment {
     name: String,
     owner: bool,
     persist: bool,
-    /// The name was removed by [`Segment::unlink`]: nothing left to remove.
-    unlinked: std::sync::atomic::AtomicBool,
+    /// The name was removed (by [`Segment::unlink`]): nothing left to
+    /// remove. Held across a removal, so that two threads unlinking one
+    /// handle (whose removal lock, taken on the handle's own descriptor,
+    /// does not exclude each other) remove it once: the second found the
+    /// name already a new run's and removed that (review, 2026-12-03).
+    unlinked: std::sync::Mutex<bool>,
 }
 
 impl Deref for Segment {
@@ -724,6 +728,12 @@ impl Segment {
     /// reopen by name, and find the next run's segment, not this one, which
     /// is about to go.
     ///
+    /// With [`NamedSemaphoreWait`](crate::NamedSemaphoreWait) peers: the
+    /// segment's semaphores are removed with the name, and a peer that
+    /// makes its wait strategy after that creates them again under the
+    /// name, which the next run shares; nothing removes those. Unlink once
+    /// such peers have their strategies, or use futex waits.
+    ///
     /// ```
     /// use shm_core::Layout;
     /// use shm_posix::{FutexWait, OpenError, Segment};
@@ -743,7 +753,8 @@ impl Segment {
     }
 
     fn remove_name(&self) -> Result<(), CloseError> {
-        if !self.owner || self.persist || self.unlinked.load(std::sync::atomic::Ordering::Relaxed) {
+        let mut unlinked = self.unlinked.lock().unwrap_or_else(|e| e.into_inner());
+        if !self.owner || self.persist || *unlinked {
             return Ok(());
         }
         let fail = |op| move |source| CloseError::Io { name: self.name.clone(), op, source };
@@ -751,7 +762,7 @@ impl Segment {
         // The semaphores before the name: once the name is gone, a new
         // segment may take it and make semaphores of the same names.
         lock.unlink_if_at(&self.name, || unlink_word_semaphores(&self.name, &self.core)).map_err(fail("unlink"))?;
-        self.unlinked.store(true, std::sync::atomic::Ordering::Relaxed);
+        *unlinked = true;
         Ok(())
     }
 }

@@ -22,9 +22,9 @@
 //! until it disconnects. A slot whose client died is freed by the server's
 //! reclaim or taken over by a connecting client: a compare-and-swap of its
 //! id into `client` from the dead one's, then the state (IDLE, RESPONSE,
-//! FAILED, one no peer writes, or FREE if a reclaim got there first) to
-//! IDLE, request id kept; never a REQUEST or ABANDONED slot, which are the
-//! server's. Each call then writes the slot's control line once from each
+//! FAILED, one no peer writes, or FREE) to IDLE with the next request id
+//! (so that a reclaim's compare-and-swap from the dead client's IDLE
+//! fails); never a REQUEST or ABANDONED slot, which are the server's. Each call then writes the slot's control line once from each
 //! side:
 //!
 //! | state | meaning | payload belongs to | next |

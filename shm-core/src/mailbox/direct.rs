@@ -633,30 +633,39 @@ impl<'a, W: Wait> Client<'a, W> {
     /// A free slot for `me`, or (if `take_over`) a dead client's: (slot,
     /// request id). Free slots first: they cost no liveness check.
     fn find_slot(view: &MailboxView<'a>, wait: &W, me: u32, take_over: bool) -> Option<(u32, u32)> {
-        let free = (0..view.slot_count).find_map(|i| Self::try_connect(view, wait, me, i).map(|id| (i, id)));
-        free.or_else(|| {
-            let mut dead = (0..view.slot_count).filter(|_| take_over);
-            dead.find_map(|i| Self::try_take_over(view, wait, me, i).map(|id| (i, id)))
+        let free = || (0..view.slot_count).find_map(|i| Self::try_connect(view, wait, me, i).map(|id| (i, id)));
+        free().or_else(|| {
+            if !take_over {
+                return None;
+            }
+            let dead = (0..view.slot_count).find_map(|i| Self::try_take_over(view, wait, me, i).map(|id| (i, id)));
+            // A reclaim between its FREE and clearing the owner word hides
+            // the slot from both passes (loom): one more look for free ones.
+            dead.or_else(free)
         })
     }
 
     /// Takes slot `i` over for `me` from a client that died holding it, if
-    /// its state is [`settled`] (the server is done with it); returns its
-    /// request id.
+    /// its state is [`settled`] (the server is done with it) or FREE;
+    /// returns its request id.
     ///
     /// As a role claim from a dead holder: ownership is decided by the CAS
     /// of `client` from the dead id to ours. With its client dead, only the
     /// server's [`reclaim`](Server::reclaim) still moves such a slot, and
     /// only to FREE (then clears `client` by a CAS from the dead id, which
     /// fails once we own it); a connecting client needs `client` at 0. So
-    /// the state we then set to IDLE is the settled one we saw, or FREE.
+    /// the state we then set to IDLE is the one we saw, or FREE. IDLE comes
+    /// with the next request id, so that a reclaim's CAS from the dead
+    /// client's IDLE, loaded before we owned the slot, fails.
     fn try_take_over(view: &MailboxView<'a>, wait: &W, me: u32, i: u32) -> Option<u32> {
         let s = view.slot(i);
         // SYNC POINT: Acquire pairs with the dead client's Release stores of
         // `state` (its last call's writes are done) and the server's Release
         // CAS to RESPONSE or FAILED (its answer is done with the payload).
         let seen = low_of(s.state.load(Ordering::Acquire));
-        if !settled(seen) {
+        // FREE with a dead holder too: it died between taking the owner word
+        // and IDLE (connecting), or between FREE and clearing it (leaving).
+        if seen != slot::FREE && !settled(seen) {
             return None;
         }
         let holder = s.client.load(Ordering::Relaxed);
@@ -664,8 +673,10 @@ impl<'a, W: Wait> Client<'a, W> {
             return None;
         }
         // SYNC POINT: Acquire pairs with the Release stores the dead client
-        // made before it died (as `try_connect`'s CAS from 0).
-        s.client.compare_exchange(holder, me, Ordering::Acquire, Ordering::Relaxed).ok()?;
+        // made before it died (as `try_connect`'s CAS from 0); on failure,
+        // with a reclaim's Release CAS of `client` to 0, so that the look
+        // for free slots after this sees the FREE it stored first (loom).
+        s.client.compare_exchange(holder, me, Ordering::Acquire, Ordering::Acquire).ok()?;
         crate::crash::point("direct.client.took_over");
         // Two tries: the settled state we saw, or FREE if a reclaim got
         // there between our loads.
@@ -677,12 +688,15 @@ impl<'a, W: Wait> Client<'a, W> {
             if st != slot::FREE && !settled(st) {
                 break;
             }
+            // A new id: a reclaim that loaded the dead client's IDLE (same
+            // id, same state) before we took the owner word must fail its
+            // CAS to FREE, not free the slot under us (review: it did).
+            let id = next_id(id_of(cur));
             // SYNC POINT: Release pairs with the Acquire load of `state` in
             // `reclaim_slot`: a reclaimer that sees IDLE sees our id.
-            if s.state.compare_exchange(cur, pack(id_of(cur), slot::IDLE), Ordering::Release, Ordering::Relaxed).is_ok()
-            {
+            if s.state.compare_exchange(cur, pack(id, slot::IDLE), Ordering::Release, Ordering::Relaxed).is_ok() {
                 crate::event::event!("direct mailbox {}: took over slot {} of dead client {}", view.index, i, holder);
-                return Some(id_of(cur));
+                return Some(id);
             }
         }
         // Not settled after all (a state only a hostile writer leaves here):
@@ -698,7 +712,11 @@ impl<'a, W: Wait> Client<'a, W> {
     /// 0, and only then does the state move from FREE to IDLE.
     fn try_connect(view: &MailboxView<'a>, wait: &W, me: u32, i: u32) -> Option<u32> {
         let s = view.slot(i);
-        if s.client.load(Ordering::Relaxed) != 0 || low_of(s.state.load(Ordering::Relaxed)) != slot::FREE {
+        // SYNC POINT: Acquire pairs with the Release store or CAS of 0 into
+        // `client` (`release_owner`, a reclaim): who freed the slot stored
+        // FREE before, so a slot just freed is not missed for a stale state
+        // (loom: a connect racing a reclaim said `Busy`).
+        if s.client.load(Ordering::Acquire) != 0 || low_of(s.state.load(Ordering::Relaxed)) != slot::FREE {
             return None;
         }
         // SYNC POINT: Acquire pairs with the Release store of 0 in

@@ -358,6 +358,92 @@ fn a_connecting_client_takes_over_a_dead_clients_slot() {
     assert_eq!([state(&memory, S0), state(&memory, S1)], [slot::FREE; 2]);
 }
 
+/// [`ThreadWait`] that runs `on_judge` the first time it is asked whether
+/// `id` lives: a hook between a reclaim's loads and its compare-and-swap.
+struct OnJudge<'h> {
+    inner: ThreadWait,
+    id: u32,
+    on_judge: core::cell::RefCell<Option<std::boxed::Box<dyn FnOnce() + 'h>>>,
+}
+
+impl crate::Wait for OnJudge<'_> {
+    type Deadline = crate::wait::HostDeadline;
+    fn deadline(&self, timeout: Option<core::time::Duration>) -> Self::Deadline {
+        self.inner.deadline(timeout)
+    }
+    fn expired(&self, deadline: &mut Self::Deadline) -> bool {
+        self.inner.expired(deadline)
+    }
+    fn park(&self, word: &crate::AtomicU32, expected: u32, deadline: &mut Self::Deadline) {
+        self.inner.park(word, expected, deadline)
+    }
+    fn wake(&self, word: &crate::AtomicU32, count: u32) {
+        self.inner.wake(word, count)
+    }
+    fn self_id(&self) -> u32 {
+        self.inner.self_id()
+    }
+    fn is_alive(&self, id: u32) -> bool {
+        let alive = self.inner.is_alive(id);
+        if id == self.id {
+            if let Some(hook) = self.on_judge.borrow_mut().take() {
+                hook();
+            }
+        }
+        alive
+    }
+}
+
+/// Review 2026-12-03 (eleventh pass): a reclaim loaded a dead client's
+/// IDLE slot and judged it dead; a connecting client took the slot over
+/// (same id, IDLE again); the reclaim's CAS from IDLE to FREE then
+/// succeeded, freeing the slot under its live owner. The takeover now
+/// moves to the next request id, so that CAS fails.
+#[test]
+fn a_reclaim_never_frees_a_slot_taken_over_under_it() {
+    let graves = Graveyard::new();
+    let memory = fresh();
+    let seg = open(&memory);
+    let (w3, w4, w5) = (
+        ThreadWait::with_graveyard(3, &graves),
+        ThreadWait::with_graveyard(4, &graves),
+        ThreadWait::with_graveyard(5, &graves),
+    );
+    core::mem::forget(seg.direct_client("d", &w3).unwrap());
+    let _live = seg.direct_client("d", &w4).unwrap();
+    graves.bury(3);
+    let taker = core::cell::RefCell::new(None);
+    let hook = || *taker.borrow_mut() = Some(seg.direct_client("d", &w5).expect("taken over"));
+    let judge = OnJudge {
+        inner: ThreadWait::with_graveyard(2, &graves),
+        id: 3,
+        on_judge: core::cell::RefCell::new(Some(std::boxed::Box::new(hook))),
+    };
+    let server = seg.direct_server("d", &judge).unwrap();
+    assert_eq!(server.reclaim(), 0, "the slot is the taker's now");
+    assert_eq!(taker.borrow().as_ref().map(|c| c.slot()), Some(0));
+    assert_eq!((state(&memory, S0), memory.read_u32(S0 + mb::SLOT_CLIENT)), (slot::IDLE, 5), "freed under its owner");
+    drop(server);
+}
+
+/// Review 2026-12-03 (eleventh pass): a client killed between taking the
+/// owner word and IDLE (or between FREE and clearing it) leaves FREE with
+/// its id; a connecting client takes that over too.
+#[test]
+fn a_free_slot_still_naming_a_dead_client_is_taken_over() {
+    let graves = Graveyard::new();
+    let memory = fresh();
+    let seg = open(&memory);
+    let (w4, w5) = (ThreadWait::with_graveyard(4, &graves), ThreadWait::with_graveyard(5, &graves));
+    memory.write_u32(S0 + mb::SLOT_CLIENT, 3);
+    graves.bury(3);
+    assert_eq!(seg.direct_client("d", &w4).unwrap().slot(), 1, "the free slot first");
+    let _live = seg.direct_client("d", &w4).unwrap();
+    let client = seg.direct_client("d", &w5).expect("taken over");
+    assert_eq!(client.slot(), 0);
+    assert_eq!((state(&memory, S0), memory.read_u32(S0 + mb::SLOT_CLIENT)), (slot::IDLE, 5));
+}
+
 /// `connect_timeout` waits for a holder to die, not only for a slot to be
 /// freed: the dead client's slot is taken over within the wait.
 #[test]
@@ -406,7 +492,7 @@ fn a_dead_clients_slot_is_taken_over_only_when_the_server_is_done_with_it() {
         let got = seg.direct_client("d", &w5);
         assert_eq!(got.is_ok(), taken, "state {low:#x}: {:?}", got.as_ref().err());
         if taken {
-            assert_eq!(memory.read_u32(S0 + mb::SLOT_STATE), mb::pack(9, slot::IDLE), "state {low:#x}: id kept");
+            assert_eq!(memory.read_u32(S0 + mb::SLOT_STATE), mb::pack(10, slot::IDLE), "state {low:#x}: next id");
             assert_eq!(memory.read_u32(S0 + mb::SLOT_CLIENT), 5);
         } else {
             assert_eq!(memory.read_u32(S0 + mb::SLOT_STATE), mb::pack(9, low), "state {low:#x}: left alone");
