@@ -59,11 +59,12 @@
 //! posted (the dead one may have been half-way through it), so those
 //! clients get [`CallError::Dropped`] and call again. Slots of clients that
 //! died are taken over by the next client that connects (once the server
-//! has answered what they posted), and freed by [`Server::reclaim`]. A slot whose words hold values no
-//! peer writes gives [`CallError::Corrupted`] or [`ServeError::Corrupted`],
-//! never a panic or a hang; its live client keeps it (dropped with a call
-//! pending, it leaves the slot as it is; with none, it frees it), and once
-//! that client is dead `reclaim` frees it.
+//! has answered what they posted), and freed by [`Server::reclaim`]. A
+//! slot whose words hold values no peer writes gives
+//! [`CallError::Corrupted`] or [`ServeError::Corrupted`], never a panic or
+//! a hang; its live client keeps it (dropped with a call pending, it leaves
+//! the slot as it is; with none, it frees it), and once that client is
+//! dead `reclaim` frees it (or a connecting client takes it over).
 
 use core::time::Duration;
 
@@ -678,8 +679,8 @@ impl<'a, W: Wait> Client<'a, W> {
         // for free slots after this sees the FREE it stored first (loom).
         s.client.compare_exchange(holder, me, Ordering::Acquire, Ordering::Acquire).ok()?;
         crate::crash::point("direct.client.took_over");
-        // Two tries: the settled state we saw, or FREE if a reclaim got
-        // there between our loads.
+        // Two tries: the state we saw, or FREE if a reclaim got there
+        // between our loads.
         for _ in 0..2 {
             // SYNC POINT: Acquire as above, and pairs with a reclaim's
             // Release CAS to FREE.
