@@ -29,10 +29,10 @@ pub enum WaitSetError {
         given: usize,
     },
     /// The peer of endpoint `index` (its producer, publisher or server) is
-    /// dead ([`Waitable::peer_gone`]), found after a sleep in which nothing
-    /// became ready. What it committed before it died is still there to
-    /// read; the endpoint's own receive then reports `PeerDied` once it
-    /// has read everything.
+    /// dead ([`Waitable::peer_gone`]), found while nothing was ready: at
+    /// most every [`DEFAULT_SLICE`] of waiting, and when the timeout ran
+    /// out. Everything it committed has been made ready first; the
+    /// endpoint's own receive reports `PeerDied` too.
     PeerDied {
         /// Which endpoint, as in the slice given to `wait`.
         index: usize,
@@ -85,8 +85,9 @@ impl shm_core::HasErrorKind for WaitSetError {
 ///
 /// Ready means a message, a request, the channel's close or an error. A
 /// dead peer (telling costs a liveness check, a system call, per endpoint)
-/// is looked for after each sleep in which nothing became ready, at most a
-/// slice apart, and reported as [`WaitSetError::PeerDied`]. A loop that
+/// is looked for while nothing is ready, at most every [`DEFAULT_SLICE`]
+/// (or slice) of waiting and when the timeout runs out, and reported as
+/// [`WaitSetError::PeerDied`]. A loop that
 /// keeps being woken by one endpoint never sleeps that long, so it should
 /// ask the others' peers every so often
 /// ([`Consumer::producer_alive`](shm_core::queue::Consumer::producer_alive),
@@ -182,7 +183,10 @@ impl WaitSet {
                 None => self.slice,
             };
             if left.is_zero() {
-                return Err(WaitSetError::Timeout);
+                // As the channels' own waits: a wait that ran out while its
+                // peer died reports the death (a loop of short waits never
+                // sleeps a whole liveness slice; review 2026-12-03).
+                return dead_peer(endpoints).unwrap_or(Err(WaitSetError::Timeout));
             }
             for e in endpoints {
                 e.announce(true);
@@ -217,19 +221,30 @@ impl WaitSet {
             };
             *expired += u32::from(ran_out);
             withdraw(endpoints);
-            // A whole slice and nothing: is a peer dead? A liveness check
-            // each, so only here, and at most every `DEFAULT_SLICE` (the
-            // fallback's and brief sleeps are shorter).
-            if ran_out && judged.elapsed() >= self.slice.min(DEFAULT_SLICE) {
+            // Is a peer dead? A liveness check each, so at most every
+            // `DEFAULT_SLICE` (or slice) of waiting, however the sleeps end
+            // (the fallback's and brief ones are shorter, and a signal cuts
+            // any short: review 2026-12-03).
+            if judged.elapsed() >= self.slice.min(DEFAULT_SLICE) {
                 judged = Instant::now();
-                if endpoints.iter().all(|e| !e.is_ready()) {
-                    if let Some(index) = endpoints.iter().position(|e| e.peer_gone()) {
-                        return Err(WaitSetError::PeerDied { index });
-                    }
+                if let Some(dead) = dead_peer(endpoints) {
+                    return dead;
                 }
             }
         }
     }
+}
+
+/// `PeerDied` for the first endpoint whose peer is gone, unless one is ready
+/// after that look: what a peer committed before it died is read first (the
+/// look at readiness comes after the liveness check, so it sees a commit
+/// the dead peer made before dying).
+fn dead_peer(endpoints: &[&dyn Waitable]) -> Option<Result<usize, WaitSetError>> {
+    let index = endpoints.iter().position(|e| e.peer_gone())?;
+    Some(match endpoints.iter().position(|e| e.is_ready()) {
+        Some(ready) => Ok(ready),
+        None => Err(WaitSetError::PeerDied { index }),
+    })
 }
 
 fn withdraw(endpoints: &[&dyn Waitable]) {
@@ -272,4 +287,52 @@ fn fallback(first: &AtomicU32, seen: u32, slice: Duration) -> bool {
         futex::wait(first.as_native_word(), futex::Flags::empty(), seen, Some(&ts)),
         Err(rustix::io::Errno::TIMEDOUT)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    /// An endpoint for the judgement alone: ready and peer-dead as told;
+    /// `feeds` makes another one ready when its peer is looked at.
+    struct Fake<'a> {
+        ready: &'a Cell<bool>,
+        gone: bool,
+        feeds: Option<&'a Cell<bool>>,
+        word: AtomicU32,
+    }
+
+    impl Waitable for Fake<'_> {
+        fn is_ready(&self) -> bool {
+            self.ready.get()
+        }
+        fn wake_word(&self) -> &AtomicU32 {
+            &self.word
+        }
+        fn announce(&self, _: bool) {}
+        fn peer_gone(&self) -> bool {
+            if let Some(other) = self.feeds {
+                other.set(true);
+            }
+            self.gone
+        }
+    }
+
+    /// Review 2026-12-03 (twelfth pass): a producer that commits and dies
+    /// between the wait set's look at readiness and its look at the peers
+    /// was reported dead with its last message unread. Readiness is looked
+    /// at again after the peers.
+    #[test]
+    fn a_commit_made_before_the_death_is_reported_first() {
+        let (quiet, fed) = (Cell::new(false), Cell::new(false));
+        let a = Fake { ready: &quiet, gone: true, feeds: Some(&fed), word: AtomicU32::new(0) };
+        let b = Fake { ready: &fed, gone: true, feeds: None, word: AtomicU32::new(0) };
+        assert_eq!(dead_peer(&[&a, &b]), Some(Ok(1)), "the late message first");
+        let (quiet, still) = (Cell::new(false), Cell::new(false));
+        let a = Fake { ready: &quiet, gone: true, feeds: None, word: AtomicU32::new(0) };
+        let b = Fake { ready: &still, gone: false, feeds: None, word: AtomicU32::new(0) };
+        assert_eq!(dead_peer(&[&b, &a]), Some(Err(WaitSetError::PeerDied { index: 1 })));
+        assert_eq!(dead_peer(&[&b]), None, "a live peer is no news");
+    }
 }

@@ -692,6 +692,8 @@ impl<'a, W: Wait> Client<'a, W> {
             // A new id: a reclaim that loaded the dead client's IDLE (same
             // id, same state) before we took the owner word must fail its
             // CAS to FREE, not free the slot under us (review: it did).
+            // Ids are 24 bits: only 2^24 takeovers of this slot while one
+            // reclaim stalls between its load and its CAS bring it back.
             let id = next_id(id_of(cur));
             // SYNC POINT: Release pairs with the Acquire load of `state` in
             // `reclaim_slot`: a reclaimer that sees IDLE sees our id.
