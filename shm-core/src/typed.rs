@@ -73,7 +73,7 @@ use core::time::Duration;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 use crate::error::{CallError, RecvError, SendError, ServeError};
-use crate::mailbox::direct::{Client as DirectClient, Request as DirectRequest, Server as DirectServer};
+use crate::mailbox::direct::{DirectClient, DirectRequest, DirectServer};
 use crate::mailbox::{Client, Request, Server};
 use crate::queue::{Consumer, Producer, ReadGrant, WriteGrant};
 use crate::Wait;
@@ -449,8 +449,8 @@ impl<Req: Message, Resp: Message, W: Wait> Deref for TypedRequest<'_, '_, Req, R
     }
 }
 
-/// A direct mailbox [`Client`](crate::direct::Client) that sends `Req` and
-/// receives `Resp`: the shortest typed round trip.
+/// A direct mailbox [`DirectClient`] that sends `Req` and receives `Resp`:
+/// the shortest typed round trip.
 ///
 /// ```
 /// use core::time::Duration;
@@ -520,8 +520,8 @@ impl<'a, Req: Message, Resp: Message, W: Wait> TypedDirectClient<'a, Req, Resp, 
     }
 }
 
-/// A direct mailbox [`Server`](crate::direct::Server) that receives `Req`
-/// and answers `Resp` (example on [`TypedDirectClient`]).
+/// A direct mailbox [`DirectServer`] that receives `Req` and answers `Resp`
+/// (example on [`TypedDirectClient`]).
 pub struct TypedDirectServer<'a, Req: Message, Resp: Message, W: Wait> {
     inner: DirectServer<'a, W>,
     _types: PhantomData<fn(&Resp) -> Req>,

@@ -55,7 +55,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use shm_core::broadcast::{Loan, Message, Publisher, Subscriber};
-use shm_core::direct::{Client as DirectClient, Request, Server as DirectServer};
+use shm_core::direct::{DirectClient, DirectServer, Request};
 use shm_core::mailbox::{Client, Server};
 use shm_core::queue::{Consumer, Producer};
 use shm_core::queue::{ReadGrant, WriteGrant};

@@ -84,10 +84,13 @@ impl shm_core::HasErrorKind for WaitSetError {
 /// waits.
 ///
 /// Ready means a message, a request, the channel's close or an error. A
-/// dead peer (telling costs a liveness check, a system call, per endpoint)
-/// is looked for while nothing is ready, at most every [`DEFAULT_SLICE`]
-/// (or slice) of waiting and when the timeout runs out, and reported as
-/// [`WaitSetError::PeerDied`]. A loop that
+/// closed channel stays ready (each receive reports `Closed` again): take
+/// it out of the set, or every wait returns at once. A dead peer (telling
+/// costs a liveness check, a system call, per endpoint) is looked for
+/// while nothing is ready, at most every [`DEFAULT_SLICE`] (or slice) of
+/// waiting and when the timeout runs out, and reported as
+/// [`WaitSetError::PeerDied`] for the first such endpoint (take it out, or
+/// reopen, to hear of the next). A loop that
 /// keeps being woken by one endpoint never sleeps that long, so it should
 /// ask the others' peers every so often
 /// ([`Consumer::producer_alive`](shm_core::queue::Consumer::producer_alive),

@@ -114,6 +114,14 @@ fn next_id(id: u32) -> u32 {
     }
 }
 
+/// [`Client`], by a name that tells it from the claiming mailbox's
+/// ([`crate::mailbox::Client`]) where both are in scope.
+pub type DirectClient<'a, W> = Client<'a, W>;
+/// [`Server`], by a name that tells it from the claiming mailbox's.
+pub type DirectServer<'a, W> = Server<'a, W>;
+/// [`Request`], by a name that tells it from the claiming mailbox's.
+pub type DirectRequest<'s, 'a, W> = Request<'s, 'a, W>;
+
 /// The serving side of a direct mailbox; one per mailbox at a time.
 pub struct Server<'a, W: Wait> {
     view: MailboxView<'a>,
