@@ -29,7 +29,7 @@ pub use owned::{
 };
 pub use remove::{remove, remove_with, RemoveError, RemoveOptions, Removed};
 pub use segment::{CloseError, CreateError, CreateOptions, OpenError, Segment};
-pub use waitset::{WaitSet, WaitSetError, DEFAULT_SLICE, FALLBACK_SLICE, MAX_ENDPOINTS};
+pub use waitset::{WaitSet, WaitSetError, DEFAULT_SLICE, FALLBACK_SLICE, JUDGE_AT_TIMEOUT, MAX_ENDPOINTS};
 
 /// Re-exported so users need only this crate.
 pub use shm_core;

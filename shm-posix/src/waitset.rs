@@ -12,6 +12,10 @@ pub const MAX_ENDPOINTS: usize = 128;
 /// How long one sleep lasts at most, by default: the endpoints are looked
 /// at again after it, whatever woke the thread.
 pub const DEFAULT_SLICE: Duration = Duration::from_millis(100);
+/// The shortest wait that, when it runs out with nothing ready, looks for
+/// a dead peer before it reports [`WaitSetError::Timeout`] (a liveness
+/// check per endpoint, microseconds each: a poll skips it).
+pub const JUDGE_AT_TIMEOUT: Duration = Duration::from_millis(10);
 /// Without `futex_waitv` (Linux before 5.16), how long one sleep lasts at
 /// most: a futex wait on the first endpoint's word, then a look at all
 /// (the [`WaitSet::with_slice`] of such a set bounds it only from above).
@@ -30,9 +34,9 @@ pub enum WaitSetError {
     },
     /// The peer of endpoint `index` (its producer, publisher or server) is
     /// dead ([`Waitable::peer_gone`]), found while nothing was ready: at
-    /// most every [`DEFAULT_SLICE`] of waiting, and when the timeout ran
-    /// out. Everything it committed has been made ready first; the
-    /// endpoint's own receive reports `PeerDied` too.
+    /// most every [`DEFAULT_SLICE`] of waiting, and when a timeout of at
+    /// least [`JUDGE_AT_TIMEOUT`] ran out. Everything it committed has been
+    /// made ready first; the endpoint's own receive reports `PeerDied` too.
     PeerDied {
         /// Which endpoint, as in the slice given to `wait`.
         index: usize,
@@ -88,7 +92,8 @@ impl shm_core::HasErrorKind for WaitSetError {
 /// it out of the set, or every wait returns at once. A dead peer (telling
 /// costs a liveness check, a system call, per endpoint) is looked for
 /// while nothing is ready, at most every [`DEFAULT_SLICE`] (or slice) of
-/// waiting and when the timeout runs out, and reported as
+/// waiting and when a timeout of at least [`JUDGE_AT_TIMEOUT`] runs out
+/// (a poll pays no liveness check), and reported as
 /// [`WaitSetError::PeerDied`] for the first such endpoint (take it out, or
 /// reopen, to hear of the next). A loop that
 /// keeps being woken by one endpoint never sleeps that long, so it should
@@ -188,8 +193,15 @@ impl WaitSet {
             if left.is_zero() {
                 // As the channels' own waits: a wait that ran out while its
                 // peer died reports the death (a loop of short waits never
-                // sleeps a whole liveness slice; review 2026-12-03).
-                return dead_peer(endpoints).unwrap_or(Err(WaitSetError::Timeout));
+                // sleeps a whole liveness slice; review 2026-12-03). Not for
+                // polls and very short waits, which a liveness check per
+                // endpoint would make hundreds of times dearer (review).
+                if timeout >= JUDGE_AT_TIMEOUT {
+                    if let Some(dead) = dead_peer(endpoints) {
+                        return dead;
+                    }
+                }
+                return Err(WaitSetError::Timeout);
             }
             for e in endpoints {
                 e.announce(true);
