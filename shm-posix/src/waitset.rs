@@ -95,9 +95,9 @@ impl shm_core::HasErrorKind for WaitSetError {
 /// waiting and when a timeout of at least [`JUDGE_AT_TIMEOUT`] runs out
 /// (a poll pays no liveness check), and reported as
 /// [`WaitSetError::PeerDied`] for the first such endpoint (take it out, or
-/// reopen, to hear of the next). A loop that
-/// keeps being woken by one endpoint never sleeps that long, so it should
-/// ask the others' peers every so often
+/// reopen, to hear of the next). A loop that keeps being woken by one
+/// endpoint never waits that long, so it should ask the others' peers
+/// every so often
 /// ([`Consumer::producer_alive`](shm_core::queue::Consumer::producer_alive),
 /// [`Subscriber::publisher_alive`](shm_core::broadcast::Subscriber::publisher_alive)),
 /// or wait on each with its own `recv_timeout` in a thread of its own,
