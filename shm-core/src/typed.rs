@@ -420,34 +420,46 @@ impl<'a, Req: Message, Resp: Message, W: Wait> TypedServer<'a, Req, Resp, W> {
     }
 }
 
-/// A typed request the server holds: read it ([`get`](Self::get) copies,
-/// `Deref` reads in place), then [`respond`](Self::respond). Dropping it
-/// fails the call.
-pub struct TypedRequest<'s, 'a, Req: Message, Resp: Message, W: Wait> {
-    request: Request<'s, 'a, W>,
-    _types: PhantomData<fn(&Resp) -> Req>,
+/// A typed request type over a byte one (`$raw`, with `data`, `read_into`
+/// and `respond_with`): the claiming and the direct mailbox share it.
+macro_rules! typed_request {
+    ($(#[$doc:meta])* $name:ident, $raw:ident) => {
+        $(#[$doc])*
+        pub struct $name<'s, 'a, Req: Message, Resp: Message, W: Wait> {
+            request: $raw<'s, 'a, W>,
+            _types: PhantomData<fn(&Resp) -> Req>,
+        }
+
+        impl<Req: Message, Resp: Message, W: Wait> $name<'_, '_, Req, Resp, W> {
+            /// A copy of the request.
+            pub fn get(&self) -> Req {
+                let mut value = Req::new_zeroed();
+                self.request.read_into(value.as_mut_bytes());
+                value
+            }
+
+            /// Copies `response` into the slot and posts it.
+            pub fn respond(self, response: &Resp) -> Result<(), ServeError> {
+                self.request.respond_with(response.as_bytes())
+            }
+        }
+
+        impl<Req: Message, Resp: Message, W: Wait> Deref for $name<'_, '_, Req, Resp, W> {
+            type Target = Req;
+            fn deref(&self) -> &Req {
+                view(self.request.data())
+            }
+        }
+    };
 }
 
-impl<Req: Message, Resp: Message, W: Wait> TypedRequest<'_, '_, Req, Resp, W> {
-    /// A copy of the request.
-    pub fn get(&self) -> Req {
-        let mut value = Req::new_zeroed();
-        self.request.read_into(value.as_mut_bytes());
-        value
-    }
-
-    /// Copies `response` into the slot and posts it.
-    pub fn respond(self, response: &Resp) -> Result<(), ServeError> {
-        self.request.respond_with(response.as_bytes())
-    }
-}
-
-impl<Req: Message, Resp: Message, W: Wait> Deref for TypedRequest<'_, '_, Req, Resp, W> {
-    type Target = Req;
-    fn deref(&self) -> &Req {
-        view(self.request.data())
-    }
-}
+typed_request!(
+    /// A typed request the server holds: read it ([`get`](Self::get)
+    /// copies, `Deref` reads in place), then [`respond`](Self::respond).
+    /// Dropping it fails the call.
+    TypedRequest,
+    Request
+);
 
 /// A direct mailbox [`DirectClient`] that sends `Req` and receives `Resp`:
 /// the shortest typed round trip.
@@ -577,34 +589,13 @@ impl<'a, Req: Message, Resp: Message, W: Wait> TypedDirectServer<'a, Req, Resp, 
     }
 }
 
-/// A typed request a direct server holds: read it ([`get`](Self::get)
-/// copies, `Deref` reads in place), then [`respond`](Self::respond).
-/// Dropping it fails the call.
-pub struct TypedDirectRequest<'s, 'a, Req: Message, Resp: Message, W: Wait> {
-    request: DirectRequest<'s, 'a, W>,
-    _types: PhantomData<fn(&Resp) -> Req>,
-}
-
-impl<Req: Message, Resp: Message, W: Wait> TypedDirectRequest<'_, '_, Req, Resp, W> {
-    /// A copy of the request.
-    pub fn get(&self) -> Req {
-        let mut value = Req::new_zeroed();
-        self.request.read_into(value.as_mut_bytes());
-        value
-    }
-
-    /// Copies `response` into the slot and posts it.
-    pub fn respond(self, response: &Resp) -> Result<(), ServeError> {
-        self.request.respond_with(response.as_bytes())
-    }
-}
-
-impl<Req: Message, Resp: Message, W: Wait> Deref for TypedDirectRequest<'_, '_, Req, Resp, W> {
-    type Target = Req;
-    fn deref(&self) -> &Req {
-        view(self.request.data())
-    }
-}
+typed_request!(
+    /// A typed request a direct server holds: read it ([`get`](Self::get)
+    /// copies, `Deref` reads in place), then [`respond`](Self::respond).
+    /// Dropping it fails the call.
+    TypedDirectRequest,
+    DirectRequest
+);
 
 #[cfg(test)]
 mod tests {
