@@ -451,11 +451,7 @@ impl<'a, W: Wait> Server<'a, W> {
 
 impl<W: Wait> crate::ready::Waitable for Server<'_, W> {
     fn is_ready(&self) -> bool {
-        // Loads only: a posted request (which `try_recv` takes), or this
-        // side no longer the server (which it reports).
-        self.view.ctl.server.load(Ordering::Relaxed) != self.id
-            || (0..self.view.slot_count)
-                .any(|i| low_of(self.view.slot(i).state.load(Ordering::Relaxed)) == slot::REQUEST)
+        self.view.server_ready(self.id, slot::REQUEST)
     }
 
     fn wake_word(&self) -> &crate::AtomicU32 {
@@ -464,11 +460,7 @@ impl<W: Wait> crate::ready::Waitable for Server<'_, W> {
     }
 
     fn announce(&self, asleep: bool) {
-        // As the claiming mailbox's server: 0 to 1 and back only, so a
-        // close mark stays and a replaced server never clears its
-        // successor's word. One waiter per server: the flag is not a count.
-        let (from, to) = if asleep { (0, 1) } else { (1, 0) };
-        let _ = self.view.ctl.server_waiting.compare_exchange(from, to, Ordering::Relaxed, Ordering::Relaxed);
+        self.view.announce_server(asleep);
     }
 }
 

@@ -343,6 +343,24 @@ impl<'a> MailboxView<'a> {
         true
     }
 
+    /// A server's [`Waitable::is_ready`](crate::ready::Waitable::is_ready),
+    /// for both mailbox kinds: loads only; a slot in state `request` (which
+    /// `try_recv` takes), or `id` no longer the server (which it reports).
+    fn server_ready(&self, id: u32, request: u32) -> bool {
+        self.ctl.server.load(Ordering::Relaxed) != id
+            || (0..self.slot_count).any(|i| low_of(self.slot(i).state.load(Ordering::Relaxed)) == request)
+    }
+
+    /// A server's [`Waitable::announce`](crate::ready::Waitable::announce),
+    /// for both mailbox kinds: `server_waiting` from 0 to 1 and back only,
+    /// so a close mark (SERVER_CLOSED) stays and a server that was replaced
+    /// never clears its successor's word. One waiter per server: the flag
+    /// is not a count.
+    fn announce_server(&self, asleep: bool) {
+        let (from, to) = if asleep { (0, 1) } else { (1, 0) };
+        let _ = self.ctl.server_waiting.compare_exchange(from, to, Ordering::Relaxed, Ordering::Relaxed);
+    }
+
     /// Wakes clients sleeping for a slot, after a slot became FREE. (A slot
     /// freed by a CAS needs only this: storing FREE again after the CAS
     /// could undo a claim made in between.)

@@ -249,12 +249,7 @@ impl<'a, W: Wait> Server<'a, W> {
 
 impl<W: Wait> crate::ready::Waitable for Server<'_, W> {
     fn is_ready(&self) -> bool {
-        // Loads only: a slot holding a request (which `try_recv` takes), or
-        // this side no longer the server (which it reports).
-        let ctl = self.view.ctl;
-        ctl.server.load(Ordering::Relaxed) != self.id
-            || (0..self.view.slot_count)
-                .any(|i| low_of(self.view.slot(i).state.load(Ordering::Relaxed)) == slot::REQUEST)
+        self.view.server_ready(self.id, slot::REQUEST)
     }
 
     fn wake_word(&self) -> &crate::AtomicU32 {
@@ -262,11 +257,7 @@ impl<W: Wait> crate::ready::Waitable for Server<'_, W> {
     }
 
     fn announce(&self, asleep: bool) {
-        // From 0 to 1 and back only: a close mark (SERVER_CLOSED) stays, and
-        // a server that was replaced never clears its successor's word.
-        // One waiter per server: the flag is not a count.
-        let (from, to) = if asleep { (0, 1) } else { (1, 0) };
-        let _ = self.view.ctl.server_waiting.compare_exchange(from, to, Ordering::Relaxed, Ordering::Relaxed);
+        self.view.announce_server(asleep);
     }
 }
 
